@@ -1,0 +1,111 @@
+// Ledger vocabulary shared by the posting engine, activities and workflows (no I/O here).
+// Semantics follow TigerBeetle: accounts with four counters, immutable two-phase transfers,
+// idempotency by transfer id.
+
+/** Account flags (bit set). */
+export const AccountFlags = {
+  none: 0,
+  /** A company's credit line: debits (pending + posted) may never exceed credits posted. */
+  debits_must_not_exceed_credits: 1 << 0,
+  credits_must_not_exceed_debits: 1 << 1,
+  closed: 1 << 2,
+} as const;
+export const ACCOUNT_FLAGS_ALL = 0b111;
+
+/** Transfer flags (bit set). */
+export const TransferFlags = {
+  none: 0,
+  /** This transfer and the next one succeed or fail together (chains end on an unlinked one). */
+  linked: 1 << 0,
+  /** A hold: moves amounts into the pending counters only. */
+  pending: 1 << 1,
+  /** Resolves a pending transfer by posting (up to) its amount; the rest is released. */
+  post_pending: 1 << 2,
+  /** Resolves a pending transfer by releasing all of it. */
+  void_pending: 1 << 3,
+} as const;
+export const TRANSFER_FLAGS_ALL = 0b1111;
+
+/** Account codes: what an account is for. */
+export const AccountCode = {
+  company_credit_line: 1,
+  credit_line_issuance: 10,
+  payouts_payable: 20,
+  settlement_bank: 30,
+} as const;
+export type AccountCodeName = keyof typeof AccountCode;
+
+/** Transfer codes: why money moved. */
+export const TransferCode = {
+  credit_line_grant: 1,
+  payout_hold: 100,
+  payout_posting: 101,
+  payout_hold_release: 102,
+  payout_reversal: 103,
+  payout_settlement: 104,
+} as const;
+
+export const TRANSFER_RESULTS = [
+  'created',
+  'exists',
+  'exists_with_different_flags',
+  'exists_with_different_pending_id',
+  'exists_with_different_timeout',
+  'exists_with_different_debit_account_id',
+  'exists_with_different_credit_account_id',
+  'exists_with_different_amount',
+  'exists_with_different_currency',
+  'exists_with_different_code',
+  'exists_with_different_payment_id',
+  'id_already_failed',
+  'linked_event_failed',
+  'linked_event_chain_open',
+  'flags_are_mutually_exclusive',
+  'debit_account_not_found',
+  'credit_account_not_found',
+  'accounts_must_be_different',
+  'currency_mismatch',
+  'amount_must_be_positive',
+  'pending_id_required',
+  'pending_id_must_be_empty',
+  'pending_id_must_be_different',
+  'timeout_reserved_for_pending_transfer',
+  'pending_transfer_not_found',
+  'pending_transfer_not_pending',
+  'pending_transfer_has_different_debit_account_id',
+  'pending_transfer_has_different_credit_account_id',
+  'pending_transfer_already_posted',
+  'pending_transfer_already_voided',
+  'exceeds_pending_transfer_amount',
+  'account_closed',
+  'exceeds_credits',
+  'exceeds_debits',
+  'overflows',
+] as const;
+export type TransferResult = (typeof TRANSFER_RESULTS)[number];
+
+export const ACCOUNT_RESULTS = [
+  'created',
+  'exists',
+  'exists_with_different_currency',
+  'exists_with_different_code',
+  'exists_with_different_flags',
+  'flags_are_mutually_exclusive',
+] as const;
+export type AccountResult = (typeof ACCOUNT_RESULTS)[number];
+
+/** Results after which a retry of the same id can only ever give `id_already_failed`: outcomes
+ * that depend on ledger state rather than on the request itself, so a retry must not flip them. */
+export const RESULTS_RECORDED_AS_FAILED: ReadonlySet<TransferResult> = new Set<TransferResult>([
+  'debit_account_not_found',
+  'credit_account_not_found',
+  'pending_transfer_not_found',
+  'account_closed',
+  'exceeds_credits',
+  'exceeds_debits',
+  'overflows',
+]);
+
+export function isSuccess(result: TransferResult | AccountResult): boolean {
+  return result === 'created' || result === 'exists';
+}

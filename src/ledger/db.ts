@@ -1,0 +1,54 @@
+import pg from 'pg';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export interface PoolOptions {
+  connections_max: number;
+  application_name: string;
+}
+
+export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
+  if (!(options.connections_max >= 1 && options.connections_max <= 100)) {
+    throw new Error(`connections_max must be 1..100, got ${options.connections_max}`);
+  }
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.connections_max,
+    application_name: options.application_name,
+    // Fail fast on an unreachable database rather than hanging an activity until its timeout.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection (database restart) must not crash the process; the
+  // next checkout reconnects.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Runs fn inside one transaction on one connection; rolls back on any error. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    // A connection whose ROLLBACK failed is in an unknown state: destroy it instead of reusing it.
+    client.release(broken);
+  }
+}
+
+/** Postgres error codes after which the whole transaction can simply run again. */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '23505']);
+
+export function isRetryableTransactionError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && RETRYABLE_SQLSTATES.has((err as { code?: string }).code ?? '');
+}

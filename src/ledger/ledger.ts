@@ -1,0 +1,643 @@
+// The posting engine: double entry, two phase, idempotent by transfer id, one database
+// transaction per batch. Semantics follow TigerBeetle's create_accounts / create_transfers.
+//
+// A batch runs as: read the transfers it refers to, lock every account it touches in ascending id
+// order (so concurrent batches never deadlock on each other), re-read what may have changed while
+// waiting for the locks, decide every transfer in memory in order, then write the new transfers,
+// the refused ids and one counter UPDATE per touched account. Either all of it commits or none.
+import { z } from 'zod';
+import { AMOUNT_MINOR_MAX, currencySchema, type Currency } from '../domain/money.js';
+import {
+  ACCOUNT_FLAGS_ALL,
+  AccountFlags,
+  RESULTS_RECORDED_AS_FAILED,
+  TRANSFER_FLAGS_ALL,
+  TransferFlags,
+  isSuccess,
+  type AccountResult,
+  type TransferResult,
+} from '../domain/ledger.js';
+import { inTransaction, isRetryableTransactionError, type Pool, type PoolClient } from './db.js';
+
+/** Largest batch accepted in one call (TigerBeetle's is 8190; ours bounds one SQL statement). */
+export const BATCH_SIZE_MAX = 1000;
+/** How often a batch is re-run after a deadlock, serialization failure or id race. */
+export const TRANSACTION_ATTEMPTS_MAX = 5;
+/** Postgres bigint ceiling: a counter above it is refused as `overflows`. */
+const COUNTER_MAX = 9_223_372_036_854_775_807n;
+
+export class LedgerInputError extends Error {
+  override name = 'LedgerInputError';
+}
+
+const uuid = z.uuid({ error: 'must be a UUID' });
+const code = z.number().int().min(1).max(65535);
+
+export const accountInputSchema = z.strictObject({
+  id: uuid,
+  currency: currencySchema,
+  code,
+  flags: z.number().int().min(0).max(ACCOUNT_FLAGS_ALL).default(0),
+});
+export type AccountInput = z.input<typeof accountInputSchema>;
+
+export const transferInputSchema = z.strictObject({
+  id: uuid,
+  debit_account_id: uuid.optional(),
+  credit_account_id: uuid.optional(),
+  /** Minor units. Zero or negative is answered `amount_must_be_positive`, not thrown. For a post
+   * it defaults to the whole pending amount; for a void it may be omitted. */
+  amount_minor: z
+    .number({ error: 'must be a number of minor units' })
+    .int({ error: 'must be an integer number of minor units' })
+    .min(-AMOUNT_MINOR_MAX)
+    .max(AMOUNT_MINOR_MAX, { error: `must be at most ${AMOUNT_MINOR_MAX}` })
+    .optional(),
+  currency: currencySchema.optional(),
+  code,
+  flags: z.number().int().min(0).max(TRANSFER_FLAGS_ALL).default(0),
+  pending_id: uuid.optional(),
+  timeout_s: z.number().int().min(0).max(365 * 24 * 3600).default(0),
+  payment_id: z.string().min(1).max(64).optional(),
+});
+export type TransferInput = z.input<typeof transferInputSchema>;
+type TransferRequest = z.output<typeof transferInputSchema>;
+
+export interface Account {
+  id: string;
+  currency: Currency;
+  code: number;
+  flags: number;
+  debits_pending: bigint;
+  debits_posted: bigint;
+  credits_pending: bigint;
+  credits_posted: bigint;
+  created_at: Date;
+}
+
+export interface Transfer {
+  id: string;
+  debit_account_id: string;
+  credit_account_id: string;
+  amount_minor: number;
+  currency: Currency;
+  code: number;
+  flags: number;
+  pending_id: string | null;
+  timeout_s: number;
+  payment_id: string | null;
+  created_at: Date | null;
+}
+
+export interface TransferOutcome {
+  id: string;
+  result: TransferResult;
+  /** For `id_already_failed`: the result of the first, refused attempt. */
+  first_result?: string;
+  /** The transfer as stored, for `created` and `exists`. */
+  transfer?: Transfer;
+}
+
+export interface Balance {
+  account_id: string;
+  currency: Currency;
+  debits_pending: bigint;
+  debits_posted: bigint;
+  credits_pending: bigint;
+  credits_posted: bigint;
+  /** For a credit line: credits posted - debits posted - debits pending (what may still be spent). */
+  available: bigint;
+}
+
+function parseBatch<S extends z.ZodType>(schema: S, items: unknown[], what: string): z.output<S>[] {
+  if (!Array.isArray(items)) throw new LedgerInputError(`${what}: expected an array`);
+  if (items.length === 0) throw new LedgerInputError(`${what}: batch is empty`);
+  if (items.length > BATCH_SIZE_MAX) {
+    throw new LedgerInputError(`${what}: batch of ${items.length} is over the limit of ${BATCH_SIZE_MAX}`);
+  }
+  return items.map((item, index) => {
+    const parsed = schema.safeParse(item);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new LedgerInputError(`${what}[${index}].${issue.path.join('.') || '(item)'}: ${issue.message}`);
+    }
+    return parsed.data;
+  });
+}
+
+interface AccountRow {
+  id: string;
+  currency: string;
+  code: number;
+  flags: number;
+  debits_pending: string;
+  debits_posted: string;
+  credits_pending: string;
+  credits_posted: string;
+  created_at: Date;
+}
+
+interface TransferRow {
+  id: string;
+  debit_account_id: string;
+  credit_account_id: string;
+  amount: string;
+  currency: string;
+  code: number;
+  flags: number;
+  pending_id: string | null;
+  timeout_s: number;
+  payment_id: string | null;
+  created_at: Date;
+}
+
+function toAccount(row: AccountRow): Account {
+  return {
+    id: row.id,
+    currency: row.currency as Currency,
+    code: row.code,
+    flags: row.flags,
+    debits_pending: BigInt(row.debits_pending),
+    debits_posted: BigInt(row.debits_posted),
+    credits_pending: BigInt(row.credits_pending),
+    credits_posted: BigInt(row.credits_posted),
+    created_at: row.created_at,
+  };
+}
+
+function toTransfer(row: TransferRow): Transfer {
+  return {
+    id: row.id,
+    debit_account_id: row.debit_account_id,
+    credit_account_id: row.credit_account_id,
+    amount_minor: Number(row.amount),
+    currency: row.currency as Currency,
+    code: row.code,
+    flags: row.flags,
+    pending_id: row.pending_id,
+    timeout_s: row.timeout_s,
+    payment_id: row.payment_id,
+    created_at: row.created_at,
+  };
+}
+
+const RESOLUTION_FLAGS = TransferFlags.post_pending | TransferFlags.void_pending;
+const KIND_FLAGS = TransferFlags.pending | RESOLUTION_FLAGS;
+
+/** The in-memory state one batch decides against; everything it changes is written at the end. */
+class BatchState {
+  readonly created: Transfer[] = [];
+  readonly failed = new Map<string, TransferResult>();
+  private readonly undo: Array<() => void> = [];
+
+  constructor(
+    readonly accounts: Map<string, Account>,
+    readonly transfers: Map<string, Transfer>,
+    /** pending id -> the transfer that resolved it */
+    readonly resolutions: Map<string, Transfer>,
+    readonly failedBefore: Map<string, string>,
+  ) {}
+
+  mark(): number {
+    return this.undo.length;
+  }
+
+  rollbackTo(mark: number): void {
+    while (this.undo.length > mark) this.undo.pop()!();
+  }
+
+  adjust(account: Account, field: 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted', delta: bigint): void {
+    account[field] += delta;
+    this.undo.push(() => {
+      account[field] -= delta;
+    });
+  }
+
+  add(transfer: Transfer): void {
+    this.transfers.set(transfer.id, transfer);
+    this.created.push(transfer);
+    if (transfer.pending_id !== null) this.resolutions.set(transfer.pending_id, transfer);
+    this.undo.push(() => {
+      this.transfers.delete(transfer.id);
+      this.created.pop();
+      if (transfer.pending_id !== null) this.resolutions.delete(transfer.pending_id);
+    });
+  }
+}
+
+function compareExisting(t: TransferRequest, stored: Transfer): TransferResult {
+  if (t.flags !== stored.flags) return 'exists_with_different_flags';
+  if ((t.pending_id ?? null) !== stored.pending_id) return 'exists_with_different_pending_id';
+  if (t.timeout_s !== stored.timeout_s) return 'exists_with_different_timeout';
+  if (t.debit_account_id !== undefined && t.debit_account_id !== stored.debit_account_id) {
+    return 'exists_with_different_debit_account_id';
+  }
+  if (t.credit_account_id !== undefined && t.credit_account_id !== stored.credit_account_id) {
+    return 'exists_with_different_credit_account_id';
+  }
+  if (t.amount_minor !== undefined && t.amount_minor !== stored.amount_minor) return 'exists_with_different_amount';
+  if (t.currency !== undefined && t.currency !== stored.currency) return 'exists_with_different_currency';
+  if (t.code !== stored.code) return 'exists_with_different_code';
+  if (t.payment_id !== undefined && t.payment_id !== stored.payment_id) return 'exists_with_different_payment_id';
+  return 'exists';
+}
+
+function exceedsLimits(account: Account): 'exceeds_credits' | 'exceeds_debits' | null {
+  if (
+    account.flags & AccountFlags.debits_must_not_exceed_credits &&
+    account.debits_pending + account.debits_posted > account.credits_posted
+  ) {
+    return 'exceeds_credits';
+  }
+  if (
+    account.flags & AccountFlags.credits_must_not_exceed_debits &&
+    account.credits_pending + account.credits_posted > account.debits_posted
+  ) {
+    return 'exceeds_debits';
+  }
+  return null;
+}
+
+function overflows(...accounts: Account[]): boolean {
+  return accounts.some(
+    (a) =>
+      a.debits_pending > COUNTER_MAX ||
+      a.debits_posted > COUNTER_MAX ||
+      a.credits_pending > COUNTER_MAX ||
+      a.credits_posted > COUNTER_MAX ||
+      a.debits_pending + a.debits_posted > COUNTER_MAX ||
+      a.credits_pending + a.credits_posted > COUNTER_MAX,
+  );
+}
+
+/** Decides one transfer against the batch state; mutates the state only when it succeeds. */
+function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'id'> {
+  const stored = state.transfers.get(t.id);
+  if (stored) {
+    const result = compareExisting(t, stored);
+    return result === 'exists' ? { result, transfer: stored } : { result };
+  }
+  const firstResult = state.failed.get(t.id) ?? state.failedBefore.get(t.id);
+  if (firstResult !== undefined) return { result: 'id_already_failed', first_result: firstResult };
+
+  const kind = t.flags & KIND_FLAGS;
+  if (kind !== 0 && kind !== TransferFlags.pending && kind !== TransferFlags.post_pending && kind !== TransferFlags.void_pending) {
+    return { result: 'flags_are_mutually_exclusive' };
+  }
+  const mark = state.mark();
+
+  if (kind & RESOLUTION_FLAGS) {
+    if (t.pending_id === undefined) return { result: 'pending_id_required' };
+    if (t.pending_id === t.id) return { result: 'pending_id_must_be_different' };
+    if (t.timeout_s !== 0) return { result: 'timeout_reserved_for_pending_transfer' };
+    const pending = state.transfers.get(t.pending_id);
+    if (!pending) return { result: 'pending_transfer_not_found' };
+    if (!(pending.flags & TransferFlags.pending)) return { result: 'pending_transfer_not_pending' };
+    if (t.debit_account_id !== undefined && t.debit_account_id !== pending.debit_account_id) {
+      return { result: 'pending_transfer_has_different_debit_account_id' };
+    }
+    if (t.credit_account_id !== undefined && t.credit_account_id !== pending.credit_account_id) {
+      return { result: 'pending_transfer_has_different_credit_account_id' };
+    }
+    if (t.currency !== undefined && t.currency !== pending.currency) return { result: 'currency_mismatch' };
+    const resolvedBy = state.resolutions.get(pending.id);
+    if (resolvedBy) {
+      return {
+        result: resolvedBy.flags & TransferFlags.post_pending ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided',
+      };
+    }
+    const isPost = kind === TransferFlags.post_pending;
+    const amount = isPost ? (t.amount_minor ?? pending.amount_minor) : pending.amount_minor;
+    if (t.amount_minor !== undefined && t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
+    if (t.amount_minor !== undefined && t.amount_minor > pending.amount_minor) {
+      return { result: 'exceeds_pending_transfer_amount' };
+    }
+    const debit = state.accounts.get(pending.debit_account_id)!;
+    const credit = state.accounts.get(pending.credit_account_id)!;
+    // A void is always allowed, so that a closed account's holds can still be released.
+    if (isPost && (debit.flags & AccountFlags.closed || credit.flags & AccountFlags.closed)) {
+      return { result: 'account_closed' };
+    }
+    const held = BigInt(pending.amount_minor);
+    state.adjust(debit, 'debits_pending', -held);
+    state.adjust(credit, 'credits_pending', -held);
+    if (isPost) {
+      state.adjust(debit, 'debits_posted', BigInt(amount));
+      state.adjust(credit, 'credits_posted', BigInt(amount));
+      if (overflows(debit, credit)) {
+        state.rollbackTo(mark);
+        return { result: 'overflows' };
+      }
+    }
+    const transfer: Transfer = {
+      id: t.id,
+      debit_account_id: pending.debit_account_id,
+      credit_account_id: pending.credit_account_id,
+      amount_minor: amount,
+      currency: pending.currency,
+      code: t.code,
+      flags: t.flags,
+      pending_id: pending.id,
+      timeout_s: 0,
+      payment_id: t.payment_id ?? pending.payment_id,
+      created_at: null,
+    };
+    state.add(transfer);
+    return { result: 'created', transfer };
+  }
+
+  if (t.pending_id !== undefined) return { result: 'pending_id_must_be_empty' };
+  if (kind !== TransferFlags.pending && t.timeout_s !== 0) return { result: 'timeout_reserved_for_pending_transfer' };
+  if (t.debit_account_id === undefined || t.credit_account_id === undefined || t.amount_minor === undefined || t.currency === undefined) {
+    // Caught by validation before any transaction starts; kept so the types need no assertions.
+    throw new LedgerInputError(`transfer ${t.id}: debit_account_id, credit_account_id, amount_minor and currency are required`);
+  }
+  if (t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
+  if (t.debit_account_id === t.credit_account_id) return { result: 'accounts_must_be_different' };
+  const debit = state.accounts.get(t.debit_account_id);
+  if (!debit) return { result: 'debit_account_not_found' };
+  const credit = state.accounts.get(t.credit_account_id);
+  if (!credit) return { result: 'credit_account_not_found' };
+  if (debit.currency !== t.currency || credit.currency !== t.currency) return { result: 'currency_mismatch' };
+  if (debit.flags & AccountFlags.closed || credit.flags & AccountFlags.closed) return { result: 'account_closed' };
+
+  const amount = BigInt(t.amount_minor);
+  const isPending = kind === TransferFlags.pending;
+  state.adjust(debit, isPending ? 'debits_pending' : 'debits_posted', amount);
+  state.adjust(credit, isPending ? 'credits_pending' : 'credits_posted', amount);
+  const refusal = overflows(debit, credit) ? 'overflows' : (exceedsLimits(debit) ?? exceedsLimits(credit));
+  if (refusal) {
+    state.rollbackTo(mark);
+    return { result: refusal };
+  }
+  const transfer: Transfer = {
+    id: t.id,
+    debit_account_id: t.debit_account_id,
+    credit_account_id: t.credit_account_id,
+    amount_minor: t.amount_minor,
+    currency: t.currency,
+    code: t.code,
+    flags: t.flags,
+    pending_id: null,
+    timeout_s: t.timeout_s,
+    payment_id: t.payment_id ?? null,
+    created_at: null,
+  };
+  state.add(transfer);
+  return { result: 'created', transfer };
+}
+
+/** Decides a whole batch in order, honouring linked chains. Pure: no I/O. */
+export function decideBatch(requests: TransferRequest[], state: BatchState): TransferOutcome[] {
+  const outcomes: TransferOutcome[] = new Array(requests.length);
+  let start = 0;
+  while (start < requests.length) {
+    let end = start;
+    while (end < requests.length && requests[end]!.flags & TransferFlags.linked) end += 1;
+    if (end === requests.length) {
+      // The batch ended inside a chain: nothing of the chain may apply.
+      for (let k = start; k < requests.length; k += 1) {
+        outcomes[k] = { id: requests[k]!.id, result: 'linked_event_chain_open' };
+      }
+      break;
+    }
+    const mark = state.mark();
+    let failedAt = -1;
+    for (let k = start; k <= end; k += 1) {
+      const decision = decide(requests[k]!, state);
+      outcomes[k] = { id: requests[k]!.id, ...decision };
+      if (!isSuccess(decision.result)) {
+        failedAt = k;
+        break;
+      }
+    }
+    if (failedAt >= 0) {
+      const failing = outcomes[failedAt]!;
+      if (RESULTS_RECORDED_AS_FAILED.has(failing.result)) state.failed.set(failing.id, failing.result);
+      if (end > start) {
+        state.rollbackTo(mark);
+        for (let k = start; k <= end; k += 1) {
+          if (k !== failedAt) outcomes[k] = { id: requests[k]!.id, result: 'linked_event_failed' };
+        }
+      }
+    }
+    start = end + 1;
+  }
+  return outcomes;
+}
+
+function validateShape(t: TransferRequest, index: number): void {
+  const isResolution = (t.flags & RESOLUTION_FLAGS) !== 0;
+  if (isResolution) return;
+  for (const field of ['debit_account_id', 'credit_account_id', 'amount_minor', 'currency'] as const) {
+    if (t[field] === undefined) {
+      throw new LedgerInputError(`transfers[${index}].${field}: required for a transfer that is not a post or void`);
+    }
+  }
+}
+
+export interface Ledger {
+  createAccounts(accounts: AccountInput[]): Promise<Array<{ id: string; result: AccountResult }>>;
+  createTransfers(transfers: TransferInput[]): Promise<TransferOutcome[]>;
+  getAccounts(ids: string[]): Promise<Account[]>;
+  getTransfers(ids: string[]): Promise<Transfer[]>;
+  getPaymentTransfers(payment_id: string): Promise<Transfer[]>;
+  getBalance(account_id: string): Promise<Balance | null>;
+}
+
+export function createLedger(pool: Pool): Ledger {
+  async function createAccounts(items: AccountInput[]): Promise<Array<{ id: string; result: AccountResult }>> {
+    const accounts = parseBatch(accountInputSchema, items, 'accounts');
+    return inTransaction(pool, async (client) => {
+      const results: Array<{ id: string; result: AccountResult }> = [];
+      for (const a of accounts) {
+        if ((a.flags & 3) === 3) {
+          results.push({ id: a.id, result: 'flags_are_mutually_exclusive' });
+          continue;
+        }
+        const inserted = await client.query(
+          `INSERT INTO ledger.accounts (id, currency, code, flags) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (id) DO NOTHING RETURNING id`,
+          [a.id, a.currency, a.code, a.flags],
+        );
+        if (inserted.rowCount === 1) {
+          results.push({ id: a.id, result: 'created' });
+          continue;
+        }
+        const { rows } = await client.query<AccountRow>('SELECT * FROM ledger.accounts WHERE id = $1', [a.id]);
+        const existing = rows[0]!;
+        const result: AccountResult =
+          existing.currency !== a.currency
+            ? 'exists_with_different_currency'
+            : existing.code !== a.code
+              ? 'exists_with_different_code'
+              : existing.flags !== a.flags
+                ? 'exists_with_different_flags'
+                : 'exists';
+        results.push({ id: a.id, result });
+      }
+      return results;
+    });
+  }
+
+  async function runBatch(client: PoolClient, requests: TransferRequest[]): Promise<TransferOutcome[] | 'retry'> {
+    const ids = requests.map((t) => t.id);
+    const pendingIds = [...new Set(requests.flatMap((t) => (t.pending_id ? [t.pending_id] : [])))];
+    const referenced = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [
+      pendingIds,
+    ]);
+    const accountIds = new Set<string>();
+    for (const t of requests) {
+      if (t.debit_account_id) accountIds.add(t.debit_account_id);
+      if (t.credit_account_id) accountIds.add(t.credit_account_id);
+    }
+    for (const p of referenced.rows) {
+      accountIds.add(p.debit_account_id);
+      accountIds.add(p.credit_account_id);
+    }
+    // Ascending id order: every batch takes its row locks in the same global order.
+    const locked = await client.query<AccountRow>(
+      'SELECT * FROM ledger.accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+      [[...accountIds]],
+    );
+    // Re-read under the locks: transfers, resolutions and refusals may have landed meanwhile.
+    const [known, resolutions, failures] = await Promise.all([
+      client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [[...ids, ...pendingIds]]),
+      client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE pending_id = ANY($1::uuid[])', [pendingIds]),
+      client.query<{ id: string; result: string }>('SELECT id, result FROM ledger.transfer_failures WHERE id = ANY($1::uuid[])', [ids]),
+    ]);
+    const transfers = new Map(known.rows.map((r) => [r.id, toTransfer(r)]));
+    for (const p of transfers.values()) {
+      // A pending transfer that appeared after we chose the locks touches accounts we may not
+      // hold: start again rather than lock out of order.
+      if (pendingIds.includes(p.id) && (!accountIds.has(p.debit_account_id) || !accountIds.has(p.credit_account_id))) {
+        return 'retry';
+      }
+    }
+    const accounts = new Map(locked.rows.map((r) => [r.id, toAccount(r)]));
+    const before = new Map([...accounts.values()].map((a) => [a.id, { ...a }]));
+    const state = new BatchState(
+      accounts,
+      transfers,
+      new Map(resolutions.rows.map((r) => [r.pending_id!, toTransfer(r)])),
+      new Map(failures.rows.map((r) => [r.id, r.result])),
+    );
+    const outcomes = decideBatch(requests, state);
+
+    if (state.created.length > 0) {
+      const c = state.created;
+      const inserted = await client.query<TransferRow>(
+        `INSERT INTO ledger.transfers
+           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, timeout_s, payment_id)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::char(3)[], $6::int[], $7::int[],
+                              $8::uuid[], $9::int[], $10::text[])
+         RETURNING *`,
+        [
+          c.map((t) => t.id),
+          c.map((t) => t.debit_account_id),
+          c.map((t) => t.credit_account_id),
+          c.map((t) => t.amount_minor),
+          c.map((t) => t.currency),
+          c.map((t) => t.code),
+          c.map((t) => t.flags),
+          c.map((t) => t.pending_id),
+          c.map((t) => t.timeout_s),
+          c.map((t) => t.payment_id),
+        ],
+      );
+      const createdAt = new Map(inserted.rows.map((r) => [r.id, r.created_at]));
+      for (const t of c) t.created_at = createdAt.get(t.id) ?? null;
+    }
+    if (state.failed.size > 0) {
+      await client.query(
+        `INSERT INTO ledger.transfer_failures (id, result) SELECT * FROM unnest($1::uuid[], $2::text[])
+         ON CONFLICT (id) DO NOTHING`,
+        [[...state.failed.keys()], [...state.failed.values()]],
+      );
+    }
+    const changed = [...accounts.values()].filter((a) => {
+      const b = before.get(a.id)!;
+      return (
+        a.debits_pending !== b.debits_pending ||
+        a.debits_posted !== b.debits_posted ||
+        a.credits_pending !== b.credits_pending ||
+        a.credits_posted !== b.credits_posted
+      );
+    });
+    if (changed.length > 0) {
+      // One UPDATE per account per batch, however many transfers touched it: a hot platform
+      // account pays one row write per batch, not one per transfer.
+      await client.query(
+        `UPDATE ledger.accounts AS a SET
+           debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
+         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, dp, dpo, cp, cpo)
+         WHERE a.id = u.id`,
+        [
+          changed.map((a) => a.id),
+          changed.map((a) => a.debits_pending.toString()),
+          changed.map((a) => a.debits_posted.toString()),
+          changed.map((a) => a.credits_pending.toString()),
+          changed.map((a) => a.credits_posted.toString()),
+        ],
+      );
+    }
+    return outcomes;
+  }
+
+  async function createTransfers(items: TransferInput[]): Promise<TransferOutcome[]> {
+    const requests = parseBatch(transferInputSchema, items, 'transfers');
+    requests.forEach(validateShape);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const outcome = await inTransaction(pool, (client) => runBatch(client, requests));
+        if (outcome !== 'retry') return outcome;
+      } catch (err) {
+        if (!isRetryableTransactionError(err) || attempt >= TRANSACTION_ATTEMPTS_MAX) throw err;
+      }
+      if (attempt >= TRANSACTION_ATTEMPTS_MAX) {
+        throw new Error(`transfer batch did not settle after ${TRANSACTION_ATTEMPTS_MAX} attempts`);
+      }
+    }
+  }
+
+  async function getAccounts(ids: string[]): Promise<Account[]> {
+    const { rows } = await pool.query<AccountRow>('SELECT * FROM ledger.accounts WHERE id = ANY($1::uuid[]) ORDER BY id', [ids]);
+    return rows.map(toAccount);
+  }
+
+  async function getTransfers(ids: string[]): Promise<Transfer[]> {
+    const { rows } = await pool.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [ids]);
+    const byId = new Map(rows.map((r) => [r.id, toTransfer(r)]));
+    return ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+  }
+
+  async function getPaymentTransfers(payment_id: string): Promise<Transfer[]> {
+    const { rows } = await pool.query<TransferRow>(
+      'SELECT * FROM ledger.transfers WHERE payment_id = $1 ORDER BY created_at, id',
+      [payment_id],
+    );
+    return rows.map(toTransfer);
+  }
+
+  async function getBalance(account_id: string): Promise<Balance | null> {
+    const [account] = await getAccounts([account_id]);
+    if (!account) return null;
+    return balanceOf(account);
+  }
+
+  return { createAccounts, createTransfers, getAccounts, getTransfers, getPaymentTransfers, getBalance };
+}
+
+export function balanceOf(account: Account): Balance {
+  return {
+    account_id: account.id,
+    currency: account.currency,
+    debits_pending: account.debits_pending,
+    debits_posted: account.debits_posted,
+    credits_pending: account.credits_pending,
+    credits_posted: account.credits_posted,
+    available: account.credits_posted - account.debits_posted - account.debits_pending,
+  };
+}
+
+export { BatchState as LedgerBatchState };

@@ -1,0 +1,14 @@
+// `tsx src/ledger/migrate-main.ts`: applies ledger migrations to DATABASE_URL (docker-compose's
+// one-shot migrate service; `npm start` and the tests migrate on their own).
+import { loadConfig } from '../config.js';
+import { createLogger } from '../logger.js';
+import { migrate } from './migrate.js';
+
+const log = createLogger('migrate');
+const config = loadConfig();
+if (!config.DATABASE_URL) {
+  log.fatal('DATABASE_URL is not set: say which database to migrate');
+  process.exit(2);
+}
+const applied = await migrate(config.DATABASE_URL, (msg) => log.debug(msg));
+log.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');
