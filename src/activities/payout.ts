@@ -1,0 +1,174 @@
+// Payout activities: thin, idempotent wrappers around the ledger and the settlement gateway.
+// Every ledger write uses a transfer id derived from the payment id and the step, so a retry
+// after a crash or a lost reply submits the same id and the ledger answers `exists`.
+import { ApplicationFailure } from '@temporalio/common';
+import { BUSINESS_FAILURE_TYPES, payoutRequestSchema, type PayoutRequest } from '../domain/payment.js';
+import { TransferCode, TransferFlags, isSuccess } from '../domain/ledger.js';
+import { platformAccount } from '../ledger/accounts.js';
+import { transferId } from '../ledger/ids.js';
+import type { Ledger, TransferInput, TransferOutcome } from '../ledger/ledger.js';
+import type { SettlementGateway } from '../settlement/gateway.js';
+
+export interface PayoutActivityDeps {
+  ledger: Ledger;
+  gateway: SettlementGateway;
+}
+
+/** Ledger results that decline a hold, and the reason the payer is told. */
+const DECLINE_REASONS: Record<string, string> = {
+  exceeds_credits: 'insufficient_credit',
+  account_closed: 'account_closed',
+  debit_account_not_found: 'account_not_found',
+  currency_mismatch: 'currency_mismatch',
+};
+
+export const payoutTransferIds = (payment_id: string) => ({
+  hold: transferId(payment_id, 'payout_hold'),
+  posting: transferId(payment_id, 'payout_posting'),
+  hold_release: transferId(payment_id, 'payout_hold_release'),
+  reversal: transferId(payment_id, 'payout_reversal'),
+  settlement: transferId(payment_id, 'payout_settlement'),
+});
+
+function parseRequest(input: unknown): PayoutRequest {
+  const parsed = payoutRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw ApplicationFailure.nonRetryable(`payout request ${issue.path.join('.')}: ${issue.message}`, BUSINESS_FAILURE_TYPES.invalidPayment);
+  }
+  return parsed.data;
+}
+
+async function submitOne(ledger: Ledger, transfer: TransferInput): Promise<TransferOutcome> {
+  const [outcome] = await ledger.createTransfers([transfer]);
+  if (!outcome) throw new Error(`ledger returned no result for transfer ${transfer.id}`);
+  return outcome;
+}
+
+/** A ledger answer the saga never expects: a bug or a tampered ledger. Retrying cannot help. */
+function unexpected(step: string, outcome: TransferOutcome): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`${step}: ledger answered ${outcome.result} for transfer ${outcome.id}`, 'LedgerUnexpectedResult');
+}
+
+export function createPayoutActivities({ ledger, gateway }: PayoutActivityDeps) {
+  return {
+    /** Places the hold: a pending transfer from the company's credit line to payouts payable. */
+    async placeHold(input: PayoutRequest): Promise<{ hold_id: string }> {
+      const request = parseRequest(input);
+      const ids = payoutTransferIds(request.payment_id);
+      const outcome = await submitOne(ledger, {
+        id: ids.hold,
+        debit_account_id: request.account_id,
+        credit_account_id: platformAccount('payouts_payable', request.currency),
+        amount_minor: request.amount_minor,
+        currency: request.currency,
+        code: TransferCode.payout_hold,
+        flags: TransferFlags.pending,
+        payment_id: request.payment_id,
+      });
+      if (isSuccess(outcome.result)) return { hold_id: ids.hold };
+      const refusal = outcome.result === 'id_already_failed' ? outcome.first_result : outcome.result;
+      const reason = refusal !== undefined ? DECLINE_REASONS[refusal] : undefined;
+      if (reason) {
+        throw ApplicationFailure.create({
+          message: `hold declined: ${reason}`,
+          type: BUSINESS_FAILURE_TYPES.holdDeclined,
+          nonRetryable: true,
+          details: [reason],
+        });
+      }
+      throw unexpected('placeHold', outcome);
+    },
+
+    /** Posts the hold in full: the company is now charged. */
+    async postHold(input: PayoutRequest): Promise<{ posting_id: string }> {
+      const request = parseRequest(input);
+      const ids = payoutTransferIds(request.payment_id);
+      const outcome = await submitOne(ledger, {
+        id: ids.posting,
+        pending_id: ids.hold,
+        code: TransferCode.payout_posting,
+        flags: TransferFlags.post_pending,
+        payment_id: request.payment_id,
+      });
+      if (isSuccess(outcome.result)) return { posting_id: ids.posting };
+      throw unexpected('postHold', outcome);
+    },
+
+    /** Compensation of placeHold: releases whatever the hold still holds. Succeeds when there is
+     * nothing to release (the hold never landed, was posted, or was already released). */
+    async releaseHold(input: PayoutRequest): Promise<{ released: boolean }> {
+      const request = parseRequest(input);
+      const ids = payoutTransferIds(request.payment_id);
+      const outcome = await submitOne(ledger, {
+        id: ids.hold_release,
+        pending_id: ids.hold,
+        code: TransferCode.payout_hold_release,
+        flags: TransferFlags.void_pending,
+        payment_id: request.payment_id,
+      });
+      if (isSuccess(outcome.result)) return { released: true };
+      const nothingHeld = ['pending_transfer_not_found', 'pending_transfer_already_posted', 'pending_transfer_already_voided'];
+      const refusal = outcome.result === 'id_already_failed' ? outcome.first_result : outcome.result;
+      if (refusal !== undefined && nothingHeld.includes(refusal)) return { released: false };
+      throw unexpected('releaseHold', outcome);
+    },
+
+    /** Compensation of postHold: a new transfer that gives the posted amount back to the company.
+     * Succeeds without writing when the posting never landed. */
+    async reversePosting(input: PayoutRequest): Promise<{ reversed_minor: number }> {
+      const request = parseRequest(input);
+      const ids = payoutTransferIds(request.payment_id);
+      const [posting] = await ledger.getTransfers([ids.posting]);
+      if (!posting) return { reversed_minor: 0 };
+      const outcome = await submitOne(ledger, {
+        id: ids.reversal,
+        debit_account_id: posting.credit_account_id,
+        credit_account_id: posting.debit_account_id,
+        amount_minor: posting.amount_minor,
+        currency: posting.currency,
+        code: TransferCode.payout_reversal,
+        payment_id: request.payment_id,
+      });
+      if (isSuccess(outcome.result)) return { reversed_minor: posting.amount_minor };
+      throw unexpected('reversePosting', outcome);
+    },
+
+    /** Sends the payout to the payee's bank, keyed by the payment id so the bank pays once. */
+    async sendPayout(input: PayoutRequest): Promise<{ bank_reference: string }> {
+      const request = parseRequest(input);
+      const result = await gateway.sendPayout({
+        idempotency_key: `payout:${request.payment_id}`,
+        amount_minor: request.amount_minor,
+        currency: request.currency,
+        payee: request.payee,
+      });
+      if (result.status === 'settled') return { bank_reference: result.bank_reference };
+      throw ApplicationFailure.create({
+        message: `settlement rejected: ${result.reason}`,
+        type: BUSINESS_FAILURE_TYPES.settlementRejected,
+        nonRetryable: true,
+        details: [result.reason],
+      });
+    },
+
+    /** Records the bank's confirmation: the money left the settlement bank account. */
+    async recordSettlement(input: PayoutRequest): Promise<{ settlement_id: string }> {
+      const request = parseRequest(input);
+      const ids = payoutTransferIds(request.payment_id);
+      const outcome = await submitOne(ledger, {
+        id: ids.settlement,
+        debit_account_id: platformAccount('payouts_payable', request.currency),
+        credit_account_id: platformAccount('settlement_bank', request.currency),
+        amount_minor: request.amount_minor,
+        currency: request.currency,
+        code: TransferCode.payout_settlement,
+        payment_id: request.payment_id,
+      });
+      if (isSuccess(outcome.result)) return { settlement_id: ids.settlement };
+      throw unexpected('recordSettlement', outcome);
+    },
+  };
+}
+
+export type PayoutActivities = ReturnType<typeof createPayoutActivities>;

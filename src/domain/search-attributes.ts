@@ -1,0 +1,19 @@
+// Custom search attributes: what ops filter payments by in the Temporal Web UI. Registered at start
+// (dev server flags, or the operator API on a real server). Never put secrets here: search
+// attributes are stored and indexed in clear.
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const PaymentStatusKey = defineSearchAttributeKey('PaymentStatus', SearchAttributeType.KEYWORD);
+export const PaymentKindKey = defineSearchAttributeKey('PaymentKind', SearchAttributeType.KEYWORD);
+export const CompanyIdKey = defineSearchAttributeKey('CompanyId', SearchAttributeType.KEYWORD);
+export const AmountMinorKey = defineSearchAttributeKey('AmountMinor', SearchAttributeType.INT);
+export const CurrencyKey = defineSearchAttributeKey('Currency', SearchAttributeType.KEYWORD);
+export const NeedsAttentionKey = defineSearchAttributeKey('NeedsAttention', SearchAttributeType.BOOL);
+
+export const SEARCH_ATTRIBUTES = [PaymentStatusKey, PaymentKindKey, CompanyIdKey, AmountMinorKey, CurrencyKey, NeedsAttentionKey];
+
+/** The dev server's `--search-attribute Name=Type` spelling of each key. */
+export function devServerSearchAttributeArgs(): string[] {
+  const cliType: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int', BOOL: 'Bool' };
+  return SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${cliType[key.type]}`]);
+}

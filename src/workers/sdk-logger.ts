@@ -1,0 +1,23 @@
+// Routes the Temporal SDK's logs (worker, workflow `log`, activity `log`) into our pino logger,
+// keeping the SDK's context attributes (workflow id, run id, activity type...) as fields.
+import type { LogLevel, LogMetadata, Logger as SdkLogger } from '@temporalio/common';
+import type { Logger } from '../logger.js';
+
+export function createSdkLogger(log: Logger): SdkLogger {
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+    TRACE: 'trace',
+    DEBUG: 'debug',
+    INFO: 'info',
+    WARN: 'warn',
+    ERROR: 'error',
+  };
+  const emit = (level: LogLevel, message: string, meta?: LogMetadata) => log[levels[level]](meta ?? {}, message);
+  return {
+    log: emit,
+    trace: (m, meta) => emit('TRACE', m, meta),
+    debug: (m, meta) => emit('DEBUG', m, meta),
+    info: (m, meta) => emit('INFO', m, meta),
+    warn: (m, meta) => emit('WARN', m, meta),
+    error: (m, meta) => emit('ERROR', m, meta),
+  };
+}

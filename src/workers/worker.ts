@@ -1,0 +1,37 @@
+// Builds the payments worker: workflows from the bundle (or source), activities from their deps.
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities/index.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface PaymentsWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  task_queue: string;
+  deps: ActivityDeps;
+  /** A prebuilt bundle (tests build one per run); else the worker bundles the source itself. */
+  workflow_bundle_path?: string | undefined;
+  shutdown_grace_ms: number;
+}
+
+export async function createPaymentsWorker(options: PaymentsWorkerOptions): Promise<Worker> {
+  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = options.workflow_bundle_path
+    ? { workflowBundle: { codePath: options.workflow_bundle_path } }
+    : { workflowsPath: WORKFLOWS_PATH };
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.task_queue,
+    ...workflows,
+    activities: createActivities(options.deps),
+    // In-flight activities get this long to finish when the worker is asked to stop.
+    shutdownGraceTime: options.shutdown_grace_ms,
+  });
+}
+
+/** Bundles the workflow code once, so several workers (or test files) can share it. */
+export async function bundleWorkflows(): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+  return code;
+}

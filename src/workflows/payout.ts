@@ -1,0 +1,128 @@
+// The payout saga: authorize (hold) -> post -> settle through the payee's bank. A permanent bank
+// rejection compensates: reverse the posting, release the hold. The company is never charged for
+// money that did not leave.
+//
+// Saga rules (DESIGN.md section 5): each compensation is registered before its step runs, so a
+// step whose reply was lost is still undone; compensations run in reverse order, in a
+// non-cancellable scope, retrying until they succeed.
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { BUSINESS_FAILURE_TYPES, type PaymentState, type PaymentStatus, type PayoutRequest } from '../domain/payment.js';
+import { PaymentStatusKey } from '../domain/search-attributes.js';
+import { getPaymentQuery } from './messages.js';
+
+/** Ledger and gateway calls: retried on infrastructure errors without limit (money steps must
+ * finish), with a ceiling on the backoff so recovery is noticed within a minute. */
+const steps = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** Compensations use the same activities; kept as a separate proxy so their policy can diverge. */
+const compensations = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+function businessFailure(err: unknown, type: string): ApplicationFailure | null {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === type) {
+    return err.cause;
+  }
+  return null;
+}
+
+export async function payoutWorkflow(request: PayoutRequest): Promise<PaymentState> {
+  const state: PaymentState = {
+    payment_id: request.payment_id,
+    status: 'AUTHORIZING',
+    currency: request.currency,
+    amount_minor: request.amount_minor,
+    held_minor: 0,
+    posted_minor: 0,
+    reversed_minor: 0,
+    settled_minor: 0,
+    timeline: [],
+  };
+  setHandler(getPaymentQuery, () => state);
+
+  const transition = (status: PaymentStatus, event: string, detail?: string) => {
+    state.status = status;
+    state.timeline.push({ at: new Date().toISOString(), event, ...(detail !== undefined ? { detail } : {}) });
+    upsertSearchAttributes([{ key: PaymentStatusKey, value: status }]);
+    log.info('payment transition', { payment_id: request.payment_id, status, event });
+  };
+  transition('AUTHORIZING', 'payout_requested');
+
+  // Undo steps, most recent first.
+  const undo: Array<{ name: string; run: () => Promise<void> }> = [];
+  const runCompensations = () =>
+    CancellationScope.nonCancellable(async () => {
+      for (const step of undo) {
+        await step.run();
+        state.timeline.push({ at: new Date().toISOString(), event: `compensated_${step.name}` });
+      }
+    });
+
+  undo.unshift({
+    name: 'hold',
+    run: async () => {
+      const { released } = await compensations.releaseHold(request);
+      if (released) state.held_minor = 0;
+    },
+  });
+  try {
+    await steps.placeHold(request);
+  } catch (err) {
+    const declined = businessFailure(err, BUSINESS_FAILURE_TYPES.holdDeclined);
+    if (!declined) {
+      await runCompensations();
+      throw err;
+    }
+    // The ledger refused the hold and records the refusal under its id, so it can never land
+    // later: there is nothing to undo.
+    undo.shift();
+    state.decline_reason = String(declined.details?.[0] ?? declined.message);
+    transition('DECLINED', 'hold_declined', state.decline_reason);
+    return state;
+  }
+  state.held_minor = request.amount_minor;
+  transition('AUTHORIZED', 'hold_placed');
+
+  try {
+    undo.unshift({
+      name: 'posting',
+      run: async () => {
+        const { reversed_minor } = await compensations.reversePosting(request);
+        state.reversed_minor = reversed_minor;
+      },
+    });
+    await steps.postHold(request);
+    state.held_minor = 0;
+    state.posted_minor = request.amount_minor;
+    transition('POSTED', 'hold_posted');
+
+    transition('SETTLING', 'payout_sent');
+    const { bank_reference } = await steps.sendPayout(request);
+    await steps.recordSettlement(request);
+    state.bank_reference = bank_reference;
+    state.settled_minor = request.amount_minor;
+    transition('SETTLED', 'payout_settled', bank_reference);
+    return state;
+  } catch (err) {
+    const rejected = businessFailure(err, BUSINESS_FAILURE_TYPES.settlementRejected);
+    state.compensation_reason = rejected ? String(rejected.details?.[0] ?? rejected.message) : 'step_failed';
+    transition('COMPENSATING', rejected ? 'settlement_rejected' : 'step_failed', state.compensation_reason);
+    await runCompensations();
+    if (!rejected) throw err;
+    transition('COMPENSATED', 'compensation_finished');
+    return state;
+  }
+}
