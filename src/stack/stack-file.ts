@@ -1,0 +1,69 @@
+// `<data folder>/stack.json`: where a running `npm start` can be reached. The CLI, demo and tools
+// read it; explicit environment variables win over it.
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+
+export const stackFileSchema = z.object({
+  temporal: z.string().min(1),
+  namespace: z.string().min(1),
+  task_queue: z.string().min(1),
+  ui: z.string().nullable(),
+  database: z.string().min(1),
+  settlement_gateway: z.string().min(1),
+  pid: z.number().int(),
+  started_at: z.string(),
+});
+export type StackFile = z.infer<typeof stackFileSchema>;
+
+export function stackFilePath(dataDir: string): string {
+  return path.join(dataDir, 'stack.json');
+}
+
+/** Written via a rename so a reader never sees half a file. */
+export function writeStackFile(dataDir: string, stack: StackFile): string {
+  const file = stackFilePath(dataDir);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(stackFileSchema.parse(stack), null, 2)}\n`);
+  renameSync(tmp, file);
+  return file;
+}
+
+export function removeStackFile(dataDir: string): void {
+  rmSync(stackFilePath(dataDir), { force: true });
+}
+
+export function readStackFile(dataDir: string): StackFile | null {
+  const file = stackFilePath(dataDir);
+  if (!existsSync(file)) return null;
+  return stackFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+}
+
+export interface StackEndpoints {
+  temporal: string;
+  namespace: string;
+  task_queue: string;
+  database: string;
+  ui: string | null;
+}
+
+/** Where tools connect: environment variables first, then the running stack's stack.json. */
+export function resolveEndpoints(config: Config): StackEndpoints {
+  const stack = readStackFile(config.DATA_DIR);
+  const temporal = config.TEMPORAL_ADDRESS ?? stack?.temporal;
+  const database = config.DATABASE_URL ?? stack?.database;
+  if (!temporal || !database) {
+    throw new Error(
+      `no running platform found: ${stackFilePath(config.DATA_DIR)} is missing and ` +
+        `${!temporal ? 'TEMPORAL_ADDRESS' : 'DATABASE_URL'} is not set. Start it with \`npm start\` in another terminal.`,
+    );
+  }
+  return {
+    temporal,
+    database,
+    namespace: stack?.namespace ?? config.TEMPORAL_NAMESPACE,
+    task_queue: stack?.task_queue ?? config.TEMPORAL_TASK_QUEUE,
+    ui: stack?.ui ?? null,
+  };
+}
