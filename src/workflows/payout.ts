@@ -15,7 +15,13 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { BUSINESS_FAILURE_TYPES, type PaymentState, type PaymentStatus, type PayoutRequest } from '../domain/payment.js';
+import {
+  BUSINESS_FAILURE_TYPES,
+  payoutRequestSchema,
+  type PaymentState,
+  type PaymentStatus,
+  type PayoutRequest,
+} from '../domain/payment.js';
 import { PaymentStatusKey } from '../domain/search-attributes.js';
 import { getPaymentQuery } from './messages.js';
 
@@ -39,7 +45,14 @@ function businessFailure(err: unknown, type: string): ApplicationFailure | null 
   return null;
 }
 
-export async function payoutWorkflow(request: PayoutRequest): Promise<PaymentState> {
+export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState> {
+  // Refuse a malformed payment before any step runs: nothing to write, nothing to compensate.
+  const parsed = payoutRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw ApplicationFailure.nonRetryable(`payout request ${issue.path.join('.')}: ${issue.message}`, BUSINESS_FAILURE_TYPES.invalidPayment);
+  }
+  const request = parsed.data;
   const state: PaymentState = {
     payment_id: request.payment_id,
     status: 'AUTHORIZING',

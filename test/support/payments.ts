@@ -1,0 +1,62 @@
+// A real payments worker, Temporal client, bank simulator and ledger for one test file.
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import type { Pool } from '../../src/ledger/db.js';
+import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
+import { startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
+import { createPaymentsWorker } from '../../src/workers/worker.js';
+import { freshDatabase, testEnv } from './env.js';
+
+export interface PaymentsHarness {
+  pool: Pool;
+  ledger: Ledger;
+  client: Client;
+  simulator: SettlementSimulator;
+  task_queue: string;
+  worker: Worker;
+  close(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+
+export async function startPaymentsHarness(label: string): Promise<PaymentsHarness> {
+  if (!runtimeInstalled) {
+    // Worker lifecycle chatter would bury the test report; warnings and errors still show.
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
+  const { pool } = await freshDatabase(label);
+  const ledger = createLedger(pool);
+  const simulator = await startSettlementSimulator({ host: '127.0.0.1', port: 0, transient_failure_rate: 0, latency_ms: 0 });
+  const task_queue = `${label}-${randomUUID()}`;
+  const nativeConnection = await NativeConnection.connect({ address: testEnv.temporalAddress });
+  const worker = await createPaymentsWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    task_queue,
+    deps: { ledger, gateway: createHttpSettlementGateway(simulator.url) },
+    workflow_bundle_path: testEnv.workflowBundlePath,
+    shutdown_grace_ms: 2_000,
+  });
+  const running = worker.run();
+  const connection = await Connection.connect({ address: testEnv.temporalAddress });
+  const client = new Client({ connection, namespace: 'default' });
+  return {
+    pool,
+    ledger,
+    client,
+    simulator,
+    task_queue,
+    worker,
+    async close() {
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+      await simulator.close();
+      await pool.end();
+    },
+  };
+}
