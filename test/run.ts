@@ -53,7 +53,9 @@ try {
     ...process.env,
     TEST_DATABASE_URL: process.env.TEST_DATABASE_URL ?? postgres!.url,
     TEST_TEMPORAL_ADDRESS: temporal.address,
+    ...(executable.type === 'existing-path' ? { TEST_TEMPORAL_CLI_PATH: executable.path } : {}),
     WORKFLOW_BUNDLE_PATH: bundlePath,
+    TEST_SCRATCH_DIR: scratch,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
   // Files run one at a time: integration tests share one server and two cores.

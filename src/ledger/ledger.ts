@@ -501,11 +501,12 @@ export function createLedger(pool: Pool): Ledger {
       [[...accountIds]],
     );
     // Re-read under the locks: transfers, resolutions and refusals may have landed meanwhile.
-    const [known, resolutions, failures] = await Promise.all([
-      client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [[...ids, ...pendingIds]]),
-      client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE pending_id = ANY($1::uuid[])', [pendingIds]),
-      client.query<{ id: string; result: string }>('SELECT id, result FROM ledger.transfer_failures WHERE id = ANY($1::uuid[])', [ids]),
-    ]);
+    const known = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [[...ids, ...pendingIds]]);
+    const resolutions = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE pending_id = ANY($1::uuid[])', [pendingIds]);
+    const failures = await client.query<{ id: string; result: string }>(
+      'SELECT id, result FROM ledger.transfer_failures WHERE id = ANY($1::uuid[])',
+      [ids],
+    );
     const transfers = new Map(known.rows.map((r) => [r.id, toTransfer(r)]));
     for (const p of transfers.values()) {
       // A pending transfer that appeared after we chose the locks touches accounts we may not

@@ -3,7 +3,7 @@
 // order (workers first, database last). Data stays in the given folder between runs.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -56,6 +56,24 @@ function runAsIds(log: (msg: string) => void): { uid: number; gid: number } | nu
   }
 }
 
+/** The `postgres` user must be able to walk down to its data folder. A clone under a private
+ * folder (mode 0700, such as /root or a mkdtemp folder) would refuse it: grant only the traverse
+ * bit (o+x, no listing, no reading) on the folders above, and say so. */
+function ensureTraversable(dir: string, log: (msg: string) => void): void {
+  const parents: string[] = [];
+  for (let d = path.dirname(path.resolve(dir)); ; d = path.dirname(d)) {
+    parents.push(d);
+    if (d === path.dirname(d)) break;
+  }
+  for (const d of parents) {
+    const mode = statSync(d).mode & 0o7777;
+    if ((mode & 0o001) === 0) {
+      log(`granting the traverse permission (o+x) on ${d} so the postgres user can reach its data folder`);
+      chmodSync(d, mode | 0o001);
+    }
+  }
+}
+
 function chownTree(dir: string, ids: { uid: number; gid: number }): void {
   execFileSync('chown', ['-R', `${ids.uid}:${ids.gid}`, dir]);
 }
@@ -71,7 +89,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await assertPortFree(options.port, 'embedded Postgres', 'POSTGRES_PORT');
 
   const ids = runAsIds(options.log);
-  if (ids) chownSync(options.dir, ids.uid, ids.gid);
+  if (ids) {
+    ensureTraversable(options.dir, options.log);
+    chownSync(options.dir, ids.uid, ids.gid);
+  }
   if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
     options.log(`initialising a new Postgres cluster in ${clusterDir}`);
     rmSync(clusterDir, { recursive: true, force: true });

@@ -21,11 +21,12 @@ export function stackFilePath(dataDir: string): string {
   return path.join(dataDir, 'stack.json');
 }
 
-/** Written via a rename so a reader never sees half a file. */
+/** Written via a rename so a reader never sees half a file; private, as it holds the database
+ * password. */
 export function writeStackFile(dataDir: string, stack: StackFile): string {
   const file = stackFilePath(dataDir);
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(stackFileSchema.parse(stack), null, 2)}\n`);
+  writeFileSync(tmp, `${JSON.stringify(stackFileSchema.parse(stack), null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, file);
   return file;
 }

@@ -1,12 +1,14 @@
 // The payments worker process: `npm run worker` (started by `npm start`, or on its own against
 // TEMPORAL_ADDRESS and DATABASE_URL). SIGINT/SIGTERM drain it: no new tasks, in-flight activities
 // get WORKER_SHUTDOWN_GRACE_MS to finish, then connections close.
+import { Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createPool } from '../ledger/db.js';
 import { createLedger } from '../ledger/ledger.js';
 import { createHttpSettlementGateway } from '../settlement/gateway.js';
+import { registerSearchAttributes } from '../stack/search-attributes.js';
 import { readStackFile } from '../stack/stack-file.js';
 import { createPaymentsWorker } from './worker.js';
 import { createSdkLogger } from './sdk-logger.js';
@@ -26,6 +28,14 @@ Runtime.install({
   logger: createSdkLogger(log),
   telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) } },
 });
+
+// Workflows upsert these on every state change: make sure the server knows them (idempotent).
+const clientConnection = await Connection.connect({ address: temporalAddress });
+try {
+  await registerSearchAttributes(clientConnection, config.TEMPORAL_NAMESPACE);
+} finally {
+  await clientConnection.close();
+}
 
 const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'payments-worker' });
 const connection = await NativeConnection.connect({ address: temporalAddress });

@@ -20,6 +20,13 @@ export const testEnv = {
   get workflowBundlePath() {
     return required('WORKFLOW_BUNDLE_PATH');
   },
+  /** Removed by the harness after a green run, kept for its logs after a red one. */
+  get scratchDir() {
+    return required('TEST_SCRATCH_DIR');
+  },
+  get temporalCliPath() {
+    return required('TEST_TEMPORAL_CLI_PATH');
+  },
 };
 
 /** A new, migrated database on the test server, so a test file's ledger is its own. */

@@ -1,0 +1,250 @@
+// `npm start`: the whole platform on one machine. Starts (or connects to) Postgres, migrates the
+// ledger, starts (or connects to) Temporal with its Web UI, the payee-bank simulator and a worker
+// process; prints where everything is and writes it to <data folder>/stack.json. SIGINT/SIGTERM
+// stop everything in order: worker first (with its grace period), database last.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { REPO_ROOT, loadConfig, type Config } from '../config.js';
+import { migrate } from '../ledger/migrate.js';
+import { startSettlementSimulator, type SettlementSimulator } from '../settlement/simulator.js';
+import { startEmbeddedPostgres, type RunningPostgres } from './postgres.js';
+import { assertPortFree } from './ports.js';
+import { spawnManaged, tail, type ManagedProcess } from './processes.js';
+import { waitForWorker } from './search-attributes.js';
+import { readStackFile, removeStackFile, stackFilePath, writeStackFile } from './stack-file.js';
+import { resolveTemporalCli } from './temporal-cli.js';
+import { startTemporalDevServer, type RunningDevServer } from './temporal-server.js';
+
+const HELP = `usage: npm start
+
+Runs the card payments platform on this machine:
+  Postgres     embedded (data in $DATA_DIR/postgres), or DATABASE_URL
+  Temporal     dev server with Web UI (history in $DATA_DIR/temporal.db), or TEMPORAL_ADDRESS
+  settlement   payee-bank simulator, or SETTLEMENT_GATEWAY_URL
+  worker       the payments worker (workflows + activities), restarted if it crashes
+When ready it prints the addresses and writes them to $DATA_DIR/stack.json.
+Ctrl-C (SIGINT) or SIGTERM stops everything. Configuration: see README.md.`;
+
+/** A crashing worker is restarted, but not in a tight loop: at most this many restarts ... */
+const WORKER_RESTARTS_MAX = 5;
+/** ... within this window. */
+const WORKER_RESTART_WINDOW_MS = 60_000;
+const WORKER_READY_TIMEOUT_MS = 120_000;
+
+const say = (msg: string) => console.error(`[start] ${msg}`);
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function redact(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
+
+class Stack {
+  postgres: RunningPostgres | null = null;
+  temporal: RunningDevServer | null = null;
+  simulator: SettlementSimulator | null = null;
+  worker: ManagedProcess | null = null;
+  stopping = false;
+  private workerRestarts: number[] = [];
+
+  constructor(
+    readonly config: Config,
+    readonly logsDir: string,
+  ) {}
+
+  spawnWorker(env: NodeJS.ProcessEnv): ManagedProcess {
+    const worker = spawnManaged({
+      name: 'worker',
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'workers', 'main.ts')],
+      logFile: path.join(this.logsDir, 'worker.log'),
+      pidFile: path.join(this.config.DATA_DIR, 'worker.pid'),
+      cwd: REPO_ROOT,
+      env,
+    });
+    void worker.exited.then((code) => {
+      if (this.stopping || this.worker !== worker) return;
+      const now = Date.now();
+      this.workerRestarts = this.workerRestarts.filter((t) => now - t < WORKER_RESTART_WINDOW_MS);
+      if (this.workerRestarts.length >= WORKER_RESTARTS_MAX) {
+        say(`worker exited (code ${code}) ${WORKER_RESTARTS_MAX} times within a minute; stopping. Its log ends with:\n${tail(worker.logFile)}`);
+        void this.stop(1);
+        return;
+      }
+      this.workerRestarts.push(now);
+      say(`worker exited (code ${code}); restarting it (see ${worker.logFile})`);
+      this.worker = this.spawnWorker(env);
+    });
+    return worker;
+  }
+
+  async stop(exitCode: number): Promise<never> {
+    if (this.stopping) return new Promise<never>(() => undefined);
+    this.stopping = true;
+    say('stopping: worker, settlement simulator, Temporal, Postgres');
+    removeStackFile(this.config.DATA_DIR);
+    const steps: Array<[string, () => Promise<void>]> = [
+      // The worker gets its own grace period to finish in-flight activities, plus time to exit.
+      ['worker', async () => this.worker?.stop('SIGTERM', this.config.WORKER_SHUTDOWN_GRACE_MS + 10_000)],
+      ['settlement simulator', async () => this.simulator?.close()],
+      ['Temporal', async () => this.temporal?.stop()],
+      ['Postgres', async () => this.postgres?.stop()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        say(`stopping ${name}: ${(err as Error).message}`);
+        exitCode = 1;
+      }
+    }
+    say('stopped');
+    process.exit(exitCode);
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(HELP);
+    return;
+  }
+  const config = loadConfig();
+  const logsDir = path.join(config.DATA_DIR, 'logs');
+  mkdirSync(logsDir, { recursive: true });
+
+  const previous = readStackFile(config.DATA_DIR);
+  if (previous && previous.pid !== process.pid && isAlive(previous.pid)) {
+    throw new Error(`the platform is already running (pid ${previous.pid}, ${stackFilePath(config.DATA_DIR)}); stop it first`);
+  }
+
+  const stack = new Stack(config, logsDir);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stack.stop(0));
+
+  try {
+    const started = Date.now();
+
+    // Find the Temporal CLI before starting anything, so a missing toolchain leaves nothing running.
+    const executable = config.TEMPORAL_ADDRESS
+      ? null
+      : await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: true }, { log: say });
+
+    // Every port we are about to serve on, checked before anything starts.
+    const ports: Array<[number | null, string, string]> = [
+      [config.DATABASE_URL ? null : config.POSTGRES_PORT, 'embedded Postgres', 'POSTGRES_PORT'],
+      [executable ? config.TEMPORAL_PORT : null, 'Temporal frontend', 'TEMPORAL_PORT'],
+      [executable ? config.TEMPORAL_UI_PORT : null, 'Temporal Web UI', 'TEMPORAL_UI_PORT'],
+      [config.SETTLEMENT_GATEWAY_URL ? null : config.SETTLEMENT_SIMULATOR_PORT, 'settlement simulator', 'SETTLEMENT_SIMULATOR_PORT'],
+    ];
+    for (const [port, what, variable] of ports) {
+      if (port !== null) await assertPortFree(port, what, variable);
+    }
+
+    let databaseUrl = config.DATABASE_URL;
+    if (!databaseUrl) {
+      say(`starting embedded Postgres on 127.0.0.1:${config.POSTGRES_PORT} (data in ${path.join(config.DATA_DIR, 'postgres')})`);
+      stack.postgres = await startEmbeddedPostgres({ dir: path.join(config.DATA_DIR, 'postgres'), port: config.POSTGRES_PORT, log: say });
+      databaseUrl = stack.postgres.url;
+    }
+    const applied = await migrate(databaseUrl).catch((err: Error) => {
+      throw new Error(
+        `cannot use the database at ${redact(databaseUrl!)}: ${err.message}. ` +
+          (config.DATABASE_URL ? 'Check that it is running and that DATABASE_URL is right, or unset DATABASE_URL to use the embedded Postgres.' : ''),
+      );
+    });
+    say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'ledger schema up to date');
+
+    let temporalAddress: string;
+    let ui: string | null = null;
+    if (!executable) {
+      temporalAddress = config.TEMPORAL_ADDRESS!;
+      const connection = await Connection.connect({ address: temporalAddress, connectTimeout: 5_000 }).catch((err: Error) => {
+        throw new Error(`cannot reach Temporal at TEMPORAL_ADDRESS=${temporalAddress}: ${err.message}. Check that it is running, or unset TEMPORAL_ADDRESS to use the dev server.`);
+      });
+      // The worker registers the search attributes once it starts.
+      await connection.close();
+    } else {
+      say(`starting the Temporal dev server on 127.0.0.1:${config.TEMPORAL_PORT}, Web UI on ${config.TEMPORAL_UI_PORT}`);
+      stack.temporal = await startTemporalDevServer({
+        executable,
+        port: config.TEMPORAL_PORT,
+        ui_port: config.TEMPORAL_UI_PORT,
+        db_file: path.join(config.DATA_DIR, 'temporal.db'),
+        namespace: config.TEMPORAL_NAMESPACE,
+        dir: logsDir,
+        log: say,
+      });
+      temporalAddress = stack.temporal.address;
+      ui = stack.temporal.ui;
+    }
+
+    let gatewayUrl = config.SETTLEMENT_GATEWAY_URL;
+    if (!gatewayUrl) {
+      stack.simulator = await startSettlementSimulator({
+        host: config.SETTLEMENT_SIMULATOR_HOST,
+        port: config.SETTLEMENT_SIMULATOR_PORT,
+        transient_failure_rate: config.SETTLEMENT_SIMULATOR_TRANSIENT_FAILURE_RATE,
+        latency_ms: config.SETTLEMENT_SIMULATOR_LATENCY_MS,
+      });
+      gatewayUrl = stack.simulator.url;
+    }
+
+    say('starting the payments worker');
+    stack.worker = stack.spawnWorker({
+      ...process.env,
+      TEMPORAL_ADDRESS: temporalAddress,
+      DATABASE_URL: databaseUrl,
+      SETTLEMENT_GATEWAY_URL: gatewayUrl,
+    });
+    const connection = await Connection.connect({ address: temporalAddress });
+    try {
+      await waitForWorker(connection, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, WORKER_READY_TIMEOUT_MS, () => stack.worker?.child.exitCode !== null);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; ${stack.worker.logFile} ends with:\n${tail(stack.worker.logFile)}`);
+    } finally {
+      await connection.close();
+    }
+
+    const file = writeStackFile(config.DATA_DIR, {
+      temporal: temporalAddress,
+      namespace: config.TEMPORAL_NAMESPACE,
+      task_queue: config.TEMPORAL_TASK_QUEUE,
+      ui,
+      database: databaseUrl,
+      settlement_gateway: gatewayUrl,
+      pid: process.pid,
+      started_at: new Date().toISOString(),
+    });
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(
+      [
+        `card payments platform is up (${seconds} s)`,
+        `  Temporal     ${temporalAddress}  (namespace ${config.TEMPORAL_NAMESPACE}, task queue ${config.TEMPORAL_TASK_QUEUE})`,
+        `  Web UI       ${ui ?? '(served by your Temporal deployment)'}`,
+        `  Postgres     ${redact(databaseUrl)}`,
+        `  Settlement   ${gatewayUrl}${stack.simulator ? '  (payee-bank simulator)' : ''}`,
+        `  Logs         ${logsDir}`,
+        `  stack.json   ${file}`,
+        '',
+        'Try: npm run demo -- --payments 20      Ctrl-C stops everything.',
+      ].join('\n'),
+    );
+  } catch (err) {
+    say(`error: ${(err as Error).message}`);
+    await stack.stop(1);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`[start] error: ${(err as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,166 @@
+// `npm start` as a user runs it: the supervisor process with its own data folder and ports, the
+// demo against it, Ctrl-C, a second start that still has the payments; and the start-up faults
+// (port taken, missing Temporal CLI, database refusing connections), each a clear line with
+// nothing left running.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { REPO_ROOT } from '../../src/config.js';
+import { freePort } from '../../src/stack/ports.js';
+import { readStackFile } from '../../src/stack/stack-file.js';
+import { testEnv } from '../support/env.js';
+
+const START_TIMEOUT_MS = 120_000;
+
+interface Started {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function tsx(script: string, env: NodeJS.ProcessEnv, args: string[] = []): Started {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script), ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function stackEnv(): Promise<NodeJS.ProcessEnv> {
+  const temporalCli = testEnv.temporalCliPath;
+  const dataDir = mkdtempSync(path.join(testEnv.scratchDir, 'stack-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    TEMPORAL_CLI_PATH: temporalCli,
+    POSTGRES_PORT: String(await freePort()),
+    TEMPORAL_PORT: String(await freePort()),
+    TEMPORAL_UI_PORT: String(await freePort()),
+    SETTLEMENT_SIMULATOR_PORT: String(await freePort()),
+    WORKER_SHUTDOWN_GRACE_MS: '2000',
+    LOG_LEVEL: 'info',
+  };
+  for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SETTLEMENT_GATEWAY_URL']) delete env[name];
+  return env;
+}
+
+async function waitForUp(started: Started): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!/platform is up/.test(started.stdout())) {
+    if (started.child.exitCode !== null) assert.fail(`npm start exited with ${started.child.exitCode}:\n${started.stderr()}`);
+    if (Date.now() > deadline) assert.fail(`npm start was not up within ${START_TIMEOUT_MS} ms:\n${started.stderr()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function pidsOf(dataDir: string): number[] {
+  return [path.join(dataDir, 'postgres', 'postgres.pid'), path.join(dataDir, 'logs', 'temporal.pid'), path.join(dataDir, 'worker.pid')]
+    .filter((f) => existsSync(f))
+    .map((f) => Number(readFileSync(f, 'utf8').trim()));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const running: Started[] = [];
+after(async () => {
+  // Never leave a platform behind, even when an assertion failed mid-test.
+  for (const s of running) {
+    if (s.child.exitCode === null) {
+      s.child.kill('SIGINT');
+      await s.exited;
+    }
+  }
+});
+
+describe('npm start', () => {
+  test('runs the platform, the demo settles, declines and compensates, Ctrl-C stops everything, data survives', async () => {
+    const env = await stackEnv();
+    const first = tsx('src/stack/start.ts', env);
+    running.push(first);
+    await waitForUp(first);
+
+    const stack = readStackFile(env.DATA_DIR!);
+    assert.ok(stack, 'stack.json written');
+    assert.equal(stack.temporal, `127.0.0.1:${env.TEMPORAL_PORT}`);
+    assert.equal(stack.ui, `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
+    assert.match(stack.database, /^postgres:\/\//);
+    const ui = await fetch(stack.ui!);
+    assert.equal(ui.status, 200, 'the Web UI answers');
+
+    const demo = tsx('src/demo/demo.ts', env, ['--payments', '7', '--json']);
+    assert.equal(await demo.exited, 0, demo.stderr() + demo.stdout());
+    const summary = JSON.parse(demo.stdout().trim().split('\n').at(-1)!);
+    assert.equal(summary.payments, 7);
+    assert.equal(summary.terminal, 7);
+    assert.equal(summary.invariants_ok, true);
+    assert.deepEqual(Object.keys(summary.by_status).sort(), ['COMPENSATED', 'DECLINED', 'SETTLED']);
+
+    const pids = pidsOf(env.DATA_DIR!);
+    assert.equal(pids.length, 3, 'postgres, temporal and worker pid files');
+    first.child.kill('SIGINT');
+    assert.equal(await first.exited, 0, first.stderr());
+    assert.deepEqual(pids.filter(alive), [], 'no process left behind');
+    assert.equal(readStackFile(env.DATA_DIR!), null, 'stack.json removed');
+
+    const second = tsx('src/stack/start.ts', env);
+    running.push(second);
+    await waitForUp(second);
+    const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_PORT}` });
+    try {
+      const client = new Client({ connection });
+      const { count } = await client.workflow.count(`PaymentKind = 'payout' AND ExecutionStatus = 'Completed'`);
+      assert.equal(count, 7, 'the first run\'s payments are still there');
+    } finally {
+      await connection.close();
+    }
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0, second.stderr());
+  });
+
+  test('a taken port: one clear line, nothing started', async () => {
+    const env = await stackEnv();
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(Number(env.TEMPORAL_PORT), '127.0.0.1', () => r()));
+    try {
+      const s = tsx('src/stack/start.ts', env);
+      running.push(s);
+      assert.equal(await s.exited, 1);
+      assert.match(s.stderr(), new RegExp(`port ${env.TEMPORAL_PORT} \\(Temporal frontend\\) is already in use: .*set TEMPORAL_PORT`));
+      assert.equal(existsSync(path.join(env.DATA_DIR!, 'postgres')), false, 'no database was started');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test('a missing Temporal CLI: says what to install, starts nothing', async () => {
+    const env: NodeJS.ProcessEnv = { ...(await stackEnv()), TEMPORAL_CLI_PATH: '/nonexistent/temporal' };
+    const s = tsx('src/stack/start.ts', env);
+    running.push(s);
+    assert.equal(await s.exited, 1);
+    assert.match(s.stderr(), /TEMPORAL_CLI_PATH=\/nonexistent\/temporal is not an executable file/);
+    assert.equal(existsSync(path.join(env.DATA_DIR!, 'postgres')), false, 'no database was started');
+  });
+
+  test('a database refusing connections: says so, leaves nothing running', async () => {
+    const env: NodeJS.ProcessEnv = { ...(await stackEnv()), DATABASE_URL: `postgres://nobody:x@127.0.0.1:${await freePort()}/payments` };
+    const s = tsx('src/stack/start.ts', env);
+    running.push(s);
+    assert.equal(await s.exited, 1);
+    assert.match(s.stderr(), /cannot use the database at postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:\d+\/payments: .*ECONNREFUSED.*Check that it is running/);
+    assert.deepEqual(pidsOf(env.DATA_DIR!).filter(alive), []);
+  });
+});
