@@ -109,6 +109,13 @@ describe('npm start', () => {
     assert.equal(summary.invariants_ok, true);
     assert.deepEqual(Object.keys(summary.by_status).sort(), ['COMPENSATED', 'DECLINED', 'SETTLED']);
 
+    // The Web UI's own API (what its pages call) lists the payments with their search attributes.
+    const listed = await fetch(`${stack.ui}/api/v1/namespaces/default/workflows?query=${encodeURIComponent("PaymentKind = 'payout'")}`);
+    assert.equal(listed.status, 200);
+    const executions = ((await listed.json()) as { executions?: Array<{ execution: { workflowId: string } }> }).executions ?? [];
+    assert.equal(executions.length, 7, 'the Web UI lists the 7 payouts');
+    assert.ok(executions.every((e) => e.execution.workflowId.startsWith('payment-demo-')));
+
     const pids = pidsOf(env.DATA_DIR!);
     assert.equal(pids.length, 3, 'postgres, temporal and worker pid files');
     first.child.kill('SIGINT');
