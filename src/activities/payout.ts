@@ -6,11 +6,15 @@ import { BUSINESS_FAILURE_TYPES, payoutRequestSchema, type PayoutRequest } from 
 import { TransferCode, TransferFlags, isSuccess } from '../domain/ledger.js';
 import { platformAccount } from '../ledger/accounts.js';
 import { transferId } from '../ledger/ids.js';
+import type { TransferBatcher } from '../ledger/batcher.js';
 import type { Ledger, TransferInput, TransferOutcome } from '../ledger/ledger.js';
 import type { SettlementGateway } from '../settlement/gateway.js';
 
 export interface PayoutActivityDeps {
+  /** Reads. */
   ledger: Ledger;
+  /** Writes, coalesced with other activities' writes into group commits. */
+  postings: TransferBatcher;
   gateway: SettlementGateway;
 }
 
@@ -34,13 +38,16 @@ function parseRequest(input: unknown): PayoutRequest {
   const parsed = payoutRequestSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw ApplicationFailure.nonRetryable(`payout request ${issue.path.join('.')}: ${issue.message}`, BUSINESS_FAILURE_TYPES.invalidPayment);
+    throw ApplicationFailure.nonRetryable(
+      `payout request ${issue.path.join('.')}: ${issue.message}`,
+      BUSINESS_FAILURE_TYPES.invalidPayment,
+    );
   }
   return parsed.data;
 }
 
-async function submitOne(ledger: Ledger, transfer: TransferInput): Promise<TransferOutcome> {
-  const [outcome] = await ledger.createTransfers([transfer]);
+async function submitOne(postings: TransferBatcher, transfer: TransferInput): Promise<TransferOutcome> {
+  const [outcome] = await postings.submit([transfer]);
   if (!outcome) throw new Error(`ledger returned no result for transfer ${transfer.id}`);
   return outcome;
 }
@@ -50,13 +57,13 @@ function unexpected(step: string, outcome: TransferOutcome): ApplicationFailure 
   return ApplicationFailure.nonRetryable(`${step}: ledger answered ${outcome.result} for transfer ${outcome.id}`, 'LedgerUnexpectedResult');
 }
 
-export function createPayoutActivities({ ledger, gateway }: PayoutActivityDeps) {
+export function createPayoutActivities({ ledger, postings, gateway }: PayoutActivityDeps) {
   return {
     /** Places the hold: a pending transfer from the company's credit line to payouts payable. */
     async placeHold(input: PayoutRequest): Promise<{ hold_id: string }> {
       const request = parseRequest(input);
       const ids = payoutTransferIds(request.payment_id);
-      const outcome = await submitOne(ledger, {
+      const outcome = await submitOne(postings, {
         id: ids.hold,
         debit_account_id: request.account_id,
         credit_account_id: platformAccount('payouts_payable', request.currency),
@@ -84,7 +91,7 @@ export function createPayoutActivities({ ledger, gateway }: PayoutActivityDeps) 
     async postHold(input: PayoutRequest): Promise<{ posting_id: string }> {
       const request = parseRequest(input);
       const ids = payoutTransferIds(request.payment_id);
-      const outcome = await submitOne(ledger, {
+      const outcome = await submitOne(postings, {
         id: ids.posting,
         pending_id: ids.hold,
         code: TransferCode.payout_posting,
@@ -100,7 +107,7 @@ export function createPayoutActivities({ ledger, gateway }: PayoutActivityDeps) 
     async releaseHold(input: PayoutRequest): Promise<{ released: boolean }> {
       const request = parseRequest(input);
       const ids = payoutTransferIds(request.payment_id);
-      const outcome = await submitOne(ledger, {
+      const outcome = await submitOne(postings, {
         id: ids.hold_release,
         pending_id: ids.hold,
         code: TransferCode.payout_hold_release,
@@ -121,7 +128,7 @@ export function createPayoutActivities({ ledger, gateway }: PayoutActivityDeps) 
       const ids = payoutTransferIds(request.payment_id);
       const [posting] = await ledger.getTransfers([ids.posting]);
       if (!posting) return { reversed_minor: 0 };
-      const outcome = await submitOne(ledger, {
+      const outcome = await submitOne(postings, {
         id: ids.reversal,
         debit_account_id: posting.credit_account_id,
         credit_account_id: posting.debit_account_id,
@@ -156,7 +163,7 @@ export function createPayoutActivities({ ledger, gateway }: PayoutActivityDeps) 
     async recordSettlement(input: PayoutRequest): Promise<{ settlement_id: string }> {
       const request = parseRequest(input);
       const ids = payoutTransferIds(request.payment_id);
-      const outcome = await submitOne(ledger, {
+      const outcome = await submitOne(postings, {
         id: ids.settlement,
         debit_account_id: platformAccount('payouts_payable', request.currency),
         credit_account_id: platformAccount('settlement_bank', request.currency),

@@ -61,9 +61,7 @@ async function checkPaymentTransfers(ledger: Ledger, outcome: Outcome): Promise<
     transfers.filter((t) => t.code === TransferCode.payout_reversal).reduce((s, t) => s + t.amount_minor, 0);
   const expected = state.status === 'SETTLED' ? request.amount_minor : 0;
   if (charged !== expected) return `${request.payment_id} (${state.status}) charged ${charged}, expected ${expected}`;
-  const openHolds = transfers.filter(
-    (t) => t.code === TransferCode.payout_hold && !transfers.some((r) => r.pending_id === t.id),
-  );
+  const openHolds = transfers.filter((t) => t.code === TransferCode.payout_hold && !transfers.some((r) => r.pending_id === t.id));
   if (openHolds.length > 0) return `${request.payment_id} (${state.status}) still holds ${openHolds[0]!.amount_minor}`;
   return null;
 }
@@ -100,13 +98,16 @@ async function main(): Promise<number> {
           currency: 'USD',
           payee: {
             name: `Supplier ${i}`,
-            bank_account: kind === 'compensate' ? `${REJECTED_ACCOUNT_PREFIX}${String(i).padStart(8, '0')}` : `US${String(100_000_000 + i)}`,
+            bank_account:
+              kind === 'compensate' ? `${REJECTED_ACCOUNT_PREFIX}${String(i).padStart(8, '0')}` : `US${String(100_000_000 + i)}`,
           },
         },
       };
     });
 
-    progress(`demo run ${run}: ${opts.payments} payouts, ${opts.concurrency} at a time, against ${endpoints.temporal}${endpoints.ui ? ` (watch: ${endpoints.ui})` : ''}`);
+    progress(
+      `demo run ${run}: ${opts.payments} payouts, ${opts.concurrency} at a time, against ${endpoints.temporal}${endpoints.ui ? ` (watch: ${endpoints.ui})` : ''}`,
+    );
     const outcomes: Outcome[] = [];
     const deadline = Date.now() + opts.timeoutS * 1000;
     let next = 0;
@@ -123,7 +124,9 @@ async function main(): Promise<number> {
           const remaining_ms = deadline - Date.now();
           const state = await Promise.race([
             handle.result(),
-            new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out waiting for a final state')), Math.max(remaining_ms, 0)).unref()),
+            new Promise<never>((_, reject) =>
+              setTimeout(() => reject(new Error('timed out waiting for a final state')), Math.max(remaining_ms, 0)).unref(),
+            ),
           ]);
           outcomes.push({ request, kind, state });
         } catch (err) {
@@ -143,7 +146,9 @@ async function main(): Promise<number> {
     );
 
     const report = await verifyLedger(pool);
-    const paymentProblems = (await Promise.all(outcomes.map((o) => checkPaymentTransfers(ledger, o)))).filter((p): p is string => p !== null);
+    const paymentProblems = (await Promise.all(outcomes.map((o) => checkPaymentTransfers(ledger, o)))).filter(
+      (p): p is string => p !== null,
+    );
     const invariantsOk = report.ok && paymentProblems.length === 0;
 
     const rows = Object.entries(byStatus).sort();
@@ -155,10 +160,15 @@ async function main(): Promise<number> {
     console.log(`${'total'.padEnd(12)}  ${String(outcomes.length).padStart(8)}`);
     console.log('');
     console.log(formatVerifyReport(report));
-    console.log(paymentProblems.length === 0 ? 'payments agree with their transfers (invariant 5): OK' : `payments disagreeing with their transfers: ${paymentProblems.length}`);
+    console.log(
+      paymentProblems.length === 0
+        ? 'payments agree with their transfers (invariant 5): OK'
+        : `payments disagreeing with their transfers: ${paymentProblems.length}`,
+    );
     for (const p of paymentProblems.slice(0, 20)) console.log(`  ${p}`);
     for (const o of outcomes.filter((x) => !x.state).slice(0, 10)) console.log(`  not final: ${o.request.payment_id}: ${o.error}`);
-    for (const o of unexpected.slice(0, 10)) console.log(`  unexpected: ${o.request.payment_id} meant to ${o.kind}, ended ${o.state!.status}`);
+    for (const o of unexpected.slice(0, 10))
+      console.log(`  unexpected: ${o.request.payment_id} meant to ${o.kind}, ended ${o.state!.status}`);
     if (opts.json) {
       console.log(JSON.stringify({ payments: opts.payments, terminal, by_status: byStatus, invariants_ok: invariantsOk }));
     }

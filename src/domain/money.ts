@@ -36,7 +36,9 @@ export const amountMinorSchema = z
 export function formatMinor(amount_minor: number, currency: Currency): string {
   const exponent = CURRENCY_EXPONENTS[currency];
   const negative = amount_minor < 0;
-  const digits = Math.abs(amount_minor).toString().padStart(exponent + 1, '0');
+  const digits = Math.abs(amount_minor)
+    .toString()
+    .padStart(exponent + 1, '0');
   const whole = exponent === 0 ? digits : digits.slice(0, -exponent);
   const fraction = exponent === 0 ? '' : `.${digits.slice(-exponent)}`;
   return `${negative ? '-' : ''}${whole}${fraction} ${currency}`;

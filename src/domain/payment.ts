@@ -20,9 +20,7 @@ export const PAYEE_BANK_ACCOUNT_LENGTH_MAX = 34; // IBAN maximum length
 
 export const payeeSchema = z.object({
   name: z.string().trim().min(1, { error: 'must not be empty' }).max(PAYEE_NAME_LENGTH_MAX),
-  bank_account: z
-    .string()
-    .regex(/^[A-Z0-9]{5,34}$/, { error: 'must be 5 to 34 upper-case letters and digits (IBAN-like)' }),
+  bank_account: z.string().regex(/^[A-Z0-9]{5,34}$/, { error: 'must be 5 to 34 upper-case letters and digits (IBAN-like)' }),
 });
 
 /** A payout: pay a supplier's bank account from a company's card credit line. */
@@ -49,11 +47,7 @@ export const PAYMENT_STATUSES = [
 ] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
-export const TERMINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set([
-  'DECLINED',
-  'SETTLED',
-  'COMPENSATED',
-]);
+export const TERMINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set(['DECLINED', 'SETTLED', 'COMPENSATED']);
 
 export function isTerminal(status: PaymentStatus): boolean {
   return TERMINAL_STATUSES.has(status);

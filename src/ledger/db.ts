@@ -26,12 +26,23 @@ export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
   return pool;
 }
 
-/** Runs fn inside one transaction on one connection; rolls back on any error. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/** Runs fn inside one transaction on one connection; rolls back on any error. `begin` may ask
+ * for another isolation level or a read-only transaction. */
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  begin: 'BEGIN' | 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' = 'BEGIN',
+): Promise<T> {
   const client = await pool.connect();
   let broken = false;
+  // A connection that dies while checked out (server restart, pg_terminate_backend) emits
+  // 'error' on the client besides failing the query; unheard, that event would crash the process.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
@@ -41,6 +52,7 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     });
     throw err;
   } finally {
+    client.off('error', onError);
     // A connection whose ROLLBACK failed is in an unknown state: destroy it instead of reusing it.
     client.release(broken);
   }

@@ -57,7 +57,12 @@ export const transferInputSchema = z.strictObject({
   code,
   flags: z.number().int().min(0).max(TRANSFER_FLAGS_ALL).default(0),
   pending_id: uuid.optional(),
-  timeout_s: z.number().int().min(0).max(365 * 24 * 3600).default(0),
+  timeout_s: z
+    .number()
+    .int()
+    .min(0)
+    .max(365 * 24 * 3600)
+    .default(0),
   payment_id: z.string().min(1).max(64).optional(),
 });
 export type TransferInput = z.input<typeof transferInputSchema>;
@@ -483,9 +488,7 @@ export function createLedger(pool: Pool): Ledger {
   async function runBatch(client: PoolClient, requests: TransferRequest[]): Promise<TransferOutcome[] | 'retry'> {
     const ids = requests.map((t) => t.id);
     const pendingIds = [...new Set(requests.flatMap((t) => (t.pending_id ? [t.pending_id] : [])))];
-    const referenced = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [
-      pendingIds,
-    ]);
+    const referenced = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [pendingIds]);
     const accountIds = new Set<string>();
     for (const t of requests) {
       if (t.debit_account_id) accountIds.add(t.debit_account_id);
@@ -496,10 +499,9 @@ export function createLedger(pool: Pool): Ledger {
       accountIds.add(p.credit_account_id);
     }
     // Ascending id order: every batch takes its row locks in the same global order.
-    const locked = await client.query<AccountRow>(
-      'SELECT * FROM ledger.accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
-      [[...accountIds]],
-    );
+    const locked = await client.query<AccountRow>('SELECT * FROM ledger.accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [
+      [...accountIds],
+    ]);
     // Re-read under the locks: transfers, resolutions and refusals may have landed meanwhile.
     const known = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [[...ids, ...pendingIds]]);
     const resolutions = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE pending_id = ANY($1::uuid[])', [pendingIds]);
@@ -613,10 +615,9 @@ export function createLedger(pool: Pool): Ledger {
   }
 
   async function getPaymentTransfers(payment_id: string): Promise<Transfer[]> {
-    const { rows } = await pool.query<TransferRow>(
-      'SELECT * FROM ledger.transfers WHERE payment_id = $1 ORDER BY created_at, id',
-      [payment_id],
-    );
+    const { rows } = await pool.query<TransferRow>('SELECT * FROM ledger.transfers WHERE payment_id = $1 ORDER BY created_at, id', [
+      payment_id,
+    ]);
     return rows.map(toTransfer);
   }
 

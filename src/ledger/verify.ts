@@ -1,6 +1,6 @@
 // The ledger verifier: checks DESIGN.md invariants 1-4 against the database. `npm run
 // ledger:verify` prints its report; tests call verifyLedger and assert it is clean.
-import type { Pool } from './db.js';
+import { inTransaction, type Pool } from './db.js';
 
 export interface Violation {
   invariant: 1 | 2 | 3 | 4;
@@ -20,35 +20,40 @@ const VIOLATIONS_LISTED_MAX = 50;
 
 export async function verifyLedger(pool: Pool): Promise<VerifyReport> {
   const violations: Violation[] = [];
-  const client = await pool.connect();
-  try {
-    // One snapshot for every check: a verifier racing live traffic must not see half a batch.
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  // One snapshot for every check: a verifier racing live traffic must not see half a batch.
+  return inTransaction(
+    pool,
+    async (client) => {
+      const counts = await client.query<{ accounts: string; transfers: string }>(
+        'SELECT (SELECT count(*) FROM ledger.accounts) AS accounts, (SELECT count(*) FROM ledger.transfers) AS transfers',
+      );
 
-    const counts = await client.query<{ accounts: string; transfers: string }>(
-      'SELECT (SELECT count(*) FROM ledger.accounts) AS accounts, (SELECT count(*) FROM ledger.transfers) AS transfers',
-    );
-
-    // 1. Per currency, debits equal credits, posted and pending.
-    const currencies = await client.query<VerifyReport['currencies'][number]>(
-      `SELECT currency,
+      // 1. Per currency, debits equal credits, posted and pending.
+      const currencies = await client.query<VerifyReport['currencies'][number]>(
+        `SELECT currency,
               sum(debits_posted)::text AS debits_posted, sum(credits_posted)::text AS credits_posted,
               sum(debits_pending)::text AS debits_pending, sum(credits_pending)::text AS credits_pending
          FROM ledger.accounts GROUP BY currency ORDER BY currency`,
-    );
-    for (const c of currencies.rows) {
-      if (c.debits_posted !== c.credits_posted) {
-        violations.push({ invariant: 1, detail: `${c.currency}: debits_posted ${c.debits_posted} != credits_posted ${c.credits_posted}` });
+      );
+      for (const c of currencies.rows) {
+        if (c.debits_posted !== c.credits_posted) {
+          violations.push({
+            invariant: 1,
+            detail: `${c.currency}: debits_posted ${c.debits_posted} != credits_posted ${c.credits_posted}`,
+          });
+        }
+        if (c.debits_pending !== c.credits_pending) {
+          violations.push({
+            invariant: 1,
+            detail: `${c.currency}: debits_pending ${c.debits_pending} != credits_pending ${c.credits_pending}`,
+          });
+        }
       }
-      if (c.debits_pending !== c.credits_pending) {
-        violations.push({ invariant: 1, detail: `${c.currency}: debits_pending ${c.debits_pending} != credits_pending ${c.credits_pending}` });
-      }
-    }
 
-    // 2. Every account's counters equal the sums over its transfers. A pending transfer counts
-    // as pending until a post or void resolves it; a post counts as posted.
-    const counters = await client.query<{ id: string; field: string; stored: string; derived: string }>(
-      `WITH resolved AS (
+      // 2. Every account's counters equal the sums over its transfers. A pending transfer counts
+      // as pending until a post or void resolves it; a post counts as posted.
+      const counters = await client.query<{ id: string; field: string; stored: string; derived: string }>(
+        `WITH resolved AS (
          SELECT pending_id FROM ledger.transfers WHERE pending_id IS NOT NULL
        ), effects AS (
          SELECT t.debit_account_id AS account_id,
@@ -78,28 +83,28 @@ export async function verifyLedger(pool: Pool): Promise<VerifyReport> {
          ) AS f(field, stored, derived)
         WHERE f.stored <> f.derived
         LIMIT $1`,
-      [VIOLATIONS_LISTED_MAX],
-    );
-    for (const r of counters.rows) {
-      violations.push({ invariant: 2, detail: `account ${r.id}: ${r.field} is ${r.stored}, its transfers sum to ${r.derived}` });
-    }
+        [VIOLATIONS_LISTED_MAX],
+      );
+      for (const r of counters.rows) {
+        violations.push({ invariant: 2, detail: `account ${r.id}: ${r.field} is ${r.stored}, its transfers sum to ${r.derived}` });
+      }
 
-    // 3. No account violates its flags.
-    const flags = await client.query<{ id: string; rule: string }>(
-      `SELECT id, CASE WHEN flags & 1 <> 0 AND debits_pending + debits_posted > credits_posted
+      // 3. No account violates its flags.
+      const flags = await client.query<{ id: string; rule: string }>(
+        `SELECT id, CASE WHEN flags & 1 <> 0 AND debits_pending + debits_posted > credits_posted
                        THEN 'debits_must_not_exceed_credits' ELSE 'credits_must_not_exceed_debits' END AS rule
          FROM ledger.accounts
         WHERE (flags & 1 <> 0 AND debits_pending + debits_posted > credits_posted)
            OR (flags & 2 <> 0 AND credits_pending + credits_posted > debits_posted)
         LIMIT $1`,
-      [VIOLATIONS_LISTED_MAX],
-    );
-    for (const r of flags.rows) violations.push({ invariant: 3, detail: `account ${r.id} breaks ${r.rule}` });
+        [VIOLATIONS_LISTED_MAX],
+      );
+      for (const r of flags.rows) violations.push({ invariant: 3, detail: `account ${r.id} breaks ${r.rule}` });
 
-    // 4. Every pending transfer is resolved at most once, for at most its amount, by a transfer
-    // on the same accounts; and only pending transfers are resolved.
-    const resolutions = await client.query<{ pending_id: string; problem: string }>(
-      `SELECT r.pending_id,
+      // 4. Every pending transfer is resolved at most once, for at most its amount, by a transfer
+      // on the same accounts; and only pending transfers are resolved.
+      const resolutions = await client.query<{ pending_id: string; problem: string }>(
+        `SELECT r.pending_id,
               CASE WHEN p.id IS NULL THEN 'resolves a transfer that does not exist'
                    WHEN p.flags & 2 = 0 THEN 'resolves a transfer that is not pending'
                    WHEN count(*) OVER (PARTITION BY r.pending_id) > 1 THEN 'resolved more than once'
@@ -111,24 +116,20 @@ export async function verifyLedger(pool: Pool): Promise<VerifyReport> {
                OR r.debit_account_id <> p.debit_account_id OR r.credit_account_id <> p.credit_account_id
                OR (SELECT count(*) FROM ledger.transfers x WHERE x.pending_id = r.pending_id) > 1)
         LIMIT $1`,
-      [VIOLATIONS_LISTED_MAX],
-    );
-    for (const r of resolutions.rows) violations.push({ invariant: 4, detail: `pending ${r.pending_id}: ${r.problem}` });
+        [VIOLATIONS_LISTED_MAX],
+      );
+      for (const r of resolutions.rows) violations.push({ invariant: 4, detail: `pending ${r.pending_id}: ${r.problem}` });
 
-    await client.query('COMMIT');
-    return {
-      ok: violations.length === 0,
-      accounts: Number(counts.rows[0]!.accounts),
-      transfers: Number(counts.rows[0]!.transfers),
-      currencies: currencies.rows,
-      violations,
-    };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+      return {
+        ok: violations.length === 0,
+        accounts: Number(counts.rows[0]!.accounts),
+        transfers: Number(counts.rows[0]!.transfers),
+        currencies: currencies.rows,
+        violations,
+      };
+    },
+    'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+  );
 }
 
 export function formatVerifyReport(report: VerifyReport): string {

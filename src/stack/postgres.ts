@@ -39,7 +39,9 @@ async function binaries(): Promise<Binaries> {
   try {
     return (await import(name)) as Binaries;
   } catch {
-    throw new Error(`no embedded Postgres for ${os.platform()}-${os.arch()} (${name} is not installed): set DATABASE_URL to a Postgres 15+ server`);
+    throw new Error(
+      `no embedded Postgres for ${os.platform()}-${os.arch()} (${name} is not installed): set DATABASE_URL to a Postgres 15+ server`,
+    );
   }
 }
 
@@ -103,7 +105,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     try {
       execFileSync(
         bin.initdb,
-        [`--pgdata=${clusterDir}`, '--username=postgres', `--pwfile=${passwordFile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'],
+        [
+          `--pgdata=${clusterDir}`,
+          '--username=postgres',
+          `--pwfile=${passwordFile}`,
+          '--auth=scram-sha-256',
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
         { stdio: 'pipe', ...(ids ?? {}) },
       );
     } catch (err) {

@@ -6,9 +6,7 @@ import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/se
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
 
 export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
-  const searchAttributes = Object.fromEntries(
-    SEARCH_ATTRIBUTES.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!]),
-  );
+  const searchAttributes = Object.fromEntries(SEARCH_ATTRIBUTES.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!]));
   try {
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
   } catch (err) {
@@ -17,7 +15,13 @@ export async function registerSearchAttributes(connection: Connection, namespace
 }
 
 /** Waits until at least one worker polls the task queue (the worker is up and bundled). */
-export async function waitForWorker(connection: Connection, namespace: string, task_queue: string, timeout_ms: number, isDead: () => boolean): Promise<void> {
+export async function waitForWorker(
+  connection: Connection,
+  namespace: string,
+  task_queue: string,
+  timeout_ms: number,
+  isDead: () => boolean,
+): Promise<void> {
   const deadline = Date.now() + timeout_ms;
   while (Date.now() < deadline) {
     if (isDead()) throw new Error('the worker process exited during start');

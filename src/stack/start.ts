@@ -77,7 +77,9 @@ class Stack {
       const now = Date.now();
       this.workerRestarts = this.workerRestarts.filter((t) => now - t < WORKER_RESTART_WINDOW_MS);
       if (this.workerRestarts.length >= WORKER_RESTARTS_MAX) {
-        say(`worker exited (code ${code}) ${WORKER_RESTARTS_MAX} times within a minute; stopping. Its log ends with:\n${tail(worker.logFile)}`);
+        say(
+          `worker exited (code ${code}) ${WORKER_RESTARTS_MAX} times within a minute; stopping. Its log ends with:\n${tail(worker.logFile)}`,
+        );
         void this.stop(1);
         return;
       }
@@ -158,7 +160,9 @@ async function main(): Promise<void> {
     const applied = await migrate(databaseUrl).catch((err: Error) => {
       throw new Error(
         `cannot use the database at ${redact(databaseUrl!)}: ${err.message}. ` +
-          (config.DATABASE_URL ? 'Check that it is running and that DATABASE_URL is right, or unset DATABASE_URL to use the embedded Postgres.' : ''),
+          (config.DATABASE_URL
+            ? 'Check that it is running and that DATABASE_URL is right, or unset DATABASE_URL to use the embedded Postgres.'
+            : ''),
       );
     });
     say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'ledger schema up to date');
@@ -168,7 +172,9 @@ async function main(): Promise<void> {
     if (!executable) {
       temporalAddress = config.TEMPORAL_ADDRESS!;
       const connection = await Connection.connect({ address: temporalAddress, connectTimeout: 5_000 }).catch((err: Error) => {
-        throw new Error(`cannot reach Temporal at TEMPORAL_ADDRESS=${temporalAddress}: ${err.message}. Check that it is running, or unset TEMPORAL_ADDRESS to use the dev server.`);
+        throw new Error(
+          `cannot reach Temporal at TEMPORAL_ADDRESS=${temporalAddress}: ${err.message}. Check that it is running, or unset TEMPORAL_ADDRESS to use the dev server.`,
+        );
       });
       // The worker registers the search attributes once it starts.
       await connection.close();
@@ -207,7 +213,13 @@ async function main(): Promise<void> {
     });
     const connection = await Connection.connect({ address: temporalAddress });
     try {
-      await waitForWorker(connection, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, WORKER_READY_TIMEOUT_MS, () => stack.worker?.child.exitCode !== null);
+      await waitForWorker(
+        connection,
+        config.TEMPORAL_NAMESPACE,
+        config.TEMPORAL_TASK_QUEUE,
+        WORKER_READY_TIMEOUT_MS,
+        () => stack.worker?.child.exitCode !== null,
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}; ${stack.worker.logFile} ends with:\n${tail(stack.worker.logFile)}`);
     } finally {

@@ -14,8 +14,7 @@ export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 
 export type TemporalCliSource = 'env' | 'path' | 'cache' | 'go-install';
 export type TemporalExecutable =
-  | { type: 'existing-path'; path: string; source: TemporalCliSource }
-  | { type: 'sdk-download'; version: string };
+  { type: 'existing-path'; path: string; source: TemporalCliSource } | { type: 'sdk-download'; version: string };
 
 export class TemporalCliNotFoundError extends Error {
   override name = 'TemporalCliNotFoundError';
@@ -95,7 +94,9 @@ export async function resolveTemporalCli(options: ResolveOptions, deps: Partial<
     // Build into a private folder, then rename: a concurrent start never sees half a binary.
     const staging = path.join(cacheDir, `.staging-${process.pid}`);
     mkdirSync(staging, { recursive: true });
-    d.log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} with \`go install ${target}\` into ${cacheDir} (first run only; takes a few minutes)`);
+    d.log(
+      `building the Temporal CLI ${TEMPORAL_CLI_VERSION} with \`go install ${target}\` into ${cacheDir} (first run only; takes a few minutes)`,
+    );
     try {
       await d.goInstall(staging, target, d.env);
       renameSync(path.join(staging, 'temporal'), cached);

@@ -45,7 +45,9 @@ async function waitForFrontend(address: string, proc: ManagedProcess): Promise<v
   let lastError = '';
   while (Date.now() < deadline) {
     if (proc.child.exitCode !== null) {
-      throw new Error(`the Temporal dev server exited during start (code ${proc.child.exitCode}); ${proc.logFile} ends with:\n${tail(proc.logFile)}`);
+      throw new Error(
+        `the Temporal dev server exited during start (code ${proc.child.exitCode}); ${proc.logFile} ends with:\n${tail(proc.logFile)}`,
+      );
     }
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });

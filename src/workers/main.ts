@@ -6,6 +6,7 @@ import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporali
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createPool } from '../ledger/db.js';
+import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../ledger/batcher.js';
 import { createLedger } from '../ledger/ledger.js';
 import { createHttpSettlementGateway } from '../settlement/gateway.js';
 import { registerSearchAttributes } from '../stack/search-attributes.js';
@@ -38,13 +39,15 @@ try {
 }
 
 const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'payments-worker' });
+const ledger = createLedger(pool);
+const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
 const connection = await NativeConnection.connect({ address: temporalAddress });
 try {
   const worker = await createPaymentsWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     task_queue: config.TEMPORAL_TASK_QUEUE,
-    deps: { ledger: createLedger(pool), gateway: createHttpSettlementGateway(gatewayUrl) },
+    deps: { ledger, postings, gateway: createHttpSettlementGateway(gatewayUrl) },
     workflow_bundle_path: process.env.WORKFLOW_BUNDLE_PATH,
     shutdown_grace_ms: config.WORKER_SHUTDOWN_GRACE_MS,
   });
@@ -53,6 +56,7 @@ try {
   await worker.run();
   log.info('worker stopped');
 } finally {
+  await postings.close();
   await connection.close();
   await pool.end();
 }

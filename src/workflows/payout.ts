@@ -50,7 +50,10 @@ export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState
   const parsed = payoutRequestSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw ApplicationFailure.nonRetryable(`payout request ${issue.path.join('.')}: ${issue.message}`, BUSINESS_FAILURE_TYPES.invalidPayment);
+    throw ApplicationFailure.nonRetryable(
+      `payout request ${issue.path.join('.')}: ${issue.message}`,
+      BUSINESS_FAILURE_TYPES.invalidPayment,
+    );
   }
   const request = parsed.data;
   const state: PaymentState = {

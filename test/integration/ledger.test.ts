@@ -37,7 +37,10 @@ async function creditLine(limit: number) {
     { id: company, currency: 'USD', code: AccountCode.company_credit_line, flags: AccountFlags.debits_must_not_exceed_credits },
     { id: payable, currency: 'USD', code: AccountCode.payouts_payable },
   ]);
-  assert.deepEqual(created.map((r) => r.result), ['created', 'created', 'created']);
+  assert.deepEqual(
+    created.map((r) => r.result),
+    ['created', 'created', 'created'],
+  );
   const [grant] = await ledger.createTransfers([
     { id: randomUUID(), debit_account_id: issuer, credit_account_id: company, amount_minor: limit, currency: 'USD', code: 1 },
   ]);
@@ -61,13 +64,23 @@ describe('two-phase transfers', () => {
     const { company, payable } = await creditLine(10_000);
     const hold = randomUUID();
     const [h] = await ledger.createTransfers([
-      { id: hold, debit_account_id: company, credit_account_id: payable, amount_minor: 4_000, currency: 'USD', code: 100, flags: TransferFlags.pending },
+      {
+        id: hold,
+        debit_account_id: company,
+        credit_account_id: payable,
+        amount_minor: 4_000,
+        currency: 'USD',
+        code: 100,
+        flags: TransferFlags.pending,
+      },
     ]);
     assert.equal(h!.result, 'created');
     assert.deepEqual(await counters(company), { debits_pending: 4_000, debits_posted: 0, credits_pending: 0, credits_posted: 10_000 });
     assert.equal((await ledger.getBalance(company))!.available, 6_000n);
 
-    const [post] = await ledger.createTransfers([{ id: randomUUID(), pending_id: hold, amount_minor: 2_500, code: 101, flags: TransferFlags.post_pending }]);
+    const [post] = await ledger.createTransfers([
+      { id: randomUUID(), pending_id: hold, amount_minor: 2_500, code: 101, flags: TransferFlags.post_pending },
+    ]);
     assert.equal(post!.result, 'created');
     assert.deepEqual(await counters(company), { debits_pending: 0, debits_posted: 2_500, credits_pending: 0, credits_posted: 10_000 });
     assert.deepEqual(await counters(payable), { debits_pending: 0, debits_posted: 0, credits_pending: 0, credits_posted: 2_500 });
@@ -81,9 +94,19 @@ describe('two-phase transfers', () => {
     const { company, payable } = await creditLine(1_000);
     const hold = randomUUID();
     await ledger.createTransfers([
-      { id: hold, debit_account_id: company, credit_account_id: payable, amount_minor: 700, currency: 'USD', code: 100, flags: TransferFlags.pending },
+      {
+        id: hold,
+        debit_account_id: company,
+        credit_account_id: payable,
+        amount_minor: 700,
+        currency: 'USD',
+        code: 100,
+        flags: TransferFlags.pending,
+      },
     ]);
-    const [over] = await ledger.createTransfers([{ id: randomUUID(), pending_id: hold, amount_minor: 701, code: 101, flags: TransferFlags.post_pending }]);
+    const [over] = await ledger.createTransfers([
+      { id: randomUUID(), pending_id: hold, amount_minor: 701, code: 101, flags: TransferFlags.post_pending },
+    ]);
     assert.equal(over!.result, 'exceeds_pending_transfer_amount');
     const [voided] = await ledger.createTransfers([{ id: randomUUID(), pending_id: hold, code: 102, flags: TransferFlags.void_pending }]);
     assert.equal(voided!.result, 'created');
@@ -98,13 +121,24 @@ describe('idempotency', () => {
   test('same id and fields is exists; a changed field names itself; nothing is written twice', async () => {
     const { company, payable } = await creditLine(5_000);
     const id = randomUUID();
-    const t = { id, debit_account_id: company, credit_account_id: payable, amount_minor: 1_000, currency: 'USD' as const, code: 100, flags: TransferFlags.pending };
+    const t = {
+      id,
+      debit_account_id: company,
+      credit_account_id: payable,
+      amount_minor: 1_000,
+      currency: 'USD' as const,
+      code: 100,
+      flags: TransferFlags.pending,
+    };
     assert.equal((await ledger.createTransfers([t]))[0]!.result, 'created');
     assert.equal((await ledger.createTransfers([t]))[0]!.result, 'exists');
     assert.equal((await ledger.createTransfers([{ ...t, amount_minor: 1_001 }]))[0]!.result, 'exists_with_different_amount');
     assert.equal((await ledger.createTransfers([{ ...t, code: 101 }]))[0]!.result, 'exists_with_different_code');
     assert.equal((await ledger.createTransfers([{ ...t, flags: 0 }]))[0]!.result, 'exists_with_different_flags');
-    assert.equal((await ledger.createTransfers([{ ...t, credit_account_id: company, debit_account_id: payable }]))[0]!.result, 'exists_with_different_debit_account_id');
+    assert.equal(
+      (await ledger.createTransfers([{ ...t, credit_account_id: company, debit_account_id: payable }]))[0]!.result,
+      'exists_with_different_debit_account_id',
+    );
     assert.equal((await counters(company)).debits_pending, 1_000);
     await assertInvariants();
   });
@@ -112,9 +146,19 @@ describe('idempotency', () => {
   test('a refusal replays as id_already_failed even after credit arrives', async () => {
     const { issuer, company, payable } = await creditLine(100);
     const id = randomUUID();
-    const t = { id, debit_account_id: company, credit_account_id: payable, amount_minor: 150, currency: 'USD' as const, code: 100, flags: TransferFlags.pending };
+    const t = {
+      id,
+      debit_account_id: company,
+      credit_account_id: payable,
+      amount_minor: 150,
+      currency: 'USD' as const,
+      code: 100,
+      flags: TransferFlags.pending,
+    };
     assert.equal((await ledger.createTransfers([t]))[0]!.result, 'exceeds_credits');
-    await ledger.createTransfers([{ id: randomUUID(), debit_account_id: issuer, credit_account_id: company, amount_minor: 1_000, currency: 'USD', code: 1 }]);
+    await ledger.createTransfers([
+      { id: randomUUID(), debit_account_id: issuer, credit_account_id: company, amount_minor: 1_000, currency: 'USD', code: 1 },
+    ]);
     const [retry] = await ledger.createTransfers([t]);
     assert.equal(retry!.result, 'id_already_failed');
     assert.equal(retry!.first_result, 'exceeds_credits');
@@ -146,7 +190,10 @@ describe('batches and chains', () => {
     const { company, payable } = await creditLine(1_000);
     const base = { debit_account_id: company, credit_account_id: payable, currency: 'USD' as const, code: 100 };
     const results = await ledger.createTransfers([{ ...base, id: randomUUID(), amount_minor: 10, flags: TransferFlags.linked }]);
-    assert.deepEqual(results.map((r) => r.result), ['linked_event_chain_open']);
+    assert.deepEqual(
+      results.map((r) => r.result),
+      ['linked_event_chain_open'],
+    );
     assert.equal((await counters(company)).debits_posted, 0);
   });
 });
@@ -166,7 +213,10 @@ describe('bad input writes nothing', () => {
       [[], /empty/],
     ];
     for (const [batch, message] of cases) {
-      await assert.rejects(ledger.createTransfers(batch as never), (err: Error) => err instanceof LedgerInputError && message.test(err.message));
+      await assert.rejects(
+        ledger.createTransfers(batch as never),
+        (err: Error) => err instanceof LedgerInputError && message.test(err.message),
+      );
     }
     const results = await ledger.createTransfers([
       { ...good, amount_minor: -5 },
@@ -174,7 +224,10 @@ describe('bad input writes nothing', () => {
       { ...good, id: randomUUID(), credit_account_id: company },
       { ...good, id: randomUUID(), debit_account_id: randomUUID() },
     ] as never);
-    assert.deepEqual(results.map((r) => r.result), ['amount_must_be_positive', 'amount_must_be_positive', 'accounts_must_be_different', 'debit_account_not_found']);
+    assert.deepEqual(
+      results.map((r) => r.result),
+      ['amount_must_be_positive', 'amount_must_be_positive', 'accounts_must_be_different', 'debit_account_not_found'],
+    );
     const afterReport = await verifyLedger(pool);
     assert.equal(afterReport.transfers, before.transfers, 'no transfer was written');
   });
@@ -182,7 +235,9 @@ describe('bad input writes nothing', () => {
   test('the database refuses to change or delete a transfer', async () => {
     const { company, payable } = await creditLine(1_000);
     const id = randomUUID();
-    await ledger.createTransfers([{ id, debit_account_id: company, credit_account_id: payable, amount_minor: 10, currency: 'USD', code: 100 }]);
+    await ledger.createTransfers([
+      { id, debit_account_id: company, credit_account_id: payable, amount_minor: 10, currency: 'USD', code: 100 },
+    ]);
     await assert.rejects(pool.query('UPDATE ledger.transfers SET amount = 1 WHERE id = $1', [id]), /append-only/);
     await assert.rejects(pool.query('DELETE FROM ledger.transfers WHERE id = $1', [id]), /append-only/);
   });
@@ -195,7 +250,15 @@ describe('concurrency', () => {
     const results = await Promise.all(
       Array.from({ length: attempts }, () =>
         ledger.createTransfers([
-          { id: randomUUID(), debit_account_id: company, credit_account_id: payable, amount_minor: 250, currency: 'USD', code: 100, flags: TransferFlags.pending },
+          {
+            id: randomUUID(),
+            debit_account_id: company,
+            credit_account_id: payable,
+            amount_minor: 250,
+            currency: 'USD',
+            code: 100,
+            flags: TransferFlags.pending,
+          },
         ]),
       ),
     );

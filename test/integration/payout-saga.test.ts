@@ -28,7 +28,11 @@ async function company(limit_minor: number) {
   return { company_id, account_id };
 }
 
-function payout(co: { company_id: string; account_id: string }, amount_minor: number, bank_account = 'DE89370400440532013000'): PayoutRequest {
+function payout(
+  co: { company_id: string; account_id: string },
+  amount_minor: number,
+  bank_account = 'DE89370400440532013000',
+): PayoutRequest {
   return {
     payment_id: `pay-${randomUUID()}`,
     company_id: co.company_id,
@@ -47,7 +51,12 @@ async function run(request: PayoutRequest): Promise<PaymentState> {
 async function balance(account_id: string) {
   const b = await h.ledger.getBalance(account_id);
   assert.ok(b, `account ${account_id} exists`);
-  return { debits_pending: Number(b.debits_pending), debits_posted: Number(b.debits_posted), credits_posted: Number(b.credits_posted), available: Number(b.available) };
+  return {
+    debits_pending: Number(b.debits_pending),
+    debits_posted: Number(b.debits_posted),
+    credits_posted: Number(b.credits_posted),
+    available: Number(b.available),
+  };
 }
 
 async function assertInvariants() {
@@ -68,9 +77,17 @@ describe('payout saga', () => {
     assert.equal(state.settled_minor, 12_345);
     assert.equal(state.held_minor, 0);
     assert.match(state.bank_reference ?? '', /^BANK-/);
-    assert.deepEqual(state.timeline.map((e) => e.event), ['payout_requested', 'hold_placed', 'hold_posted', 'payout_sent', 'payout_settled']);
+    assert.deepEqual(
+      state.timeline.map((e) => e.event),
+      ['payout_requested', 'hold_placed', 'hold_posted', 'payout_sent', 'payout_settled'],
+    );
 
-    assert.deepEqual(await balance(co.account_id), { debits_pending: 0, debits_posted: 12_345, credits_posted: 100_000, available: 87_655 });
+    assert.deepEqual(await balance(co.account_id), {
+      debits_pending: 0,
+      debits_posted: 12_345,
+      credits_posted: 100_000,
+      available: 87_655,
+    });
     const payable = await balance(platformAccount('payouts_payable', 'EUR'));
     assert.equal(payable.credits_posted - payableBefore.credits_posted, 12_345, 'payable credited by the posting');
     assert.equal(payable.debits_posted - payableBefore.debits_posted, 12_345, 'payable debited by the settlement');
@@ -104,7 +121,16 @@ describe('payout saga', () => {
     assert.equal(state.reversed_minor, 20_000);
     assert.deepEqual(
       state.timeline.map((e) => e.event),
-      ['payout_requested', 'hold_placed', 'hold_posted', 'payout_sent', 'settlement_rejected', 'compensated_posting', 'compensated_hold', 'compensation_finished'],
+      [
+        'payout_requested',
+        'hold_placed',
+        'hold_posted',
+        'payout_sent',
+        'settlement_rejected',
+        'compensated_posting',
+        'compensated_hold',
+        'compensation_finished',
+      ],
     );
     const b = await balance(co.account_id);
     assert.equal(b.available, 50_000, 'the company is not charged for money that did not leave');
@@ -112,7 +138,11 @@ describe('payout saga', () => {
     const transfers = await h.ledger.getPaymentTransfers(request.payment_id);
     const debited = transfers.filter((t) => t.debit_account_id === co.account_id && t.pending_id === null && t.flags === 0);
     const credited = transfers.filter((t) => t.credit_account_id === co.account_id);
-    assert.equal(credited.reduce((s, t) => s + t.amount_minor, 0), 20_000, 'one reversal of the posting');
+    assert.equal(
+      credited.reduce((s, t) => s + t.amount_minor, 0),
+      20_000,
+      'one reversal of the posting',
+    );
     assert.equal(debited.length, 0);
     assert.equal(h.simulator.settled.has(`payout:${request.payment_id}`), false, 'the bank paid nothing');
     await assertInvariants();
@@ -128,7 +158,9 @@ describe('payout saga', () => {
     const again = await startPayout(h.client, request, h.task_queue);
     assert.equal(again.started, false, 'a finished payment is not started again');
     assert.equal((await again.handle.result()).status, 'SETTLED');
-    const { executions } = await h.client.workflow.count(`WorkflowId = '${paymentWorkflowId(request.payment_id)}'`).then((c) => ({ executions: c.count }));
+    const { executions } = await h.client.workflow
+      .count(`WorkflowId = '${paymentWorkflowId(request.payment_id)}'`)
+      .then((c) => ({ executions: c.count }));
     assert.equal(executions, 1, 'one workflow run for the payment id');
     assert.equal((await getPayment(h.client, request.payment_id)).status, 'SETTLED');
     assert.equal((await balance(co.account_id)).debits_posted, 1_000);
@@ -145,7 +177,11 @@ describe('payout saga', () => {
     const co = await company(10_000);
     const request = { ...payout(co, 1_000), amount_minor: 10.5 };
     const before = await verifyLedger(h.pool);
-    const raw = h.client.workflow.execute('payoutWorkflow', { workflowId: paymentWorkflowId(request.payment_id), taskQueue: h.task_queue, args: [request] });
+    const raw = h.client.workflow.execute('payoutWorkflow', {
+      workflowId: paymentWorkflowId(request.payment_id),
+      taskQueue: h.task_queue,
+      args: [request],
+    });
     await assert.rejects(raw, (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       assert.match(String(err.cause?.message), /payout request amount_minor: must be an integer/);

@@ -24,7 +24,11 @@ interface Started {
 }
 
 function tsx(script: string, env: NodeJS.ProcessEnv, args: string[] = []): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script), ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script), ...args], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -130,7 +134,7 @@ describe('npm start', () => {
     try {
       const client = new Client({ connection });
       const { count } = await client.workflow.count(`PaymentKind = 'payout' AND ExecutionStatus = 'Completed'`);
-      assert.equal(count, 7, 'the first run\'s payments are still there');
+      assert.equal(count, 7, "the first run's payments are still there");
     } finally {
       await connection.close();
     }
@@ -167,7 +171,10 @@ describe('npm start', () => {
     const s = tsx('src/stack/start.ts', env);
     running.push(s);
     assert.equal(await s.exited, 1);
-    assert.match(s.stderr(), /cannot use the database at postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:\d+\/payments: .*ECONNREFUSED.*Check that it is running/);
+    assert.match(
+      s.stderr(),
+      /cannot use the database at postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:\d+\/payments: .*ECONNREFUSED.*Check that it is running/,
+    );
     assert.deepEqual(pidsOf(env.DATA_DIR!).filter(alive), []);
   });
 });

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Pool } from '../../src/ledger/db.js';
+import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
@@ -31,12 +32,13 @@ export async function startPaymentsHarness(label: string): Promise<PaymentsHarne
   const ledger = createLedger(pool);
   const simulator = await startSettlementSimulator({ host: '127.0.0.1', port: 0, transient_failure_rate: 0, latency_ms: 0 });
   const task_queue = `${label}-${randomUUID()}`;
+  const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
   const nativeConnection = await NativeConnection.connect({ address: testEnv.temporalAddress });
   const worker = await createPaymentsWorker({
     connection: nativeConnection,
     namespace: 'default',
     task_queue,
-    deps: { ledger, gateway: createHttpSettlementGateway(simulator.url) },
+    deps: { ledger, postings, gateway: createHttpSettlementGateway(simulator.url) },
     workflow_bundle_path: testEnv.workflowBundlePath,
     shutdown_grace_ms: 2_000,
   });
@@ -53,6 +55,7 @@ export async function startPaymentsHarness(label: string): Promise<PaymentsHarne
     async close() {
       worker.shutdown();
       await running;
+      await postings.close();
       await nativeConnection.close();
       await connection.close();
       await simulator.close();

@@ -11,7 +11,10 @@ test('defaults fill an empty environment', () => {
 });
 
 test('a bad value names the variable and the rule', () => {
-  assert.throws(() => loadConfig({ TEMPORAL_PORT: '70000' }), (err: Error) => err instanceof ConfigError && /TEMPORAL_PORT/.test(err.message));
+  assert.throws(
+    () => loadConfig({ TEMPORAL_PORT: '70000' }),
+    (err: Error) => err instanceof ConfigError && /TEMPORAL_PORT/.test(err.message),
+  );
   assert.throws(() => loadConfig({ TEMPORAL_ADDRESS: 'localhost' }), /TEMPORAL_ADDRESS: must be host:port/);
   assert.throws(() => loadConfig({ DATABASE_URL: 'not a url' }), /DATABASE_URL/);
   assert.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/);

@@ -27,11 +27,7 @@ function compose(args: string[]): string {
     }
     throw result.error;
   }
-  assert.equal(
-    result.status,
-    0,
-    `docker-compose ${args.join(' ')} exited with ${result.status}:\n${result.stderr}`,
-  );
+  assert.equal(result.status, 0, `docker-compose ${args.join(' ')} exited with ${result.status}:\n${result.stderr}`);
   return result.stdout;
 }
 

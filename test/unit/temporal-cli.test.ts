@@ -5,7 +5,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { TEMPORAL_CLI_MODULE, TEMPORAL_CLI_VERSION, TemporalCliNotFoundError, resolveTemporalCli, temporalCacheDir } from '../../src/stack/temporal-cli.js';
+import {
+  TEMPORAL_CLI_MODULE,
+  TEMPORAL_CLI_VERSION,
+  TemporalCliNotFoundError,
+  resolveTemporalCli,
+  temporalCacheDir,
+} from '../../src/stack/temporal-cli.js';
 
 function deps(executables: string[], env: NodeJS.ProcessEnv, goInstall?: (gobin: string, target: string) => Promise<void>) {
   const calls: string[] = [];
@@ -60,7 +66,11 @@ describe('resolveTemporalCli', () => {
     assert.equal((await resolveTemporalCli(both, deps([], env).deps)).type, 'sdk-download');
     await assert.rejects(
       resolveTemporalCli({ allow_go_install: true, allow_sdk_download: false }, deps([], env).deps),
-      (err: Error) => err instanceof TemporalCliNotFoundError && /go install failed: go: command not found/.test(err.message) && /Install Go/.test(err.message) && /TEMPORAL_CLI_PATH/.test(err.message),
+      (err: Error) =>
+        err instanceof TemporalCliNotFoundError &&
+        /go install failed: go: command not found/.test(err.message) &&
+        /Install Go/.test(err.message) &&
+        /TEMPORAL_CLI_PATH/.test(err.message),
     );
   });
 });

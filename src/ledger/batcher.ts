@@ -1,0 +1,190 @@
+// Group commit at the application level: concurrent callers' transfers are coalesced into one
+// ledger batch (one database transaction, one WAL flush), and each caller gets its own results.
+//
+// While a batch is being written, new requests queue up; when it commits, everything queued (up
+// to batch_size_max) goes in the next batch. An idle batcher sends a lone request at once, so
+// batching adds no latency at low load and grows batches exactly when the database is the
+// bottleneck. batch_wait_ms_max lets a request wait a little for company even when idle.
+import { LedgerInputError, transferInputSchema, type Ledger, type TransferInput, type TransferOutcome } from './ledger.js';
+import { BATCH_SIZE_MAX } from './ledger.js';
+import { TransferFlags } from '../domain/ledger.js';
+
+export interface BatcherOptions {
+  /** Transfers per ledger batch, at most. */
+  batch_size_max: number;
+  /** How long the first request of a batch may wait for others when no batch is in flight. */
+  batch_wait_ms_max: number;
+  /** Transfers waiting to be batched, at most; beyond it submit() refuses (back-pressure). */
+  queue_length_max: number;
+  /** Batches written at once. 1 keeps hot accounts free of lock waits between batches. */
+  batches_in_flight_max: number;
+}
+
+export const DEFAULT_BATCHER_OPTIONS: BatcherOptions = {
+  batch_size_max: 500,
+  batch_wait_ms_max: 0,
+  queue_length_max: 50_000,
+  batches_in_flight_max: 1,
+};
+
+export class BatcherOverloadedError extends Error {
+  override name = 'BatcherOverloadedError';
+}
+
+export class BatcherClosedError extends Error {
+  override name = 'BatcherClosedError';
+}
+
+interface Pending {
+  transfers: TransferInput[];
+  resolve(outcomes: TransferOutcome[]): void;
+  reject(err: unknown): void;
+}
+
+export interface BatcherStats {
+  batches: number;
+  transfers: number;
+  batch_size_max_seen: number;
+}
+
+export interface TransferBatcher {
+  /** Submits a group of transfers (one transfer, or one linked chain) and resolves with their
+   * outcomes, in order. A group is never split across batches. */
+  submit(transfers: TransferInput[]): Promise<TransferOutcome[]>;
+  stats(): BatcherStats;
+  queued(): number;
+  /** Stops accepting work and waits for queued work to be written. */
+  close(): Promise<void>;
+}
+
+export function createTransferBatcher(
+  ledger: Pick<Ledger, 'createTransfers'>,
+  options: BatcherOptions = DEFAULT_BATCHER_OPTIONS,
+): TransferBatcher {
+  if (!(options.batch_size_max >= 1 && options.batch_size_max <= BATCH_SIZE_MAX)) {
+    throw new Error(`batch_size_max must be 1..${BATCH_SIZE_MAX}, got ${options.batch_size_max}`);
+  }
+  if (!(options.batch_wait_ms_max >= 0 && options.batch_wait_ms_max <= 1_000)) {
+    throw new Error(`batch_wait_ms_max must be 0..1000, got ${options.batch_wait_ms_max}`);
+  }
+  if (!(options.queue_length_max >= options.batch_size_max)) {
+    throw new Error(`queue_length_max must be at least batch_size_max (${options.batch_size_max}), got ${options.queue_length_max}`);
+  }
+  if (!(options.batches_in_flight_max >= 1 && options.batches_in_flight_max <= 16)) {
+    throw new Error(`batches_in_flight_max must be 1..16, got ${options.batches_in_flight_max}`);
+  }
+
+  const queue: Pending[] = [];
+  let queuedTransfers = 0;
+  let inFlight = 0;
+  let lingerTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+  const idleWaiters: Array<() => void> = [];
+  const stats: BatcherStats = { batches: 0, transfers: 0, batch_size_max_seen: 0 };
+
+  function takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    let size = 0;
+    while (queue.length > 0 && size + queue[0]!.transfers.length <= options.batch_size_max) {
+      const next = queue.shift()!;
+      size += next.transfers.length;
+      batch.push(next);
+    }
+    queuedTransfers -= size;
+    return batch;
+  }
+
+  async function write(batch: Pending[]): Promise<void> {
+    const transfers = batch.flatMap((p) => p.transfers);
+    stats.batches += 1;
+    stats.transfers += transfers.length;
+    stats.batch_size_max_seen = Math.max(stats.batch_size_max_seen, transfers.length);
+    try {
+      const outcomes = await ledger.createTransfers(transfers);
+      if (outcomes.length !== transfers.length) {
+        throw new Error(`ledger answered ${outcomes.length} results for ${transfers.length} transfers`);
+      }
+      let offset = 0;
+      for (const p of batch) {
+        p.resolve(outcomes.slice(offset, offset + p.transfers.length));
+        offset += p.transfers.length;
+      }
+    } catch (err) {
+      // The batch was one transaction: nothing of it was written, so every caller may retry.
+      for (const p of batch) p.reject(err);
+    }
+  }
+
+  function pump(): void {
+    while (inFlight < options.batches_in_flight_max && queue.length > 0) {
+      const idle = inFlight === 0;
+      if (idle && options.batch_wait_ms_max > 0 && queuedTransfers < options.batch_size_max && !closed) {
+        lingerTimer ??= setTimeout(() => {
+          lingerTimer = null;
+          flush();
+        }, options.batch_wait_ms_max);
+        return;
+      }
+      flush();
+    }
+    if (inFlight === 0 && queue.length === 0) idleWaiters.splice(0).forEach((w) => w());
+  }
+
+  function flush(): void {
+    if (lingerTimer) {
+      clearTimeout(lingerTimer);
+      lingerTimer = null;
+    }
+    const batch = takeBatch();
+    if (batch.length === 0) return;
+    inFlight += 1;
+    void write(batch).finally(() => {
+      inFlight -= 1;
+      pump();
+    });
+  }
+
+  return {
+    submit(transfers) {
+      if (closed) return Promise.reject(new BatcherClosedError('the ledger batcher is closed'));
+      if (!Array.isArray(transfers) || transfers.length === 0) {
+        return Promise.reject(new LedgerInputError('submit: a group needs at least one transfer'));
+      }
+      if (transfers.length > options.batch_size_max) {
+        return Promise.reject(
+          new LedgerInputError(`submit: a group of ${transfers.length} is over batch_size_max ${options.batch_size_max}`),
+        );
+      }
+      // Validate here, per caller: a malformed request must fail alone, not the batch it joins.
+      for (const [index, t] of transfers.entries()) {
+        const parsed = transferInputSchema.safeParse(t);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          return Promise.reject(new LedgerInputError(`transfers[${index}].${issue.path.join('.') || '(item)'}: ${issue.message}`));
+        }
+      }
+      // An open chain would link this caller's last transfer to the next caller's first.
+      if ((transfers.at(-1)!.flags ?? 0) & TransferFlags.linked) {
+        return Promise.reject(new LedgerInputError('submit: the last transfer of a group must not be linked (the chain would stay open)'));
+      }
+      if (queuedTransfers + transfers.length > options.queue_length_max) {
+        return Promise.reject(
+          new BatcherOverloadedError(`ledger batcher queue is full (${options.queue_length_max} transfers); retry later`),
+        );
+      }
+      return new Promise<TransferOutcome[]>((resolve, reject) => {
+        queue.push({ transfers, resolve, reject });
+        queuedTransfers += transfers.length;
+        pump();
+      });
+    },
+    stats: () => ({ ...stats }),
+    queued: () => queuedTransfers,
+    async close() {
+      closed = true;
+      if (lingerTimer) flush();
+      if (inFlight === 0 && queue.length === 0) return;
+      await new Promise<void>((resolve) => idleWaiters.push(resolve));
+    },
+  };
+}

@@ -1,0 +1,208 @@
+// The ledger under load and faults: group commit through the batcher against a real Postgres,
+// concurrent batches that cross accounts in opposite orders, and a connection killed mid-batch.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { AccountFlags, TransferFlags } from '../../src/domain/ledger.js';
+import { createTransferBatcher } from '../../src/ledger/batcher.js';
+import type { Pool } from '../../src/ledger/db.js';
+import { createLedger, type Ledger, type TransferInput } from '../../src/ledger/ledger.js';
+import { verifyLedger } from '../../src/ledger/verify.js';
+import { freshDatabase } from '../support/env.js';
+
+let pool: Pool;
+let url: string;
+let ledger: Ledger;
+before(async () => {
+  ({ pool, url } = await freshDatabase('ledger_batcher'));
+  ledger = createLedger(pool);
+});
+after(async () => {
+  const report = await verifyLedger(pool);
+  assert.deepEqual(report.violations, []);
+  await pool.end();
+});
+
+async function accounts(n: number, flags: number) {
+  const ids = Array.from({ length: n }, () => randomUUID());
+  const results = await ledger.createAccounts(ids.map((id) => ({ id, currency: 'USD', code: 1, flags })));
+  assert.ok(results.every((r) => r.result === 'created'));
+  return ids;
+}
+
+describe('group commit', () => {
+  test('many concurrent callers on one hot account: batches form, counters are exact, limits hold', async () => {
+    const [issuer] = await accounts(1, 0);
+    const [hot] = await accounts(1, 0);
+    const customers = await accounts(50, AccountFlags.debits_must_not_exceed_credits);
+    await ledger.createTransfers(
+      customers.map((c) => ({
+        id: randomUUID(),
+        debit_account_id: issuer!,
+        credit_account_id: c,
+        amount_minor: 1_000,
+        currency: 'USD',
+        code: 1,
+      })),
+    );
+    const batcher = createTransferBatcher(ledger, {
+      batch_size_max: 100,
+      batch_wait_ms_max: 0,
+      queue_length_max: 10_000,
+      batches_in_flight_max: 1,
+    });
+    // 50 customers x 30 attempts of 40 = 1200 per customer, over their 1000 limit: 25 fit each.
+    const attempts = customers.flatMap((c) => Array.from({ length: 30 }, () => c));
+    const outcomes = await Promise.all(
+      attempts.map((c) =>
+        batcher.submit([{ id: randomUUID(), debit_account_id: c, credit_account_id: hot!, amount_minor: 40, currency: 'USD', code: 2 }]),
+      ),
+    );
+    const created = outcomes.filter(([o]) => o!.result === 'created').length;
+    assert.equal(created, 50 * 25);
+    assert.equal(outcomes.filter(([o]) => o!.result === 'exceeds_credits').length, 50 * 5);
+    const stats = batcher.stats();
+    assert.ok(stats.batches < attempts.length / 5, `requests were coalesced: ${stats.batches} batches for ${attempts.length} transfers`);
+    const [hotAccount] = await ledger.getAccounts([hot!]);
+    assert.equal(hotAccount!.credits_posted, BigInt(50 * 25 * 40));
+    for (const a of await ledger.getAccounts(customers)) assert.equal(a.debits_posted, 1_000n);
+    await batcher.close();
+  });
+
+  test('retrying a whole batch any number of times gives the same results and balances', async () => {
+    const [a, b] = await accounts(2, 0);
+    const [line] = await accounts(1, AccountFlags.debits_must_not_exceed_credits);
+    await ledger.createTransfers([
+      { id: randomUUID(), debit_account_id: a!, credit_account_id: line!, amount_minor: 500, currency: 'USD', code: 1 },
+    ]);
+    const hold = randomUUID();
+    const batch: TransferInput[] = [
+      {
+        id: hold,
+        debit_account_id: line!,
+        credit_account_id: b!,
+        amount_minor: 300,
+        currency: 'USD',
+        code: 1,
+        flags: TransferFlags.pending,
+      },
+      { id: randomUUID(), pending_id: hold, amount_minor: 200, code: 2, flags: TransferFlags.post_pending },
+      { id: randomUUID(), debit_account_id: line!, credit_account_id: b!, amount_minor: 400, currency: 'USD', code: 1 },
+      {
+        id: randomUUID(),
+        debit_account_id: line!,
+        credit_account_id: b!,
+        amount_minor: 350,
+        currency: 'USD',
+        code: 1,
+        flags: TransferFlags.linked,
+      },
+      { id: randomUUID(), debit_account_id: b!, credit_account_id: a!, amount_minor: 10, currency: 'USD', code: 1 },
+    ];
+    const first = (await ledger.createTransfers(batch)).map((r) => r.result);
+    assert.deepEqual(first, ['created', 'created', 'exceeds_credits', 'exceeds_credits', 'linked_event_failed']);
+    const balances = async () =>
+      (await ledger.getAccounts([a!, b!, line!])).map((x) => [x.debits_pending, x.debits_posted, x.credits_pending, x.credits_posted]);
+    const after1 = await balances();
+    for (let i = 0; i < 3; i += 1) {
+      const again = (await ledger.createTransfers(batch)).map((r) => r.result);
+      assert.deepEqual(again, ['exists', 'exists', 'id_already_failed', 'id_already_failed', 'linked_event_failed']);
+      assert.deepEqual(await balances(), after1);
+    }
+    const part = (await ledger.createTransfers(batch.slice(1, 3))).map((r) => r.result);
+    assert.deepEqual(part, ['exists', 'id_already_failed']);
+    assert.deepEqual(await balances(), after1);
+  });
+});
+
+describe('concurrency and faults', () => {
+  test('concurrent batches crossing the same accounts in opposite orders never deadlock', async () => {
+    const ids = await accounts(6, 0);
+    const forward = (): TransferInput[] =>
+      ids.slice(0, -1).map((id, i) => ({
+        id: randomUUID(),
+        debit_account_id: id,
+        credit_account_id: ids[i + 1]!,
+        amount_minor: 1,
+        currency: 'USD' as const,
+        code: 1,
+      }));
+    const backward = (): TransferInput[] =>
+      ids
+        .slice(1)
+        .map((id, i) => ({
+          id: randomUUID(),
+          debit_account_id: id,
+          credit_account_id: ids[i]!,
+          amount_minor: 1,
+          currency: 'USD' as const,
+          code: 1,
+        }))
+        .reverse();
+    const runs = await Promise.all(Array.from({ length: 40 }, (_, i) => ledger.createTransfers(i % 2 ? forward() : backward())));
+    assert.ok(runs.flat().every((r) => r.result === 'created'));
+    const sums = await ledger.getAccounts(ids);
+    assert.equal(
+      sums.reduce((s, a) => s + a.debits_posted, 0n),
+      BigInt(40 * 5),
+    );
+    assert.equal(
+      sums.reduce((s, a) => s + a.credits_posted, 0n),
+      BigInt(40 * 5),
+    );
+  });
+
+  test('a connection killed in the middle of a batch leaves nothing behind; the retry applies it once', async () => {
+    const [a, b] = await accounts(2, 0);
+    const batch: TransferInput[] = Array.from({ length: 20 }, () => ({
+      id: randomUUID(),
+      debit_account_id: a!,
+      credit_account_id: b!,
+      amount_minor: 7,
+      currency: 'USD' as const,
+      code: 1,
+    }));
+    // Make the batch's final step (the counter UPDATE) slow, so that it is killed after its
+    // transfers were inserted but before it commits.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(
+        `CREATE FUNCTION pg_temp_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$`,
+      );
+      await admin.query(
+        `CREATE TRIGGER slow_update BEFORE UPDATE ON ledger.accounts FOR EACH ROW WHEN (OLD.id = '${a}') EXECUTE FUNCTION pg_temp_slow()`,
+      );
+      const killable = createLedger(pool);
+      const attempt = killable.createTransfers(batch).then(
+        () => null,
+        (err: unknown) => err as Error,
+      );
+      let killed = 0;
+      for (let i = 0; i < 50 && killed === 0; i += 1) {
+        await new Promise((r) => setTimeout(r, 100));
+        const res = await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'UPDATE ledger.accounts%' AND pid <> pg_backend_pid()`,
+        );
+        killed = res.rowCount ?? 0;
+      }
+      assert.equal(killed, 1, 'the batch was caught mid-write');
+      assert.match(String((await attempt)?.message), /terminat/i, 'the killed batch failed');
+      const written = await admin.query('SELECT count(*)::int AS n FROM ledger.transfers WHERE id = ANY($1::uuid[])', [
+        batch.map((t) => t.id),
+      ]);
+      assert.equal(written.rows[0].n, 0, 'no transfer of the killed batch exists');
+      const [before] = await ledger.getAccounts([a!]);
+      assert.equal(before!.debits_posted, 0n);
+      await admin.query('DROP TRIGGER slow_update ON ledger.accounts');
+      const retried = await ledger.createTransfers(batch);
+      assert.ok(retried.every((r) => r.result === 'created'));
+      const [afterRetry] = await ledger.getAccounts([a!]);
+      assert.equal(afterRetry!.debits_posted, 140n);
+    } finally {
+      await admin.query('DROP TRIGGER IF EXISTS slow_update ON ledger.accounts').catch(() => undefined);
+      await admin.end();
+    }
+  });
+});
