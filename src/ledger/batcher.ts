@@ -5,7 +5,14 @@
 // to batch_size_max) goes in the next batch. An idle batcher sends a lone request at once, so
 // batching adds no latency at low load and grows batches exactly when the database is the
 // bottleneck. batch_wait_ms_max lets a request wait a little for company even when idle.
-import { LedgerInputError, transferInputSchema, type Ledger, type TransferInput, type TransferOutcome } from './ledger.js';
+import {
+  LedgerInputError,
+  transferInputSchema,
+  type Ledger,
+  type TransferInput,
+  type TransferOutcome,
+  type TransferRequest,
+} from './ledger.js';
 import { BATCH_SIZE_MAX } from './ledger.js';
 import { TransferFlags } from '../domain/ledger.js';
 
@@ -36,7 +43,7 @@ export class BatcherClosedError extends Error {
 }
 
 interface Pending {
-  transfers: TransferInput[];
+  transfers: TransferRequest[];
   resolve(outcomes: TransferOutcome[]): void;
   reject(err: unknown): void;
 }
@@ -58,7 +65,7 @@ export interface TransferBatcher {
 }
 
 export function createTransferBatcher(
-  ledger: Pick<Ledger, 'createTransfers'>,
+  ledger: Pick<Ledger, 'createParsedTransfers'>,
   options: BatcherOptions = DEFAULT_BATCHER_OPTIONS,
 ): TransferBatcher {
   if (!(options.batch_size_max >= 1 && options.batch_size_max <= BATCH_SIZE_MAX)) {
@@ -100,7 +107,7 @@ export function createTransferBatcher(
     stats.transfers += transfers.length;
     stats.batch_size_max_seen = Math.max(stats.batch_size_max_seen, transfers.length);
     try {
-      const outcomes = await ledger.createTransfers(transfers);
+      const outcomes = await ledger.createParsedTransfers(transfers);
       if (outcomes.length !== transfers.length) {
         throw new Error(`ledger answered ${outcomes.length} results for ${transfers.length} transfers`);
       }
@@ -156,12 +163,14 @@ export function createTransferBatcher(
         );
       }
       // Validate here, per caller: a malformed request must fail alone, not the batch it joins.
+      const requests: TransferRequest[] = [];
       for (const [index, t] of transfers.entries()) {
         const parsed = transferInputSchema.safeParse(t);
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;
           return Promise.reject(new LedgerInputError(`transfers[${index}].${issue.path.join('.') || '(item)'}: ${issue.message}`));
         }
+        requests.push(parsed.data);
       }
       // An open chain would link this caller's last transfer to the next caller's first.
       if ((transfers.at(-1)!.flags ?? 0) & TransferFlags.linked) {
@@ -173,7 +182,7 @@ export function createTransferBatcher(
         );
       }
       return new Promise<TransferOutcome[]>((resolve, reject) => {
-        queue.push({ transfers, resolve, reject });
+        queue.push({ transfers: requests, resolve, reject });
         queuedTransfers += transfers.length;
         pump();
       });

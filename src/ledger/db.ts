@@ -26,12 +26,20 @@ export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
   return pool;
 }
 
-/** Runs fn inside one transaction on one connection; rolls back on any error. `begin` may ask
- * for another isolation level or a read-only transaction. */
+/** How a transaction starts and ends. A statement that carries BEGIN or COMMIT inside a
+ * multi-statement query saves a round trip; fn then sends them itself. */
+export interface TransactionOptions {
+  begin: 'BEGIN' | 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' | 'in-first-statement';
+  commit: 'COMMIT' | 'in-last-statement';
+}
+
+const PLAIN: TransactionOptions = { begin: 'BEGIN', commit: 'COMMIT' };
+
+/** Runs fn inside one transaction on one connection; rolls back on any error. */
 export async function inTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
-  begin: 'BEGIN' | 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' = 'BEGIN',
+  options: TransactionOptions = PLAIN,
 ): Promise<T> {
   const client = await pool.connect();
   let broken = false;
@@ -42,9 +50,9 @@ export async function inTransaction<T>(
   };
   client.on('error', onError);
   try {
-    await client.query(begin);
+    if (options.begin !== 'in-first-statement') await client.query(options.begin);
     const result = await fn(client);
-    await client.query('COMMIT');
+    if (options.commit === 'COMMIT') await client.query('COMMIT');
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {
@@ -58,9 +66,15 @@ export async function inTransaction<T>(
   }
 }
 
+/** Thrown inside a transaction to roll it back and run it again from the start. */
+export class RetryTransaction extends Error {
+  override name = 'RetryTransaction';
+}
+
 /** Postgres error codes after which the whole transaction can simply run again. */
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '23505']);
 
 export function isRetryableTransactionError(err: unknown): boolean {
+  if (err instanceof RetryTransaction) return true;
   return typeof err === 'object' && err !== null && RETRYABLE_SQLSTATES.has((err as { code?: string }).code ?? '');
 }

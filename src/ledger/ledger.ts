@@ -7,6 +7,7 @@
 // the refused ids and one counter UPDATE per touched account. Either all of it commits or none.
 import { z } from 'zod';
 import { AMOUNT_MINOR_MAX, currencySchema, type Currency } from '../domain/money.js';
+import { paymentIdSchema } from '../domain/payment.js';
 import {
   ACCOUNT_FLAGS_ALL,
   AccountFlags,
@@ -17,7 +18,8 @@ import {
   type AccountResult,
   type TransferResult,
 } from '../domain/ledger.js';
-import { inTransaction, isRetryableTransactionError, type Pool, type PoolClient } from './db.js';
+import type { QueryResult } from 'pg';
+import { RetryTransaction, inTransaction, isRetryableTransactionError, type Pool, type PoolClient } from './db.js';
 
 /** Largest batch accepted in one call (TigerBeetle's is 8190; ours bounds one SQL statement). */
 export const BATCH_SIZE_MAX = 1000;
@@ -63,10 +65,11 @@ export const transferInputSchema = z.strictObject({
     .min(0)
     .max(365 * 24 * 3600)
     .default(0),
-  payment_id: z.string().min(1).max(64).optional(),
+  payment_id: paymentIdSchema.optional(),
 });
 export type TransferInput = z.input<typeof transferInputSchema>;
-type TransferRequest = z.output<typeof transferInputSchema>;
+/** A transfer that passed transferInputSchema (defaults filled in). */
+export type TransferRequest = z.output<typeof transferInputSchema>;
 
 export interface Account {
   id: string;
@@ -154,6 +157,54 @@ interface TransferRow {
   timeout_s: number;
   payment_id: string | null;
   created_at: Date;
+}
+
+/** What each SQL array element type accepts. A value that does not match is refused (a bug, or
+ * input that escaped validation), so nothing free-form ever reaches SQL text. */
+const SQL_ELEMENT_PATTERNS = {
+  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+  bigint: /^-?\d{1,19}$/,
+  int: /^-?\d{1,10}$/,
+  'char(3)': /^[A-Z]{3}$/,
+  text: /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
+  result: /^[a-z_]{1,64}$/,
+} as const;
+
+/** An array literal for SQL text, e.g. '{a,b,NULL}'::uuid[]. */
+function sqlArray(values: ReadonlyArray<string | number | bigint | null>, type: keyof typeof SQL_ELEMENT_PATTERNS): string {
+  const pattern = SQL_ELEMENT_PATTERNS[type];
+  const elements = values.map((v) => {
+    if (v === null) return 'NULL';
+    const text = String(v);
+    if (!pattern.test(text)) throw new LedgerInputError(`not a valid ${type} for the ledger: ${JSON.stringify(text).slice(0, 60)}`);
+    return text;
+  });
+  return `'{${elements.join(',')}}'::${type === 'result' ? 'text' : type}[]`;
+}
+
+interface BatchReads {
+  known: TransferJson[];
+  resolutions: TransferJson[];
+  failures: Array<{ id: string; result: string }>;
+}
+
+/** A transfer row as json_agg renders it: numbers for integers, ISO strings for times. */
+interface TransferJson {
+  id: string;
+  debit_account_id: string;
+  credit_account_id: string;
+  amount: number;
+  currency: string;
+  code: number;
+  flags: number;
+  pending_id: string | null;
+  timeout_s: number;
+  payment_id: string | null;
+  created_at: string;
+}
+
+function fromJson(row: TransferJson): Transfer {
+  return toTransfer({ ...row, amount: String(row.amount), created_at: new Date(row.created_at) });
 }
 
 function toAccount(row: AccountRow): Account {
@@ -444,6 +495,9 @@ function validateShape(t: TransferRequest, index: number): void {
 export interface Ledger {
   createAccounts(accounts: AccountInput[]): Promise<Array<{ id: string; result: AccountResult }>>;
   createTransfers(transfers: TransferInput[]): Promise<TransferOutcome[]>;
+  /** createTransfers for transfers the caller already parsed with transferInputSchema (the
+   * batcher does, per caller, so that one malformed request fails alone). */
+  createParsedTransfers(transfers: TransferRequest[]): Promise<TransferOutcome[]>;
   getAccounts(ids: string[]): Promise<Account[]>;
   getTransfers(ids: string[]): Promise<Transfer[]>;
   getPaymentTransfers(payment_id: string): Promise<Transfer[]>;
@@ -485,36 +539,44 @@ export function createLedger(pool: Pool): Ledger {
     });
   }
 
-  async function runBatch(client: PoolClient, requests: TransferRequest[]): Promise<TransferOutcome[] | 'retry'> {
+  // Round trips per batch: [referenced pending transfers], BEGIN + lock + read, write + COMMIT.
+  async function runBatch(client: PoolClient, requests: TransferRequest[]): Promise<TransferOutcome[]> {
     const ids = requests.map((t) => t.id);
     const pendingIds = [...new Set(requests.flatMap((t) => (t.pending_id ? [t.pending_id] : [])))];
-    const referenced = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [pendingIds]);
+    // Transfers never change once written, so the pending ones can be read before the locks.
+    const referenced =
+      pendingIds.length === 0
+        ? []
+        : (await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [pendingIds])).rows;
     const accountIds = new Set<string>();
     for (const t of requests) {
       if (t.debit_account_id) accountIds.add(t.debit_account_id);
       if (t.credit_account_id) accountIds.add(t.credit_account_id);
     }
-    for (const p of referenced.rows) {
+    for (const p of referenced) {
       accountIds.add(p.debit_account_id);
       accountIds.add(p.credit_account_id);
     }
-    // Ascending id order: every batch takes its row locks in the same global order.
-    const locked = await client.query<AccountRow>('SELECT * FROM ledger.accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [
-      [...accountIds],
-    ]);
-    // Re-read under the locks: transfers, resolutions and refusals may have landed meanwhile.
-    const known = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [[...ids, ...pendingIds]]);
-    const resolutions = await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE pending_id = ANY($1::uuid[])', [pendingIds]);
-    const failures = await client.query<{ id: string; result: string }>(
-      'SELECT id, result FROM ledger.transfer_failures WHERE id = ANY($1::uuid[])',
-      [ids],
-    );
-    const transfers = new Map(known.rows.map((r) => [r.id, toTransfer(r)]));
+    // One round trip starts the transaction, takes the locks and reads under them. Ascending id
+    // order: every batch takes its row locks in the same global order, so batches never deadlock.
+    // The read is a statement of its own, so its snapshot is taken after the locks were granted
+    // and sees every batch that committed while we waited: transfers, resolutions, refusals.
+    // Values are inlined (a multi-statement query takes no parameters): UUIDs only, checked.
+    const [, locked, readResult] = (await client.query(
+      `BEGIN;
+       SELECT * FROM ledger.accounts WHERE id = ANY(${sqlArray([...accountIds], 'uuid')}) ORDER BY id FOR UPDATE;
+       SELECT (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.id = ANY(${sqlArray([...ids, ...pendingIds], 'uuid')})) AS known,
+              (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.pending_id = ANY(${sqlArray(pendingIds, 'uuid')})) AS resolutions,
+              (SELECT coalesce(json_agg(f), '[]') FROM ledger.transfer_failures f WHERE f.id = ANY(${sqlArray(ids, 'uuid')})) AS failures`,
+    )) as unknown as [unknown, QueryResult<AccountRow>, QueryResult<BatchReads>];
+    const reads = readResult.rows;
+    const read = reads[0]!;
+    const transfers = new Map(read.known.map((r) => [r.id, fromJson(r)]));
     for (const p of transfers.values()) {
       // A pending transfer that appeared after we chose the locks touches accounts we may not
       // hold: start again rather than lock out of order.
       if (pendingIds.includes(p.id) && (!accountIds.has(p.debit_account_id) || !accountIds.has(p.credit_account_id))) {
-        return 'retry';
+        throw new RetryTransaction(`pending transfer ${p.id} appeared while the batch waited for its locks`);
       }
     }
     const accounts = new Map(locked.rows.map((r) => [r.id, toAccount(r)]));
@@ -522,42 +584,14 @@ export function createLedger(pool: Pool): Ledger {
     const state = new BatchState(
       accounts,
       transfers,
-      new Map(resolutions.rows.map((r) => [r.pending_id!, toTransfer(r)])),
-      new Map(failures.rows.map((r) => [r.id, r.result])),
+      new Map(read.resolutions.map((r) => [r.pending_id!, fromJson(r)])),
+      new Map(read.failures.map((r) => [r.id, r.result])),
     );
     const outcomes = decideBatch(requests, state);
 
-    if (state.created.length > 0) {
-      const c = state.created;
-      const inserted = await client.query<TransferRow>(
-        `INSERT INTO ledger.transfers
-           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, timeout_s, payment_id)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::char(3)[], $6::int[], $7::int[],
-                              $8::uuid[], $9::int[], $10::text[])
-         RETURNING *`,
-        [
-          c.map((t) => t.id),
-          c.map((t) => t.debit_account_id),
-          c.map((t) => t.credit_account_id),
-          c.map((t) => t.amount_minor),
-          c.map((t) => t.currency),
-          c.map((t) => t.code),
-          c.map((t) => t.flags),
-          c.map((t) => t.pending_id),
-          c.map((t) => t.timeout_s),
-          c.map((t) => t.payment_id),
-        ],
-      );
-      const createdAt = new Map(inserted.rows.map((r) => [r.id, r.created_at]));
-      for (const t of c) t.created_at = createdAt.get(t.id) ?? null;
-    }
-    if (state.failed.size > 0) {
-      await client.query(
-        `INSERT INTO ledger.transfer_failures (id, result) SELECT * FROM unnest($1::uuid[], $2::text[])
-         ON CONFLICT (id) DO NOTHING`,
-        [[...state.failed.keys()], [...state.failed.values()]],
-      );
-    }
+    const c = state.created;
+    // One UPDATE per account per batch, however many transfers touched it: a hot platform account
+    // pays one row write per batch, not one per transfer.
     const changed = [...accounts.values()].filter((a) => {
       const b = before.get(a.id)!;
       return (
@@ -567,38 +601,111 @@ export function createLedger(pool: Pool): Ledger {
         a.credits_posted !== b.credits_posted
       );
     });
-    if (changed.length > 0) {
-      // One UPDATE per account per batch, however many transfers touched it: a hot platform
-      // account pays one row write per batch, not one per transfer.
-      await client.query(
-        `UPDATE ledger.accounts AS a SET
-           debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
-         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, dp, dpo, cp, cpo)
-         WHERE a.id = u.id`,
-        [
-          changed.map((a) => a.id),
-          changed.map((a) => a.debits_pending.toString()),
-          changed.map((a) => a.debits_posted.toString()),
-          changed.map((a) => a.credits_pending.toString()),
-          changed.map((a) => a.credits_posted.toString()),
-        ],
-      );
+    if (c.length === 0 && state.failed.size === 0 && changed.length === 0) {
+      await client.query('COMMIT');
+      return outcomes;
     }
+    // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, account
+    // counters. A multi-statement query takes no parameters, so values are inlined; each is
+    // checked against a strict pattern first (UUIDs, integers, currency codes, payment ids of
+    // their restricted alphabet, result codes), so nothing free-form is ever spliced into SQL.
+    const [written] = (await client.query(
+      `WITH inserted AS (
+         INSERT INTO ledger.transfers
+           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, timeout_s, payment_id)
+         SELECT * FROM unnest(${sqlArray(
+           c.map((t) => t.id),
+           'uuid',
+         )}, ${sqlArray(
+           c.map((t) => t.debit_account_id),
+           'uuid',
+         )},
+                              ${sqlArray(
+                                c.map((t) => t.credit_account_id),
+                                'uuid',
+                              )}, ${sqlArray(
+                                c.map((t) => t.amount_minor),
+                                'bigint',
+                              )},
+                              ${sqlArray(
+                                c.map((t) => t.currency),
+                                'char(3)',
+                              )}, ${sqlArray(
+                                c.map((t) => t.code),
+                                'int',
+                              )},
+                              ${sqlArray(
+                                c.map((t) => t.flags),
+                                'int',
+                              )}, ${sqlArray(
+                                c.map((t) => t.pending_id),
+                                'uuid',
+                              )},
+                              ${sqlArray(
+                                c.map((t) => t.timeout_s),
+                                'int',
+                              )}, ${sqlArray(
+                                c.map((t) => t.payment_id),
+                                'text',
+                              )})
+         RETURNING id, created_at
+       ), refused AS (
+         INSERT INTO ledger.transfer_failures (id, result)
+         SELECT * FROM unnest(${sqlArray([...state.failed.keys()], 'uuid')}, ${sqlArray([...state.failed.values()], 'result')})
+         ON CONFLICT (id) DO NOTHING
+       ), counters AS (
+         UPDATE ledger.accounts AS a SET
+           debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
+         FROM unnest(${sqlArray(
+           changed.map((a) => a.id),
+           'uuid',
+         )}, ${sqlArray(
+           changed.map((a) => a.debits_pending),
+           'bigint',
+         )},
+                     ${sqlArray(
+                       changed.map((a) => a.debits_posted),
+                       'bigint',
+                     )}, ${sqlArray(
+                       changed.map((a) => a.credits_pending),
+                       'bigint',
+                     )},
+                     ${sqlArray(
+                       changed.map((a) => a.credits_posted),
+                       'bigint',
+                     )}) AS u(id, dp, dpo, cp, cpo)
+         -- The ANY lets the planner use the primary key rather than join over every account.
+         WHERE a.id = u.id AND a.id = ANY(${sqlArray(
+           changed.map((a) => a.id),
+           'uuid',
+         )})
+       )
+       SELECT id, created_at FROM inserted;
+       COMMIT`,
+    )) as unknown as [QueryResult<{ id: string; created_at: Date }>, unknown];
+    const createdAt = new Map(written.rows.map((r) => [r.id, r.created_at]));
+    for (const t of c) t.created_at = createdAt.get(t.id) ?? null;
     return outcomes;
   }
 
   async function createTransfers(items: TransferInput[]): Promise<TransferOutcome[]> {
-    const requests = parseBatch(transferInputSchema, items, 'transfers');
+    return createParsedTransfers(parseBatch(transferInputSchema, items, 'transfers'));
+  }
+
+  async function createParsedTransfers(requests: TransferRequest[]): Promise<TransferOutcome[]> {
+    if (requests.length === 0 || requests.length > BATCH_SIZE_MAX) {
+      throw new LedgerInputError(`transfers: a batch holds 1 to ${BATCH_SIZE_MAX} transfers, got ${requests.length}`);
+    }
     requests.forEach(validateShape);
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const outcome = await inTransaction(pool, (client) => runBatch(client, requests));
-        if (outcome !== 'retry') return outcome;
+        return await inTransaction(pool, (client) => runBatch(client, requests), {
+          begin: 'in-first-statement',
+          commit: 'in-last-statement',
+        });
       } catch (err) {
+        // A deadlock, serialization failure or id race rolled everything back: run it again.
         if (!isRetryableTransactionError(err) || attempt >= TRANSACTION_ATTEMPTS_MAX) throw err;
-      }
-      if (attempt >= TRANSACTION_ATTEMPTS_MAX) {
-        throw new Error(`transfer batch did not settle after ${TRANSACTION_ATTEMPTS_MAX} attempts`);
       }
     }
   }
@@ -627,7 +734,7 @@ export function createLedger(pool: Pool): Ledger {
     return balanceOf(account);
   }
 
-  return { createAccounts, createTransfers, getAccounts, getTransfers, getPaymentTransfers, getBalance };
+  return { createAccounts, createTransfers, createParsedTransfers, getAccounts, getTransfers, getPaymentTransfers, getBalance };
 }
 
 export function balanceOf(account: Account): Balance {

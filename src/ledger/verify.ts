@@ -89,6 +89,21 @@ export async function verifyLedger(pool: Pool): Promise<VerifyReport> {
         violations.push({ invariant: 2, detail: `account ${r.id}: ${r.field} is ${r.stored}, its transfers sum to ${r.derived}` });
       }
 
+      // 2 (cont.). Every transfer's accounts exist and share its currency: the engine guarantees it
+      // under its locks, with no foreign key to re-check it on every insert.
+      const orphans = await client.query<{ id: string; problem: string }>(
+        `SELECT t.id,
+                CASE WHEN d.id IS NULL OR c.id IS NULL THEN 'references a missing account'
+                     ELSE 'has a currency other than its accounts' END AS problem
+           FROM ledger.transfers t
+           LEFT JOIN ledger.accounts d ON d.id = t.debit_account_id
+           LEFT JOIN ledger.accounts c ON c.id = t.credit_account_id
+          WHERE d.id IS NULL OR c.id IS NULL OR d.currency <> t.currency OR c.currency <> t.currency
+          LIMIT $1`,
+        [VIOLATIONS_LISTED_MAX],
+      );
+      for (const r of orphans.rows) violations.push({ invariant: 2, detail: `transfer ${r.id} ${r.problem}` });
+
       // 3. No account violates its flags.
       const flags = await client.query<{ id: string; rule: string }>(
         `SELECT id, CASE WHEN flags & 1 <> 0 AND debits_pending + debits_posted > credits_posted
@@ -128,7 +143,7 @@ export async function verifyLedger(pool: Pool): Promise<VerifyReport> {
         violations,
       };
     },
-    'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', commit: 'COMMIT' },
   );
 }
 

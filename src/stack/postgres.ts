@@ -124,7 +124,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const password = readFileSync(passwordFile, 'utf8').trim();
   if (ids) chownTree(options.dir, ids);
 
-  const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: options.dir, max_connections: '200', ...options.settings };
+  const settings = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: options.dir,
+    max_connections: '200',
+    // Planner cost of a random page read: 1.1 for SSDs instead of the spinning-disk default 4,
+    // so that batches look accounts up by primary key instead of scanning the table.
+    random_page_cost: '1.1',
+    ...options.settings,
+  };
   const proc = spawnManaged({
     name: 'postgres',
     command: bin.postgres,

@@ -163,8 +163,8 @@ describe('concurrency and faults', () => {
       currency: 'USD' as const,
       code: 1,
     }));
-    // Make the batch's final step (the counter UPDATE) slow, so that it is killed after its
-    // transfers were inserted but before it commits.
+    // Make the batch's write statement slow in its counter UPDATE, so that it is killed after
+    // its transfers were inserted but before it commits.
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     try {
@@ -183,7 +183,7 @@ describe('concurrency and faults', () => {
       for (let i = 0; i < 50 && killed === 0; i += 1) {
         await new Promise((r) => setTimeout(r, 100));
         const res = await admin.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'UPDATE ledger.accounts%' AND pid <> pg_backend_pid()`,
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%INSERT INTO ledger.transfers%' AND pid <> pg_backend_pid()`,
         );
         killed = res.rowCount ?? 0;
       }

@@ -28,7 +28,7 @@ function recordingLedger() {
     batches,
     releaseNext: () => release.shift()?.(),
     failNext: (err: Error) => (fail = err),
-    async createTransfers(transfers: TransferInput[]): Promise<TransferOutcome[]> {
+    async createParsedTransfers(transfers: TransferInput[]): Promise<TransferOutcome[]> {
       batches.push(transfers);
       await new Promise<void>((r) => release.push(r));
       if (fail) {
