@@ -34,7 +34,12 @@ const program = new Command('bench:ledger')
   .description('Ledger transfers per second vs pgbench TPC-B on the same Postgres, same client concurrency.')
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
   .option('--seconds <s>', 'length of each measurement', intOption(5, 3600), 20)
-  .option('--clients <n>', 'concurrent clients, for pgbench and for the ledger', intOption(1, 150), 64)
+  .option(
+    '--clients <n>',
+    "concurrent clients, for pgbench and for the ledger (default: one worker's activity slots)",
+    intOption(1, 150),
+    100,
+  )
   .option('--accounts <n>', 'customer credit-line accounts', intOption(10, 1_000_000), 10_000)
   .option('--scale <n>', 'pgbench scale factor', intOption(1, 1000), 10)
   .option('--batch-size-max <n>', 'ledger batcher: transfers per batch at most', intOption(1, 1000), 500)

@@ -83,6 +83,9 @@ export interface Account {
   created_at: Date;
 }
 
+/** What a batch decides with: an account without its creation time (not needed, not parsed). */
+type AccountState = Omit<Account, 'created_at'>;
+
 export interface Transfer {
   id: string;
   debit_account_id: string;
@@ -207,7 +210,10 @@ function fromJson(row: TransferJson): Transfer {
   return toTransfer({ ...row, amount: String(row.amount), created_at: new Date(row.created_at) });
 }
 
-function toAccount(row: AccountRow): Account {
+type AccountStateRow = Omit<AccountRow, 'created_at'>;
+const ACCOUNT_STATE_COLUMNS = 'id, currency, code, flags, debits_pending, debits_posted, credits_pending, credits_posted';
+
+function toAccountState(row: AccountStateRow): AccountState {
   return {
     id: row.id,
     currency: row.currency as Currency,
@@ -217,8 +223,11 @@ function toAccount(row: AccountRow): Account {
     debits_posted: BigInt(row.debits_posted),
     credits_pending: BigInt(row.credits_pending),
     credits_posted: BigInt(row.credits_posted),
-    created_at: row.created_at,
   };
+}
+
+function toAccount(row: AccountRow): Account {
+  return { ...toAccountState(row), created_at: row.created_at };
 }
 
 function toTransfer(row: TransferRow): Transfer {
@@ -247,7 +256,7 @@ class BatchState {
   private readonly undo: Array<() => void> = [];
 
   constructor(
-    readonly accounts: Map<string, Account>,
+    readonly accounts: Map<string, AccountState>,
     readonly transfers: Map<string, Transfer>,
     /** pending id -> the transfer that resolved it */
     readonly resolutions: Map<string, Transfer>,
@@ -262,7 +271,7 @@ class BatchState {
     while (this.undo.length > mark) this.undo.pop()!();
   }
 
-  adjust(account: Account, field: 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted', delta: bigint): void {
+  adjust(account: AccountState, field: 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted', delta: bigint): void {
     account[field] += delta;
     this.undo.push(() => {
       account[field] -= delta;
@@ -298,7 +307,7 @@ function compareExisting(t: TransferRequest, stored: Transfer): TransferResult {
   return 'exists';
 }
 
-function exceedsLimits(account: Account): 'exceeds_credits' | 'exceeds_debits' | null {
+function exceedsLimits(account: AccountState): 'exceeds_credits' | 'exceeds_debits' | null {
   if (
     account.flags & AccountFlags.debits_must_not_exceed_credits &&
     account.debits_pending + account.debits_posted > account.credits_posted
@@ -314,7 +323,7 @@ function exceedsLimits(account: Account): 'exceeds_credits' | 'exceeds_debits' |
   return null;
 }
 
-function overflows(...accounts: Account[]): boolean {
+function overflows(...accounts: AccountState[]): boolean {
   return accounts.some(
     (a) =>
       a.debits_pending > COUNTER_MAX ||
@@ -504,7 +513,14 @@ export interface Ledger {
   getBalance(account_id: string): Promise<Balance | null>;
 }
 
+/** Bucket rows per hot account: concurrent batches spread their deltas over them. */
+export const HOT_ACCOUNT_BUCKETS = 16;
+
 export function createLedger(pool: Pool): Ledger {
+  // Round robin from a random start, so that several workers rarely pick the same bucket at once.
+  let bucketCursor = Math.floor(Math.random() * HOT_ACCOUNT_BUCKETS);
+  const nextBucket = () => (bucketCursor = (bucketCursor + 1) % HOT_ACCOUNT_BUCKETS);
+
   async function createAccounts(items: AccountInput[]): Promise<Array<{ id: string; result: AccountResult }>> {
     const accounts = parseBatch(accountInputSchema, items, 'accounts');
     return inTransaction(pool, async (client) => {
@@ -557,18 +573,26 @@ export function createLedger(pool: Pool): Ledger {
       accountIds.add(p.debit_account_id);
       accountIds.add(p.credit_account_id);
     }
-    // One round trip starts the transaction, takes the locks and reads under them. Ascending id
-    // order: every batch takes its row locks in the same global order, so batches never deadlock.
-    // The read is a statement of its own, so its snapshot is taken after the locks were granted
-    // and sees every batch that committed while we waited: transfers, resolutions, refusals.
+    // One round trip starts the transaction, takes the locks and reads under them.
+    // - Accounts with limit flags (credit lines) are locked, in ascending id order: every batch
+    //   takes its row locks in the same global order, so batches never deadlock.
+    // - Accounts without flags (hot platform accounts) are read without a lock: nothing about them
+    //   is checked, and their deltas go to a bucket row (see the write below).
+    // - The read of transfers, resolutions and refusals is a statement of its own, so its snapshot
+    //   is taken after the locks were granted and sees every batch that committed meanwhile.
     // Values are inlined (a multi-statement query takes no parameters): UUIDs only, checked.
-    const [, locked, readResult] = (await client.query(
+    const accountList = sqlArray([...accountIds], 'uuid');
+    const knownList = sqlArray([...ids, ...pendingIds], 'uuid');
+    const pendingList = sqlArray(pendingIds, 'uuid');
+    const idList = sqlArray(ids, 'uuid');
+    const [, locked, unlocked, readResult] = (await client.query(
       `BEGIN;
-       SELECT * FROM ledger.accounts WHERE id = ANY(${sqlArray([...accountIds], 'uuid')}) ORDER BY id FOR UPDATE;
-       SELECT (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.id = ANY(${sqlArray([...ids, ...pendingIds], 'uuid')})) AS known,
-              (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.pending_id = ANY(${sqlArray(pendingIds, 'uuid')})) AS resolutions,
-              (SELECT coalesce(json_agg(f), '[]') FROM ledger.transfer_failures f WHERE f.id = ANY(${sqlArray(ids, 'uuid')})) AS failures`,
-    )) as unknown as [unknown, QueryResult<AccountRow>, QueryResult<BatchReads>];
+       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id = ANY(${accountList}) AND flags <> 0 ORDER BY id FOR UPDATE;
+       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id = ANY(${accountList}) AND flags = 0;
+       SELECT (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.id = ANY(${knownList})) AS known,
+              (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.pending_id = ANY(${pendingList})) AS resolutions,
+              (SELECT coalesce(json_agg(f), '[]') FROM ledger.transfer_failures f WHERE f.id = ANY(${idList})) AS failures`,
+    )) as unknown as [unknown, QueryResult<AccountStateRow>, QueryResult<AccountStateRow>, QueryResult<BatchReads>];
     const reads = readResult.rows;
     const read = reads[0]!;
     const transfers = new Map(read.known.map((r) => [r.id, fromJson(r)]));
@@ -579,7 +603,13 @@ export function createLedger(pool: Pool): Ledger {
         throw new RetryTransaction(`pending transfer ${p.id} appeared while the batch waited for its locks`);
       }
     }
-    const accounts = new Map(locked.rows.map((r) => [r.id, toAccount(r)]));
+    // Hot accounts start from zero: the batch only needs their deltas (they have no limits).
+    const hot = new Set(unlocked.rows.map((r) => r.id));
+    const zero = { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n };
+    const accounts = new Map([
+      ...locked.rows.map((r) => [r.id, toAccountState(r)] as const),
+      ...unlocked.rows.map((r) => [r.id, { ...toAccountState(r), ...zero }] as const),
+    ]);
     const before = new Map([...accounts.values()].map((a) => [a.id, { ...a }]));
     const state = new BatchState(
       accounts,
@@ -590,8 +620,7 @@ export function createLedger(pool: Pool): Ledger {
     const outcomes = decideBatch(requests, state);
 
     const c = state.created;
-    // One UPDATE per account per batch, however many transfers touched it: a hot platform account
-    // pays one row write per batch, not one per transfer.
+    // One write per account per batch, however many transfers touched it.
     const changed = [...accounts.values()].filter((a) => {
       const b = before.get(a.id)!;
       return (
@@ -605,86 +634,129 @@ export function createLedger(pool: Pool): Ledger {
       await client.query('COMMIT');
       return outcomes;
     }
-    // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, account
-    // counters. A multi-statement query takes no parameters, so values are inlined; each is
+    const exact = changed.filter((a) => !hot.has(a.id));
+    // Hot accounts: the batch's deltas, sorted by account id so that two batches sharing a bucket
+    // lock its rows in the same order.
+    const deltas = changed
+      .filter((a) => hot.has(a.id))
+      .sort((x, y) => (x.id < y.id ? -1 : 1))
+      .map((a) => {
+        const b = before.get(a.id)!;
+        return {
+          id: a.id,
+          debits_pending: a.debits_pending - b.debits_pending,
+          debits_posted: a.debits_posted - b.debits_posted,
+          credits_pending: a.credits_pending - b.credits_pending,
+          credits_posted: a.credits_posted - b.credits_posted,
+        };
+      });
+    const counters = (rows: Array<Pick<AccountState, 'id' | 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'>>) =>
+      [
+        sqlArray(
+          rows.map((a) => a.id),
+          'uuid',
+        ),
+        sqlArray(
+          rows.map((a) => a.debits_pending),
+          'bigint',
+        ),
+        sqlArray(
+          rows.map((a) => a.debits_posted),
+          'bigint',
+        ),
+        sqlArray(
+          rows.map((a) => a.credits_pending),
+          'bigint',
+        ),
+        sqlArray(
+          rows.map((a) => a.credits_posted),
+          'bigint',
+        ),
+      ].join(', ');
+    const newTransfers = [
+      sqlArray(
+        c.map((t) => t.id),
+        'uuid',
+      ),
+      sqlArray(
+        c.map((t) => t.debit_account_id),
+        'uuid',
+      ),
+      sqlArray(
+        c.map((t) => t.credit_account_id),
+        'uuid',
+      ),
+      sqlArray(
+        c.map((t) => t.amount_minor),
+        'bigint',
+      ),
+      sqlArray(
+        c.map((t) => t.currency),
+        'char(3)',
+      ),
+      sqlArray(
+        c.map((t) => t.code),
+        'int',
+      ),
+      sqlArray(
+        c.map((t) => t.flags),
+        'int',
+      ),
+      sqlArray(
+        c.map((t) => t.pending_id),
+        'uuid',
+      ),
+      sqlArray(
+        c.map((t) => t.timeout_s),
+        'int',
+      ),
+      sqlArray(
+        c.map((t) => t.payment_id),
+        'text',
+      ),
+    ].join(', ');
+    const refusals = `${sqlArray([...state.failed.keys()], 'uuid')}, ${sqlArray([...state.failed.values()], 'result')}`;
+    const exactIds = sqlArray(
+      exact.map((a) => a.id),
+      'uuid',
+    );
+    const bucket = nextBucket();
+    // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, exact
+    // account counters (absolute values, rows locked above), hot-account deltas (added to one
+    // bucket row). A multi-statement query takes no parameters, so values are inlined; each is
     // checked against a strict pattern first (UUIDs, integers, currency codes, payment ids of
     // their restricted alphabet, result codes), so nothing free-form is ever spliced into SQL.
     const [written] = (await client.query(
       `WITH inserted AS (
          INSERT INTO ledger.transfers
            (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, timeout_s, payment_id)
-         SELECT * FROM unnest(${sqlArray(
-           c.map((t) => t.id),
-           'uuid',
-         )}, ${sqlArray(
-           c.map((t) => t.debit_account_id),
-           'uuid',
-         )},
-                              ${sqlArray(
-                                c.map((t) => t.credit_account_id),
-                                'uuid',
-                              )}, ${sqlArray(
-                                c.map((t) => t.amount_minor),
-                                'bigint',
-                              )},
-                              ${sqlArray(
-                                c.map((t) => t.currency),
-                                'char(3)',
-                              )}, ${sqlArray(
-                                c.map((t) => t.code),
-                                'int',
-                              )},
-                              ${sqlArray(
-                                c.map((t) => t.flags),
-                                'int',
-                              )}, ${sqlArray(
-                                c.map((t) => t.pending_id),
-                                'uuid',
-                              )},
-                              ${sqlArray(
-                                c.map((t) => t.timeout_s),
-                                'int',
-                              )}, ${sqlArray(
-                                c.map((t) => t.payment_id),
-                                'text',
-                              )})
-         RETURNING id, created_at
+         SELECT * FROM unnest(${newTransfers})
+         RETURNING 1
        ), refused AS (
-         INSERT INTO ledger.transfer_failures (id, result)
-         SELECT * FROM unnest(${sqlArray([...state.failed.keys()], 'uuid')}, ${sqlArray([...state.failed.values()], 'result')})
+         INSERT INTO ledger.transfer_failures (id, result) SELECT * FROM unnest(${refusals})
          ON CONFLICT (id) DO NOTHING
-       ), counters AS (
+       ), exact AS (
          UPDATE ledger.accounts AS a SET
            debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
-         FROM unnest(${sqlArray(
-           changed.map((a) => a.id),
-           'uuid',
-         )}, ${sqlArray(
-           changed.map((a) => a.debits_pending),
-           'bigint',
-         )},
-                     ${sqlArray(
-                       changed.map((a) => a.debits_posted),
-                       'bigint',
-                     )}, ${sqlArray(
-                       changed.map((a) => a.credits_pending),
-                       'bigint',
-                     )},
-                     ${sqlArray(
-                       changed.map((a) => a.credits_posted),
-                       'bigint',
-                     )}) AS u(id, dp, dpo, cp, cpo)
+         FROM unnest(${counters(exact)}) AS u(id, dp, dpo, cp, cpo)
          -- The ANY lets the planner use the primary key rather than join over every account.
-         WHERE a.id = u.id AND a.id = ANY(${sqlArray(
-           changed.map((a) => a.id),
-           'uuid',
-         )})
+         WHERE a.id = u.id AND a.id = ANY(${exactIds})
+       ), hot AS (
+         INSERT INTO ledger.account_buckets AS b (account_id, bucket, debits_pending, debits_posted, credits_pending, credits_posted)
+         SELECT id, ${bucket}, dp, dpo, cp, cpo FROM unnest(${counters(deltas)}) AS u(id, dp, dpo, cp, cpo) ORDER BY id
+         ON CONFLICT (account_id, bucket) DO UPDATE SET
+           debits_pending = b.debits_pending + excluded.debits_pending,
+           debits_posted = b.debits_posted + excluded.debits_posted,
+           credits_pending = b.credits_pending + excluded.credits_pending,
+           credits_posted = b.credits_posted + excluded.credits_posted
        )
-       SELECT id, created_at FROM inserted;
+       -- Every row of the batch got now(), the transaction's start time: read it once.
+       SELECT now() AS created_at, (SELECT count(*)::int FROM inserted) AS inserted;
        COMMIT`,
-    )) as unknown as [QueryResult<{ id: string; created_at: Date }>, unknown];
-    const createdAt = new Map(written.rows.map((r) => [r.id, r.created_at]));
-    for (const t of c) t.created_at = createdAt.get(t.id) ?? null;
+    )) as unknown as [QueryResult<{ created_at: Date; inserted: number }>, unknown];
+    const { created_at, inserted } = written.rows[0]!;
+    if (inserted !== c.length) throw new Error(`ledger invariant: inserted ${inserted} transfers, decided ${c.length}`);
+    for (const t of c) t.created_at = created_at;
     return outcomes;
   }
 
@@ -711,7 +783,7 @@ export function createLedger(pool: Pool): Ledger {
   }
 
   async function getAccounts(ids: string[]): Promise<Account[]> {
-    const { rows } = await pool.query<AccountRow>('SELECT * FROM ledger.accounts WHERE id = ANY($1::uuid[]) ORDER BY id', [ids]);
+    const { rows } = await pool.query<AccountRow>('SELECT * FROM ledger.account_balances WHERE id = ANY($1::uuid[]) ORDER BY id', [ids]);
     return rows.map(toAccount);
   }
 

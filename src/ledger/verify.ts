@@ -33,7 +33,7 @@ export async function verifyLedger(pool: Pool): Promise<VerifyReport> {
         `SELECT currency,
               sum(debits_posted)::text AS debits_posted, sum(credits_posted)::text AS credits_posted,
               sum(debits_pending)::text AS debits_pending, sum(credits_pending)::text AS credits_pending
-         FROM ledger.accounts GROUP BY currency ORDER BY currency`,
+         FROM ledger.account_balances GROUP BY currency ORDER BY currency`,
       );
       for (const c of currencies.rows) {
         if (c.debits_posted !== c.credits_posted) {
@@ -73,7 +73,7 @@ export async function verifyLedger(pool: Pool): Promise<VerifyReport> {
            FROM effects GROUP BY account_id
        )
        SELECT a.id, f.field, f.stored::text, f.derived::text
-         FROM ledger.accounts a
+         FROM ledger.account_balances a
          LEFT JOIN sums s ON s.account_id = a.id
          CROSS JOIN LATERAL (VALUES
            ('debits_pending', a.debits_pending, coalesce(s.dp, 0)),
@@ -108,7 +108,7 @@ export async function verifyLedger(pool: Pool): Promise<VerifyReport> {
       const flags = await client.query<{ id: string; rule: string }>(
         `SELECT id, CASE WHEN flags & 1 <> 0 AND debits_pending + debits_posted > credits_posted
                        THEN 'debits_must_not_exceed_credits' ELSE 'credits_must_not_exceed_debits' END AS rule
-         FROM ledger.accounts
+         FROM ledger.account_balances
         WHERE (flags & 1 <> 0 AND debits_pending + debits_posted > credits_posted)
            OR (flags & 2 <> 0 AND credits_pending + credits_posted > debits_posted)
         LIMIT $1`,

@@ -163,7 +163,7 @@ describe('concurrency and faults', () => {
       currency: 'USD' as const,
       code: 1,
     }));
-    // Make the batch's write statement slow in its counter UPDATE, so that it is killed after
+    // Make the batch's write statement slow where it books the (hot) accounts' deltas, so that it is killed after
     // its transfers were inserted but before it commits.
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
@@ -172,7 +172,7 @@ describe('concurrency and faults', () => {
         `CREATE FUNCTION pg_temp_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$`,
       );
       await admin.query(
-        `CREATE TRIGGER slow_update BEFORE UPDATE ON ledger.accounts FOR EACH ROW WHEN (OLD.id = '${a}') EXECUTE FUNCTION pg_temp_slow()`,
+        `CREATE TRIGGER slow_update BEFORE INSERT OR UPDATE ON ledger.account_buckets FOR EACH ROW WHEN (NEW.account_id = '${a}') EXECUTE FUNCTION pg_temp_slow()`,
       );
       const killable = createLedger(pool);
       const attempt = killable.createTransfers(batch).then(
@@ -195,13 +195,13 @@ describe('concurrency and faults', () => {
       assert.equal(written.rows[0].n, 0, 'no transfer of the killed batch exists');
       const [before] = await ledger.getAccounts([a!]);
       assert.equal(before!.debits_posted, 0n);
-      await admin.query('DROP TRIGGER slow_update ON ledger.accounts');
+      await admin.query('DROP TRIGGER slow_update ON ledger.account_buckets');
       const retried = await ledger.createTransfers(batch);
       assert.ok(retried.every((r) => r.result === 'created'));
       const [afterRetry] = await ledger.getAccounts([a!]);
       assert.equal(afterRetry!.debits_posted, 140n);
     } finally {
-      await admin.query('DROP TRIGGER IF EXISTS slow_update ON ledger.accounts').catch(() => undefined);
+      await admin.query('DROP TRIGGER IF EXISTS slow_update ON ledger.account_buckets').catch(() => undefined);
       await admin.end();
     }
   });
