@@ -27,6 +27,9 @@ const envSchema = z.object({
   SETTLEMENT_SIMULATOR_PORT: port.default(7480),
   SETTLEMENT_SIMULATOR_TRANSIENT_FAILURE_RATE: z.coerce.number().min(0).lt(1).default(0),
   SETTLEMENT_SIMULATOR_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+  LEDGER_BATCH_SIZE_MAX: z.coerce.number().int().min(1).max(1000).default(500),
+  LEDGER_BATCH_WAIT_MS_MAX: z.coerce.number().int().min(0).max(1000).default(0),
+  LEDGER_QUEUE_LENGTH_MAX: z.coerce.number().int().min(1000).max(1_000_000).default(50_000),
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

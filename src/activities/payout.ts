@@ -2,7 +2,7 @@
 // Every ledger write uses a transfer id derived from the payment id and the step, so a retry
 // after a crash or a lost reply submits the same id and the ledger answers `exists`.
 import { ApplicationFailure } from '@temporalio/common';
-import { BUSINESS_FAILURE_TYPES, payoutRequestSchema, type PayoutRequest } from '../domain/payment.js';
+import { BUSINESS_FAILURE_TYPES, parsePayoutRequestOrFail, type PayoutRequest } from '../domain/payment.js';
 import { TransferCode, TransferFlags, isSuccess } from '../domain/ledger.js';
 import { platformAccount } from '../ledger/accounts.js';
 import { transferId } from '../ledger/ids.js';
@@ -34,18 +34,6 @@ export const payoutTransferIds = (payment_id: string) => ({
   settlement: transferId(payment_id, 'payout_settlement'),
 });
 
-function parseRequest(input: unknown): PayoutRequest {
-  const parsed = payoutRequestSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw ApplicationFailure.nonRetryable(
-      `payout request ${issue.path.join('.')}: ${issue.message}`,
-      BUSINESS_FAILURE_TYPES.invalidPayment,
-    );
-  }
-  return parsed.data;
-}
-
 async function submitOne(postings: TransferBatcher, transfer: TransferInput): Promise<TransferOutcome> {
   const [outcome] = await postings.submit([transfer]);
   if (!outcome) throw new Error(`ledger returned no result for transfer ${transfer.id}`);
@@ -61,7 +49,7 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
   return {
     /** Places the hold: a pending transfer from the company's credit line to payouts payable. */
     async placeHold(input: PayoutRequest): Promise<{ hold_id: string }> {
-      const request = parseRequest(input);
+      const request = parsePayoutRequestOrFail(input);
       const ids = payoutTransferIds(request.payment_id);
       const outcome = await submitOne(postings, {
         id: ids.hold,
@@ -89,7 +77,7 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
 
     /** Posts the hold in full: the company is now charged. */
     async postHold(input: PayoutRequest): Promise<{ posting_id: string }> {
-      const request = parseRequest(input);
+      const request = parsePayoutRequestOrFail(input);
       const ids = payoutTransferIds(request.payment_id);
       const outcome = await submitOne(postings, {
         id: ids.posting,
@@ -105,7 +93,7 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
     /** Compensation of placeHold: releases whatever the hold still holds. Succeeds when there is
      * nothing to release (the hold never landed, was posted, or was already released). */
     async releaseHold(input: PayoutRequest): Promise<{ released: boolean }> {
-      const request = parseRequest(input);
+      const request = parsePayoutRequestOrFail(input);
       const ids = payoutTransferIds(request.payment_id);
       const outcome = await submitOne(postings, {
         id: ids.hold_release,
@@ -124,7 +112,7 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
     /** Compensation of postHold: a new transfer that gives the posted amount back to the company.
      * Succeeds without writing when the posting never landed. */
     async reversePosting(input: PayoutRequest): Promise<{ reversed_minor: number }> {
-      const request = parseRequest(input);
+      const request = parsePayoutRequestOrFail(input);
       const ids = payoutTransferIds(request.payment_id);
       const [posting] = await ledger.getTransfers([ids.posting]);
       if (!posting) return { reversed_minor: 0 };
@@ -143,7 +131,7 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
 
     /** Sends the payout to the payee's bank, keyed by the payment id so the bank pays once. */
     async sendPayout(input: PayoutRequest): Promise<{ bank_reference: string }> {
-      const request = parseRequest(input);
+      const request = parsePayoutRequestOrFail(input);
       const result = await gateway.sendPayout({
         idempotency_key: `payout:${request.payment_id}`,
         amount_minor: request.amount_minor,
@@ -161,7 +149,7 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
 
     /** Records the bank's confirmation: the money left the settlement bank account. */
     async recordSettlement(input: PayoutRequest): Promise<{ settlement_id: string }> {
-      const request = parseRequest(input);
+      const request = parsePayoutRequestOrFail(input);
       const ids = payoutTransferIds(request.payment_id);
       const outcome = await submitOne(postings, {
         id: ids.settlement,

@@ -3,6 +3,7 @@
 // search attributes.
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { formatMinor } from '../domain/money.js';
+import { describeIssue } from '../domain/validation.js';
 import { payoutRequestSchema, paymentWorkflowId, type PayoutRequest } from '../domain/payment.js';
 import {
   AmountMinorKey,
@@ -29,10 +30,7 @@ export interface StartedPayment {
  * a payment id names one payment forever. */
 export async function startPayout(client: Client, input: PayoutRequest, task_queue: string): Promise<StartedPayment> {
   const parsed = payoutRequestSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InvalidPaymentError(`${issue.path.join('.')}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new InvalidPaymentError(describeIssue(parsed.error));
   const request = parsed.data;
   const workflowId = paymentWorkflowId(request.payment_id);
   try {

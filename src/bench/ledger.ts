@@ -104,6 +104,7 @@ async function readSettings(url: string): Promise<Record<string, string>> {
       'wal_sync_method',
       'shared_buffers',
       'max_connections',
+      'random_page_cost',
     ];
     const settings: Record<string, string> = {};
     for (const name of names) settings[name] = (await client.query(`SHOW ${name}`)).rows[0][name];

@@ -1,7 +1,9 @@
 // Payment messages shared by clients, workflows and activities: one definition, validated with zod
 // at every boundary. Imported by workflow code, so no I/O here.
+import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { amountMinorSchema, currencySchema } from './money.js';
+import { describeIssue } from './validation.js';
 
 /** Payment ids come from the caller (idempotency key) or the network (transaction id); the
  * workflow id is derived from them, so they are restricted to a safe, bounded alphabet. */
@@ -85,3 +87,13 @@ export const BUSINESS_FAILURE_TYPES = {
   settlementRejected: 'SettlementRejected',
   invalidPayment: 'InvalidPayment',
 } as const;
+
+/** Parses a payout request inside Temporal code (workflow or activity): a malformed one is a
+ * non-retryable InvalidPayment failure, since no retry can make it valid. */
+export function parsePayoutRequestOrFail(input: unknown): PayoutRequest {
+  const parsed = payoutRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(describeIssue(parsed.error, 'payout request '), BUSINESS_FAILURE_TYPES.invalidPayment);
+  }
+  return parsed.data;
+}

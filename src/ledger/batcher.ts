@@ -15,6 +15,7 @@ import {
 } from './ledger.js';
 import { BATCH_SIZE_MAX } from './ledger.js';
 import { TransferFlags } from '../domain/ledger.js';
+import { describeIssue } from '../domain/validation.js';
 
 export interface BatcherOptions {
   /** Transfers per ledger batch, at most. */
@@ -167,8 +168,7 @@ export function createTransferBatcher(
       for (const [index, t] of transfers.entries()) {
         const parsed = transferInputSchema.safeParse(t);
         if (!parsed.success) {
-          const issue = parsed.error.issues[0]!;
-          return Promise.reject(new LedgerInputError(`transfers[${index}].${issue.path.join('.') || '(item)'}: ${issue.message}`));
+          return Promise.reject(new LedgerInputError(describeIssue(parsed.error, `transfers[${index}].`)));
         }
         requests.push(parsed.data);
       }

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { AMOUNT_MINOR_MAX, currencySchema, type Currency } from '../domain/money.js';
 import { paymentIdSchema } from '../domain/payment.js';
+import { describeIssue } from '../domain/validation.js';
 import {
   ACCOUNT_FLAGS_ALL,
   AccountFlags,
@@ -129,8 +130,7 @@ function parseBatch<S extends z.ZodType>(schema: S, items: unknown[], what: stri
   return items.map((item, index) => {
     const parsed = schema.safeParse(item);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new LedgerInputError(`${what}[${index}].${issue.path.join('.') || '(item)'}: ${issue.message}`);
+      throw new LedgerInputError(describeIssue(parsed.error, `${what}[${index}].`));
     }
     return parsed.data;
   });
@@ -174,7 +174,7 @@ const SQL_ELEMENT_PATTERNS = {
 } as const;
 
 /** An array literal for SQL text, e.g. '{a,b,NULL}'::uuid[]. */
-function sqlArray(values: ReadonlyArray<string | number | bigint | null>, type: keyof typeof SQL_ELEMENT_PATTERNS): string {
+function sqlArray(type: keyof typeof SQL_ELEMENT_PATTERNS, values: ReadonlyArray<string | number | bigint | null>): string {
   const pattern = SQL_ELEMENT_PATTERNS[type];
   const elements = values.map((v) => {
     if (v === null) return 'NULL';
@@ -581,10 +581,10 @@ export function createLedger(pool: Pool): Ledger {
     // - The read of transfers, resolutions and refusals is a statement of its own, so its snapshot
     //   is taken after the locks were granted and sees every batch that committed meanwhile.
     // Values are inlined (a multi-statement query takes no parameters): UUIDs only, checked.
-    const accountList = sqlArray([...accountIds], 'uuid');
-    const knownList = sqlArray([...ids, ...pendingIds], 'uuid');
-    const pendingList = sqlArray(pendingIds, 'uuid');
-    const idList = sqlArray(ids, 'uuid');
+    const accountList = sqlArray('uuid', [...accountIds]);
+    const knownList = sqlArray('uuid', [...ids, ...pendingIds]);
+    const pendingList = sqlArray('uuid', pendingIds);
+    const idList = sqlArray('uuid', ids);
     const [, locked, unlocked, readResult] = (await client.query(
       `BEGIN;
        SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id = ANY(${accountList}) AND flags <> 0 ORDER BY id FOR UPDATE;
@@ -653,72 +653,72 @@ export function createLedger(pool: Pool): Ledger {
     const counters = (rows: Array<Pick<AccountState, 'id' | 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'>>) =>
       [
         sqlArray(
-          rows.map((a) => a.id),
           'uuid',
+          rows.map((a) => a.id),
         ),
         sqlArray(
+          'bigint',
           rows.map((a) => a.debits_pending),
-          'bigint',
         ),
         sqlArray(
+          'bigint',
           rows.map((a) => a.debits_posted),
-          'bigint',
         ),
         sqlArray(
+          'bigint',
           rows.map((a) => a.credits_pending),
-          'bigint',
         ),
         sqlArray(
-          rows.map((a) => a.credits_posted),
           'bigint',
+          rows.map((a) => a.credits_posted),
         ),
       ].join(', ');
     const newTransfers = [
       sqlArray(
+        'uuid',
         c.map((t) => t.id),
-        'uuid',
       ),
       sqlArray(
+        'uuid',
         c.map((t) => t.debit_account_id),
-        'uuid',
       ),
       sqlArray(
+        'uuid',
         c.map((t) => t.credit_account_id),
-        'uuid',
       ),
       sqlArray(
-        c.map((t) => t.amount_minor),
         'bigint',
+        c.map((t) => t.amount_minor),
       ),
       sqlArray(
-        c.map((t) => t.currency),
         'char(3)',
+        c.map((t) => t.currency),
       ),
       sqlArray(
+        'int',
         c.map((t) => t.code),
-        'int',
       ),
       sqlArray(
+        'int',
         c.map((t) => t.flags),
-        'int',
       ),
       sqlArray(
-        c.map((t) => t.pending_id),
         'uuid',
+        c.map((t) => t.pending_id),
       ),
       sqlArray(
-        c.map((t) => t.timeout_s),
         'int',
+        c.map((t) => t.timeout_s),
       ),
       sqlArray(
-        c.map((t) => t.payment_id),
         'text',
+        c.map((t) => t.payment_id),
       ),
     ].join(', ');
-    const refusals = `${sqlArray([...state.failed.keys()], 'uuid')}, ${sqlArray([...state.failed.values()], 'result')}`;
+    const refusals = `${sqlArray('uuid', [...state.failed.keys()])}, ${sqlArray('result', [...state.failed.values()])}`;
     const exactIds = sqlArray(
-      exact.map((a) => a.id),
       'uuid',
+      exact.map((a) => a.id),
     );
     const bucket = nextBucket();
     // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, exact

@@ -6,6 +6,7 @@
 // Transient failures (503) can be injected at a configured rate to exercise retries.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { describeIssue } from '../domain/validation.js';
 import { payoutInstructionSchema, type PayoutResult } from './gateway.js';
 
 export const REJECTED_ACCOUNT_PREFIX = 'REJECT';
@@ -72,8 +73,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       }
       const parsed = payoutInstructionSchema.safeParse(json);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        return reply(400, { error: `${issue.path.join('.')}: ${issue.message}` });
+        return reply(400, { error: describeIssue(parsed.error) });
       }
       const instruction = parsed.data;
       const previous = answers.get(instruction.idempotency_key);

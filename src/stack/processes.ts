@@ -25,7 +25,7 @@ export interface SpawnManagedOptions {
   cwd?: string;
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -10,7 +10,7 @@ import { migrate } from '../ledger/migrate.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../settlement/simulator.js';
 import { startEmbeddedPostgres, type RunningPostgres } from './postgres.js';
 import { assertPortFree } from './ports.js';
-import { spawnManaged, tail, type ManagedProcess } from './processes.js';
+import { isAlive, spawnManaged, tail, type ManagedProcess } from './processes.js';
 import { waitForWorker } from './search-attributes.js';
 import { readStackFile, removeStackFile, stackFilePath, writeStackFile } from './stack-file.js';
 import { resolveTemporalCli } from './temporal-cli.js';
@@ -33,15 +33,6 @@ const WORKER_RESTART_WINDOW_MS = 60_000;
 const WORKER_READY_TIMEOUT_MS = 120_000;
 
 const say = (msg: string) => console.error(`[start] ${msg}`);
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function redact(url: string): string {
   const u = new URL(url);

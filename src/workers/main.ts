@@ -6,7 +6,7 @@ import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporali
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createPool } from '../ledger/db.js';
-import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../ledger/batcher.js';
+import { createTransferBatcher } from '../ledger/batcher.js';
 import { createLedger } from '../ledger/ledger.js';
 import { createHttpSettlementGateway } from '../settlement/gateway.js';
 import { registerSearchAttributes } from '../stack/search-attributes.js';
@@ -40,7 +40,12 @@ try {
 
 const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'payments-worker' });
 const ledger = createLedger(pool);
-const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
+const postings = createTransferBatcher(ledger, {
+  batch_size_max: config.LEDGER_BATCH_SIZE_MAX,
+  batch_wait_ms_max: config.LEDGER_BATCH_WAIT_MS_MAX,
+  queue_length_max: config.LEDGER_QUEUE_LENGTH_MAX,
+  batches_in_flight_max: 1,
+});
 const connection = await NativeConnection.connect({ address: temporalAddress });
 try {
   const worker = await createPaymentsWorker({

@@ -17,7 +17,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import {
   BUSINESS_FAILURE_TYPES,
-  payoutRequestSchema,
+  parsePayoutRequestOrFail,
   type PaymentState,
   type PaymentStatus,
   type PayoutRequest,
@@ -47,15 +47,7 @@ function businessFailure(err: unknown, type: string): ApplicationFailure | null 
 
 export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState> {
   // Refuse a malformed payment before any step runs: nothing to write, nothing to compensate.
-  const parsed = payoutRequestSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw ApplicationFailure.nonRetryable(
-      `payout request ${issue.path.join('.')}: ${issue.message}`,
-      BUSINESS_FAILURE_TYPES.invalidPayment,
-    );
-  }
-  const request = parsed.data;
+  const request = parsePayoutRequestOrFail(input);
   const state: PaymentState = {
     payment_id: request.payment_id,
     status: 'AUTHORIZING',

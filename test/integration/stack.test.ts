@@ -11,6 +11,7 @@ import { after, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { REPO_ROOT } from '../../src/config.js';
 import { freePort } from '../../src/stack/ports.js';
+import { isAlive } from '../../src/stack/processes.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { testEnv } from '../support/env.js';
 
@@ -70,15 +71,6 @@ function pidsOf(dataDir: string): number[] {
     .map((f) => Number(readFileSync(f, 'utf8').trim()));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const running: Started[] = [];
 after(async () => {
   // Never leave a platform behind, even when an assertion failed mid-test.
@@ -124,7 +116,7 @@ describe('npm start', () => {
     assert.equal(pids.length, 3, 'postgres, temporal and worker pid files');
     first.child.kill('SIGINT');
     assert.equal(await first.exited, 0, first.stderr());
-    assert.deepEqual(pids.filter(alive), [], 'no process left behind');
+    assert.deepEqual(pids.filter(isAlive), [], 'no process left behind');
     assert.equal(readStackFile(env.DATA_DIR!), null, 'stack.json removed');
 
     const second = tsx('src/stack/start.ts', env);
@@ -175,6 +167,6 @@ describe('npm start', () => {
       s.stderr(),
       /cannot use the database at postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:\d+\/payments: .*ECONNREFUSED.*Check that it is running/,
     );
-    assert.deepEqual(pidsOf(env.DATA_DIR!).filter(alive), []);
+    assert.deepEqual(pidsOf(env.DATA_DIR!).filter(isAlive), []);
   });
 });
