@@ -117,6 +117,10 @@ export interface Balance {
   debits_posted: bigint;
   credits_pending: bigint;
   credits_posted: bigint;
+  /** credits posted - debits posted. */
+  posted: bigint;
+  /** credits pending - debits pending (negative while the account has holds on it). */
+  pending: bigint;
   /** For a credit line: credits posted - debits posted - debits pending (what may still be spent). */
   available: bigint;
 }
@@ -817,6 +821,8 @@ export function balanceOf(account: Account): Balance {
     debits_posted: account.debits_posted,
     credits_pending: account.credits_pending,
     credits_posted: account.credits_posted,
+    posted: account.credits_posted - account.debits_posted,
+    pending: account.credits_pending - account.debits_pending,
     available: account.credits_posted - account.debits_posted - account.debits_pending,
   };
 }

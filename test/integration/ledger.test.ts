@@ -76,7 +76,10 @@ describe('two-phase transfers', () => {
     ]);
     assert.equal(h!.result, 'created');
     assert.deepEqual(await counters(company), { debits_pending: 4_000, debits_posted: 0, credits_pending: 0, credits_posted: 10_000 });
-    assert.equal((await ledger.getBalance(company))!.available, 6_000n);
+    const held = (await ledger.getBalance(company))!;
+    assert.equal(held.available, 6_000n);
+    assert.equal(held.posted, 10_000n);
+    assert.equal(held.pending, -4_000n);
 
     const [post] = await ledger.createTransfers([
       { id: randomUUID(), pending_id: hold, amount_minor: 2_500, code: 101, flags: TransferFlags.post_pending },
