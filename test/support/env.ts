@@ -30,16 +30,16 @@ export const testEnv = {
 };
 
 /** A new, migrated database on the test server, so a test file's ledger is its own. */
-export async function freshDatabase(label: string): Promise<{ url: string; pool: Pool }> {
+export async function freshDatabase(label: string, serverUrl: string = testEnv.databaseUrl): Promise<{ url: string; pool: Pool }> {
   const name = `t_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomUUID().slice(0, 8)}`;
-  const admin = new pg.Client({ connectionString: testEnv.databaseUrl });
+  const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
-  const url = new URL(testEnv.databaseUrl);
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   await migrate(url.toString());
   return { url: url.toString(), pool: createPool(url.toString(), { connections_max: 20, application_name: `test-${label}` }) };

@@ -22,28 +22,41 @@ export interface PaymentsHarness {
 
 let runtimeInstalled = false;
 
-export async function startPaymentsHarness(label: string): Promise<PaymentsHarness> {
+export interface HarnessEndpoints {
+  databaseUrl: string;
+  temporalAddress: string;
+  workflowBundlePath?: string | undefined;
+}
+
+export async function startPaymentsHarness(
+  label: string,
+  endpoints: HarnessEndpoints = {
+    databaseUrl: testEnv.databaseUrl,
+    temporalAddress: testEnv.temporalAddress,
+    workflowBundlePath: testEnv.workflowBundlePath,
+  },
+): Promise<PaymentsHarness> {
   if (!runtimeInstalled) {
     // Worker lifecycle chatter would bury the test report; warnings and errors still show.
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeInstalled = true;
   }
-  const { pool } = await freshDatabase(label);
+  const { pool } = await freshDatabase(label, endpoints.databaseUrl);
   const ledger = createLedger(pool);
   const simulator = await startSettlementSimulator({ host: '127.0.0.1', port: 0, transient_failure_rate: 0, latency_ms: 0 });
   const task_queue = `${label}-${randomUUID()}`;
   const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
-  const nativeConnection = await NativeConnection.connect({ address: testEnv.temporalAddress });
+  const nativeConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
   const worker = await createPaymentsWorker({
     connection: nativeConnection,
     namespace: 'default',
     task_queue,
     deps: { ledger, postings, gateway: createHttpSettlementGateway(simulator.url) },
-    workflow_bundle_path: testEnv.workflowBundlePath,
+    workflow_bundle_path: endpoints.workflowBundlePath,
     shutdown_grace_ms: 2_000,
   });
   const running = worker.run();
-  const connection = await Connection.connect({ address: testEnv.temporalAddress });
+  const connection = await Connection.connect({ address: endpoints.temporalAddress });
   const client = new Client({ connection, namespace: 'default' });
   return {
     pool,

@@ -1,0 +1,53 @@
+// Replay: every recorded history under test/histories must replay against the current workflow
+// code without a determinism error; and the check must bite: the same histories replayed against
+// a deliberately changed workflow must fail with one. Re-record with `npm run histories:record`.
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { REPO_ROOT } from '../../src/config.js';
+import { testEnv } from '../support/env.js';
+
+const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
+/** Histories the corpus must hold at least. */
+const HISTORIES_MIN = 3;
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+
+function histories(): Array<{ workflowId: string; history: unknown }> {
+  return readdirSync(HISTORIES_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({ workflowId: path.basename(f, '.json'), history: JSON.parse(readFileSync(path.join(HISTORIES_DIR, f), 'utf8')) }));
+}
+
+async function replayAll(workflowBundle: { code: string } | { codePath: string }) {
+  const results: Array<{ workflowId: string; error?: unknown }> = [];
+  for await (const result of Worker.runReplayHistories({ workflowBundle }, histories())) results.push(result);
+  return results;
+}
+
+describe('replay', () => {
+  test('every recorded history replays against the current workflow code', async () => {
+    const corpus = histories();
+    assert.ok(corpus.length >= HISTORIES_MIN, `at least ${HISTORIES_MIN} histories in test/histories`);
+    const results = await replayAll({ codePath: testEnv.workflowBundlePath });
+    assert.equal(results.length, corpus.length);
+    for (const r of results) assert.equal(r.error, undefined, `${r.workflowId}: ${String(r.error)}`);
+  });
+
+  test('a non-deterministic change to the workflow fails the replay', async () => {
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: fileURLToPath(new URL('../support/changed-workflows/index.ts', import.meta.url)),
+      logger: new DefaultLogger('ERROR'),
+    });
+    const results = await replayAll({ code });
+    assert.equal(results.length, histories().length);
+    for (const r of results) {
+      assert.ok(r.error, `${r.workflowId} must not replay against the changed workflow`);
+      assert.match(String((r.error as Error).name ?? r.error), /DeterminismViolationError/, `${r.workflowId}: ${String(r.error)}`);
+    }
+  });
+});
