@@ -177,6 +177,15 @@ const SQL_ELEMENT_PATTERNS = {
   result: /^[a-z_]{1,64}$/,
 } as const;
 
+/** One column of rows as an SQL array literal: sqlColumn('uuid', transfers, (t) => t.id). */
+function sqlColumn<T>(
+  type: keyof typeof SQL_ELEMENT_PATTERNS,
+  rows: readonly T[],
+  pick: (row: T) => string | number | bigint | null,
+): string {
+  return sqlArray(type, rows.map(pick));
+}
+
 /** An array literal for SQL text, e.g. '{a,b,NULL}'::uuid[]. */
 function sqlArray(type: keyof typeof SQL_ELEMENT_PATTERNS, values: ReadonlyArray<string | number | bigint | null>): string {
   const pattern = SQL_ELEMENT_PATTERNS[type];
@@ -656,74 +665,26 @@ export function createLedger(pool: Pool): Ledger {
       });
     const counters = (rows: Array<Pick<AccountState, 'id' | 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'>>) =>
       [
-        sqlArray(
-          'uuid',
-          rows.map((a) => a.id),
-        ),
-        sqlArray(
-          'bigint',
-          rows.map((a) => a.debits_pending),
-        ),
-        sqlArray(
-          'bigint',
-          rows.map((a) => a.debits_posted),
-        ),
-        sqlArray(
-          'bigint',
-          rows.map((a) => a.credits_pending),
-        ),
-        sqlArray(
-          'bigint',
-          rows.map((a) => a.credits_posted),
-        ),
+        sqlColumn('uuid', rows, (a) => a.id),
+        sqlColumn('bigint', rows, (a) => a.debits_pending),
+        sqlColumn('bigint', rows, (a) => a.debits_posted),
+        sqlColumn('bigint', rows, (a) => a.credits_pending),
+        sqlColumn('bigint', rows, (a) => a.credits_posted),
       ].join(', ');
     const newTransfers = [
-      sqlArray(
-        'uuid',
-        c.map((t) => t.id),
-      ),
-      sqlArray(
-        'uuid',
-        c.map((t) => t.debit_account_id),
-      ),
-      sqlArray(
-        'uuid',
-        c.map((t) => t.credit_account_id),
-      ),
-      sqlArray(
-        'bigint',
-        c.map((t) => t.amount_minor),
-      ),
-      sqlArray(
-        'char(3)',
-        c.map((t) => t.currency),
-      ),
-      sqlArray(
-        'int',
-        c.map((t) => t.code),
-      ),
-      sqlArray(
-        'int',
-        c.map((t) => t.flags),
-      ),
-      sqlArray(
-        'uuid',
-        c.map((t) => t.pending_id),
-      ),
-      sqlArray(
-        'int',
-        c.map((t) => t.timeout_s),
-      ),
-      sqlArray(
-        'text',
-        c.map((t) => t.payment_id),
-      ),
+      sqlColumn('uuid', c, (t) => t.id),
+      sqlColumn('uuid', c, (t) => t.debit_account_id),
+      sqlColumn('uuid', c, (t) => t.credit_account_id),
+      sqlColumn('bigint', c, (t) => t.amount_minor),
+      sqlColumn('char(3)', c, (t) => t.currency),
+      sqlColumn('int', c, (t) => t.code),
+      sqlColumn('int', c, (t) => t.flags),
+      sqlColumn('uuid', c, (t) => t.pending_id),
+      sqlColumn('int', c, (t) => t.timeout_s),
+      sqlColumn('text', c, (t) => t.payment_id),
     ].join(', ');
     const refusals = `${sqlArray('uuid', [...state.failed.keys()])}, ${sqlArray('result', [...state.failed.values()])}`;
-    const exactIds = sqlArray(
-      'uuid',
-      exact.map((a) => a.id),
-    );
+    const exactIds = sqlColumn('uuid', exact, (a) => a.id);
     const bucket = nextBucket();
     // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, exact
     // account counters (absolute values, rows locked above), hot-account deltas (added to one
