@@ -4,6 +4,7 @@
 // nothing left running.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { REPO_ROOT } from '../../src/config.js';
 import { freePort } from '../../src/stack/ports.js';
 import { isAlive } from '../../src/stack/processes.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
-import { testEnv } from '../support/env.js';
+import { freshDatabase, testEnv } from '../support/env.js';
 
 const START_TIMEOUT_MS = 120_000;
 
@@ -132,6 +133,31 @@ describe('npm start', () => {
     }
     second.child.kill('SIGTERM');
     assert.equal(await second.exited, 0, second.stderr());
+  });
+
+  test('with TEMPORAL_ADDRESS and DATABASE_URL it starts only the worker and simulator, and payments run', async () => {
+    const { url, pool } = await freshDatabase('stack_external');
+    await pool.end();
+    const env: NodeJS.ProcessEnv = {
+      ...(await stackEnv()),
+      DATABASE_URL: url,
+      TEMPORAL_ADDRESS: testEnv.temporalAddress,
+      TEMPORAL_TASK_QUEUE: `external-${randomUUID()}`,
+    };
+    const s = tsx('src/stack/start.ts', env);
+    running.push(s);
+    await waitForUp(s);
+    assert.doesNotMatch(s.stderr(), /embedded Postgres|Temporal dev server/, 'nothing embedded was started');
+    const stack = readStackFile(env.DATA_DIR!);
+    assert.equal(stack?.temporal, testEnv.temporalAddress);
+    assert.equal(stack?.database, url);
+    assert.equal(stack?.ui, null);
+    const demo = tsx('src/demo/demo.ts', env, ['--payments', '3', '--json']);
+    assert.equal(await demo.exited, 0, demo.stderr() + demo.stdout());
+    assert.equal(JSON.parse(demo.stdout().trim().split('\n').at(-1)!).terminal, 3);
+    s.child.kill('SIGTERM');
+    assert.equal(await s.exited, 0, s.stderr());
+    assert.deepEqual(pidsOf(env.DATA_DIR!).filter(isAlive), []);
   });
 
   test('a taken port: one clear line, nothing started', async () => {
