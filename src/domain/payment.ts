@@ -74,6 +74,8 @@ export interface PaymentState {
   decline_reason?: string;
   compensation_reason?: string;
   bank_reference?: string;
+  /** A compensation failed in a way the platform cannot retry away: people must look. */
+  needs_attention: boolean;
   timeline: TimelineEntry[];
 }
 

@@ -12,6 +12,7 @@ import {
   log,
   proxyActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
@@ -22,7 +23,7 @@ import {
   type PaymentStatus,
   type PayoutRequest,
 } from '../domain/payment.js';
-import { PaymentStatusKey } from '../domain/search-attributes.js';
+import { NeedsAttentionKey, PaymentStatusKey } from '../domain/search-attributes.js';
 import { getPaymentQuery } from './messages.js';
 
 /** Ledger and gateway calls: retried on infrastructure errors without limit (money steps must
@@ -37,6 +38,12 @@ const compensations = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+
+/** A compensation that keeps failing is retried this often before the workflow fails; with the
+ * pause capped at an hour that is about 40 days, long enough for people to step in. */
+const COMPENSATION_ATTEMPTS_MAX = 1000;
+const COMPENSATION_PAUSE_MS_MIN = 1_000;
+const COMPENSATION_PAUSE_MS_MAX = 3_600_000;
 
 function businessFailure(err: unknown, type: string): ApplicationFailure | null {
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === type) {
@@ -57,6 +64,7 @@ export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState
     posted_minor: 0,
     reversed_minor: 0,
     settled_minor: 0,
+    needs_attention: false,
     timeline: [],
   };
   setHandler(getPaymentQuery, () => state);
@@ -71,10 +79,34 @@ export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState
 
   // Undo steps, most recent first.
   const undo: Array<{ name: string; run: () => Promise<void> }> = [];
+  // Compensations never give up: infrastructure errors are retried inside the activity; a failure
+  // that the activity will not retry (a ledger answer the saga did not expect, a bug) marks the
+  // payment as needing attention and is tried again with a growing pause, so that a fix by an
+  // operator or a deployment lets it finish.
   const runCompensations = () =>
     CancellationScope.nonCancellable(async () => {
       for (const step of undo) {
-        await step.run();
+        for (let attempt = 1; ; attempt += 1) {
+          try {
+            await step.run();
+            break;
+          } catch (err) {
+            if (attempt >= COMPENSATION_ATTEMPTS_MAX) throw err;
+            if (attempt === 1) {
+              state.timeline.push({
+                at: new Date().toISOString(),
+                event: `compensation_failed_${step.name}`,
+                detail: String((err as Error).cause ?? err),
+              });
+            }
+            if (!state.needs_attention) {
+              state.needs_attention = true;
+              upsertSearchAttributes([{ key: NeedsAttentionKey, value: true }]);
+              log.warn('compensation failing, payment needs attention', { payment_id: request.payment_id, step: step.name });
+            }
+            await sleep(Math.min(COMPENSATION_PAUSE_MS_MIN * 2 ** (attempt - 1), COMPENSATION_PAUSE_MS_MAX));
+          }
+        }
         state.timeline.push({ at: new Date().toISOString(), event: `compensated_${step.name}` });
       }
     });
