@@ -26,6 +26,7 @@ const envSchema = z.object({
   SETTLEMENT_SIMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
   SETTLEMENT_SIMULATOR_PORT: port.default(7480),
   SETTLEMENT_SIMULATOR_TRANSIENT_FAILURE_RATE: z.coerce.number().min(0).lt(1).default(0),
+  SETTLEMENT_SIMULATOR_REPLY_LOST_RATE: z.coerce.number().min(0).lt(1).default(0),
   SETTLEMENT_SIMULATOR_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   LEDGER_BATCH_SIZE_MAX: z.coerce.number().int().min(1).max(1000).default(500),
   LEDGER_BATCH_WAIT_MS_MAX: z.coerce.number().int().min(0).max(1000).default(0),

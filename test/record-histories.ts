@@ -21,7 +21,7 @@ const scratch = path.join(REPO_ROOT, '.tmp', `record-${process.pid}`);
 mkdirSync(scratch, { recursive: true });
 const stack = await startTestStack(scratch, log);
 try {
-  const h = await startPaymentsHarness('record', { databaseUrl: stack.databaseUrl, temporalAddress: stack.temporalAddress });
+  const h = await startPaymentsHarness('record', { endpoints: { databaseUrl: stack.databaseUrl, temporalAddress: stack.temporalAddress } });
   try {
     const account_id = await openCreditLine(h.ledger, { company_id: 'acme', currency: 'EUR', limit_minor: 50_000, grant_key: 'record' });
     const payout = (name: string, amount_minor: number, bank_account: string): PayoutRequest => ({

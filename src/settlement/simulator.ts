@@ -3,7 +3,8 @@
 //   - a payee bank account starting with REJECT is closed: the payout is rejected for good (422);
 //   - otherwise the payout settles (200) with a bank reference;
 //   - the same idempotency key always gets the first answer back, and money moves once.
-// Transient failures (503) can be injected at a configured rate to exercise retries.
+// Faults can be injected at configured rates to exercise retries: transient failures (503, nothing
+// happened) and lost replies (the payout is made, then the connection drops before the answer).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { describeIssue } from '../domain/validation.js';
@@ -20,6 +21,8 @@ export interface SimulatorOptions {
   port: number;
   /** Probability in [0, 1) that a new request fails with 503 before being processed. */
   transient_failure_rate: number;
+  /** Probability in [0, 1) that a new payout is made but its reply is lost (connection dropped). */
+  reply_lost_rate: number;
   latency_ms: number;
   random?: () => number;
 }
@@ -29,6 +32,8 @@ export interface SettlementSimulator {
   server: Server;
   /** Payouts that moved money, by idempotency key (for tests and reconciliation). */
   settled: Map<string, { amount_minor: number; currency: string; bank_reference: string }>;
+  /** Requests received per idempotency key, retries included. */
+  requests: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -44,12 +49,13 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 export async function startSettlementSimulator(options: SimulatorOptions): Promise<SettlementSimulator> {
-  if (!(options.transient_failure_rate >= 0 && options.transient_failure_rate < 1)) {
-    throw new Error(`transient_failure_rate must be in [0, 1), got ${options.transient_failure_rate}`);
+  for (const name of ['transient_failure_rate', 'reply_lost_rate'] as const) {
+    if (!(options[name] >= 0 && options[name] < 1)) throw new Error(`${name} must be in [0, 1), got ${options[name]}`);
   }
   const random = options.random ?? Math.random;
   const answers = new Map<string, { status: number; body: PayoutResult }>();
   const settled: SettlementSimulator['settled'] = new Map();
+  const requests: SettlementSimulator['requests'] = new Map();
 
   const server = createServer((req, res) => {
     const reply = (status: number, body: unknown) => {
@@ -76,6 +82,9 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
         return reply(400, { error: describeIssue(parsed.error) });
       }
       const instruction = parsed.data;
+      if (requests.size < IDEMPOTENCY_KEYS_MAX || requests.has(instruction.idempotency_key)) {
+        requests.set(instruction.idempotency_key, (requests.get(instruction.idempotency_key) ?? 0) + 1);
+      }
       const previous = answers.get(instruction.idempotency_key);
       if (previous) return reply(previous.status, previous.body);
       if (options.latency_ms > 0) await new Promise((r) => setTimeout(r, options.latency_ms));
@@ -93,6 +102,11 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
           bank_reference: answer.body.bank_reference,
         });
       }
+      if (random() < options.reply_lost_rate) {
+        // The bank acted; the caller never hears it. Its retry with the same key gets this answer.
+        req.socket.destroy();
+        return;
+      }
       reply(answer.status, answer.body);
     })();
   });
@@ -107,6 +121,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
     url: `http://${options.host}:${port}`,
     server,
     settled,
+    requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

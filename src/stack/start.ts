@@ -190,6 +190,7 @@ async function main(): Promise<void> {
         host: config.SETTLEMENT_SIMULATOR_HOST,
         port: config.SETTLEMENT_SIMULATOR_PORT,
         transient_failure_rate: config.SETTLEMENT_SIMULATOR_TRANSIENT_FAILURE_RATE,
+        reply_lost_rate: config.SETTLEMENT_SIMULATOR_REPLY_LOST_RATE,
         latency_ms: config.SETTLEMENT_SIMULATOR_LATENCY_MS,
       });
       gatewayUrl = stack.simulator.url;

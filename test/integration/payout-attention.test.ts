@@ -27,7 +27,7 @@ let connection: Connection;
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   ({ pool } = await freshDatabase('payout_attention'));
-  simulator = await startSettlementSimulator({ host: '127.0.0.1', port: 0, transient_failure_rate: 0, latency_ms: 0 });
+  simulator = await startSettlementSimulator({ host: '127.0.0.1', port: 0, transient_failure_rate: 0, reply_lost_rate: 0, latency_ms: 0 });
   nativeConnection = await NativeConnection.connect({ address: testEnv.temporalAddress });
   connection = await Connection.connect({ address: testEnv.temporalAddress });
 });

@@ -6,7 +6,7 @@ import type { Pool } from '../../src/ledger/db.js';
 import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
-import { startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
+import { startSettlementSimulator, type SettlementSimulator, type SimulatorOptions } from '../../src/settlement/simulator.js';
 import { createPaymentsWorker } from '../../src/workers/worker.js';
 import { freshDatabase, testEnv } from './env.js';
 
@@ -28,14 +28,19 @@ export interface HarnessEndpoints {
   workflowBundlePath?: string | undefined;
 }
 
-export async function startPaymentsHarness(
-  label: string,
-  endpoints: HarnessEndpoints = {
+export interface HarnessOptions {
+  /** Defaults to the servers the test harness started. */
+  endpoints?: HarnessEndpoints;
+  /** Faults the payee-bank simulator injects (none by default). */
+  simulator?: Pick<SimulatorOptions, 'transient_failure_rate' | 'reply_lost_rate' | 'random'>;
+}
+
+export async function startPaymentsHarness(label: string, options: HarnessOptions = {}): Promise<PaymentsHarness> {
+  const endpoints = options.endpoints ?? {
     databaseUrl: testEnv.databaseUrl,
     temporalAddress: testEnv.temporalAddress,
     workflowBundlePath: testEnv.workflowBundlePath,
-  },
-): Promise<PaymentsHarness> {
+  };
   if (!runtimeInstalled) {
     // Worker lifecycle chatter would bury the test report; warnings and errors still show.
     Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -43,7 +48,14 @@ export async function startPaymentsHarness(
   }
   const { pool } = await freshDatabase(label, endpoints.databaseUrl);
   const ledger = createLedger(pool);
-  const simulator = await startSettlementSimulator({ host: '127.0.0.1', port: 0, transient_failure_rate: 0, latency_ms: 0 });
+  const simulator = await startSettlementSimulator({
+    host: '127.0.0.1',
+    port: 0,
+    latency_ms: 0,
+    transient_failure_rate: 0,
+    reply_lost_rate: 0,
+    ...options.simulator,
+  });
   const task_queue = `${label}-${randomUUID()}`;
   const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
   const nativeConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
