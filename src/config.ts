@@ -31,6 +31,12 @@ const envSchema = z.object({
   LEDGER_BATCH_SIZE_MAX: z.coerce.number().int().min(1).max(1000).default(500),
   LEDGER_BATCH_WAIT_MS_MAX: z.coerce.number().int().min(0).max(1000).default(0),
   LEDGER_QUEUE_LENGTH_MAX: z.coerce.number().int().min(1000).max(1_000_000).default(50_000),
+  PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 3_600_000)
+    .default(3_600_000),
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

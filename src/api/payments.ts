@@ -4,7 +4,13 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { formatMinor } from '../domain/money.js';
 import { describeIssue } from '../domain/validation.js';
-import { payoutRequestSchema, paymentWorkflowId, type PayoutRequest } from '../domain/payment.js';
+import {
+  DEFAULT_PAYOUT_OPTIONS,
+  payoutRequestSchema,
+  paymentWorkflowId,
+  type PayoutRequest,
+  type PayoutWorkflowOptions,
+} from '../domain/payment.js';
 import {
   AmountMinorKey,
   CompanyIdKey,
@@ -28,7 +34,12 @@ export interface StartedPayment {
 
 /** Starts a payout, or returns the existing one with the same payment id (running or finished):
  * a payment id names one payment forever. */
-export async function startPayout(client: Client, input: PayoutRequest, task_queue: string): Promise<StartedPayment> {
+export async function startPayout(
+  client: Client,
+  input: PayoutRequest,
+  task_queue: string,
+  options: PayoutWorkflowOptions = DEFAULT_PAYOUT_OPTIONS,
+): Promise<StartedPayment> {
   const parsed = payoutRequestSchema.safeParse(input);
   if (!parsed.success) throw new InvalidPaymentError(describeIssue(parsed.error));
   const request = parsed.data;
@@ -37,7 +48,7 @@ export async function startPayout(client: Client, input: PayoutRequest, task_que
     const handle = await client.workflow.start<typeof payoutWorkflow>('payoutWorkflow', {
       workflowId,
       taskQueue: task_queue,
-      args: [request],
+      args: [request, options],
       // A finished payment is never run again under its id; a running one is joined, not restarted.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       workflowIdConflictPolicy: 'USE_EXISTING',

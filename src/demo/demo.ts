@@ -120,7 +120,9 @@ async function main(): Promise<number> {
       while (next < requests.length) {
         const { request, kind } = requests[next++]!;
         try {
-          const { handle } = await startPayout(client, request, endpoints.task_queue);
+          const { handle } = await startPayout(client, request, endpoints.task_queue, {
+            settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS,
+          });
           const remaining_ms = deadline - Date.now();
           const state = await Promise.race([
             handle.result(),

@@ -83,6 +83,17 @@ export function paymentWorkflowId(payment_id: string): string {
   return `payment-${payment_id}`;
 }
 
+/** Operational settings of a payout, fixed when it starts (they are part of its history). */
+export interface PayoutWorkflowOptions {
+  /** A payout still waiting for its bank's answer after this long needs attention. */
+  settlement_attention_after_ms: number;
+}
+
+export const DEFAULT_PAYOUT_OPTIONS: PayoutWorkflowOptions = { settlement_attention_after_ms: 60 * 60 * 1000 };
+
+/** patched() id of the settlement-attention timer (see src/workflows/payout.ts). */
+export const PATCH_SETTLEMENT_ATTENTION = 'settlement-attention-timer';
+
 /** Error types that are business outcomes, not faults: never retried, never paged about. */
 export const BUSINESS_FAILURE_TYPES = {
   holdDeclined: 'HoldDeclined',

@@ -9,7 +9,9 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  condition,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -18,7 +20,10 @@ import {
 import type { Activities } from '../activities/index.js';
 import {
   BUSINESS_FAILURE_TYPES,
+  DEFAULT_PAYOUT_OPTIONS,
+  PATCH_SETTLEMENT_ATTENTION,
   parsePayoutRequestOrFail,
+  type PayoutWorkflowOptions,
   type PaymentState,
   type PaymentStatus,
   type PayoutRequest,
@@ -52,9 +57,15 @@ function businessFailure(err: unknown, type: string): ApplicationFailure | null 
   return null;
 }
 
-export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState> {
+export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkflowOptions = DEFAULT_PAYOUT_OPTIONS): Promise<PaymentState> {
   // Refuse a malformed payment before any step runs: nothing to write, nothing to compensate.
   const request = parsePayoutRequestOrFail(input);
+  if (!(Number.isSafeInteger(options.settlement_attention_after_ms) && options.settlement_attention_after_ms > 0)) {
+    throw ApplicationFailure.nonRetryable(
+      `settlement_attention_after_ms must be a positive integer, got ${options.settlement_attention_after_ms}`,
+      'InvalidPayoutOptions',
+    );
+  }
   const state: PaymentState = {
     payment_id: request.payment_id,
     status: 'AUTHORIZING',
@@ -77,6 +88,14 @@ export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState
   };
   transition('AUTHORIZING', 'payout_requested');
 
+  const markNeedsAttention = (event: string, detail: string) => {
+    state.timeline.push({ at: new Date().toISOString(), event, detail });
+    if (state.needs_attention) return;
+    state.needs_attention = true;
+    upsertSearchAttributes([{ key: NeedsAttentionKey, value: true }]);
+    log.warn('payment needs attention', { payment_id: request.payment_id, event });
+  };
+
   // Undo steps, most recent first.
   const undo: Array<{ name: string; run: () => Promise<void> }> = [];
   // Compensations never give up: infrastructure errors are retried inside the activity; a failure
@@ -92,18 +111,7 @@ export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState
             break;
           } catch (err) {
             if (attempt >= COMPENSATION_ATTEMPTS_MAX) throw err;
-            if (attempt === 1) {
-              state.timeline.push({
-                at: new Date().toISOString(),
-                event: `compensation_failed_${step.name}`,
-                detail: String((err as Error).cause ?? err),
-              });
-            }
-            if (!state.needs_attention) {
-              state.needs_attention = true;
-              upsertSearchAttributes([{ key: NeedsAttentionKey, value: true }]);
-              log.warn('compensation failing, payment needs attention', { payment_id: request.payment_id, step: step.name });
-            }
+            if (attempt === 1) markNeedsAttention(`compensation_failed_${step.name}`, String((err as Error).cause ?? err));
             await sleep(Math.min(COMPENSATION_PAUSE_MS_MIN * 2 ** (attempt - 1), COMPENSATION_PAUSE_MS_MAX));
           }
         }
@@ -150,7 +158,21 @@ export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState
     transition('POSTED', 'hold_posted');
 
     transition('SETTLING', 'payout_sent');
-    const { bank_reference } = await steps.sendPayout(request);
+    let bankAnswered = false;
+    const sending = steps.sendPayout(request).finally(() => {
+      bankAnswered = true;
+    });
+    // A payout whose bank has not answered for a while is flagged for ops (the send keeps being
+    // retried). Added after the first histories were recorded: payments started before keep
+    // replaying without the timer.
+    if (patched(PATCH_SETTLEMENT_ATTENTION)) {
+      void (async () => {
+        const answered = await condition(() => bankAnswered, options.settlement_attention_after_ms);
+        if (!answered)
+          markNeedsAttention('settlement_waiting', `no answer from the bank after ${options.settlement_attention_after_ms} ms`);
+      })();
+    }
+    const { bank_reference } = await sending;
     await steps.recordSettlement(request);
     state.bank_reference = bank_reference;
     state.settled_minor = request.amount_minor;

@@ -32,7 +32,7 @@ export interface HarnessOptions {
   /** Defaults to the servers the test harness started. */
   endpoints?: HarnessEndpoints;
   /** Faults the payee-bank simulator injects (none by default). */
-  simulator?: Pick<SimulatorOptions, 'transient_failure_rate' | 'reply_lost_rate' | 'random'>;
+  simulator?: Partial<Pick<SimulatorOptions, 'transient_failure_rate' | 'reply_lost_rate' | 'latency_ms' | 'random'>>;
 }
 
 export async function startPaymentsHarness(label: string, options: HarnessOptions = {}): Promise<PaymentsHarness> {
