@@ -205,19 +205,7 @@ interface BatchReads {
 }
 
 /** A transfer row as json_agg renders it: numbers for integers, ISO strings for times. */
-interface TransferJson {
-  id: string;
-  debit_account_id: string;
-  credit_account_id: string;
-  amount: number;
-  currency: string;
-  code: number;
-  flags: number;
-  pending_id: string | null;
-  timeout_s: number;
-  payment_id: string | null;
-  created_at: string;
-}
+type TransferJson = Omit<TransferRow, 'amount' | 'created_at'> & { amount: number; created_at: string };
 
 function fromJson(row: TransferJson): Transfer {
   return toTransfer({ ...row, amount: String(row.amount), created_at: new Date(row.created_at) });
