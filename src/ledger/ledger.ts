@@ -454,7 +454,7 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
 }
 
 /** Decides a whole batch in order, honouring linked chains. Pure: no I/O. */
-export function decideBatch(requests: TransferRequest[], state: BatchState): TransferOutcome[] {
+function decideBatch(requests: TransferRequest[], state: BatchState): TransferOutcome[] {
   const outcomes: TransferOutcome[] = new Array(requests.length);
   let start = 0;
   while (start < requests.length) {
@@ -775,5 +775,3 @@ export function balanceOf(account: Account): Balance {
     available: account.credits_posted - account.debits_posted - account.debits_pending,
   };
 }
-
-export { BatchState as LedgerBatchState };
