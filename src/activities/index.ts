@@ -1,10 +1,11 @@
 // Every activity the payments worker registers, built from its dependencies.
+import { createCardActivities, type CardActivityDeps } from './card.js';
 import { createPayoutActivities, type PayoutActivityDeps } from './payout.js';
 
-export type ActivityDeps = PayoutActivityDeps;
+export type ActivityDeps = PayoutActivityDeps & CardActivityDeps;
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createPayoutActivities(deps) };
+  return { ...createPayoutActivities(deps), ...createCardActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

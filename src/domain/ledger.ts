@@ -32,6 +32,11 @@ export const AccountCode = {
   credit_line_issuance: 10,
   payouts_payable: 20,
   settlement_bank: 30,
+  /** What the issuer owes the card network for cleared purchases, until the daily net wire. */
+  network_payable: 40,
+  /** Card spend the network settled beyond a company's credit line (stand-in approvals, over-
+   * clearings, force posts): owed by the company, collected by people, never refused. */
+  card_overlimit_receivable: 50,
 } as const;
 export type AccountCodeName = keyof typeof AccountCode;
 
@@ -43,7 +48,33 @@ export const TransferCode = {
   payout_hold_release: 102,
   payout_reversal: 103,
   payout_settlement: 104,
+  /** A card authorization or increment: pending, company -> network payable. */
+  card_hold: 200,
+  /** Releases a card hold in full (reversal, expiry, late decision, resize). */
+  card_hold_release: 201,
+  /** Posts (part of) a card hold: a clearing. */
+  card_clearing: 202,
+  /** A clearing with no open hold (after expiry, or no authorization at all). */
+  card_force_post: 203,
+  /** The part of a clearing above its hold (tips, fuel, hotels). */
+  card_over_clearing: 204,
+  /** A refund or return: network payable -> company. */
+  card_refund: 205,
+  /** The daily net wire to the card network: network payable -> settlement bank. */
+  network_settlement: 300,
 } as const;
+
+/** Transfer codes that charge a company (their amounts add to its net charge). */
+export const CHARGE_CODES: ReadonlySet<number> = new Set([
+  TransferCode.payout_posting,
+  TransferCode.card_clearing,
+  TransferCode.card_force_post,
+  TransferCode.card_over_clearing,
+]);
+/** Transfer codes that give a company money back. */
+export const CREDIT_BACK_CODES: ReadonlySet<number> = new Set([TransferCode.payout_reversal, TransferCode.card_refund]);
+/** Transfer codes of holds (pending transfers). */
+export const HOLD_CODES: ReadonlySet<number> = new Set([TransferCode.payout_hold, TransferCode.card_hold]);
 
 export const TRANSFER_RESULTS = [
   'created',

@@ -1,9 +1,9 @@
 // Payment messages shared by clients, workflows and activities: one definition, validated with zod
 // at every boundary. Imported by workflow code, so no I/O here.
-import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { amountMinorSchema, currencySchema } from './money.js';
-import { describeIssue } from './validation.js';
+import type { CardDecision } from './card.js';
+import { parseOrFail } from './validation.js';
 
 /** Payment ids come from the caller (idempotency key) or the network (transaction id); the
  * workflow id is derived from them, so they are restricted to a safe, bounded alphabet. */
@@ -38,6 +38,8 @@ export const payoutRequestSchema = z.strictObject({
 export type PayoutRequest = z.infer<typeof payoutRequestSchema>;
 
 export const PAYMENT_STATUSES = [
+  /** A card payment whose first network message is being handled. */
+  'RECEIVED',
   'AUTHORIZING',
   'AUTHORIZED',
   'POSTED',
@@ -46,10 +48,22 @@ export const PAYMENT_STATUSES = [
   'DECLINED',
   'SETTLED',
   'COMPENSATED',
+  'EXPIRED',
+  'REVERSED',
+  'REFUNDED',
 ] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
-export const TERMINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set(['DECLINED', 'SETTLED', 'COMPENSATED']);
+/** Final states (DESIGN.md section 5). A card payment stays open for a while in one of them: a
+ * late clearing or a refund can still move it (EXPIRED -> SETTLED -> REFUNDED). */
+export const TERMINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set([
+  'DECLINED',
+  'SETTLED',
+  'COMPENSATED',
+  'EXPIRED',
+  'REVERSED',
+  'REFUNDED',
+]);
 
 export function isTerminal(status: PaymentStatus): boolean {
   return TERMINAL_STATUSES.has(status);
@@ -62,19 +76,38 @@ export interface TimelineEntry {
   detail?: string;
 }
 
+export type PaymentKind = 'payout' | 'card';
+
+/** What a payment's query returns. Amounts in minor units of `currency`. */
 export interface PaymentState {
   payment_id: string;
+  kind: PaymentKind;
   status: PaymentStatus;
   currency: string;
+  /** Requested amount: the payout, or the card authorization (0 for a clearing with none). */
   amount_minor: number;
+  /** Approved so far: the authorization plus approved increments. */
+  authorized_minor: number;
+  /** Held right now (open pending transfers). */
   held_minor: number;
+  /** Charged to the company so far (posted), before reversals and refunds. */
   posted_minor: number;
+  /** Posted amounts given back by compensation (payout reversal). */
   reversed_minor: number;
+  /** Refunds and returns credited back (card). */
+  refunded_minor: number;
   settled_minor: number;
   decline_reason?: string;
   compensation_reason?: string;
   bank_reference?: string;
-  /** A compensation failed in a way the platform cannot retry away: people must look. */
+  /** Card payments: the card, its company, and the merchant's category. */
+  card_id?: string;
+  company_id?: string;
+  merchant_mcc?: string;
+  /** Card payments: the answer the network got to the authorization. */
+  decision?: Omit<CardDecision, 'held_minor'>;
+  /** Something the platform cannot settle on its own (a compensation that keeps failing, a bank
+   * that does not answer, a stand-in approval past the limit): people must look. */
   needs_attention: boolean;
   timeline: TimelineEntry[];
 }
@@ -101,12 +134,7 @@ export const BUSINESS_FAILURE_TYPES = {
   invalidPayment: 'InvalidPayment',
 } as const;
 
-/** Parses a payout request inside Temporal code (workflow or activity): a malformed one is a
- * non-retryable InvalidPayment failure, since no retry can make it valid. */
+/** Parses a payout request inside Temporal code (workflow or activity). */
 export function parsePayoutRequestOrFail(input: unknown): PayoutRequest {
-  const parsed = payoutRequestSchema.safeParse(input);
-  if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(describeIssue(parsed.error, 'payout request '), BUSINESS_FAILURE_TYPES.invalidPayment);
-  }
-  return parsed.data;
+  return parseOrFail(payoutRequestSchema, input, 'payout request');
 }

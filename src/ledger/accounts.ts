@@ -4,8 +4,15 @@ import type { Currency } from '../domain/money.js';
 import { creditLineAccountId, platformAccountId, transferId } from './ids.js';
 import type { Ledger } from './ledger.js';
 
-export type PlatformAccountKind = 'credit_line_issuance' | 'payouts_payable' | 'settlement_bank';
-const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = ['credit_line_issuance', 'payouts_payable', 'settlement_bank'];
+export type PlatformAccountKind =
+  'credit_line_issuance' | 'payouts_payable' | 'settlement_bank' | 'network_payable' | 'card_overlimit_receivable';
+const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = [
+  'credit_line_issuance',
+  'payouts_payable',
+  'settlement_bank',
+  'network_payable',
+  'card_overlimit_receivable',
+];
 
 export function platformAccount(kind: PlatformAccountKind, currency: Currency): string {
   return platformAccountId(kind, currency);

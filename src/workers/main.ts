@@ -7,6 +7,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createPool } from '../ledger/db.js';
 import { createTransferBatcher } from '../ledger/batcher.js';
+import { createCardStore } from '../cards/cards.js';
 import { createLedger } from '../ledger/ledger.js';
 import { createHttpSettlementGateway } from '../settlement/gateway.js';
 import { registerSearchAttributes } from '../stack/search-attributes.js';
@@ -52,7 +53,7 @@ try {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     task_queue: config.TEMPORAL_TASK_QUEUE,
-    deps: { ledger, postings, gateway: createHttpSettlementGateway(gatewayUrl) },
+    deps: { ledger, postings, cards: createCardStore(pool), gateway: createHttpSettlementGateway(gatewayUrl) },
     workflow_bundle_path: process.env.WORKFLOW_BUNDLE_PATH,
     shutdown_grace_ms: config.WORKER_SHUTDOWN_GRACE_MS,
   });

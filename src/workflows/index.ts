@@ -1,2 +1,3 @@
 // The workflow bundle's entry point: every workflow type the payments worker runs.
+export { cardPaymentWorkflow } from './card-payment.js';
 export { payoutWorkflow } from './payout.js';

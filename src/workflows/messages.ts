@@ -1,6 +1,23 @@
-// Queries, signals and updates of the payment workflows: one definition, used by the workflow
-// and by every client.
-import { defineQuery } from '@temporalio/workflow';
+// Queries and updates of the payment workflows: one definition, used by the workflows and by
+// every client.
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { Authorization, CardDecision, Clearing, Increment, Refund, Reversal } from '../domain/card.js';
 import type { PaymentState } from '../domain/payment.js';
 
 export const getPaymentQuery = defineQuery<PaymentState>('getPayment');
+
+/** The network asks approve or decline; the answer comes back synchronously (update-with-start
+ * for the first message of a payment). Repeating it returns the first decision. */
+export const authorizeUpdate = defineUpdate<CardDecision, [Authorization]>('authorize');
+/** Raise the hold (incremental authorization): approved or declined like an authorization. */
+export const incrementUpdate = defineUpdate<CardDecision, [Increment]>('increment');
+/** Release all or part of the hold. */
+export const reverseUpdate = defineUpdate<PaymentState, [Reversal]>('reverse');
+/** Post a clearing against the hold, or directly when nothing is held (force post). */
+export const clearUpdate = defineUpdate<PaymentState, [Clearing]>('clear');
+/** Credit a refund or return back to the company. */
+export const refundUpdate = defineUpdate<PaymentState, [Refund]>('refund');
+
+/** Update names, by the kind of card event they carry (also the prefix of their event keys). */
+export const CARD_EVENT_KINDS = ['increment', 'reversal', 'clearing', 'refund'] as const;
+export type CardEventKind = (typeof CARD_EVENT_KINDS)[number];

@@ -10,12 +10,10 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
-  log,
   patched,
   proxyActivities,
   setHandler,
   sleep,
-  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import {
@@ -25,11 +23,10 @@ import {
   parsePayoutRequestOrFail,
   type PayoutWorkflowOptions,
   type PaymentState,
-  type PaymentStatus,
   type PayoutRequest,
 } from '../domain/payment.js';
-import { NeedsAttentionKey, PaymentStatusKey } from '../domain/search-attributes.js';
 import { getPaymentQuery } from './messages.js';
+import { createPaymentRecorder } from './payment-state.js';
 
 /** Ledger and gateway calls: retried on infrastructure errors without limit (money steps must
  * finish), with a ceiling on the backoff so recovery is noticed within a minute. */
@@ -68,33 +65,23 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
   }
   const state: PaymentState = {
     payment_id: request.payment_id,
+    kind: 'payout',
     status: 'AUTHORIZING',
     currency: request.currency,
     amount_minor: request.amount_minor,
+    authorized_minor: 0,
     held_minor: 0,
     posted_minor: 0,
     reversed_minor: 0,
+    refunded_minor: 0,
     settled_minor: 0,
     needs_attention: false,
     timeline: [],
   };
   setHandler(getPaymentQuery, () => state);
 
-  const transition = (status: PaymentStatus, event: string, detail?: string) => {
-    state.status = status;
-    state.timeline.push({ at: new Date().toISOString(), event, ...(detail !== undefined ? { detail } : {}) });
-    upsertSearchAttributes([{ key: PaymentStatusKey, value: status }]);
-    log.info('payment transition', { payment_id: request.payment_id, status, event });
-  };
+  const { transition, note, markNeedsAttention } = createPaymentRecorder(state);
   transition('AUTHORIZING', 'payout_requested');
-
-  const markNeedsAttention = (event: string, detail: string) => {
-    state.timeline.push({ at: new Date().toISOString(), event, detail });
-    if (state.needs_attention) return;
-    state.needs_attention = true;
-    upsertSearchAttributes([{ key: NeedsAttentionKey, value: true }]);
-    log.warn('payment needs attention', { payment_id: request.payment_id, event });
-  };
 
   // Undo steps, most recent first.
   const undo: Array<{ name: string; run: () => Promise<void> }> = [];
@@ -115,7 +102,7 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
             await sleep(Math.min(COMPENSATION_PAUSE_MS_MIN * 2 ** (attempt - 1), COMPENSATION_PAUSE_MS_MAX));
           }
         }
-        state.timeline.push({ at: new Date().toISOString(), event: `compensated_${step.name}` });
+        note(`compensated_${step.name}`);
       }
     });
 
@@ -142,6 +129,7 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
     return state;
   }
   state.held_minor = request.amount_minor;
+  state.authorized_minor = request.amount_minor;
   transition('AUTHORIZED', 'hold_placed');
 
   try {

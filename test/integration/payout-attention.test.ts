@@ -1,6 +1,7 @@
 // Saga discipline under faults: a compensation that fails in a way the activity will not retry
 // does not make the saga give up. The payment is marked as needing attention (state and search
 // attribute) and the compensation is tried again until it succeeds; the books end balanced.
+import { createCardStore } from '../../src/cards/cards.js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -41,7 +42,12 @@ after(async () => {
 test('a compensation failing twice, non-retryably: needs attention, retried, compensated, balanced', async () => {
   const ledger = createLedger(pool);
   const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
-  const activities = createActivities({ ledger, postings, gateway: createHttpSettlementGateway(simulator.url) });
+  const activities = createActivities({
+    ledger,
+    postings,
+    cards: createCardStore(pool),
+    gateway: createHttpSettlementGateway(simulator.url),
+  });
   let failuresLeft = 2;
   const task_queue = `attention-${randomUUID()}`;
   const worker = await Worker.create({

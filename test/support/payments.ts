@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { createCardStore, type CardStore } from '../../src/cards/cards.js';
 import type { Pool } from '../../src/ledger/db.js';
 import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
@@ -13,6 +14,7 @@ import { freshDatabase, testEnv } from './env.js';
 export interface PaymentsHarness {
   pool: Pool;
   ledger: Ledger;
+  cards: CardStore;
   client: Client;
   simulator: SettlementSimulator;
   task_queue: string;
@@ -48,6 +50,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
   }
   const { pool } = await freshDatabase(label, endpoints.databaseUrl);
   const ledger = createLedger(pool);
+  const cards = createCardStore(pool);
   const simulator = await startSettlementSimulator({
     host: '127.0.0.1',
     port: 0,
@@ -63,7 +66,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     connection: nativeConnection,
     namespace: 'default',
     task_queue,
-    deps: { ledger, postings, gateway: createHttpSettlementGateway(simulator.url) },
+    deps: { ledger, postings, cards, gateway: createHttpSettlementGateway(simulator.url) },
     workflow_bundle_path: endpoints.workflowBundlePath,
     shutdown_grace_ms: 2_000,
   });
@@ -73,6 +76,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
   return {
     pool,
     ledger,
+    cards,
     client,
     simulator,
     task_queue,

@@ -1,0 +1,184 @@
+// Card payments through Temporal: the one place clients (gRPC API, demo, benchmarks, tests) send a
+// network message to a card payment, so every message gets the same workflow id, policies, update
+// ids and search attributes.
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import type { z } from 'zod';
+import {
+  DEFAULT_CARD_OPTIONS,
+  authorizationSchema,
+  cardPaymentSchema,
+  clearingSchema,
+  incrementSchema,
+  refundSchema,
+  reversalSchema,
+  type Authorization,
+  type CardDecision,
+  type CardPayment,
+  type CardWorkflowOptions,
+  type Clearing,
+  type Increment,
+  type Refund,
+  type Reversal,
+} from '../domain/card.js';
+import { formatMinor } from '../domain/money.js';
+import { paymentWorkflowId, type PaymentState } from '../domain/payment.js';
+import { CurrencyKey, NeedsAttentionKey, PaymentKindKey, PaymentStatusKey } from '../domain/search-attributes.js';
+import { describeIssue } from '../domain/validation.js';
+import type { cardPaymentWorkflow } from '../workflows/card-payment.js';
+import { authorizeUpdate, clearUpdate, incrementUpdate, refundUpdate, reverseUpdate } from '../workflows/messages.js';
+import { InvalidPaymentError, getPayment } from './payments.js';
+
+function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new InvalidPaymentError(describeIssue(parsed.error, `${what}.`));
+  return parsed.data;
+}
+
+/** The payment refused the message (a clearing on a payment that cannot take one, a refund
+ * above what was posted...): nothing was written. */
+export class CardEventRefusedError extends Error {
+  override name = 'CardEventRefusedError';
+}
+
+export interface CardClientOptions {
+  task_queue: string;
+  workflow?: CardWorkflowOptions;
+}
+
+function startOperation(payment: CardPayment, options: CardClientOptions, summary: string) {
+  return new WithStartWorkflowOperation<typeof cardPaymentWorkflow>('cardPaymentWorkflow', {
+    workflowId: paymentWorkflowId(payment.payment_id),
+    taskQueue: options.task_queue,
+    args: [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
+    // One network transaction id is one payment: a running one is joined, a closed one is never
+    // run again.
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    staticSummary: summary,
+    typedSearchAttributes: [
+      { key: PaymentStatusKey, value: 'RECEIVED' },
+      { key: PaymentKindKey, value: 'card' },
+      { key: CurrencyKey, value: payment.currency },
+      { key: NeedsAttentionKey, value: false },
+    ],
+  });
+}
+
+async function refusedOr<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new CardEventRefusedError(err.cause?.message ?? err.message);
+    // A validator's rejection arrives as an update failure too; anything else is infrastructure.
+    throw err;
+  }
+}
+
+/** The answer the network gives when the issuer's is late. */
+export function standInDecision(stand_in: 'decline' | 'approve'): CardDecision {
+  return stand_in === 'approve'
+    ? { approved: true, stand_in: true, held_minor: 0 }
+    : { approved: false, reason: 'late_decision', stand_in: true, held_minor: 0 };
+}
+
+/**
+ * Asks for an authorization decision: starts the payment (update-with-start) and waits for its
+ * answer until the network's deadline. A late answer is replaced by the stand-in; the workflow
+ * notices it was late by itself and voids what it held. A repeated authorization (same network
+ * transaction id) returns the first decision and holds nothing more.
+ */
+export async function authorizeCardPayment(
+  client: Client,
+  paymentInput: CardPayment,
+  authorizationInput: Authorization,
+  options: CardClientOptions,
+): Promise<CardDecision> {
+  const payment = parse(cardPaymentSchema, paymentInput, 'payment');
+  const authorization = parse(authorizationSchema, authorizationInput, 'authorization');
+  const remaining_ms = authorization.deadline_at_ms - Date.now();
+  if (remaining_ms <= 0) return standInDecision(authorization.stand_in);
+  const summary = `Card ${payment.card_id}: ${formatMinor(authorization.amount_minor, payment.currency)} at ${payment.merchant.name} (MCC ${payment.merchant.mcc})`;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), remaining_ms);
+  });
+  try {
+    const answer = await Promise.race([
+      refusedOr(
+        client.workflow.executeUpdateWithStart(authorizeUpdate, {
+          args: [authorization],
+          updateId: 'authorization',
+          startWorkflowOperation: startOperation(payment, options, summary),
+        }),
+      ).catch(async (err: unknown) => {
+        // A closed payment is never restarted: its first decision stands.
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          const state = await getPayment(client, payment.payment_id);
+          if (state.decision) return { ...state.decision, held_minor: state.held_minor };
+        }
+        throw err;
+      }),
+      late,
+    ]);
+    return answer === 'late' ? standInDecision(authorization.stand_in) : answer;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Raises the hold of a running payment. */
+export async function incrementCardPayment(client: Client, payment_id: string, input: Increment): Promise<CardDecision> {
+  const event = parse(incrementSchema, input, 'increment');
+  const handle = client.workflow.getHandle(paymentWorkflowId(payment_id));
+  return refusedOr(handle.executeUpdate(incrementUpdate, { args: [event], updateId: `increment:${event.event_id}` }));
+}
+
+/** Releases all or part of a running payment's hold. */
+export async function reverseCardPayment(client: Client, payment_id: string, input: Reversal): Promise<PaymentState> {
+  const event = parse(reversalSchema, input, 'reversal');
+  const handle = client.workflow.getHandle(paymentWorkflowId(payment_id));
+  return refusedOr(handle.executeUpdate(reverseUpdate, { args: [event], updateId: `reversal:${event.event_id}` }));
+}
+
+/** Posts a clearing; starts the payment when the network never authorized it (force post). */
+export async function clearCardPayment(
+  client: Client,
+  paymentInput: CardPayment,
+  input: Clearing,
+  options: CardClientOptions,
+): Promise<PaymentState> {
+  const payment = parse(cardPaymentSchema, paymentInput, 'payment');
+  const event = parse(clearingSchema, input, 'clearing');
+  const summary = `Card ${payment.card_id}: clearing ${formatMinor(event.amount_minor, payment.currency)} at ${payment.merchant.name}`;
+  return refusedOr(
+    client.workflow.executeUpdateWithStart(clearUpdate, {
+      args: [event],
+      updateId: `clearing:${event.event_id}`,
+      startWorkflowOperation: startOperation(payment, options, summary),
+    }),
+  );
+}
+
+/** Credits a refund or return; starts the payment when the original is unknown. */
+export async function refundCardPayment(
+  client: Client,
+  paymentInput: CardPayment,
+  input: Refund,
+  options: CardClientOptions,
+): Promise<PaymentState> {
+  const payment = parse(cardPaymentSchema, paymentInput, 'payment');
+  const event = parse(refundSchema, input, 'refund');
+  const summary = `Card ${payment.card_id}: refund ${formatMinor(event.amount_minor, payment.currency)} from ${payment.merchant.name}`;
+  return refusedOr(
+    client.workflow.executeUpdateWithStart(refundUpdate, {
+      args: [event],
+      updateId: `refund:${event.event_id}`,
+      startWorkflowOperation: startOperation(payment, options, summary),
+    }),
+  );
+}

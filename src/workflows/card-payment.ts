@@ -1,0 +1,382 @@
+// A card purchase, from the network's first message to the last refund: authorization (a hold,
+// decided synchronously through update-with-start), increments, reversals, clearings (several,
+// partial, over the hold within a tolerance, or with no hold at all: force post), refunds, and
+// expiry of what stays held. One workflow per network transaction id.
+//
+// Events are handled one at a time, in arrival order: each is a ledger write whose input is the
+// previous one's result (the hold it resizes). A repeated event (same kind and id) returns the
+// first one's result and writes nothing.
+import {
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { CardAccount, HoldRef } from '../activities/card.js';
+import {
+  CARD_EVENTS_PER_PAYMENT_MAX,
+  DEFAULT_CARD_OPTIONS,
+  authorizationSchema,
+  cardPaymentSchema,
+  clearingCeilingMinor,
+  clearingSchema,
+  holdExpiryMs,
+  incrementSchema,
+  refundSchema,
+  reversalSchema,
+  type CardDecision,
+  type CardPayment,
+  type CardWorkflowOptions,
+} from '../domain/card.js';
+import type { PaymentState } from '../domain/payment.js';
+import { AmountMinorKey, CompanyIdKey } from '../domain/search-attributes.js';
+import { parseOrFail } from '../domain/validation.js';
+import { authorizeUpdate, clearUpdate, getPaymentQuery, incrementUpdate, refundUpdate, reverseUpdate } from './messages.js';
+import { createPaymentRecorder } from './payment-state.js';
+
+/** The decision runs as a local activity: no round trip through the server's task queue while
+ * the network waits. Retried briefly; a decision that cannot be made in time is the stand-in's. */
+const decide = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '5 seconds',
+  retry: { initialInterval: '50 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds' },
+});
+
+/** Lifecycle steps: money the network has already moved, so retried until they succeed. */
+const steps = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+function invalidEvent(message: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, 'InvalidCardEvent');
+}
+
+export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkflowOptions = DEFAULT_CARD_OPTIONS): Promise<PaymentState> {
+  const payment = parseOrFail(cardPaymentSchema, input, 'card payment');
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+      throw ApplicationFailure.nonRetryable(`card options.${name} must be a non-negative integer, got ${value}`, 'InvalidPayment');
+    }
+  }
+  const state: PaymentState = {
+    payment_id: payment.payment_id,
+    kind: 'card',
+    status: 'RECEIVED',
+    currency: payment.currency,
+    amount_minor: 0,
+    authorized_minor: 0,
+    held_minor: 0,
+    posted_minor: 0,
+    reversed_minor: 0,
+    refunded_minor: 0,
+    settled_minor: 0,
+    card_id: payment.card_id,
+    merchant_mcc: payment.merchant.mcc,
+    needs_attention: false,
+    timeline: [],
+  };
+  setHandler(getPaymentQuery, () => state);
+  const { transition, note, markNeedsAttention } = createPaymentRecorder(state);
+
+  /** undefined: not looked up yet; null: the issuer does not know the card. */
+  let card: CardAccount | null | undefined;
+  let hold: HoldRef | null = null;
+  let events = 0;
+  let busy = 0;
+
+  // One event at a time, in arrival order.
+  let tail: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    busy += 1;
+    const run = tail.then(fn).finally(() => {
+      busy -= 1;
+    });
+    tail = run.catch(() => undefined);
+    return run;
+  };
+  // A repeated event gets the first one's result (or failure), and runs nothing.
+  const results = new Map<string, Promise<unknown>>();
+  const once = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    const seen = results.get(key);
+    if (seen) return seen as Promise<T>;
+    events += 1;
+    const run = serial(fn);
+    results.set(key, run);
+    return run;
+  };
+  const acceptEvent = (key: string) => {
+    if (!results.has(key) && events >= CARD_EVENTS_PER_PAYMENT_MAX) {
+      throw new Error(`payment ${payment.payment_id} has had ${events} events, the most one payment accepts`);
+    }
+  };
+
+  const setHold = (next: HoldRef | null) => {
+    hold = next;
+    state.held_minor = next?.amount_minor ?? 0;
+  };
+  const resolveCard = async (): Promise<CardAccount | null> => {
+    if (card === undefined) {
+      card = await steps.resolveCard(payment);
+      if (card) upsertSearchAttributes([{ key: CompanyIdKey, value: card.company_id }]);
+      else markNeedsAttention('unknown_card', `card ${payment.card_id} is not known: booked on the over-limit receivable`);
+      if (card) state.company_id = card.company_id;
+    }
+    return card;
+  };
+  /** Where a payment stands once nothing is held. */
+  const settledStatus = () => {
+    if (state.posted_minor > 0 && state.refunded_minor >= state.posted_minor) return 'REFUNDED' as const;
+    if (state.posted_minor === 0 && state.refunded_minor > 0) return 'REFUNDED' as const;
+    return state.posted_minor > 0 ? ('SETTLED' as const) : null;
+  };
+
+  setHandler(
+    authorizeUpdate,
+    (raw) =>
+      once('authorization', async (): Promise<CardDecision> => {
+        const auth = authorizationSchema.parse(raw);
+        state.amount_minor = auth.amount_minor;
+        upsertSearchAttributes([{ key: AmountMinorKey, value: auth.amount_minor }]);
+        transition('AUTHORIZING', 'authorization_requested', `stand-in ${auth.stand_in}`);
+        const result = await decide.authorizeCard({
+          payment,
+          event_id: 'authorization',
+          hold_minor: auth.amount_minor,
+          stand_in_approved: false,
+        });
+        if (result.card) {
+          card = result.card;
+          state.company_id = result.card.company_id;
+          upsertSearchAttributes([{ key: CompanyIdKey, value: result.card.company_id }]);
+        }
+        const late = result.decided_at_ms > auth.deadline_at_ms - options.decision_margin_ms;
+        if (!late) {
+          if (result.approved && result.hold) {
+            setHold(result.hold);
+            state.authorized_minor = auth.amount_minor;
+            state.decision = { approved: true, stand_in: false };
+            transition('AUTHORIZED', 'hold_placed');
+          } else {
+            state.decision = { approved: false, reason: result.reason ?? 'card_not_found', stand_in: false };
+            state.decline_reason = state.decision.reason;
+            transition('DECLINED', 'authorization_declined', state.decline_reason);
+          }
+        } else if (auth.stand_in === 'decline') {
+          // The network already told the merchant "declined": a hold placed now would take
+          // credit for a purchase that did not happen.
+          if (result.approved && result.hold) {
+            setHold(result.hold);
+            note('hold_placed_late', `decided ${result.decided_at_ms - auth.deadline_at_ms} ms after the deadline`);
+            const { hold: left } = await steps.releaseCardHold({
+              payment,
+              event_id: 'authorization:late',
+              card: card ?? null,
+              hold: result.hold,
+              keep_minor: 0,
+            });
+            setHold(left);
+          }
+          state.decision = { approved: false, reason: 'late_decision', stand_in: true };
+          state.decline_reason = 'late_decision';
+          transition('DECLINED', 'stand_in_declined', result.approved ? 'late approval voided' : `late decline: ${result.reason}`);
+        } else {
+          // The network approved for us: the purchase happened, so it is held whatever our
+          // answer would have been, past the limit if need be; people decide what to do.
+          let placed = result.approved ? result.hold : undefined;
+          if (!placed) {
+            const forced = await decide.authorizeCard({
+              payment,
+              event_id: 'authorization:stand_in',
+              hold_minor: auth.amount_minor,
+              stand_in_approved: true,
+            });
+            placed = forced.hold;
+          }
+          if (!placed) throw ApplicationFailure.nonRetryable('stand-in hold was not placed', 'LedgerUnexpectedResult');
+          setHold(placed);
+          state.authorized_minor = auth.amount_minor;
+          state.decision = { approved: true, stand_in: true };
+          transition('AUTHORIZED', 'stand_in_approved', result.approved ? 'late approval' : `we would have declined: ${result.reason}`);
+          markNeedsAttention('stand_in_approved', placed.overlimit ? 'held on the over-limit receivable' : 'held on the credit line');
+        }
+        return { ...state.decision, held_minor: state.held_minor };
+      }),
+    {
+      validator: (raw) => {
+        authorizationSchema.parse(raw);
+        acceptEvent('authorization');
+        if (!results.has('authorization') && events > 0) {
+          throw new Error('this payment already has a clearing or refund: an authorization must be its first message');
+        }
+      },
+    },
+  );
+
+  setHandler(
+    incrementUpdate,
+    (raw) => {
+      const inc = incrementSchema.parse(raw);
+      return once(`increment:${inc.event_id}`, async (): Promise<CardDecision> => {
+        if (!hold || state.status !== 'AUTHORIZED')
+          throw invalidEvent('nothing is held: an increment needs an approved, uncleared authorization');
+        const result = await decide.authorizeCard({
+          payment,
+          event_id: `increment:${inc.event_id}`,
+          hold_minor: hold.amount_minor + inc.amount_minor,
+          replaces: hold,
+          stand_in_approved: false,
+        });
+        if (result.approved && result.hold) {
+          setHold(result.hold);
+          state.authorized_minor += inc.amount_minor;
+          transition('AUTHORIZED', 'increment_approved', `+${inc.amount_minor}`);
+          return { approved: true, stand_in: false, held_minor: state.held_minor };
+        }
+        note('increment_declined', result.reason);
+        return { approved: false, ...(result.reason ? { reason: result.reason } : {}), stand_in: false, held_minor: state.held_minor };
+      });
+    },
+    {
+      validator: (raw) => {
+        const inc = incrementSchema.parse(raw);
+        acceptEvent(`increment:${inc.event_id}`);
+        if (!results.has(`increment:${inc.event_id}`) && state.status !== 'AUTHORIZED' && state.status !== 'AUTHORIZING') {
+          throw new Error(`an increment needs an approved, uncleared authorization; the payment is ${state.status}`);
+        }
+      },
+    },
+  );
+
+  setHandler(
+    reverseUpdate,
+    (raw) => {
+      const rev = reversalSchema.parse(raw);
+      return once(`reversal:${rev.event_id}`, async () => {
+        if (!hold) {
+          note('reversal_ignored', 'nothing is held');
+          return state;
+        }
+        const released = Math.min(rev.amount_minor ?? hold.amount_minor, hold.amount_minor);
+        const { hold: left } = await steps.releaseCardHold({
+          payment,
+          event_id: `reversal:${rev.event_id}`,
+          card: card ?? null,
+          hold,
+          keep_minor: hold.amount_minor - released,
+        });
+        setHold(left);
+        if (left) transition(state.status, 'hold_partly_reversed', `-${released}`);
+        else transition(settledStatus() ?? 'REVERSED', 'hold_reversed', `-${released}`);
+        return state;
+      });
+    },
+    {
+      validator: (raw) => {
+        const rev = reversalSchema.parse(raw);
+        acceptEvent(`reversal:${rev.event_id}`);
+        if (state.decision === undefined && !results.has('authorization')) throw new Error('a reversal needs an authorization to reverse');
+      },
+    },
+  );
+
+  setHandler(
+    clearUpdate,
+    (raw) => {
+      const clr = clearingSchema.parse(raw);
+      return once(`clearing:${clr.event_id}`, async () => {
+        const account = await resolveCard();
+        const held = hold;
+        const { hold: left, overlimit_minor } = await steps.clearCard({
+          payment,
+          event_id: `clearing:${clr.event_id}`,
+          card: account,
+          hold: held,
+          amount_minor: clr.amount_minor,
+          final: clr.final,
+        });
+        setHold(left);
+        state.posted_minor += clr.amount_minor;
+        const event = held ? 'clearing_posted' : 'force_posted';
+        const detail = held
+          ? `${clr.amount_minor} of ${held.amount_minor} held${clr.final ? ', final' : ''}`
+          : `${clr.amount_minor}, nothing held`;
+        transition(left ? 'POSTED' : (settledStatus() ?? 'SETTLED'), event, detail);
+        if (state.authorized_minor > 0 && state.posted_minor > clearingCeilingMinor(state.authorized_minor, payment.merchant.mcc)) {
+          markNeedsAttention('clearing_over_tolerance', `cleared ${state.posted_minor} against ${state.authorized_minor} authorized`);
+        }
+        if (overlimit_minor > 0) markNeedsAttention('charged_over_limit', `${overlimit_minor} booked on the over-limit receivable`);
+        return state;
+      });
+    },
+    {
+      validator: (raw) => {
+        const clr = clearingSchema.parse(raw);
+        acceptEvent(`clearing:${clr.event_id}`);
+      },
+    },
+  );
+
+  setHandler(
+    refundUpdate,
+    (raw) => {
+      const ref = refundSchema.parse(raw);
+      return once(`refund:${ref.event_id}`, async () => {
+        if (state.posted_minor > 0 && state.refunded_minor + ref.amount_minor > state.posted_minor) {
+          throw invalidEvent(`refund of ${ref.amount_minor} exceeds what is left to refund (${state.posted_minor - state.refunded_minor})`);
+        }
+        const account = await resolveCard();
+        await steps.refundCard({ payment, event_id: `refund:${ref.event_id}`, card: account, amount_minor: ref.amount_minor });
+        state.refunded_minor += ref.amount_minor;
+        if (state.posted_minor === 0) note('refund_unlinked', 'no clearing on this payment to refund');
+        transition(hold ? state.status : (settledStatus() ?? state.status), 'refunded', String(ref.amount_minor));
+        return state;
+      });
+    },
+    {
+      validator: (raw) => {
+        const ref = refundSchema.parse(raw);
+        acceptEvent(`refund:${ref.event_id}`);
+        if (
+          !results.has(`refund:${ref.event_id}`) &&
+          state.posted_minor > 0 &&
+          state.refunded_minor + ref.amount_minor > state.posted_minor
+        ) {
+          throw new Error(`refund of ${ref.amount_minor} exceeds what is left to refund (${state.posted_minor - state.refunded_minor})`);
+        }
+      },
+    },
+  );
+
+  // The first message starts the payment; a start whose message was refused closes quietly.
+  const started = await condition(() => events > 0, options.first_event_wait_ms);
+  if (!started) {
+    transition('DECLINED', 'no_first_message', `nothing arrived within ${options.first_event_wait_ms} ms`);
+    return state;
+  }
+  await condition(() => busy === 0);
+
+  // What is still held when the merchant category's expiry comes is released; the payment stays
+  // open, so a clearing that arrives later is still posted (as a force post).
+  if (hold !== null) {
+    const expiry_ms = options.hold_expiry_ms ?? holdExpiryMs(payment.merchant.mcc);
+    const closed = await condition(() => hold === null, expiry_ms);
+    if (!closed) {
+      await serial(async () => {
+        if (!hold) return;
+        const expired = hold.amount_minor;
+        const { hold: left } = await steps.releaseCardHold({ payment, event_id: 'expiry', card: card ?? null, hold, keep_minor: 0 });
+        setHold(left);
+        transition(settledStatus() ?? 'EXPIRED', 'hold_expired', `${expired} released after ${expiry_ms} ms`);
+      });
+    }
+  }
+
+  // Late clearings and refunds are still accepted for a while; then the payment closes.
+  await sleep(options.linger_ms);
+  await condition(() => busy === 0);
+  return state;
+}

@@ -1,0 +1,329 @@
+// Card purchases end to end, one scenario per row of DESIGN.md section 5's table: a real Temporal
+// server runs the workflow, a real Postgres holds cards and the ledger. Each scenario asserts the
+// final state, the company's balances, the payment's transfers (invariant 5) and the verifier.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import {
+  CardEventRefusedError,
+  authorizeCardPayment,
+  clearCardPayment,
+  incrementCardPayment,
+  refundCardPayment,
+  reverseCardPayment,
+} from '../../src/api/card-payments.js';
+import { InvalidPaymentError, getPayment } from '../../src/api/payments.js';
+import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../../src/domain/card.js';
+import { paymentWorkflowId, type PaymentState } from '../../src/domain/payment.js';
+import { openCreditLine, platformAccount } from '../../src/ledger/accounts.js';
+import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
+import { verifyLedger } from '../../src/ledger/verify.js';
+import { startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
+
+let h: PaymentsHarness;
+const touched: string[] = [];
+
+before(async () => {
+  h = await startPaymentsHarness('card-lifecycle');
+});
+after(async () => {
+  await h.close();
+});
+// Invariants 1-4 after every scenario, and invariant 5 for every payment it touched.
+afterEach(async () => {
+  const report = await verifyLedger(h.pool);
+  assert.ok(report.ok, JSON.stringify(report.violations));
+  for (const payment_id of touched.splice(0)) {
+    const state = await getPayment(h.client, payment_id);
+    assert.equal(await checkPaymentAgainstLedger(h.ledger, state), null);
+  }
+});
+
+/** Short durations so expiry and closing happen within a test. */
+const FAST: CardWorkflowOptions = { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 };
+
+async function cardholder(limit_minor: number, rules: { transaction_limit_minor?: number; blocked_mccs?: string[] } = {}) {
+  const company_id = `co-${randomUUID().slice(0, 8)}`;
+  const account_id = await openCreditLine(h.ledger, { company_id, currency: 'USD', limit_minor, grant_key: 'initial' });
+  const card = await h.cards.issue({
+    card_id: `card-${randomUUID().slice(0, 8)}`,
+    company_id,
+    currency: 'USD',
+    account_id,
+    transaction_limit_minor: rules.transaction_limit_minor ?? null,
+    blocked_mccs: rules.blocked_mccs ?? [],
+  });
+  return { company_id, account_id, card_id: card.card_id };
+}
+
+function purchase(card_id: string, mcc = '5411'): CardPayment {
+  const payment: CardPayment = {
+    payment_id: `txn-${randomUUID()}`,
+    card_id,
+    currency: 'USD',
+    merchant: { mcc, name: 'Corner Grocery' },
+  };
+  touched.push(payment.payment_id);
+  return payment;
+}
+
+const inTime = (amount_minor: number, stand_in: 'decline' | 'approve' = 'decline') => ({
+  amount_minor,
+  deadline_at_ms: Date.now() + 10_000,
+  stand_in,
+});
+
+const opts = (workflow: CardWorkflowOptions = FAST) => ({ task_queue: h.task_queue, workflow });
+
+async function balance(account_id: string) {
+  const b = await h.ledger.getBalance(account_id);
+  assert.ok(b, `account ${account_id} exists`);
+  return { debits_pending: Number(b.debits_pending), debits_posted: Number(b.debits_posted), credits_posted: Number(b.credits_posted) };
+}
+
+async function state(payment_id: string): Promise<PaymentState> {
+  return getPayment(h.client, payment_id);
+}
+
+async function eventually(payment_id: string, check: (s: PaymentState) => boolean, timeout_ms = 20_000): Promise<PaymentState> {
+  const until = Date.now() + timeout_ms;
+  for (;;) {
+    const s = await state(payment_id);
+    if (check(s)) return s;
+    if (Date.now() > until) assert.fail(`payment ${payment_id} never reached the expected state: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('authorization', () => {
+  test('approved: holds the amount; one clearing posts it and the payment is SETTLED', async () => {
+    const c = await cardholder(100_000);
+    const p = purchase(c.card_id);
+    const decision = await authorizeCardPayment(h.client, p, inTime(2_500), opts());
+    assert.deepEqual(decision, { approved: true, stand_in: false, held_minor: 2_500 });
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 2_500, debits_posted: 0, credits_posted: 100_000 });
+
+    const cleared = await clearCardPayment(h.client, p, { event_id: 'clr-1', amount_minor: 2_500 }, opts());
+    assert.equal(cleared.status, 'SETTLED');
+    assert.equal(cleared.posted_minor, 2_500);
+    assert.equal(cleared.held_minor, 0);
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 2_500, credits_posted: 100_000 });
+    const payable = await h.ledger.getBalance(platformAccount('network_payable', 'USD'));
+    assert.ok(payable && payable.credits_posted >= 2_500n);
+  });
+
+  test('declined for each card rule and for the credit line, with the reason; nothing held', async () => {
+    const c = await cardholder(10_000, { transaction_limit_minor: 5_000, blocked_mccs: ['7995'] });
+    const cases: Array<[string, CardPayment, number]> = [
+      ['over_transaction_limit', purchase(c.card_id), 6_000],
+      ['merchant_category_blocked', purchase(c.card_id, '7995'), 100],
+      ['card_not_found', purchase('card-nobody-has'), 100],
+    ];
+    for (const [reason, p, amount] of cases) {
+      const d = await authorizeCardPayment(h.client, p, inTime(amount), opts());
+      assert.deepEqual(d, { approved: false, reason, stand_in: false, held_minor: 0 }, reason);
+      assert.equal((await state(p.payment_id)).status, 'DECLINED');
+    }
+    // Spend most of the line, then ask for more than is left.
+    assert.equal((await authorizeCardPayment(h.client, purchase(c.card_id), inTime(4_000), opts())).approved, true);
+    assert.equal((await authorizeCardPayment(h.client, purchase(c.card_id), inTime(4_000), opts())).approved, true);
+    const short = await authorizeCardPayment(h.client, purchase(c.card_id), inTime(4_000), opts());
+    assert.deepEqual(short, { approved: false, reason: 'insufficient_credit', stand_in: false, held_minor: 0 });
+
+    await h.cards.setStatus(c.card_id, 'frozen');
+    const frozen = await authorizeCardPayment(h.client, purchase(c.card_id), inTime(10), opts());
+    assert.equal(frozen.reason, 'card_frozen');
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 8_000, debits_posted: 0, credits_posted: 10_000 });
+  });
+
+  test('a repeated authorization returns the first decision and holds once', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    const first = await authorizeCardPayment(h.client, p, inTime(3_000), opts());
+    const again = await authorizeCardPayment(h.client, p, inTime(9_000), opts());
+    assert.deepEqual(again, first);
+    assert.equal((await balance(c.account_id)).debits_pending, 3_000);
+    const transfers = await h.ledger.getPaymentTransfers(p.payment_id);
+    assert.equal(transfers.length, 1);
+  });
+
+  test('bad input is refused before anything starts or is written', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    touched.pop(); // never started
+    const bad: Array<[string, Parameters<typeof authorizeCardPayment>[1], Parameters<typeof authorizeCardPayment>[2]]> = [
+      ['authorization.amount_minor', p, { ...inTime(1), amount_minor: -5 }],
+      ['authorization.amount_minor', p, { ...inTime(1), amount_minor: 10.5 }],
+      ['authorization.stand_in', p, { ...inTime(1), stand_in: 'maybe' as 'approve' }],
+      ['payment.merchant.mcc', { ...p, merchant: { mcc: '12', name: 'x' } }, inTime(1)],
+      ['payment.currency', { ...p, currency: 'XXX' as 'USD' }, inTime(1)],
+      ['payment.payment_id', { ...p, payment_id: "'; DROP TABLE ledger.transfers; --" }, inTime(1)],
+    ];
+    for (const [field, payment, auth] of bad) {
+      await assert.rejects(authorizeCardPayment(h.client, payment, auth, opts()), (err: Error) => {
+        assert.ok(err instanceof InvalidPaymentError, String(err));
+        assert.match(err.message, new RegExp(`^${field.replaceAll('.', '\\.')}:`));
+        return true;
+      });
+    }
+    await assert.rejects(h.client.workflow.getHandle(paymentWorkflowId(p.payment_id)).describe(), /not found/i);
+    assert.equal((await h.ledger.getPaymentTransfers(p.payment_id)).length, 0);
+  });
+});
+
+describe('late decisions', () => {
+  // A decision margin longer than any deadline makes every decision late, deterministically.
+  const LATE: CardWorkflowOptions = { ...FAST, decision_margin_ms: 60_000 };
+
+  test('stand-in decline: the caller is declined and the hold placed late is voided', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    const d = await authorizeCardPayment(h.client, p, inTime(1_000, 'decline'), opts(LATE));
+    assert.equal(d.approved, false);
+    assert.equal(d.stand_in, true);
+    const s = await eventually(p.payment_id, (x) => x.status === 'DECLINED');
+    assert.equal(s.decline_reason, 'late_decision');
+    assert.ok(s.timeline.some((e) => e.event === 'hold_placed_late'));
+    assert.equal(s.held_minor, 0);
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 0, credits_posted: 10_000 });
+    assert.equal((await h.ledger.getPaymentTransfers(p.payment_id)).length, 2, 'hold and its release');
+  });
+
+  test('stand-in approve: the late approval stands and the payment needs attention', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    const d = await authorizeCardPayment(h.client, p, inTime(1_000, 'approve'), opts(LATE));
+    assert.equal(d.approved, true);
+    const s = await eventually(p.payment_id, (x) => x.status === 'AUTHORIZED');
+    assert.equal(s.needs_attention, true);
+    assert.equal(s.held_minor, 1_000);
+    assert.equal((await balance(c.account_id)).debits_pending, 1_000);
+  });
+
+  test('stand-in approve past the credit line: held on the over-limit receivable', async () => {
+    const c = await cardholder(500);
+    const p = purchase(c.card_id);
+    const receivable = platformAccount('card_overlimit_receivable', 'USD');
+    const before = Number((await h.ledger.getBalance(receivable))!.debits_pending);
+    const d = await authorizeCardPayment(h.client, p, inTime(2_000, 'approve'), opts(LATE));
+    assert.equal(d.approved, true);
+    const s = await eventually(p.payment_id, (x) => x.status === 'AUTHORIZED');
+    assert.equal(s.needs_attention, true);
+    assert.equal(s.held_minor, 2_000);
+    assert.equal((await balance(c.account_id)).debits_pending, 0);
+    assert.equal(Number((await h.ledger.getBalance(receivable))!.debits_pending) - before, 2_000);
+    // The network clears it: posted from the receivable, the payment settles.
+    const cleared = await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 2_000 }, opts(LATE));
+    assert.equal(cleared.status, 'SETTLED');
+  });
+});
+
+describe('lifecycle events', () => {
+  test('incremental authorization raises the hold; one beyond the line is declined and changes nothing', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id, '7011');
+    await authorizeCardPayment(h.client, p, inTime(4_000), opts());
+    const up = await incrementCardPayment(h.client, p.payment_id, { event_id: 'inc-1', amount_minor: 3_000 });
+    assert.deepEqual(up, { approved: true, stand_in: false, held_minor: 7_000 });
+    const again = await incrementCardPayment(h.client, p.payment_id, { event_id: 'inc-1', amount_minor: 3_000 });
+    assert.deepEqual(again, up, 'a repeated increment is answered, not applied');
+    const tooMuch = await incrementCardPayment(h.client, p.payment_id, { event_id: 'inc-2', amount_minor: 5_000 });
+    assert.deepEqual(tooMuch, { approved: false, reason: 'insufficient_credit', stand_in: false, held_minor: 7_000 });
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 7_000, debits_posted: 0, credits_posted: 10_000 });
+    const s = await state(p.payment_id);
+    assert.equal(s.authorized_minor, 7_000);
+  });
+
+  test('partial then full reversal: the hold shrinks, then the payment is REVERSED', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    await authorizeCardPayment(h.client, p, inTime(5_000), opts());
+    const partial = await reverseCardPayment(h.client, p.payment_id, { event_id: 'rev-1', amount_minor: 1_500 });
+    assert.equal(partial.held_minor, 3_500);
+    assert.equal(partial.status, 'AUTHORIZED');
+    assert.equal((await balance(c.account_id)).debits_pending, 3_500);
+    const full = await reverseCardPayment(h.client, p.payment_id, { event_id: 'rev-2' });
+    assert.equal(full.status, 'REVERSED');
+    assert.equal(full.held_minor, 0);
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 0, credits_posted: 10_000 });
+    await assert.rejects(
+      incrementCardPayment(h.client, p.payment_id, { event_id: 'inc-late', amount_minor: 1 }),
+      /increment needs an approved, uncleared authorization/,
+    );
+  });
+
+  test('several clearings: partial ones keep the rest held, the final one releases what remains', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    await authorizeCardPayment(h.client, p, inTime(6_000), opts());
+    const first = await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 2_000, final: false }, opts());
+    assert.equal(first.status, 'POSTED');
+    assert.equal(first.held_minor, 4_000);
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 4_000, debits_posted: 2_000, credits_posted: 10_000 });
+    const last = await clearCardPayment(h.client, p, { event_id: 'c2', amount_minor: 1_000, final: true }, opts());
+    assert.equal(last.status, 'SETTLED');
+    assert.equal(last.held_minor, 0);
+    assert.equal(last.posted_minor, 3_000);
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 3_000, credits_posted: 10_000 });
+  });
+
+  test('over-clearing: within the category tolerance it posts quietly; beyond it, it posts and needs attention', async () => {
+    const c = await cardholder(100_000);
+    const tip = purchase(c.card_id, '5812'); // restaurant: 20%
+    await authorizeCardPayment(h.client, tip, inTime(10_000), opts());
+    const s1 = await clearCardPayment(h.client, tip, { event_id: 'c1', amount_minor: 11_800 }, opts());
+    assert.equal(s1.status, 'SETTLED');
+    assert.equal(s1.needs_attention, false);
+    const grocery = purchase(c.card_id, '5411'); // no tolerance
+    await authorizeCardPayment(h.client, grocery, inTime(10_000), opts());
+    const s2 = await clearCardPayment(h.client, grocery, { event_id: 'c1', amount_minor: 10_500 }, opts());
+    assert.equal(s2.status, 'SETTLED');
+    assert.equal(s2.needs_attention, true);
+    assert.ok(s2.timeline.some((e) => e.event === 'clearing_over_tolerance'));
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 22_300, credits_posted: 100_000 });
+  });
+
+  test('expiry releases the hold (EXPIRED); a clearing after it is force posted (SETTLED)', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    await authorizeCardPayment(h.client, p, inTime(3_000), opts({ ...FAST, hold_expiry_ms: 1_000 }));
+    const expired = await eventually(p.payment_id, (s) => s.status === 'EXPIRED');
+    assert.equal(expired.held_minor, 0);
+    assert.equal((await balance(c.account_id)).debits_pending, 0);
+    const late = await clearCardPayment(h.client, p, { event_id: 'c-late', amount_minor: 3_000 }, opts());
+    assert.equal(late.status, 'SETTLED');
+    assert.ok(late.timeline.some((e) => e.event === 'force_posted'));
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 3_000, credits_posted: 10_000 });
+  });
+
+  test('a clearing with no authorization is force posted; past the line it lands on the receivable', async () => {
+    const c = await cardholder(1_000);
+    const p = purchase(c.card_id);
+    const s = await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 800 }, opts());
+    assert.equal(s.status, 'SETTLED');
+    assert.equal(s.needs_attention, false);
+    const over = purchase(c.card_id);
+    const s2 = await clearCardPayment(h.client, over, { event_id: 'c1', amount_minor: 900 }, opts());
+    assert.equal(s2.status, 'SETTLED');
+    assert.equal(s2.needs_attention, true);
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 800, credits_posted: 1_000 });
+    await assert.rejects(
+      authorizeCardPayment(h.client, over, inTime(10), opts()),
+      (err: Error) => err instanceof CardEventRefusedError || /first message/.test(err.message),
+    );
+  });
+
+  test('refunds: partial, then the rest (REFUNDED); more than was posted is refused and writes nothing', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    await authorizeCardPayment(h.client, p, inTime(4_000), opts());
+    await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 4_000 }, opts());
+    const part = await refundCardPayment(h.client, p, { event_id: 'r1', amount_minor: 1_000 }, opts());
+    assert.equal(part.status, 'SETTLED');
+    await assert.rejects(refundCardPayment(h.client, p, { event_id: 'r2', amount_minor: 3_500 }, opts()), /exceeds what is left to refund/);
+    const rest = await refundCardPayment(h.client, p, { event_id: 'r3', amount_minor: 3_000 }, opts());
+    assert.equal(rest.status, 'REFUNDED');
+    assert.equal(rest.refunded_minor, 4_000);
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 4_000, credits_posted: 14_000 });
+  });
+});
