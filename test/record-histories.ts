@@ -6,8 +6,17 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import {
+  authorizeCardPayment,
+  clearCardPayment,
+  incrementCardPayment,
+  refundCardPayment,
+  reverseCardPayment,
+  type CardClientOptions,
+} from '../src/api/card-payments.js';
 import { startPayout } from '../src/api/payments.js';
 import { REPO_ROOT } from '../src/config.js';
+import { DEFAULT_CARD_OPTIONS, type CardPayment } from '../src/domain/card.js';
 import { paymentWorkflowId, type PayoutRequest } from '../src/domain/payment.js';
 import { openCreditLine } from '../src/ledger/accounts.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
@@ -32,19 +41,122 @@ try {
       currency: 'EUR',
       payee: { name: 'Supplier GmbH', bank_account },
     });
-    const scenarios: Array<[string, PayoutRequest]> = [
+    const save = async (name: string, payment_id: string) => {
+      const handle = h.client.workflow.getHandle(paymentWorkflowId(payment_id));
+      const state = await handle.result();
+      const history = await handle.fetchHistory();
+      const file = path.join(HISTORIES_DIR, `${name}.json`);
+      writeFileSync(file, `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 2)}\n`);
+      log(`${name}: ${state.status}, ${history.events?.length ?? 0} events -> ${path.relative(REPO_ROOT, file)}`);
+    };
+
+    const payouts: Array<[string, PayoutRequest]> = [
       ['payout-settled', payout('settled', 12_345, 'DE89370400440532013000')],
       ['payout-declined', payout('declined', 50_001, 'DE89370400440532013000')],
       ['payout-compensated', payout('compensated', 20_000, `${REJECTED_ACCOUNT_PREFIX}0000000042`)],
     ];
-    for (const [name, request] of scenarios) {
-      const { handle } = await startPayout(h.client, request, h.task_queue);
-      const state = await handle.result();
-      const history = await h.client.workflow.getHandle(paymentWorkflowId(request.payment_id)).fetchHistory();
-      const file = path.join(HISTORIES_DIR, `${name}.json`);
-      writeFileSync(file, `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 2)}\n`);
-      const events = history.events?.length ?? 0;
-      log(`${name}: ${state.status}, ${events} events -> ${path.relative(REPO_ROOT, file)}`);
+    for (const [name, request] of payouts) {
+      await startPayout(h.client, request, h.task_queue);
+      await save(name, request.payment_id);
+    }
+
+    // Card purchases: one per row of DESIGN.md section 5's table, with short timers so that
+    // every history runs to completion.
+    const card_account = await openCreditLine(h.ledger, {
+      company_id: 'acme-cards',
+      currency: 'USD',
+      limit_minor: 100_000,
+      grant_key: 'record',
+    });
+    await h.cards.issue({
+      card_id: 'record-card',
+      company_id: 'acme-cards',
+      currency: 'USD',
+      account_id: card_account,
+      blocked_mccs: ['7995'],
+    });
+    const quick = { ...DEFAULT_CARD_OPTIONS, linger_ms: 500, hold_expiry_ms: 60_000 };
+    const opts: CardClientOptions = { task_queue: h.task_queue, workflow: quick };
+    const late: CardClientOptions = { task_queue: h.task_queue, workflow: { ...quick, decision_margin_ms: 60_000 } };
+    const purchase = (name: string, mcc = '5411'): CardPayment => ({
+      payment_id: `record-${name}-${randomUUID().slice(0, 8)}`,
+      card_id: 'record-card',
+      currency: 'USD',
+      merchant: { mcc, name: 'Record Merchant' },
+    });
+    const auth = (amount_minor: number, stand_in: 'decline' | 'approve' = 'decline') => ({
+      amount_minor,
+      deadline_at_ms: Date.now() + 10_000,
+      stand_in,
+    });
+    const cards: Array<[string, (p: CardPayment) => Promise<unknown>, string?]> = [
+      [
+        'card-cleared',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(2_500), opts);
+          await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 2_500 }, opts);
+        },
+      ],
+      ['card-declined', (p) => authorizeCardPayment(h.client, p, auth(500), opts), '7995'],
+      ['card-late-stand-in-decline', (p) => authorizeCardPayment(h.client, p, auth(1_000, 'decline'), late)],
+      [
+        'card-late-stand-in-approve',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(1_000, 'approve'), late);
+          await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 1_000 }, late);
+        },
+      ],
+      [
+        'card-increment-cleared',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(4_000), opts);
+          await incrementCardPayment(h.client, p.payment_id, { event_id: 'i1', amount_minor: 1_000 });
+          await incrementCardPayment(h.client, p.payment_id, { event_id: 'i2', amount_minor: 900_000 });
+          await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 5_500 }, opts);
+        },
+        '7011',
+      ],
+      [
+        'card-reversed',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(3_000), opts);
+          await reverseCardPayment(h.client, p.payment_id, { event_id: 'r1', amount_minor: 1_000 });
+          await reverseCardPayment(h.client, p.payment_id, { event_id: 'r2' });
+        },
+      ],
+      [
+        'card-multiple-clearings',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(6_000), opts);
+          await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 2_000, final: false }, opts);
+          await clearCardPayment(h.client, p, { event_id: 'c2', amount_minor: 4_500, final: true }, opts);
+        },
+        '5812',
+      ],
+      [
+        'card-expired-then-force-post',
+        async (p) => {
+          const expiring: CardClientOptions = { task_queue: h.task_queue, workflow: { ...quick, hold_expiry_ms: 300, linger_ms: 3_000 } };
+          await authorizeCardPayment(h.client, p, auth(2_000), expiring);
+          await new Promise((r) => setTimeout(r, 1_500));
+          await clearCardPayment(h.client, p, { event_id: 'c-late', amount_minor: 2_000 }, expiring);
+        },
+      ],
+      ['card-force-post', (p) => clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 700 }, opts)],
+      [
+        'card-refunded',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(3_000), opts);
+          await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 3_000 }, opts);
+          await refundCardPayment(h.client, p, { event_id: 'r1', amount_minor: 1_000 }, opts);
+          await refundCardPayment(h.client, p, { event_id: 'r2', amount_minor: 2_000 }, opts);
+        },
+      ],
+    ];
+    for (const [name, drive, mcc] of cards) {
+      const p = purchase(name, mcc);
+      await drive(p);
+      await save(name, p.payment_id);
     }
   } finally {
     await h.close();

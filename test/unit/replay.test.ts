@@ -11,8 +11,23 @@ import { REPO_ROOT } from '../../src/config.js';
 import { testEnv } from '../support/env.js';
 
 const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
-/** Histories the corpus must hold at least. */
-const HISTORIES_MIN = 6;
+/** Paths the corpus must cover: every row of DESIGN.md section 5's table, the compensation and
+ * the late-approval paths (file names under test/histories/, written by npm run histories:record). */
+const REQUIRED_PATHS = [
+  'payout-settled',
+  'payout-declined',
+  'payout-compensated',
+  'card-cleared',
+  'card-declined',
+  'card-late-stand-in-decline',
+  'card-late-stand-in-approve',
+  'card-increment-cleared',
+  'card-reversed',
+  'card-multiple-clearings',
+  'card-expired-then-force-post',
+  'card-force-post',
+  'card-refunded',
+];
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 
@@ -40,7 +55,11 @@ describe('replay', () => {
       corpus.some((h) => h.workflowId.startsWith('v1-')),
       'histories from before the patch are kept',
     );
-    assert.ok(corpus.length >= HISTORIES_MIN, `at least ${HISTORIES_MIN} histories in test/histories`);
+    for (const name of REQUIRED_PATHS)
+      assert.ok(
+        corpus.some((h) => h.workflowId === name),
+        `test/histories/${name}.json is recorded`,
+      );
     const results = await replayAll({ codePath: testEnv.workflowBundlePath });
     assert.equal(results.length, corpus.length);
     for (const r of results) assert.equal(r.error, undefined, `${r.workflowId}: ${String(r.error)}`);

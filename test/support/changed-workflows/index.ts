@@ -1,10 +1,17 @@
-// A deliberately non-deterministic change to the payout workflow (a timer before the first
+// Deliberately non-deterministic changes to every payment workflow (a timer before the first
 // step), used only to prove that replaying the recorded histories catches such a change.
 import { sleep } from '@temporalio/workflow';
-import type { PaymentState, PayoutRequest } from '../../../src/domain/payment.js';
-import { payoutWorkflow as current } from '../../../src/workflows/payout.js';
+import type { CardPayment, CardWorkflowOptions } from '../../../src/domain/card.js';
+import type { PaymentState, PayoutRequest, PayoutWorkflowOptions } from '../../../src/domain/payment.js';
+import { cardPaymentWorkflow as currentCard } from '../../../src/workflows/card-payment.js';
+import { payoutWorkflow as currentPayout } from '../../../src/workflows/payout.js';
 
-export async function payoutWorkflow(input: PayoutRequest): Promise<PaymentState> {
+export async function payoutWorkflow(input: PayoutRequest, options?: PayoutWorkflowOptions): Promise<PaymentState> {
   await sleep('1 millisecond');
-  return current(input);
+  return currentPayout(input, options);
+}
+
+export async function cardPaymentWorkflow(input: CardPayment, options?: CardWorkflowOptions): Promise<PaymentState> {
+  await sleep('1 millisecond');
+  return currentCard(input, options);
 }
