@@ -8,7 +8,7 @@ import { platformAccount } from '../ledger/accounts.js';
 import { transferId } from '../ledger/ids.js';
 import type { TransferBatcher } from '../ledger/batcher.js';
 import type { Ledger, TransferInput, TransferOutcome } from '../ledger/ledger.js';
-import type { SettlementGateway } from '../settlement/gateway.js';
+import { payoutIdempotencyKey, type SettlementGateway } from '../settlement/gateway.js';
 
 export interface PayoutActivityDeps {
   /** Reads. */
@@ -129,16 +129,20 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
       throw unexpected('reversePosting', outcome);
     },
 
-    /** Sends the payout to the payee's bank, keyed by the payment id so the bank pays once. */
-    async sendPayout(input: PayoutRequest): Promise<{ bank_reference: string }> {
+    /** Sends the payout to the payee's bank, keyed by the payment id so the bank pays once. A bank
+     * that settles at once answers with its reference; one that confirms by callback answers
+     * `accepted` (the workflow then waits for settlementConfirmedSignal). A timeout or a transient
+     * error is thrown and retried with the same key. */
+    async sendPayout(input: PayoutRequest): Promise<{ bank_reference: string } | { accepted: true }> {
       const request = parsePayoutRequestOrFail(input);
       const result = await gateway.sendPayout({
-        idempotency_key: `payout:${request.payment_id}`,
+        idempotency_key: payoutIdempotencyKey(request.payment_id),
         amount_minor: request.amount_minor,
         currency: request.currency,
         payee: request.payee,
       });
       if (result.status === 'settled') return { bank_reference: result.bank_reference };
+      if (result.status === 'accepted') return { accepted: true };
       throw ApplicationFailure.create({
         message: `settlement rejected: ${result.reason}`,
         type: BUSINESS_FAILURE_TYPES.settlementRejected,

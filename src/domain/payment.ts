@@ -126,6 +126,25 @@ export const DEFAULT_PAYOUT_OPTIONS: PayoutWorkflowOptions = { settlement_attent
 
 /** patched() id of the settlement-attention timer (see src/workflows/payout.ts). */
 export const PATCH_SETTLEMENT_ATTENTION = 'settlement-attention-timer';
+/** patched() id of waiting for the bank's confirmation callback (see src/workflows/payout.ts). */
+export const PATCH_SETTLEMENT_CALLBACK = 'settlement-callback';
+
+export const BANK_REFERENCE_LENGTH_MAX = 64;
+export const REJECTION_REASON_LENGTH_MAX = 200;
+
+/** The payee bank's final word on a payout it accepted: what its confirmation callback carries
+ * to the payout workflow (settlementConfirmedSignal). */
+export const settlementConfirmationSchema = z.discriminatedUnion('status', [
+  z.strictObject({
+    status: z.literal('settled'),
+    bank_reference: z.string().min(1, { error: 'must not be empty' }).max(BANK_REFERENCE_LENGTH_MAX),
+  }),
+  z.strictObject({
+    status: z.literal('rejected'),
+    reason: z.string().min(1, { error: 'must not be empty' }).max(REJECTION_REASON_LENGTH_MAX),
+  }),
+]);
+export type SettlementConfirmation = z.infer<typeof settlementConfirmationSchema>;
 
 /** Error types that are business outcomes, not faults: never retried, never paged about. */
 export const BUSINESS_FAILURE_TYPES = {

@@ -1,8 +1,10 @@
 // The settlement gateway: how a payout reaches the payee's bank. Activities depend on this
 // interface; `createHttpSettlementGateway` talks to a bank (or the simulator) over HTTP.
+// A bank answers a payout either at once (200 settled / 422 rejected) or by accepting it (202) and
+// confirming later with a callback (`settlementCallbackSchema`, received by callback-receiver.ts).
 import { z } from 'zod';
 import { amountMinorSchema, currencySchema } from '../domain/money.js';
-import { payeeSchema } from '../domain/payment.js';
+import { paymentIdSchema, payeeSchema, settlementConfirmationSchema } from '../domain/payment.js';
 
 export const payoutInstructionSchema = z.strictObject({
   /** The bank deduplicates on this key: the same key is the same payout, however often sent. */
@@ -16,11 +18,33 @@ export type PayoutInstruction = z.infer<typeof payoutInstructionSchema>;
 export const payoutResultSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('settled'), bank_reference: z.string().min(1) }),
   z.object({ status: z.literal('rejected'), reason: z.string().min(1) }),
+  /** The bank took the payout; its final answer comes later, by callback. */
+  z.object({ status: z.literal('accepted') }),
 ]);
 export type PayoutResult = z.infer<typeof payoutResultSchema>;
 
+/** Payout idempotency keys are `payout:<payment id>`: a callback names its payment by the key. */
+export const PAYOUT_KEY_PREFIX = 'payout:';
+export const payoutIdempotencyKey = (payment_id: string) => `${PAYOUT_KEY_PREFIX}${payment_id}`;
+
+/** The payment a payout idempotency key names: `payout:<payment id>`. */
+const payoutKeySchema = z
+  .string({ error: 'must be a string' })
+  .startsWith(PAYOUT_KEY_PREFIX, { error: `must be ${PAYOUT_KEY_PREFIX}<payment id>` })
+  .transform((key) => key.slice(PAYOUT_KEY_PREFIX.length))
+  .pipe(paymentIdSchema);
+
+/** What the bank POSTs to the callback URL once it has settled or rejected an accepted payout.
+ * Parsed, `idempotency_key` becomes the payment id it names. */
+export const settlementCallbackSchema = z.discriminatedUnion('status', [
+  settlementConfirmationSchema.options[0].extend({ idempotency_key: payoutKeySchema }),
+  settlementConfirmationSchema.options[1].extend({ idempotency_key: payoutKeySchema }),
+]);
+export type SettlementCallback = z.input<typeof settlementCallbackSchema>;
+
 export interface SettlementGateway {
-  /** Resolves with the bank's final answer; throws on anything transient (retry with the same key). */
+  /** Resolves with the bank's answer, final or `accepted` (final answer by callback); throws on
+   * anything transient (retry with the same key). */
   sendPayout(instruction: PayoutInstruction): Promise<PayoutResult>;
 }
 
@@ -28,10 +52,17 @@ export class SettlementUnavailableError extends Error {
   override name = 'SettlementUnavailableError';
 }
 
-/** Per-request ceiling: a bank that does not answer in time is retried with the same key. */
-const REQUEST_TIMEOUT_MS_MAX = 10_000;
+export interface HttpSettlementGatewayOptions {
+  /** Per-request ceiling: a bank that does not answer in time is retried with the same key. */
+  request_timeout_ms: number;
+}
 
-export function createHttpSettlementGateway(baseUrl: string): SettlementGateway {
+export const DEFAULT_GATEWAY_OPTIONS: HttpSettlementGatewayOptions = { request_timeout_ms: 10_000 };
+
+export function createHttpSettlementGateway(
+  baseUrl: string,
+  options: HttpSettlementGatewayOptions = DEFAULT_GATEWAY_OPTIONS,
+): SettlementGateway {
   const url = new URL('/v1/payouts', baseUrl).toString();
   return {
     async sendPayout(instruction) {
@@ -42,18 +73,24 @@ export function createHttpSettlementGateway(baseUrl: string): SettlementGateway 
           method: 'POST',
           headers: { 'content-type': 'application/json', 'idempotency-key': instruction.idempotency_key },
           body,
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS_MAX),
+          signal: AbortSignal.timeout(options.request_timeout_ms),
         });
       } catch (err) {
         throw new SettlementUnavailableError(`settlement gateway unreachable at ${url}: ${(err as Error).message}`);
       }
-      const text = await response.text();
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (err) {
+        throw new SettlementUnavailableError(`settlement gateway reply lost at ${url}: ${(err as Error).message}`);
+      }
       if (response.status >= 500 || response.status === 429) {
         throw new SettlementUnavailableError(`settlement gateway answered ${response.status}: ${text.slice(0, 200)}`);
       }
       if (response.status === 200 || response.status === 422) {
         return payoutResultSchema.parse(JSON.parse(text));
       }
+      if (response.status === 202) return { status: 'accepted' };
       // Any other 4xx means the bank will never accept this instruction as sent.
       return { status: 'rejected', reason: `bank refused the request (${response.status}): ${text.slice(0, 200)}` };
     },

@@ -1,10 +1,14 @@
 // Queries and updates of the payment workflows: one definition, used by the workflows and by
 // every client.
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Authorization, CardDecision, Clearing, Increment, Refund, Reversal } from '../domain/card.js';
-import type { PaymentState } from '../domain/payment.js';
+import type { PaymentState, SettlementConfirmation } from '../domain/payment.js';
 
 export const getPaymentQuery = defineQuery<PaymentState>('getPayment');
+
+/** The payee bank confirmed (or rejected) a payout it had accepted: sent by the settlement callback
+ * receiver. The payout workflow acts on the first and ignores the rest (banks repeat callbacks). */
+export const settlementConfirmedSignal = defineSignal<[SettlementConfirmation]>('settlementConfirmed');
 
 /** The network asks approve or decline; the answer comes back synchronously (update-with-start
  * for the first message of a payment). Repeating it returns the first decision. */

@@ -2,6 +2,10 @@
 // rejection compensates: reverse the posting, release the hold. The company is never charged for
 // money that did not leave.
 //
+// A bank that confirms by callback answers the send with `accepted`; the workflow then waits for
+// settlementConfirmedSignal (the first one counts, repeats are ignored) and settles or compensates
+// on it exactly as on a synchronous answer.
+//
 // Saga rules (DESIGN.md section 5): each compensation is registered before its step runs, so a
 // step whose reply was lost is still undone; compensations run in reverse order, in a
 // non-cancellable scope, retrying until they succeed.
@@ -10,6 +14,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  log,
   patched,
   proxyActivities,
   setHandler,
@@ -20,12 +25,15 @@ import {
   BUSINESS_FAILURE_TYPES,
   DEFAULT_PAYOUT_OPTIONS,
   PATCH_SETTLEMENT_ATTENTION,
+  PATCH_SETTLEMENT_CALLBACK,
   parsePayoutRequestOrFail,
+  settlementConfirmationSchema,
+  type SettlementConfirmation,
   type PayoutWorkflowOptions,
   type PaymentState,
   type PayoutRequest,
 } from '../domain/payment.js';
-import { getPaymentQuery } from './messages.js';
+import { getPaymentQuery, settlementConfirmedSignal } from './messages.js';
 import { createPaymentRecorder } from './payment-state.js';
 
 /** Ledger and gateway calls: retried on infrastructure errors without limit (money steps must
@@ -79,6 +87,19 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
     timeline: [],
   };
   setHandler(getPaymentQuery, () => state);
+  // The bank's confirmation of an accepted payout. It may come before the send's answer reaches the
+  // workflow, more than once (banks repeat callbacks), or malformed: keep the first valid one.
+  let confirmation: SettlementConfirmation | undefined;
+  setHandler(settlementConfirmedSignal, (input) => {
+    const parsed = settlementConfirmationSchema.safeParse(input);
+    if (!parsed.success) {
+      log.warn('settlement confirmation ignored: malformed', { payment_id: request.payment_id });
+    } else if (confirmation) {
+      log.info('settlement confirmation ignored: already confirmed', { payment_id: request.payment_id, status: parsed.data.status });
+    } else {
+      confirmation = parsed.data;
+    }
+  });
 
   const { transition, note, markNeedsAttention } = createPaymentRecorder(state);
   transition('AUTHORIZING', 'payout_requested');
@@ -146,10 +167,18 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
     transition('POSTED', 'hold_posted');
 
     transition('SETTLING', 'payout_sent');
+    // The bank has answered for good: at once, or (after `accepted`) by its confirmation.
     let bankAnswered = false;
-    const sending = steps.sendPayout(request).finally(() => {
-      bankAnswered = true;
-    });
+    const sending = steps.sendPayout(request).then(
+      (answer) => {
+        if (!('accepted' in answer)) bankAnswered = true;
+        return answer;
+      },
+      (err: unknown) => {
+        bankAnswered = true;
+        throw err;
+      },
+    );
     // A payout whose bank has not answered for a while is flagged for ops (the send keeps being
     // retried). Added after the first histories were recorded: payments started before keep
     // replaying without the timer.
@@ -160,14 +189,40 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
           markNeedsAttention('settlement_waiting', `no answer from the bank after ${options.settlement_attention_after_ms} ms`);
       })();
     }
-    const { bank_reference } = await sending;
+    const answer = await sending;
+    let bank_reference: string;
+    if ('accepted' in answer) {
+      // Waiting for the callback moves the attention timer's cancellation (and every later command)
+      // from the send's answer to the confirmation. Histories recorded before this patch never hold
+      // an `accepted` answer (banks answered at once), so their replay never reaches this point; the
+      // marker records the new behaviour for payments that do.
+      patched(PATCH_SETTLEMENT_CALLBACK);
+      note('payout_accepted');
+      await condition(() => confirmation !== undefined);
+      bankAnswered = true;
+      const confirmed = confirmation!;
+      if (confirmed.status === 'rejected') {
+        throw ApplicationFailure.create({
+          message: `settlement rejected: ${confirmed.reason}`,
+          type: BUSINESS_FAILURE_TYPES.settlementRejected,
+          nonRetryable: true,
+          details: [confirmed.reason],
+        });
+      }
+      bank_reference = confirmed.bank_reference;
+    } else {
+      bank_reference = answer.bank_reference;
+    }
     await steps.recordSettlement(request);
     state.bank_reference = bank_reference;
     state.settled_minor = request.amount_minor;
     transition('SETTLED', 'payout_settled', bank_reference);
     return state;
   } catch (err) {
-    const rejected = businessFailure(err, BUSINESS_FAILURE_TYPES.settlementRejected);
+    const rejected =
+      businessFailure(err, BUSINESS_FAILURE_TYPES.settlementRejected) ??
+      // The bank's rejection by callback (thrown above).
+      (err instanceof ApplicationFailure && err.type === BUSINESS_FAILURE_TYPES.settlementRejected ? err : null);
     state.compensation_reason = rejected ? String(rejected.details?.[0] ?? rejected.message) : 'step_failed';
     transition('COMPENSATING', rejected ? 'settlement_rejected' : 'step_failed', state.compensation_reason);
     await runCompensations();
