@@ -1,0 +1,158 @@
+// A worker process killed with SIGKILL in the middle of payments: a payout whose bank call is in
+// flight (the bank pays, the worker never hears it) and a card payment whose expiry timer fires
+// while no worker runs. A new worker finishes both, exactly once: the bank pays once, the ledger
+// books each step once, and every invariant holds.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { authorizeCardPayment, clearCardPayment } from '../../src/api/card-payments.js';
+import { getPayment, startPayout } from '../../src/api/payments.js';
+import { createCardStore } from '../../src/cards/cards.js';
+import { REPO_ROOT } from '../../src/config.js';
+import { DEFAULT_CARD_OPTIONS } from '../../src/domain/card.js';
+import { TransferCode } from '../../src/domain/ledger.js';
+import { openCreditLine } from '../../src/ledger/accounts.js';
+import type { Pool } from '../../src/ledger/db.js';
+import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
+import { verifyLedger } from '../../src/ledger/verify.js';
+import { startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
+import { freshDatabase, testEnv } from '../support/env.js';
+
+/** The bank takes this long to answer: long enough to kill the worker while it waits. */
+const BANK_LATENCY_MS = 2_000;
+
+let pool: Pool;
+let databaseUrl: string;
+let ledger: Ledger;
+let simulator: SettlementSimulator;
+let connection: Connection;
+let client: Client;
+const task_queue = `worker-crash-${randomUUID()}`;
+const workers: ChildProcess[] = [];
+
+before(async () => {
+  ({ pool, url: databaseUrl } = await freshDatabase('worker-crash'));
+  ledger = createLedger(pool);
+  simulator = await startSettlementSimulator({
+    host: '127.0.0.1',
+    port: 0,
+    latency_ms: BANK_LATENCY_MS,
+    transient_failure_rate: 0,
+    reply_lost_rate: 0,
+  });
+  connection = await Connection.connect({ address: testEnv.temporalAddress });
+  client = new Client({ connection, namespace: 'default' });
+});
+after(async () => {
+  for (const w of workers) if (w.exitCode === null && w.signalCode === null) process.kill(-w.pid!, 'SIGKILL');
+  await connection.close();
+  await simulator.close();
+  await pool.end();
+});
+
+/** The real worker program (`npm run worker`), in its own process group. */
+function startWorker(name: string): ChildProcess {
+  const data_dir = path.join(testEnv.scratchDir, `worker-crash-${name}`);
+  mkdirSync(data_dir, { recursive: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'workers', 'main.ts')], {
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      DATA_DIR: data_dir,
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: testEnv.temporalAddress,
+      TEMPORAL_TASK_QUEUE: task_queue,
+      SETTLEMENT_GATEWAY_URL: simulator.url,
+      WORKFLOW_BUNDLE_PATH: testEnv.workflowBundlePath,
+      LOG_LEVEL: 'error',
+    },
+  });
+  workers.push(child);
+  return child;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeout_ms = 30_000): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('kill -9 of the worker mid-payment: a new worker finishes every payment exactly once', async () => {
+  const account_id = await openCreditLine(ledger, { company_id: 'crash-co', currency: 'EUR', limit_minor: 1_000_000, grant_key: 'test' });
+  const card = await createCardStore(pool).issue({
+    card_id: `crash-card-${randomUUID().slice(0, 8)}`,
+    company_id: 'crash-co',
+    currency: 'EUR',
+    account_id,
+  });
+
+  const first = startWorker('first');
+  // The card payment: authorized by the first worker (which proves it is polling), with an expiry
+  // that will come due while no worker runs.
+  const purchase = {
+    payment_id: `crash-card-${randomUUID()}`,
+    card_id: card.card_id,
+    currency: 'EUR' as const,
+    merchant: { mcc: '5411', name: 'Shop' },
+  };
+  const card_options = { task_queue, workflow: { ...DEFAULT_CARD_OPTIONS, hold_expiry_ms: 3_000, linger_ms: 60_000 } };
+  const decision = await authorizeCardPayment(client, purchase, { amount_minor: 3_000, deadline_at_ms: Date.now() + 60_000 }, card_options);
+  assert.equal(decision.approved, true);
+  assert.equal((await getPayment(client, purchase.payment_id)).status, 'AUTHORIZED');
+
+  // The payout: killed while its bank call is in flight; the bank completes it anyway.
+  const payout = {
+    payment_id: `crash-payout-${randomUUID()}`,
+    company_id: 'crash-co',
+    account_id,
+    amount_minor: 12_000,
+    currency: 'EUR' as const,
+    payee: { name: 'Supplier', bank_account: 'DE89370400440532013000' },
+  };
+  const { handle } = await startPayout(client, payout, task_queue);
+  const key = `payout:${payout.payment_id}`;
+  await until('the bank call', () => simulator.requests.has(key));
+  process.kill(-first.pid!, 'SIGKILL');
+  await new Promise<void>((resolve) => first.once('exit', () => resolve()));
+  await until('the bank to pay', () => simulator.settled.has(key));
+
+  // While no worker runs, the network clears part of the purchase; its answer waits for a worker.
+  const clearing = clearCardPayment(client, purchase, { event_id: 'c1', amount_minor: 1_000, final: false }, card_options);
+  await new Promise((r) => setTimeout(r, 1_000));
+  const second = startWorker('second');
+
+  const payoutState = await handle.result();
+  assert.equal(payoutState.status, 'SETTLED');
+  assert.equal((await clearing).posted_minor, 1_000);
+  await until('the hold to expire', async () => (await getPayment(client, purchase.payment_id)).held_minor === 0);
+  const cardState = await getPayment(client, purchase.payment_id);
+  assert.equal(cardState.status, 'SETTLED');
+  assert.equal(cardState.posted_minor, 1_000);
+
+  // Exactly once: one bank payment, one transfer per step.
+  assert.ok((simulator.requests.get(key) ?? 0) >= 2, 'the new worker retried the bank call');
+  assert.equal(simulator.settled.size, 1);
+  const payoutCodes = (await ledger.getPaymentTransfers(payout.payment_id)).map((t) => t.code).sort();
+  assert.deepEqual(payoutCodes, [TransferCode.payout_hold, TransferCode.payout_posting, TransferCode.payout_settlement]);
+  const cardCodes = (await ledger.getPaymentTransfers(purchase.payment_id)).map((t) => t.code).sort();
+  assert.deepEqual(cardCodes, [TransferCode.card_hold, TransferCode.card_hold, TransferCode.card_hold_release, TransferCode.card_clearing]);
+  assert.equal(await checkPaymentAgainstLedger(ledger, payoutState), null);
+  assert.equal(await checkPaymentAgainstLedger(ledger, cardState), null);
+  const report = await verifyLedger(pool);
+  assert.ok(report.ok, JSON.stringify(report.violations));
+  const balance = await ledger.getBalance(account_id);
+  assert.equal(balance?.debits_posted, 13_000n);
+  assert.equal(balance?.debits_pending, 0n);
+
+  process.kill(-second.pid!, 'SIGTERM');
+  await new Promise<void>((resolve) => second.once('exit', () => resolve()));
+});
