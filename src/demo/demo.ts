@@ -1,22 +1,33 @@
-// `npm run demo -- --payments N [--json]`: drives N payouts through the running platform, a mix
-// that settles, declines (over the credit line) and compensates (the payee's bank rejects), shows
-// progress, prints a summary table, checks the ledger, and exits 0 only if every payment reached a
-// final state and every invariant holds.
+// `npm run demo -- --payments N [--json]`: drives N payments through the running platform, card
+// purchases and payouts in a mix that reaches every final state (a purchase cleared, declined,
+// reversed, expired, refunded or force posted; a payout settled, declined over its credit line or
+// compensated after the payee's bank rejects it), shows progress, prints a summary table, checks
+// the ledger, and exits 0 only if every payment reached the final state its path should reach and
+// every invariant holds.
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
-import { startPayout } from '../api/payments.js';
+import { authorizeCardPayment, clearCardPayment, refundCardPayment, reverseCardPayment } from '../api/card-payments.js';
+import { getPayment, startPayout } from '../api/payments.js';
+import { createCardStore } from '../cards/cards.js';
 import { loadConfig } from '../config.js';
-import { TransferCode } from '../domain/ledger.js';
-import { isTerminal, type PaymentState, type PayoutRequest } from '../domain/payment.js';
+import { DEFAULT_CARD_OPTIONS, type CardPayment } from '../domain/card.js';
+import { isTerminal, type PaymentState, type PaymentStatus, type PayoutRequest } from '../domain/payment.js';
 import { openCreditLine } from '../ledger/accounts.js';
 import { createPool, type Pool } from '../ledger/db.js';
-import { createLedger, type Ledger } from '../ledger/ledger.js';
+import { createLedger } from '../ledger/ledger.js';
+import { checkPaymentAgainstLedger } from '../ledger/payment-check.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../settlement/simulator.js';
 import { resolveEndpoints } from '../stack/stack-file.js';
 
 const PAYMENTS_MAX = 100_000;
+/** The network's decision deadline the demo plays (Stripe's is 2 s). */
+const AUTHORIZATION_DEADLINE_MS = 2_000;
+/** Demo holds meant to expire do so after this long, not after days. */
+const DEMO_HOLD_EXPIRY_MS = 3_000;
+/** Demo card payments close this long after their final state (production: months). */
+const DEMO_CARD_LINGER_MS = 10 * 60 * 1000;
 const CONCURRENCY_MAX = 500;
 
 function positiveInt(max: number) {
@@ -28,42 +39,63 @@ function positiveInt(max: number) {
 }
 
 const program = new Command('demo')
-  .description('Drive payouts through the running platform and check the ledger afterwards.')
+  .description('Drive card purchases and payouts through the running platform and check the ledger afterwards.')
   .option('--payments <n>', 'how many payments to run', positiveInt(PAYMENTS_MAX), 20)
   .option('--concurrency <n>', 'payments in flight at once', positiveInt(CONCURRENCY_MAX), 20)
   .option('--timeout-s <s>', 'give up waiting after this many seconds', positiveInt(3600), 300)
   .option('--json', 'print one JSON summary object as the last line')
   .addHelpText('after', '\nNeeds a running platform (`npm start`), or TEMPORAL_ADDRESS and DATABASE_URL.');
 
-type Kind = 'settle' | 'decline' | 'compensate';
+/** Every path the demo drives, and the final state it must end in. */
+const KINDS = {
+  payout_settle: 'SETTLED',
+  payout_decline: 'DECLINED',
+  payout_compensate: 'COMPENSATED',
+  card_clear: 'SETTLED',
+  card_decline: 'DECLINED',
+  card_reverse: 'REVERSED',
+  card_expire: 'EXPIRED',
+  card_refund: 'REFUNDED',
+  card_force_post: 'SETTLED',
+} as const satisfies Record<string, PaymentStatus>;
+type Kind = keyof typeof KINDS;
 
-/** The mix: every third payment in each run of seven goes wrong, one way or the other; the first
- * three cover all three outcomes so that even a tiny run shows each path. */
+/** The mix, repeating: mostly payments that go through, every final state in the first nine. */
+const PATTERN: readonly Kind[] = [
+  'card_clear',
+  'payout_settle',
+  'card_decline',
+  'payout_decline',
+  'card_reverse',
+  'payout_compensate',
+  'card_expire',
+  'card_refund',
+  'card_force_post',
+  'card_clear',
+  'payout_settle',
+  'card_clear',
+];
+
 function kindOf(index: number): Kind {
-  const pattern: Kind[] = ['settle', 'decline', 'compensate', 'settle', 'settle', 'decline', 'settle', 'compensate', 'settle', 'settle'];
-  return pattern[index % pattern.length]!;
+  return PATTERN[index % PATTERN.length]!;
 }
 
 interface Outcome {
-  request: PayoutRequest;
+  payment_id: string;
   kind: Kind;
   state: PaymentState | null;
   error?: string;
 }
 
-/** Invariant 5 for payouts: the company's net charge agrees with the final state. */
-async function checkPaymentTransfers(ledger: Ledger, outcome: Outcome): Promise<string | null> {
-  const { request, state } = outcome;
-  if (!state) return null;
-  const transfers = await ledger.getPaymentTransfers(request.payment_id);
-  const charged =
-    transfers.filter((t) => t.code === TransferCode.payout_posting).reduce((s, t) => s + t.amount_minor, 0) -
-    transfers.filter((t) => t.code === TransferCode.payout_reversal).reduce((s, t) => s + t.amount_minor, 0);
-  const expected = state.status === 'SETTLED' ? request.amount_minor : 0;
-  if (charged !== expected) return `${request.payment_id} (${state.status}) charged ${charged}, expected ${expected}`;
-  const openHolds = transfers.filter((t) => t.code === TransferCode.payout_hold && !transfers.some((r) => r.pending_id === t.id));
-  if (openHolds.length > 0) return `${request.payment_id} (${state.status}) still holds ${openHolds[0]!.amount_minor}`;
-  return null;
+/** Polls a payment's query until it is in a final state (card payments stay open after it, for
+ * late clearings and refunds, so their workflow result is not what to wait for). */
+async function waitForFinal(client: Client, payment_id: string, deadline_ms: number): Promise<PaymentState> {
+  for (let attempt = 0; ; attempt += 1) {
+    const state = await getPayment(client, payment_id);
+    if (isTerminal(state.status)) return state;
+    if (Date.now() > deadline_ms) throw new Error(`timed out waiting for a final state, payment is ${state.status}`);
+    await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 1_000)));
+  }
 }
 
 async function main(): Promise<number> {
@@ -78,35 +110,95 @@ async function main(): Promise<number> {
   const client = new Client({ connection, namespace: endpoints.namespace });
   try {
     const ledger = createLedger(pool);
+    const cards = createCardStore(pool);
     const run = randomUUID().slice(0, 8);
-    // A roomy credit line for payouts that should go through, and a small one they overrun.
+    // A roomy credit line for payments that should go through, and a small one they overrun.
     const roomy = { company_id: `demo-${run}-acme`, limit_minor: 1_000_000_000 };
     const small = { company_id: `demo-${run}-tiny`, limit_minor: 1_000 };
     const roomyAccount = await openCreditLine(ledger, { ...roomy, currency: 'USD', grant_key: 'demo' });
     const smallAccount = await openCreditLine(ledger, { ...small, currency: 'USD', grant_key: 'demo' });
+    const roomyCard = await cards.issue({
+      card_id: `demo-${run}-card`,
+      company_id: roomy.company_id,
+      currency: 'USD',
+      account_id: roomyAccount,
+    });
+    const smallCard = await cards.issue({
+      card_id: `demo-${run}-tiny-card`,
+      company_id: small.company_id,
+      currency: 'USD',
+      account_id: smallAccount,
+    });
+    // Card payments close a while after their final state (production keeps them open for months
+    // for late clearings and refunds); the expiring ones expire within seconds.
+    const cardOptions = { task_queue: endpoints.task_queue, workflow: { ...DEFAULT_CARD_OPTIONS, linger_ms: DEMO_CARD_LINGER_MS } };
+    const expiringOptions = { ...cardOptions, workflow: { ...cardOptions.workflow, hold_expiry_ms: DEMO_HOLD_EXPIRY_MS } };
 
-    const requests = Array.from({ length: opts.payments }, (_, i): { request: PayoutRequest; kind: Kind } => {
-      const kind = kindOf(i);
+    const drive = async (kind: Kind, i: number): Promise<{ payment_id: string; state: PaymentState }> => {
+      const payment_id = `demo-${run}-${String(i).padStart(6, '0')}`;
       const amount_minor = 1_000 + ((i * 7_919) % 99_000);
-      return {
-        kind,
-        request: {
-          payment_id: `demo-${run}-${String(i).padStart(6, '0')}`,
-          company_id: kind === 'decline' ? small.company_id : roomy.company_id,
-          account_id: kind === 'decline' ? smallAccount : roomyAccount,
-          amount_minor: kind === 'decline' ? small.limit_minor + amount_minor : amount_minor,
+      if (kind.startsWith('payout_')) {
+        const declined = kind === 'payout_decline';
+        const request: PayoutRequest = {
+          payment_id,
+          company_id: declined ? small.company_id : roomy.company_id,
+          account_id: declined ? smallAccount : roomyAccount,
+          amount_minor: declined ? small.limit_minor + amount_minor : amount_minor,
           currency: 'USD',
           payee: {
             name: `Supplier ${i}`,
             bank_account:
-              kind === 'compensate' ? `${REJECTED_ACCOUNT_PREFIX}${String(i).padStart(8, '0')}` : `US${String(100_000_000 + i)}`,
+              kind === 'payout_compensate' ? `${REJECTED_ACCOUNT_PREFIX}${String(i).padStart(8, '0')}` : `US${String(100_000_000 + i)}`,
           },
-        },
+        };
+        const { handle } = await startPayout(client, request, endpoints.task_queue, {
+          settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS,
+        });
+        return { payment_id, state: await handle.result() };
+      }
+      const purchase: CardPayment = {
+        payment_id,
+        card_id: kind === 'card_decline' ? smallCard.card_id : roomyCard.card_id,
+        currency: 'USD',
+        merchant: { mcc: i % 2 === 0 ? '5812' : '5411', name: `Merchant ${i % 17}` },
       };
-    });
+      const authorize = (options = cardOptions) =>
+        authorizeCardPayment(
+          client,
+          purchase,
+          { amount_minor, deadline_at_ms: Date.now() + AUTHORIZATION_DEADLINE_MS, stand_in: 'decline' },
+          options,
+        );
+      const clear = (amount: number) => clearCardPayment(client, purchase, { event_id: 'clearing-1', amount_minor: amount }, cardOptions);
+      switch (kind) {
+        case 'card_clear':
+          await authorize();
+          await clear(amount_minor);
+          break;
+        case 'card_decline':
+          await authorize();
+          break;
+        case 'card_reverse':
+          await authorize();
+          await reverseCardPayment(client, payment_id, { event_id: 'reversal-1' });
+          break;
+        case 'card_expire':
+          await authorize(expiringOptions);
+          break;
+        case 'card_refund':
+          await authorize();
+          await clear(amount_minor);
+          await refundCardPayment(client, purchase, { event_id: 'refund-1', amount_minor }, cardOptions);
+          break;
+        case 'card_force_post':
+          await clear(amount_minor);
+          break;
+      }
+      return { payment_id, state: await waitForFinal(client, payment_id, deadline) };
+    };
 
     progress(
-      `demo run ${run}: ${opts.payments} payouts, ${opts.concurrency} at a time, against ${endpoints.temporal}${endpoints.ui ? ` (watch: ${endpoints.ui})` : ''}`,
+      `demo run ${run}: ${opts.payments} payments (card purchases and payouts), ${opts.concurrency} at a time, against ${endpoints.temporal}${endpoints.ui ? ` (watch: ${endpoints.ui})` : ''}`,
     );
     const outcomes: Outcome[] = [];
     const deadline = Date.now() + opts.timeoutS * 1000;
@@ -117,40 +209,35 @@ async function main(): Promise<number> {
       progress(`  ${outcomes.length}/${opts.payments} finished  ${[...counts].map(([k, v]) => `${k} ${v}`).join(', ')}`);
     }, 1_000);
     const lane = async () => {
-      while (next < requests.length) {
-        const { request, kind } = requests[next++]!;
+      while (next < opts.payments) {
+        const i = next++;
+        const kind = kindOf(i);
         try {
-          const { handle } = await startPayout(client, request, endpoints.task_queue, {
-            settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS,
-          });
-          const remaining_ms = deadline - Date.now();
-          const state = await Promise.race([
-            handle.result(),
+          const { payment_id, state } = await Promise.race([
+            drive(kind, i),
             new Promise<never>((_, reject) =>
-              setTimeout(() => reject(new Error('timed out waiting for a final state')), Math.max(remaining_ms, 0)).unref(),
+              setTimeout(() => reject(new Error('timed out waiting for a final state')), Math.max(deadline - Date.now(), 0)).unref(),
             ),
           ]);
-          outcomes.push({ request, kind, state });
+          outcomes.push({ payment_id, kind, state });
         } catch (err) {
           const message = err instanceof WorkflowFailedError ? `workflow failed: ${err.cause?.message}` : (err as Error).message;
-          outcomes.push({ request, kind, state: null, error: message });
+          outcomes.push({ payment_id: `demo-${run}-${String(i).padStart(6, '0')}`, kind, state: null, error: message });
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(opts.concurrency, requests.length) }, lane));
+    await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.payments) }, lane));
     clearInterval(ticker);
 
     const byStatus: Record<string, number> = {};
     for (const o of outcomes) byStatus[o.state?.status ?? 'FAILED'] = (byStatus[o.state?.status ?? 'FAILED'] ?? 0) + 1;
     const terminal = outcomes.filter((o) => o.state && isTerminal(o.state.status)).length;
-    const unexpected = outcomes.filter(
-      (o) => o.state && ({ settle: 'SETTLED', decline: 'DECLINED', compensate: 'COMPENSATED' } as const)[o.kind] !== o.state.status,
-    );
+    const unexpected = outcomes.filter((o) => o.state && KINDS[o.kind] !== o.state.status);
 
     const report = await verifyLedger(pool);
-    const paymentProblems = (await Promise.all(outcomes.map((o) => checkPaymentTransfers(ledger, o)))).filter(
-      (p): p is string => p !== null,
-    );
+    const paymentProblems = (
+      await Promise.all(outcomes.map((o) => (o.state ? checkPaymentAgainstLedger(ledger, o.state) : Promise.resolve(null))))
+    ).filter((p): p is string => p !== null);
     const invariantsOk = report.ok && paymentProblems.length === 0;
 
     const rows = Object.entries(byStatus).sort();
@@ -168,13 +255,21 @@ async function main(): Promise<number> {
         : `payments disagreeing with their transfers: ${paymentProblems.length}`,
     );
     for (const p of paymentProblems.slice(0, 20)) console.log(`  ${p}`);
-    for (const o of outcomes.filter((x) => !x.state).slice(0, 10)) console.log(`  not final: ${o.request.payment_id}: ${o.error}`);
+    for (const o of outcomes.filter((x) => !x.state).slice(0, 10)) console.log(`  not final: ${o.payment_id}: ${o.error}`);
     for (const o of unexpected.slice(0, 10))
-      console.log(`  unexpected: ${o.request.payment_id} meant to ${o.kind}, ended ${o.state!.status}`);
+      console.log(`  unexpected: ${o.payment_id} (${o.kind}) ended ${o.state!.status}, expected ${KINDS[o.kind]}`);
     if (opts.json) {
-      console.log(JSON.stringify({ payments: opts.payments, terminal, by_status: byStatus, invariants_ok: invariantsOk }));
+      console.log(
+        JSON.stringify({
+          payments: opts.payments,
+          terminal,
+          unexpected: unexpected.length,
+          by_status: byStatus,
+          invariants_ok: invariantsOk,
+        }),
+      );
     }
-    return terminal === opts.payments && invariantsOk ? 0 : 1;
+    return terminal === opts.payments && unexpected.length === 0 && invariantsOk ? 0 : 1;
   } finally {
     await connection.close();
     await pool.end();

@@ -84,7 +84,7 @@ after(async () => {
 });
 
 describe('npm start', () => {
-  test('runs the platform, the demo settles, declines and compensates, Ctrl-C stops everything, data survives', async () => {
+  test('runs the platform, the demo reaches every final state, Ctrl-C stops everything, data survives', async () => {
     const env = await stackEnv();
     const first = tsx('src/stack/start.ts', env);
     running.push(first);
@@ -98,19 +98,20 @@ describe('npm start', () => {
     const ui = await fetch(stack.ui!);
     assert.equal(ui.status, 200, 'the Web UI answers');
 
-    const demo = tsx('src/demo/demo.ts', env, ['--payments', '7', '--json']);
+    const demo = tsx('src/demo/demo.ts', env, ['--payments', '9', '--json']);
     assert.equal(await demo.exited, 0, demo.stderr() + demo.stdout());
     const summary = JSON.parse(demo.stdout().trim().split('\n').at(-1)!);
-    assert.equal(summary.payments, 7);
-    assert.equal(summary.terminal, 7);
+    assert.equal(summary.payments, 9);
+    assert.equal(summary.terminal, 9);
+    assert.equal(summary.unexpected, 0);
     assert.equal(summary.invariants_ok, true);
-    assert.deepEqual(Object.keys(summary.by_status).sort(), ['COMPENSATED', 'DECLINED', 'SETTLED']);
+    assert.deepEqual(Object.keys(summary.by_status).sort(), ['COMPENSATED', 'DECLINED', 'EXPIRED', 'REFUNDED', 'REVERSED', 'SETTLED']);
 
     // The Web UI's own API (what its pages call) lists the payments with their search attributes.
     const listed = await fetch(`${stack.ui}/api/v1/namespaces/default/workflows?query=${encodeURIComponent("PaymentKind = 'payout'")}`);
     assert.equal(listed.status, 200);
     const executions = ((await listed.json()) as { executions?: Array<{ execution: { workflowId: string } }> }).executions ?? [];
-    assert.equal(executions.length, 7, 'the Web UI lists the 7 payouts');
+    assert.equal(executions.length, 3, 'the Web UI lists the 3 payouts');
     assert.ok(executions.every((e) => e.execution.workflowId.startsWith('payment-demo-')));
 
     const pids = pidsOf(env.DATA_DIR!);
@@ -127,7 +128,7 @@ describe('npm start', () => {
     try {
       const client = new Client({ connection });
       const { count } = await client.workflow.count(`PaymentKind = 'payout' AND ExecutionStatus = 'Completed'`);
-      assert.equal(count, 7, "the first run's payments are still there");
+      assert.equal(count, 3, "the first run's payouts are still there");
     } finally {
       await connection.close();
     }
