@@ -15,6 +15,10 @@ export interface PaymentsWorkerOptions {
   shutdown_grace_ms: number;
 }
 
+/** Concurrency settings of the payments worker (SDK defaults unless set here); `npm run
+ * bench:saga` runs its engine-ceiling worker with the same ones. */
+export const PAYMENTS_WORKER_TUNING: Partial<WorkerOptions> = {};
+
 export async function createPaymentsWorker(options: PaymentsWorkerOptions): Promise<Worker> {
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = options.workflow_bundle_path
     ? { workflowBundle: { codePath: options.workflow_bundle_path } }
@@ -27,6 +31,7 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
     activities: createActivities(options.deps),
     // In-flight activities get this long to finish when the worker is asked to stop.
     shutdownGraceTime: options.shutdown_grace_ms,
+    ...PAYMENTS_WORKER_TUNING,
   });
 }
 

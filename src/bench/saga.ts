@@ -1,0 +1,542 @@
+// `npm run bench:saga -- --out FILE`: card payments per second through the whole platform
+// (Temporal server, worker, ledger), against the engine's own ceiling measured in the same run on
+// the same Temporal server: the same workflow code, driven the same way, on a worker whose
+// activities do nothing. Then the authorization latency of the real saga under a steady, open-loop
+// offered load of half the ceiling.
+//
+// A payment is a card purchase: authorize (update-with-start, src/api/card-payments.ts), one final
+// clearing (update-with-start, joining the running workflow), linger_ms 0 so the workflow closes.
+// It counts when its workflow has completed (the client waits for the result), in both closed-loop
+// measurements alike.
+import { randomInt, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
+import { Command, InvalidArgumentError } from 'commander';
+import pg from 'pg';
+import { authorizeCardPayment, clearCardPayment } from '../api/card-payments.js';
+import { createCardStore } from '../cards/cards.js';
+import { REPO_ROOT } from '../config.js';
+import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../domain/card.js';
+import { paymentWorkflowId } from '../domain/payment.js';
+import { openCreditLine } from '../ledger/accounts.js';
+import { createPool } from '../ledger/db.js';
+import { createLedger } from '../ledger/ledger.js';
+import { migrate } from '../ledger/migrate.js';
+import { verifyLedger } from '../ledger/verify.js';
+import { freePort } from '../stack/ports.js';
+import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
+import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
+import { waitForWorker } from '../stack/search-attributes.js';
+import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.js';
+import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
+import { WORKFLOWS_PATH } from '../workers/worker.js';
+
+function intOption(min: number, max: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+const program = new Command('bench:saga')
+  .description(
+    'Card payments per second (authorize + clear) vs the engine ceiling (same workflow, activities that do nothing), ' +
+      'then authorization latency at half the ceiling, on one Temporal dev server and one Postgres.',
+  )
+  .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
+  .option('--seconds <s>', 'length of each closed-loop measurement', intOption(5, 3600), 20)
+  .option('--warmup-seconds <s>', 'closed-loop warm-up before each measurement (not counted)', intOption(0, 600), 5)
+  .option('--latency-seconds <s>', 'length of the open-loop latency measurement', intOption(5, 3600), 20)
+  .option('--concurrency <n>', 'closed loop: payments in flight at once (both measurements)', intOption(1, 2000), 64)
+  .option('--cards <n>', 'cards (one company credit line each)', intOption(1, 100_000), 1000)
+  .option('--offered-per-s <n>', 'open-loop arrival rate (default: half the measured ceiling)', intOption(1, 100_000))
+  .option('--worker-options <json>', 'extra Temporal Worker options for both workers (experiments)', '{}')
+  .addHelpText('after', '\nStarts its own embedded Postgres and Temporal dev server (headless, in memory).');
+
+interface Options {
+  out: string;
+  seconds: number;
+  warmupSeconds: number;
+  latencySeconds: number;
+  concurrency: number;
+  cards: number;
+  offeredPerS?: number;
+  workerOptions: string;
+}
+
+const progress = (msg: string) => process.stderr.write(`[bench:saga] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const WORKER_SCRIPT = fileURLToPath(new URL('./saga-worker.ts', import.meta.url));
+const SHAPE_WORKFLOWS = fileURLToPath(new URL('./saga-shape-workflow.ts', import.meta.url));
+
+/** Every payment closes as soon as its final clearing is posted. */
+const WORKFLOW_OPTIONS: CardWorkflowOptions = { ...DEFAULT_CARD_OPTIONS, linger_ms: 0 };
+/** The network's deadline: generous, so a slow decision shows as latency, not as a stand-in. */
+const DEADLINE_MS = 10_000;
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+// CPU time per component (the process and its descendants), from /proc: where the cores went.
+const CLK_TCK = 100;
+function cpuTicksByRoot(roots: Record<string, number>): Record<string, number> {
+  const procs = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const byPid = new Map(Object.entries(roots).map(([name, pid]) => [pid, name]));
+  const totals: Record<string, number> = Object.fromEntries(Object.keys(roots).map((name) => [name, 0]));
+  for (const [pid, { ticks }] of procs) {
+    for (let p: number | undefined = pid, hops = 0; p && hops < 50; p = procs.get(p)?.ppid, hops++) {
+      const name = byPid.get(p);
+      if (name) {
+        totals[name]! += ticks;
+        break;
+      }
+    }
+  }
+  return totals;
+}
+function machineBusyTicks(): { busy: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { busy: total - cpu[3]! - (cpu[4] ?? 0), total };
+}
+function cpuMeter(roots: () => Record<string, number>) {
+  const r = roots();
+  const t0 = performance.now();
+  const start = cpuTicksByRoot(r);
+  const m0 = machineBusyTicks();
+  return () => {
+    const s = (performance.now() - t0) / 1000;
+    const end = cpuTicksByRoot(r);
+    const m1 = machineBusyTicks();
+    const cores: Record<string, number> = Object.fromEntries(
+      Object.keys(end).map((k) => [k, round((end[k]! - start[k]!) / CLK_TCK / s, 2)]),
+    );
+    const busy_share = (m1.busy - m0.busy) / (m1.total - m0.total);
+    const ours = Object.values(cores).reduce((a, b) => a + b, 0);
+    // Whatever else runs on the machine meanwhile (it is shared): busy cores that are not ours.
+    cores.other = round(Math.max(0, busy_share * os.cpus().length - ours), 2);
+    return { cores_used: cores, machine_busy_share: round(busy_share, 2) };
+  };
+}
+
+interface BenchContext {
+  client: Client;
+  cardIds: string[];
+}
+
+function newPurchase(ctx: BenchContext): { payment: CardPayment; amount_minor: number } {
+  return {
+    payment: {
+      payment_id: `bench-${randomUUID()}`,
+      card_id: ctx.cardIds[randomInt(ctx.cardIds.length)]!,
+      currency: 'USD',
+      merchant: { mcc: '5411', name: 'Bench Grocery' },
+    },
+    amount_minor: 100 + randomInt(10_000),
+  };
+}
+
+/** Authorizes a purchase; returns the client-observed authorization time, or throws on anything
+ * but an in-time approval. */
+async function authorize(ctx: BenchContext, task_queue: string, payment: CardPayment, amount_minor: number): Promise<number> {
+  const t0 = performance.now();
+  const decision = await authorizeCardPayment(
+    ctx.client,
+    payment,
+    { amount_minor, deadline_at_ms: Date.now() + DEADLINE_MS, stand_in: 'decline' },
+    { task_queue, workflow: WORKFLOW_OPTIONS },
+  );
+  const ms = performance.now() - t0;
+  if (!decision.approved || decision.stand_in) throw new Error(`authorization not approved in time: ${JSON.stringify(decision)}`);
+  return ms;
+}
+
+async function clear(ctx: BenchContext, task_queue: string, payment: CardPayment, amount_minor: number): Promise<void> {
+  const state = await clearCardPayment(
+    ctx.client,
+    payment,
+    { event_id: 'clearing-1', amount_minor, final: true },
+    { task_queue, workflow: WORKFLOW_OPTIONS },
+  );
+  if (state.status !== 'SETTLED') throw new Error(`clearing left the payment ${state.status}`);
+}
+
+interface ClosedLoopResult {
+  per_s: number;
+  payments: number;
+  errors: number;
+  first_error: string | null;
+  auth_latency_ms_p50: number;
+  auth_latency_ms_p99: number;
+  payment_ms_p50: number;
+  cpu: ReturnType<ReturnType<typeof cpuMeter>>;
+}
+
+/** `concurrency` loops, each one payment at a time (authorize, clear, wait for the workflow to
+ * complete); counts the payments completed inside the measurement window. */
+async function closedLoop(
+  ctx: BenchContext,
+  label: string,
+  task_queue: string,
+  options: Options,
+  roots: () => Record<string, number>,
+): Promise<ClosedLoopResult> {
+  const t0 = performance.now();
+  const windowStart = t0 + options.warmupSeconds * 1000;
+  const windowEnd = windowStart + options.seconds * 1000;
+  let stop = false;
+  let done = 0;
+  let errors = 0;
+  let firstError: string | null = null;
+  const auth: number[] = [];
+  const whole: number[] = [];
+  let meter: (() => ClosedLoopResult['cpu']) | null = null;
+  let cpu: ClosedLoopResult['cpu'] | null = null;
+  const loop = async () => {
+    while (!stop) {
+      const { payment, amount_minor } = newPurchase(ctx);
+      const start = performance.now();
+      try {
+        const auth_ms = await authorize(ctx, task_queue, payment, amount_minor);
+        await clear(ctx, task_queue, payment, amount_minor);
+        await ctx.client.workflow.getHandle(paymentWorkflowId(payment.payment_id)).result();
+        const end = performance.now();
+        if (end >= windowStart && end < windowEnd) {
+          done += 1;
+          auth.push(auth_ms);
+          whole.push(end - start);
+        }
+      } catch (err) {
+        errors += 1;
+        firstError ??= (err as Error).message;
+        await sleep(100);
+      }
+    }
+  };
+  progress(`${label}: closed loop, ${options.concurrency} payments in flight, ${options.warmupSeconds} s warm-up + ${options.seconds} s`);
+  const loops = Array.from({ length: options.concurrency }, loop);
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    if (now < windowStart) progress(`${label}: warming up (${errors} errors)`);
+    else
+      progress(
+        `${label}: ${((now - windowStart) / 1000).toFixed(0)} s, ${done} payments, ${(done / ((now - windowStart) / 1000)).toFixed(0)}/s, ${errors} errors`,
+      );
+  }, 5_000);
+  await sleep(windowStart - performance.now());
+  meter = cpuMeter(roots);
+  await sleep(windowEnd - performance.now());
+  cpu = meter();
+  stop = true;
+  await Promise.all(loops);
+  clearInterval(ticker);
+  auth.sort((a, b) => a - b);
+  whole.sort((a, b) => a - b);
+  return {
+    per_s: done / options.seconds,
+    payments: done,
+    errors,
+    first_error: firstError,
+    auth_latency_ms_p50: percentile(auth, 50),
+    auth_latency_ms_p99: percentile(auth, 99),
+    payment_ms_p50: percentile(whole, 50),
+    cpu,
+  };
+}
+
+/** Open loop: payments arrive at `rate` per second whatever the answers' speed; each is
+ * authorized (timed) then cleared. The first `warmup_s` of arrivals are not counted. */
+async function openLoop(
+  ctx: BenchContext,
+  task_queue: string,
+  rate: number,
+  seconds: number,
+  warmup_s: number,
+  roots: () => Record<string, number>,
+) {
+  const interval = 1000 / rate;
+  const t0 = performance.now() + 50;
+  const countFrom = t0 + warmup_s * 1000;
+  const end = countFrom + seconds * 1000;
+  const auth: number[] = [];
+  let errors = 0;
+  let firstError: string | null = null;
+  let sent = 0;
+  let lagMax = 0;
+  const inflight = new Set<Promise<void>>();
+  let meter: ReturnType<typeof cpuMeter> | null = null;
+  progress(`open loop: ${rate} payments/s offered, ${warmup_s} s warm-up + ${seconds} s`);
+  const ticker = setInterval(() => {
+    const a = [...auth].sort((x, y) => x - y);
+    progress(
+      `open loop: ${sent} sent, ${inflight.size} in flight, auth p50 ${percentile(a, 50).toFixed(1)} ms, p99 ${percentile(a, 99).toFixed(1)} ms, ${errors} errors`,
+    );
+  }, 5_000);
+  for (let i = 0; ; i++) {
+    const due = t0 + i * interval;
+    if (due >= end) break;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    const now = performance.now();
+    if (due >= countFrom) {
+      meter ??= cpuMeter(roots);
+      lagMax = Math.max(lagMax, now - due);
+    }
+    const counted = due >= countFrom;
+    const { payment, amount_minor } = newPurchase(ctx);
+    sent += 1;
+    const p = (async () => {
+      try {
+        const ms = await authorize(ctx, task_queue, payment, amount_minor);
+        if (counted) auth.push(ms);
+        await clear(ctx, task_queue, payment, amount_minor);
+      } catch (err) {
+        errors += 1;
+        firstError ??= (err as Error).message;
+      }
+    })();
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  }
+  const cpu = meter!();
+  await Promise.all(inflight);
+  clearInterval(ticker);
+  auth.sort((a, b) => a - b);
+  return {
+    offered_per_s: rate,
+    achieved_per_s: auth.length / seconds,
+    authorizations: auth.length,
+    errors,
+    first_error: firstError,
+    auth_latency_ms_p50: percentile(auth, 50),
+    auth_latency_ms_p90: percentile(auth, 90),
+    auth_latency_ms_p99: percentile(auth, 99),
+    auth_latency_ms_max: auth.at(-1) ?? Number.NaN,
+    dispatch_lag_ms_max: lagMax,
+    cpu,
+  };
+}
+
+interface BenchWorker {
+  proc: ManagedProcess;
+  task_queue: string;
+  /** Stops it (drain) and returns its last line: the batcher's figures. */
+  stop(): Promise<unknown>;
+}
+
+async function startWorker(
+  mode: 'saga' | 'shape',
+  scratch: string,
+  bundle: string,
+  temporal: string,
+  connection: Connection,
+  databaseUrl: string,
+  workerOptions: string,
+): Promise<BenchWorker> {
+  const task_queue = `bench-${mode}-${randomUUID().slice(0, 8)}`;
+  const logFile = path.join(scratch, `worker-${mode}.log`);
+  const proc = spawnManaged({
+    name: `worker-${mode}`,
+    command: process.execPath,
+    args: [
+      '--import',
+      'tsx',
+      WORKER_SCRIPT,
+      '--mode',
+      mode,
+      '--temporal',
+      temporal,
+      '--task-queue',
+      task_queue,
+      '--bundle',
+      bundle,
+      '--worker-options',
+      workerOptions,
+      ...(mode === 'saga' ? ['--database', databaseUrl] : []),
+    ],
+    logFile,
+    cwd: REPO_ROOT,
+  });
+  try {
+    await waitForWorker(connection, 'default', task_queue, 60_000, () => proc.child.exitCode !== null);
+  } catch (err) {
+    await proc.stop('SIGTERM', 5_000);
+    throw new Error(`${(err as Error).message}; ${logFile} ends with:\n${tail(logFile)}`);
+  }
+  progress(`worker (${mode}) polling ${task_queue}, pid ${proc.child.pid}`);
+  return {
+    proc,
+    task_queue,
+    async stop() {
+      await proc.stop('SIGTERM', 20_000);
+      try {
+        return JSON.parse(tail(logFile, 1));
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+async function readSettings(url: string): Promise<Record<string, string>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const settings: Record<string, string> = {};
+    for (const name of ['server_version', 'fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers']) {
+      settings[name] = (await client.query(`SHOW ${name}`)).rows[0][name];
+    }
+    return settings;
+  } finally {
+    await client.end();
+  }
+}
+
+async function main(): Promise<void> {
+  program.parse();
+  const options = program.opts<Options>();
+  JSON.parse(options.workerOptions);
+  mkdirSync(path.join(REPO_ROOT, '.tmp'), { recursive: true });
+  const scratch = mkdtempSync(path.join(REPO_ROOT, '.tmp', 'bench-saga-'));
+  let postgres: RunningPostgres | null = null;
+  let temporal: RunningDevServer | null = null;
+  let worker: BenchWorker | null = null;
+  let connection: Connection | null = null;
+  let succeeded = false;
+  try {
+    progress(`starting an embedded Postgres (durable defaults) and a Temporal dev server (headless, in memory) in ${scratch}`);
+    const executable = await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: true });
+    [postgres, temporal] = await Promise.all([
+      freePort().then((port) => startEmbeddedPostgres({ dir: path.join(scratch, 'postgres'), port, log: progress })),
+      freePort().then((port) =>
+        startTemporalDevServer({ executable, port, ui_port: null, db_file: null, namespace: 'default', dir: scratch, log: progress }),
+      ),
+    ]);
+    const databaseUrl = postgres.url;
+    const settings = await readSettings(databaseUrl);
+    await migrate(databaseUrl);
+
+    progress(`opening ${options.cards} company credit lines and issuing a card on each`);
+    const pool = createPool(databaseUrl, { connections_max: 8, application_name: 'bench-saga' });
+    const ledger = createLedger(pool);
+    const cards = createCardStore(pool);
+    const cardIds: string[] = [];
+    const run = randomUUID().slice(0, 8);
+    for (let i = 0; i < options.cards; i += 8) {
+      await Promise.all(
+        Array.from({ length: Math.min(8, options.cards - i) }, async (_, j) => {
+          const company_id = `bench-co-${run}-${i + j}`;
+          const account_id = await openCreditLine(ledger, {
+            company_id,
+            currency: 'USD',
+            limit_minor: 1_000_000_000_000,
+            grant_key: 'bench',
+          });
+          const card = await cards.issue({ card_id: `bench-card-${run}-${i + j}`, company_id, currency: 'USD', account_id });
+          cardIds.push(card.card_id);
+        }),
+      );
+    }
+
+    progress('bundling the payments workflows and the engine-ceiling workflow module');
+    const sagaBundle = path.join(scratch, 'workflows-saga.js');
+    const shapeBundle = path.join(scratch, 'workflows-shape.js');
+    const bundle = async (workflowsPath: string) => (await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') })).code;
+    writeFileSync(sagaBundle, await bundle(WORKFLOWS_PATH));
+    writeFileSync(shapeBundle, await bundle(SHAPE_WORKFLOWS));
+
+    connection = await Connection.connect({ address: temporal.address });
+    const ctx: BenchContext = { client: new Client({ connection, namespace: 'default' }), cardIds };
+    const roots = () => ({
+      temporal_server: temporal!.process!.child.pid!,
+      postgres: postgres!.process.child.pid!,
+      worker: worker?.proc.child.pid ?? -1,
+      bench_client: process.pid,
+    });
+
+    // 1. The engine's ceiling: the same workflow, activities that do nothing.
+    worker = await startWorker('shape', scratch, shapeBundle, temporal.address, connection, databaseUrl, options.workerOptions);
+    const ceiling = await closedLoop(ctx, 'engine ceiling', worker.task_queue, options, roots);
+    await worker.stop();
+    worker = null;
+    progress(`engine ceiling: ${ceiling.per_s.toFixed(1)} payments/s (${ceiling.errors} errors) cpu ${JSON.stringify(ceiling.cpu)}`);
+
+    // 2. The real saga, same concurrency; 3. its authorization latency at half the ceiling.
+    worker = await startWorker('saga', scratch, sagaBundle, temporal.address, connection, databaseUrl, options.workerOptions);
+    const saga = await closedLoop(ctx, 'saga', worker.task_queue, options, roots);
+    progress(`saga: ${saga.per_s.toFixed(1)} payments/s (${saga.errors} errors) cpu ${JSON.stringify(saga.cpu)}`);
+    await sleep(2_000);
+    const offered = options.offeredPerS ?? Math.max(1, Math.round(ceiling.per_s / 2));
+    const latency = await openLoop(ctx, worker.task_queue, offered, options.latencySeconds, 2, roots);
+    progress(`open loop: auth p50 ${latency.auth_latency_ms_p50.toFixed(1)} ms, p99 ${latency.auth_latency_ms_p99.toFixed(1)} ms`);
+    const workerReport = await worker.stop();
+    worker = null;
+
+    progress('verifying the ledger invariants');
+    const report = await verifyLedger(pool);
+    await pool.end();
+
+    const result = {
+      payments_per_s: round(saga.per_s),
+      engine_ceiling_per_s: round(ceiling.per_s),
+      ratio: round(saga.per_s / ceiling.per_s, 2),
+      auth_latency_ms_p50: round(latency.auth_latency_ms_p50, 2),
+      auth_latency_ms_p99: round(latency.auth_latency_ms_p99, 2),
+      offered_per_s: offered,
+      counted_when: 'workflow completed',
+      concurrency: options.concurrency,
+      seconds: options.seconds,
+      warmup_seconds: options.warmupSeconds,
+      latency_seconds: options.latencySeconds,
+      cards: options.cards,
+      engine_ceiling: { ...ceiling, per_s: round(ceiling.per_s) },
+      saga: { ...saga, per_s: round(saga.per_s) },
+      open_loop: latency,
+      worker_options: JSON.parse(options.workerOptions) as unknown,
+      saga_worker: workerReport,
+      invariants_ok: report.ok,
+      settings,
+      temporal_cli: TEMPORAL_CLI_VERSION,
+      machine: {
+        cpus: os.cpus().length,
+        cpu_model: os.cpus()[0]?.model ?? 'unknown',
+        memory_gib: Math.round(os.totalmem() / 2 ** 30),
+        node: process.version,
+      },
+    };
+    writeFileSync(options.out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(JSON.stringify(result));
+    if (!report.ok || ceiling.errors + saga.errors + latency.errors > 0) process.exitCode = 1;
+    succeeded = true;
+  } finally {
+    await worker?.stop();
+    await connection?.close();
+    await temporal?.stop();
+    await postgres?.stop();
+    if (succeeded) rmSync(scratch, { recursive: true, force: true });
+    else progress(`logs kept in ${scratch}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench:saga: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});
