@@ -3,6 +3,13 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import {
+  DAY_MS,
+  DEFAULT_NETWORK_SETTLEMENT_INTERVAL_MS,
+  DEFAULT_NETWORK_SETTLEMENT_LAG_MS,
+  NETWORK_SETTLEMENT_INTERVAL_MS_MAX,
+  NETWORK_SETTLEMENT_INTERVAL_MS_MIN,
+} from './domain/network-settlement.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -28,6 +35,23 @@ const envSchema = z.object({
   SETTLEMENT_SIMULATOR_TRANSIENT_FAILURE_RATE: z.coerce.number().min(0).lt(1).default(0),
   SETTLEMENT_SIMULATOR_REPLY_LOST_RATE: z.coerce.number().min(0).lt(1).default(0),
   SETTLEMENT_SIMULATOR_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+  /** How long the gateway client waits for the bank's answer before retrying with the same key. */
+  SETTLEMENT_GATEWAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** The settlement callback receiver, served by the worker process. */
+  SETTLEMENT_CALLBACK_HOST: z.string().min(1).default('127.0.0.1'),
+  SETTLEMENT_CALLBACK_PORT: port.default(7481),
+  /** `callback`: the simulator accepts payouts (202) and confirms them by callback; `sync`: it
+   * answers each payout at once (200 settled / 422 rejected). */
+  SETTLEMENT_SIMULATOR_MODE: z.enum(['callback', 'sync']).default('callback'),
+  /** Where the simulator sends its callbacks; `npm start` derives it from SETTLEMENT_CALLBACK_HOST
+   * and _PORT. simulator-main.ts confirms by callback only when this is set. */
+  SETTLEMENT_SIMULATOR_CALLBACK_URL: optionalUrl,
+  SETTLEMENT_SIMULATOR_CALLBACK_DELAY_MS: z.coerce.number().int().min(0).max(3_600_000).default(200),
+  SETTLEMENT_SIMULATOR_DUPLICATE_CALLBACK_RATE: z.coerce.number().min(0).lt(1).default(0),
+  SETTLEMENT_SIMULATOR_LATE_CALLBACK_RATE: z.coerce.number().min(0).lt(1).default(0),
+  SETTLEMENT_SIMULATOR_LATE_CALLBACK_DELAY_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  SETTLEMENT_SIMULATOR_TIMEOUT_RATE: z.coerce.number().min(0).lt(1).default(0),
+  SETTLEMENT_SIMULATOR_TIMEOUT_HOLD_MS: z.coerce.number().int().min(0).max(600_000).default(15_000),
   LEDGER_BATCH_SIZE_MAX: z.coerce.number().int().min(1).max(1000).default(500),
   LEDGER_BATCH_WAIT_MS_MAX: z.coerce.number().int().min(0).max(1000).default(0),
   LEDGER_QUEUE_LENGTH_MAX: z.coerce.number().int().min(1000).max(1_000_000).default(50_000),
@@ -37,6 +61,17 @@ const envSchema = z.object({
     .min(1)
     .max(30 * 24 * 3_600_000)
     .default(3_600_000),
+  /** How often the card network settles (one cycle): the schedule's interval; cycles end on multiples of it from the epoch. */
+  NETWORK_SETTLEMENT_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(NETWORK_SETTLEMENT_INTERVAL_MS_MIN)
+    .max(NETWORK_SETTLEMENT_INTERVAL_MS_MAX)
+    .default(DEFAULT_NETWORK_SETTLEMENT_INTERVAL_MS),
+  /** How long after a cycle's end it is netted, so transfers still committing land in it. */
+  NETWORK_SETTLEMENT_LAG_MS: z.coerce.number().int().min(0).max(DAY_MS).default(DEFAULT_NETWORK_SETTLEMENT_LAG_MS),
+  /** The card network's settlement reports; by default the settlement simulator's /network endpoints. */
+  CARD_NETWORK_URL: optionalUrl,
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

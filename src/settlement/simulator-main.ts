@@ -3,17 +3,14 @@
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { startSettlementSimulator } from './simulator.js';
+import { simulatorOptionsFromConfig } from './simulator-config.js';
 
 const log = createLogger('settlement-simulator');
 const config = loadConfig();
-const simulator = await startSettlementSimulator({
-  host: config.SETTLEMENT_SIMULATOR_HOST,
-  port: config.SETTLEMENT_SIMULATOR_PORT,
-  transient_failure_rate: config.SETTLEMENT_SIMULATOR_TRANSIENT_FAILURE_RATE,
-  reply_lost_rate: config.SETTLEMENT_SIMULATOR_REPLY_LOST_RATE,
-  latency_ms: config.SETTLEMENT_SIMULATOR_LATENCY_MS,
-});
-log.info({ url: simulator.url }, 'settlement simulator listening');
+// Confirms by callback when SETTLEMENT_SIMULATOR_CALLBACK_URL is set (to the worker's receiver).
+const callbackUrl = config.SETTLEMENT_SIMULATOR_MODE === 'callback' ? config.SETTLEMENT_SIMULATOR_CALLBACK_URL : undefined;
+const simulator = await startSettlementSimulator(simulatorOptionsFromConfig(config, callbackUrl));
+log.info({ url: simulator.url, callback_url: callbackUrl ?? null }, 'settlement simulator listening');
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void simulator.close().then(() => process.exit(0)));
 }

@@ -5,16 +5,30 @@
 //   - the same idempotency key always gets the first answer back, and money moves once.
 // Faults can be injected at configured rates to exercise retries: transient failures (503, nothing
 // happened) and lost replies (the payout is made, then the connection drops before the answer).
+//
+// With a callback URL the bank answers like most real ones: it accepts the payout (202, idempotent
+// by key) and POSTs its confirmation (settled with a bank reference, or rejected with a reason) to
+// the URL after `callback_delay_ms`, retrying the callback while the receiver answers 5xx or cannot
+// be reached. Callbacks can be repeated at once (duplicates) or again much later (late callbacks,
+// typically after the payment finished); requests can be held longer than the caller's timeout
+// (the payout is still made once: a retry with the same key joins the held request, or gets the
+// stored answer).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { describeIssue } from '../domain/validation.js';
-import { payoutInstructionSchema, type PayoutResult } from './gateway.js';
+import { createNetworkSimulator, type NetworkSimulator } from './network.js';
+import { payoutInstructionSchema, type PayoutInstruction, type PayoutResult, type SettlementCallback } from './gateway.js';
 
 export const REJECTED_ACCOUNT_PREFIX = 'REJECT';
 /** Largest request body accepted, in bytes. */
 const REQUEST_BYTES_MAX = 16 * 1024;
 /** Idempotency keys remembered; the oldest are forgotten first. */
 const IDEMPOTENCY_KEYS_MAX = 100_000;
+/** One callback delivery attempt waits this long for the receiver's answer. */
+const CALLBACK_TIMEOUT_MS = 5_000;
+/** A callback the receiver cannot take (5xx, unreachable) is tried this often, backing off. */
+const CALLBACK_ATTEMPTS_MAX = 8;
+const CALLBACK_RETRY_MS_MIN = 100;
 
 export interface SimulatorOptions {
   host: string;
@@ -25,6 +39,32 @@ export interface SimulatorOptions {
   reply_lost_rate: number;
   latency_ms: number;
   random?: () => number;
+  /** When set, payouts are accepted (202) and confirmed by a POST to this URL; else answered at once. */
+  callback_url?: string | undefined;
+  /** Delay before the confirmation callback (default 0). */
+  callback_delay_ms?: number;
+  /** Probability in [0, 1) that a confirmation is delivered twice, at once. */
+  duplicate_callback_rate?: number;
+  /** Probability in [0, 1) that a confirmation is delivered once more, `late_callback_delay_ms` after
+   * the payout was accepted (typically after the payment finished). */
+  late_callback_rate?: number;
+  late_callback_delay_ms?: number;
+  /** Probability in [0, 1) that a new request is held `request_hold_ms` before it is processed: longer
+   * than the caller's timeout, so the caller gives up and retries with the same key. */
+  request_timeout_rate?: number;
+  request_hold_ms?: number;
+}
+
+export type CallbackKind = 'first' | 'duplicate' | 'late';
+
+export interface CallbackDelivery {
+  idempotency_key: string;
+  kind: CallbackKind;
+  body: SettlementCallback;
+  /** The receiver's final HTTP status, or null when it could not be reached (`error` says why). */
+  http_status: number | null;
+  attempts: number;
+  error?: string;
 }
 
 export interface SettlementSimulator {
@@ -34,6 +74,12 @@ export interface SettlementSimulator {
   settled: Map<string, { amount_minor: number; currency: string; bank_reference: string }>;
   /** Requests received per idempotency key, retries included. */
   requests: Map<string, number>;
+  /** The card network's records and reports, under /network/ (src/settlement/network.ts). */
+  network: NetworkSimulator;
+  /** New requests held past the caller's timeout (request_timeout_rate). */
+  held: number;
+  /** Confirmation callbacks delivered or given up on, in the order they finished. */
+  callbacks: CallbackDelivery[];
   close(): Promise<void>;
 }
 
@@ -49,20 +95,124 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 export async function startSettlementSimulator(options: SimulatorOptions): Promise<SettlementSimulator> {
-  for (const name of ['transient_failure_rate', 'reply_lost_rate'] as const) {
-    if (!(options[name] >= 0 && options[name] < 1)) throw new Error(`${name} must be in [0, 1), got ${options[name]}`);
+  const {
+    callback_url,
+    callback_delay_ms = 0,
+    duplicate_callback_rate = 0,
+    late_callback_rate = 0,
+    late_callback_delay_ms = 60_000,
+    request_timeout_rate = 0,
+    request_hold_ms = 15_000,
+  } = options;
+  const rates = { ...options, duplicate_callback_rate, late_callback_rate, request_timeout_rate };
+  for (const name of [
+    'transient_failure_rate',
+    'reply_lost_rate',
+    'duplicate_callback_rate',
+    'late_callback_rate',
+    'request_timeout_rate',
+  ] as const) {
+    if (!(rates[name] >= 0 && rates[name] < 1)) throw new Error(`${name} must be in [0, 1), got ${rates[name]}`);
+  }
+  for (const [name, ms] of Object.entries({ callback_delay_ms, late_callback_delay_ms, request_hold_ms })) {
+    if (!(Number.isSafeInteger(ms) && ms >= 0)) throw new Error(`${name} must be a non-negative integer, got ${ms}`);
   }
   const random = options.random ?? Math.random;
-  const answers = new Map<string, { status: number; body: PayoutResult }>();
+  type Answer = { status: number; body: PayoutResult };
+  const answers = new Map<string, Answer>();
+  /** Requests being processed, by key: a retry joins its first request instead of paying again. */
+  const processing = new Map<string, Promise<Answer | null>>();
   const settled: SettlementSimulator['settled'] = new Map();
   const requests: SettlementSimulator['requests'] = new Map();
+  const callbacks: CallbackDelivery[] = [];
+  const counters = { held: 0 };
 
+  // Timers and callback requests still pending; close() cancels them.
+  let closed = false;
+  const timers = new Set<NodeJS.Timeout>();
+  const stopping = new AbortController();
+  const later = (ms: number, fn: () => void) => {
+    if (closed) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      fn();
+    }, ms);
+    timers.add(timer);
+  };
+  const sleep = (ms: number) => new Promise<void>((resolve) => later(ms, resolve));
+
+  const deliver = (kind: CallbackKind, body: SettlementCallback, attempt = 1): void => {
+    if (closed || !callback_url) return;
+    const done = (http_status: number | null, error?: string) =>
+      callbacks.push({ idempotency_key: body.idempotency_key, kind, body, http_status, attempts: attempt, ...(error ? { error } : {}) });
+    const retry = (why: string) => {
+      if (attempt >= CALLBACK_ATTEMPTS_MAX) return done(null, why);
+      later(CALLBACK_RETRY_MS_MIN * 2 ** (attempt - 1), () => deliver(kind, body, attempt + 1));
+    };
+    void fetch(callback_url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(CALLBACK_TIMEOUT_MS)]),
+    }).then(
+      async (response) => {
+        const text = await response.text().catch(() => '');
+        if (response.status >= 500) return retry(`receiver answered ${response.status}: ${text.slice(0, 200)}`);
+        done(response.status);
+      },
+      (err: Error) => {
+        if (!closed) retry(err.message);
+      },
+    );
+  };
+
+  /** Makes a new payout (once per key) and answers it; null: a transient failure, nothing happened. */
+  const makePayout = async (instruction: PayoutInstruction): Promise<Answer | null> => {
+    if (request_timeout_rate > 0 && random() < request_timeout_rate) {
+      counters.held += 1;
+      await sleep(request_hold_ms);
+    }
+    if (options.latency_ms > 0) await sleep(options.latency_ms);
+    if (random() < options.transient_failure_rate) return null;
+
+    const outcome: Answer = instruction.payee.bank_account.startsWith(REJECTED_ACCOUNT_PREFIX)
+      ? { status: 422, body: { status: 'rejected', reason: 'payee_account_closed' } }
+      : { status: 200, body: { status: 'settled', bank_reference: `BANK-${randomUUID()}` } };
+    const answer: Answer = callback_url ? { status: 202, body: { status: 'accepted' } } : outcome;
+    if (answers.size >= IDEMPOTENCY_KEYS_MAX) answers.delete(answers.keys().next().value!);
+    answers.set(instruction.idempotency_key, answer);
+    if (outcome.body.status === 'settled') {
+      settled.set(instruction.idempotency_key, {
+        amount_minor: instruction.amount_minor,
+        currency: instruction.currency,
+        bank_reference: outcome.body.bank_reference,
+      });
+    }
+    if (callback_url) {
+      const key = instruction.idempotency_key;
+      const body: SettlementCallback =
+        outcome.body.status === 'settled'
+          ? { idempotency_key: key, status: 'settled', bank_reference: outcome.body.bank_reference }
+          : { idempotency_key: key, status: 'rejected', reason: outcome.body.status === 'rejected' ? outcome.body.reason : 'unknown' };
+      const duplicate = duplicate_callback_rate > 0 && random() < duplicate_callback_rate;
+      const late = late_callback_rate > 0 && random() < late_callback_rate;
+      later(callback_delay_ms, () => {
+        deliver('first', body);
+        if (duplicate) deliver('duplicate', body);
+      });
+      if (late) later(Math.max(late_callback_delay_ms, callback_delay_ms), () => deliver('late', body));
+    }
+    return answer;
+  };
+
+  const network = createNetworkSimulator();
   const server = createServer((req, res) => {
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
     if (req.method === 'GET' && req.url === '/healthz') return reply(200, { ok: true });
+    if (network.handle(req, res)) return;
     if (req.method !== 'POST' || req.url !== '/v1/payouts') return reply(404, { error: 'not found' });
     void (async () => {
       let raw: string;
@@ -87,21 +237,21 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       }
       const previous = answers.get(instruction.idempotency_key);
       if (previous) return reply(previous.status, previous.body);
-      if (options.latency_ms > 0) await new Promise((r) => setTimeout(r, options.latency_ms));
-      if (random() < options.transient_failure_rate) return reply(503, { error: 'bank temporarily unavailable' });
-
-      const answer: { status: number; body: PayoutResult } = instruction.payee.bank_account.startsWith(REJECTED_ACCOUNT_PREFIX)
-        ? { status: 422, body: { status: 'rejected', reason: 'payee_account_closed' } }
-        : { status: 200, body: { status: 'settled', bank_reference: `BANK-${randomUUID()}` } };
-      if (answers.size >= IDEMPOTENCY_KEYS_MAX) answers.delete(answers.keys().next().value!);
-      answers.set(instruction.idempotency_key, answer);
-      if (answer.body.status === 'settled') {
-        settled.set(instruction.idempotency_key, {
-          amount_minor: instruction.amount_minor,
-          currency: instruction.currency,
-          bank_reference: answer.body.bank_reference,
-        });
+      const inflight = processing.get(instruction.idempotency_key);
+      if (inflight) {
+        // A retry while the first request is still held: the same payout, the same answer.
+        const joined = await inflight;
+        return joined ? reply(joined.status, joined.body) : reply(503, { error: 'bank temporarily unavailable' });
       }
+      const work = makePayout(instruction);
+      processing.set(instruction.idempotency_key, work);
+      let answer: Answer | null;
+      try {
+        answer = await work;
+      } finally {
+        processing.delete(instruction.idempotency_key);
+      }
+      if (!answer) return reply(503, { error: 'bank temporarily unavailable' });
       if (random() < options.reply_lost_rate) {
         // The bank acted; the caller never hears it. Its retry with the same key gets this answer.
         req.socket.destroy();
@@ -122,6 +272,19 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
     server,
     settled,
     requests,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    network,
+    get held() {
+      return counters.held;
+    },
+    callbacks,
+    close: () => {
+      closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      stopping.abort();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      return stopped;
+    },
   };
 }

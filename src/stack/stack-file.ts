@@ -12,6 +12,8 @@ export const stackFileSchema = z.object({
   ui: z.string().nullable(),
   database: z.string().min(1),
   settlement_gateway: z.string().min(1),
+  /** The settlement callback receiver (served by the worker); absent in files from older versions. */
+  settlement_callback: z.string().min(1).optional(),
   pid: z.number().int(),
   started_at: z.string(),
 });

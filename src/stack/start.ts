@@ -8,6 +8,7 @@ import { Connection } from '@temporalio/client';
 import { REPO_ROOT, loadConfig, type Config } from '../config.js';
 import { migrate } from '../ledger/migrate.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../settlement/simulator.js';
+import { callbackReceiverUrl, simulatorOptionsFromConfig } from '../settlement/simulator-config.js';
 import { startEmbeddedPostgres, type RunningPostgres } from './postgres.js';
 import { assertPortFree } from './ports.js';
 import { isAlive, spawnManaged, tail, type ManagedProcess } from './processes.js';
@@ -21,8 +22,9 @@ const HELP = `usage: npm start
 Runs the card payments platform on this machine:
   Postgres     embedded (data in $DATA_DIR/postgres), or DATABASE_URL
   Temporal     dev server with Web UI (history in $DATA_DIR/temporal.db), or TEMPORAL_ADDRESS
-  settlement   payee-bank simulator, or SETTLEMENT_GATEWAY_URL
-  worker       the payments worker (workflows + activities), restarted if it crashes
+  settlement   payee-bank simulator (confirms payouts by callback), or SETTLEMENT_GATEWAY_URL
+  worker       the payments worker (workflows + activities + settlement callback receiver),
+               restarted if it crashes
 When ready it prints the addresses and writes them to $DATA_DIR/stack.json.
 Ctrl-C (SIGINT) or SIGTERM stops everything. Configuration: see README.md.`;
 
@@ -137,6 +139,7 @@ async function main(): Promise<void> {
       [executable ? config.TEMPORAL_PORT : null, 'Temporal frontend', 'TEMPORAL_PORT'],
       [executable ? config.TEMPORAL_UI_PORT : null, 'Temporal Web UI', 'TEMPORAL_UI_PORT'],
       [config.SETTLEMENT_GATEWAY_URL ? null : config.SETTLEMENT_SIMULATOR_PORT, 'settlement simulator', 'SETTLEMENT_SIMULATOR_PORT'],
+      [config.SETTLEMENT_CALLBACK_PORT, 'settlement callback receiver', 'SETTLEMENT_CALLBACK_PORT'],
     ];
     for (const [port, what, variable] of ports) {
       if (port !== null) await assertPortFree(port, what, variable);
@@ -184,15 +187,13 @@ async function main(): Promise<void> {
       ui = stack.temporal.ui;
     }
 
+    // The worker serves the callback receiver; the simulator confirms payouts to it.
+    const callbackUrl = callbackReceiverUrl(config);
     let gatewayUrl = config.SETTLEMENT_GATEWAY_URL;
     if (!gatewayUrl) {
-      stack.simulator = await startSettlementSimulator({
-        host: config.SETTLEMENT_SIMULATOR_HOST,
-        port: config.SETTLEMENT_SIMULATOR_PORT,
-        transient_failure_rate: config.SETTLEMENT_SIMULATOR_TRANSIENT_FAILURE_RATE,
-        reply_lost_rate: config.SETTLEMENT_SIMULATOR_REPLY_LOST_RATE,
-        latency_ms: config.SETTLEMENT_SIMULATOR_LATENCY_MS,
-      });
+      const simulatorCallbackUrl =
+        config.SETTLEMENT_SIMULATOR_MODE === 'callback' ? (config.SETTLEMENT_SIMULATOR_CALLBACK_URL ?? callbackUrl) : undefined;
+      stack.simulator = await startSettlementSimulator(simulatorOptionsFromConfig(config, simulatorCallbackUrl));
       gatewayUrl = stack.simulator.url;
     }
 
@@ -225,6 +226,7 @@ async function main(): Promise<void> {
       ui,
       database: databaseUrl,
       settlement_gateway: gatewayUrl,
+      settlement_callback: callbackUrl,
       pid: process.pid,
       started_at: new Date().toISOString(),
     });
@@ -236,6 +238,7 @@ async function main(): Promise<void> {
         `  Web UI       ${ui ?? '(served by your Temporal deployment)'}`,
         `  Postgres     ${redact(databaseUrl)}`,
         `  Settlement   ${gatewayUrl}${stack.simulator ? '  (payee-bank simulator)' : ''}`,
+        `  Callbacks    ${callbackUrl}  (settlement confirmations, served by the worker)`,
         `  Logs         ${logsDir}`,
         `  stack.json   ${file}`,
         '',

@@ -1,7 +1,9 @@
 // The payments worker process: `npm run worker` (started by `npm start`, or on its own against
 // TEMPORAL_ADDRESS and DATABASE_URL). SIGINT/SIGTERM drain it: no new tasks, in-flight activities
-// get WORKER_SHUTDOWN_GRACE_MS to finish, then connections close.
-import { Connection } from '@temporalio/client';
+// get WORKER_SHUTDOWN_GRACE_MS to finish, then connections close. It also serves the settlement
+// callback receiver on SETTLEMENT_CALLBACK_HOST:SETTLEMENT_CALLBACK_PORT (banks' confirmations,
+// turned into signals to the payout workflows).
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
@@ -9,9 +11,13 @@ import { createPool } from '../ledger/db.js';
 import { createTransferBatcher } from '../ledger/batcher.js';
 import { createCardStore } from '../cards/cards.js';
 import { createLedger } from '../ledger/ledger.js';
+import { createNetworkCycleStore } from '../ledger/network-cycles.js';
+import { createHttpCardNetwork } from '../settlement/network-client.js';
 import { createHttpSettlementGateway } from '../settlement/gateway.js';
+import { startSettlementCallbackReceiver } from '../settlement/callback-receiver.js';
 import { registerSearchAttributes } from '../stack/search-attributes.js';
 import { readStackFile } from '../stack/stack-file.js';
+import { ensureNetworkSettlementSchedule } from './network-settlement-schedule.js';
 import { createPaymentsWorker } from './worker.js';
 import { createSdkLogger } from './sdk-logger.js';
 
@@ -35,6 +41,13 @@ Runtime.install({
 const clientConnection = await Connection.connect({ address: temporalAddress });
 try {
   await registerSearchAttributes(clientConnection, config.TEMPORAL_NAMESPACE);
+  // The daily net settlement with the card network runs on a schedule; the first worker creates it.
+  const schedule = await ensureNetworkSettlementSchedule(clientConnection, config.TEMPORAL_NAMESPACE, {
+    task_queue: config.TEMPORAL_TASK_QUEUE,
+    interval_ms: config.NETWORK_SETTLEMENT_INTERVAL_MS,
+    lag_ms: config.NETWORK_SETTLEMENT_LAG_MS,
+  });
+  log.info({ schedule }, 'network settlement schedule ready');
 } finally {
   await clientConnection.close();
 }
@@ -47,13 +60,31 @@ const postings = createTransferBatcher(ledger, {
   queue_length_max: config.LEDGER_QUEUE_LENGTH_MAX,
   batches_in_flight_max: 1,
 });
+// Settlement cycles live in the ledger's database; the network's reports come from the network
+// (by default the settlement simulator, which plays it too).
+const networkDeps = { networkCycles: createNetworkCycleStore(pool), network: createHttpCardNetwork(config.CARD_NETWORK_URL ?? gatewayUrl) };
+// The receiver only needs Temporal: a callback is kept as a signal even while no worker runs.
+const receiverConnection = await Connection.connect({ address: temporalAddress });
+const receiver = await startSettlementCallbackReceiver({
+  host: config.SETTLEMENT_CALLBACK_HOST,
+  port: config.SETTLEMENT_CALLBACK_PORT,
+  client: new Client({ connection: receiverConnection, namespace: config.TEMPORAL_NAMESPACE }),
+  log: log.child({ component: 'settlement-callbacks' }),
+});
+log.info({ url: receiver.url }, 'settlement callback receiver listening');
 const connection = await NativeConnection.connect({ address: temporalAddress });
 try {
   const worker = await createPaymentsWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     task_queue: config.TEMPORAL_TASK_QUEUE,
-    deps: { ledger, postings, cards: createCardStore(pool), gateway: createHttpSettlementGateway(gatewayUrl) },
+    deps: {
+      ledger,
+      postings,
+      cards: createCardStore(pool),
+      gateway: createHttpSettlementGateway(gatewayUrl, { request_timeout_ms: config.SETTLEMENT_GATEWAY_TIMEOUT_MS }),
+      ...networkDeps,
+    },
     workflow_bundle_path: process.env.WORKFLOW_BUNDLE_PATH,
     shutdown_grace_ms: config.WORKER_SHUTDOWN_GRACE_MS,
   });
@@ -62,6 +93,8 @@ try {
   await worker.run();
   log.info('worker stopped');
 } finally {
+  await receiver.close();
+  await receiverConnection.close();
   await postings.close();
   await connection.close();
   await pool.end();

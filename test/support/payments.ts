@@ -6,7 +6,11 @@ import { createCardStore, type CardStore } from '../../src/cards/cards.js';
 import type { Pool } from '../../src/ledger/db.js';
 import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import { createNetworkCycleStore } from '../../src/ledger/network-cycles.js';
+import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
+import { startSettlementCallbackReceiver, type SettlementCallbackReceiver } from '../../src/settlement/callback-receiver.js';
+import { createLogger } from '../../src/logger.js';
 import { startSettlementSimulator, type SettlementSimulator, type SimulatorOptions } from '../../src/settlement/simulator.js';
 import { createPaymentsWorker } from '../../src/workers/worker.js';
 import { freshDatabase, testEnv } from './env.js';
@@ -17,6 +21,8 @@ export interface PaymentsHarness {
   cards: CardStore;
   client: Client;
   simulator: SettlementSimulator;
+  /** The settlement callback receiver, when the options asked for callbacks. */
+  receiver: SettlementCallbackReceiver | null;
   task_queue: string;
   worker: Worker;
   close(): Promise<void>;
@@ -34,7 +40,11 @@ export interface HarnessOptions {
   /** Defaults to the servers the test harness started. */
   endpoints?: HarnessEndpoints;
   /** Faults the payee-bank simulator injects (none by default). */
-  simulator?: Partial<Pick<SimulatorOptions, 'transient_failure_rate' | 'reply_lost_rate' | 'latency_ms' | 'random'>>;
+  simulator?: Partial<Omit<SimulatorOptions, 'host' | 'port' | 'callback_url'>>;
+  /** Start a settlement callback receiver and have the simulator confirm payouts to it. */
+  callbacks?: boolean;
+  /** The gateway client's request timeout (default 10 s). */
+  gateway_timeout_ms?: number;
 }
 
 export async function startPaymentsHarness(label: string, options: HarnessOptions = {}): Promise<PaymentsHarness> {
@@ -51,6 +61,11 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
   const { pool } = await freshDatabase(label, endpoints.databaseUrl);
   const ledger = createLedger(pool);
   const cards = createCardStore(pool);
+  const connection = await Connection.connect({ address: endpoints.temporalAddress });
+  const client = new Client({ connection, namespace: 'default' });
+  const receiver = options.callbacks
+    ? await startSettlementCallbackReceiver({ host: '127.0.0.1', port: 0, client, log: createLogger(`${label}-callbacks`) })
+    : null;
   const simulator = await startSettlementSimulator({
     host: '127.0.0.1',
     port: 0,
@@ -58,6 +73,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     transient_failure_rate: 0,
     reply_lost_rate: 0,
     ...options.simulator,
+    callback_url: receiver?.url,
   });
   const task_queue = `${label}-${randomUUID()}`;
   const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
@@ -66,19 +82,26 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     connection: nativeConnection,
     namespace: 'default',
     task_queue,
-    deps: { ledger, postings, cards, gateway: createHttpSettlementGateway(simulator.url) },
+    deps: {
+      ledger,
+      postings,
+      cards,
+      gateway: createHttpSettlementGateway(simulator.url, { request_timeout_ms: options.gateway_timeout_ms ?? 10_000 }),
+      // The simulator plays the card network too.
+      networkCycles: createNetworkCycleStore(pool),
+      network: createHttpCardNetwork(simulator.url),
+    },
     workflow_bundle_path: endpoints.workflowBundlePath,
     shutdown_grace_ms: 2_000,
   });
   const running = worker.run();
-  const connection = await Connection.connect({ address: endpoints.temporalAddress });
-  const client = new Client({ connection, namespace: 'default' });
   return {
     pool,
     ledger,
     cards,
     client,
     simulator,
+    receiver,
     task_queue,
     worker,
     async close() {
@@ -86,8 +109,9 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
       await running;
       await postings.close();
       await nativeConnection.close();
-      await connection.close();
       await simulator.close();
+      await receiver?.close();
+      await connection.close();
       await pool.end();
     },
   };

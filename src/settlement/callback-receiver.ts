@@ -1,0 +1,149 @@
+// The settlement callback receiver: the HTTP endpoint a payee bank POSTs its confirmation of an
+// accepted payout to. It validates the callback and signals the payout workflow
+// (settlementConfirmedSignal); the workflow acts on the first confirmation and ignores repeats.
+// It writes nothing itself: the ledger moves only in the workflow's activities.
+//
+// POST /v1/settlement-callbacks, body `settlementCallbackSchema` (src/settlement/gateway.ts):
+//   200 {"result":"delivered"}                 signalled to the running payout (repeats included)
+//   200 {"result":"ignored","reason":"payment_closed"}  the payment already finished: a late
+//                                              callback, acknowledged so the bank stops sending it
+//   400 {"error":"..."}                        not JSON, or not a valid callback (names the field)
+//   404 {"error":"unknown payment ..."}        no payout with that id
+//   413 {"error":"..."}                        body over CALLBACK_BYTES_MAX
+//   503 {"error":"..."}                        Temporal unreachable: the bank should retry
+// GET /healthz answers 200.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Logger } from '../logger.js';
+import { paymentWorkflowId } from '../domain/payment.js';
+import { describeIssue } from '../domain/validation.js';
+import { settlementConfirmedSignal } from '../workflows/messages.js';
+import { settlementCallbackSchema } from './gateway.js';
+
+export const CALLBACK_PATH = '/v1/settlement-callbacks';
+/** Largest callback body accepted, in bytes: a confirmation is a few hundred. */
+export const CALLBACK_BYTES_MAX = 8 * 1024;
+/** How long one callback may take to reach Temporal before the bank is told to retry. */
+const SIGNAL_TIMEOUT_MS = 10_000;
+
+export interface CallbackReceiverOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  client: Client;
+  log: Logger;
+}
+
+export interface SettlementCallbackReceiver {
+  /** Where banks POST their callbacks (the full URL, path included). */
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+class BodyTooLargeError extends Error {}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > CALLBACK_BYTES_MAX) throw new BodyTooLargeError();
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > CALLBACK_BYTES_MAX) throw new BodyTooLargeError();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Whether a payment workflow exists (running or closed) under this id. */
+async function paymentExists(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(workflowId).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+export async function startSettlementCallbackReceiver(options: CallbackReceiverOptions): Promise<SettlementCallbackReceiver> {
+  const { client, log } = options;
+
+  async function handle(req: IncomingMessage): Promise<{ status: number; body: Record<string, unknown> }> {
+    let raw: string;
+    try {
+      raw = await readBody(req);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) return { status: 413, body: { error: `callback body over ${CALLBACK_BYTES_MAX} bytes` } };
+      throw err;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      return { status: 400, body: { error: 'callback body is not JSON' } };
+    }
+    const parsed = settlementCallbackSchema.safeParse(json);
+    if (!parsed.success) return { status: 400, body: { error: describeIssue(parsed.error, 'callback ') } };
+    const { idempotency_key: payment_id, ...confirmation } = parsed.data;
+    const workflowId = paymentWorkflowId(payment_id);
+    try {
+      await client.workflow.getHandle(workflowId).signal(settlementConfirmedSignal, confirmation);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      if (await paymentExists(client, workflowId)) {
+        log.warn({ payment_id, status: confirmation.status }, 'settlement callback for a finished payment ignored (late)');
+        return { status: 200, body: { result: 'ignored', reason: 'payment_closed', payment_id } };
+      }
+      log.warn({ payment_id, status: confirmation.status }, 'settlement callback for an unknown payment');
+      return { status: 404, body: { error: `unknown payment ${payment_id}` } };
+    }
+    log.info({ payment_id, status: confirmation.status }, 'settlement callback delivered');
+    return { status: 200, body: { result: 'delivered', payment_id } };
+  }
+
+  const server = createServer((req, res) => {
+    const reply = (status: number, body: unknown) => {
+      if (res.headersSent) return;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    const url = req.url?.split('?')[0];
+    if (req.method === 'GET' && url === '/healthz') return reply(200, { ok: true });
+    if (url !== CALLBACK_PATH) return reply(404, { error: 'not found' });
+    if (req.method !== 'POST') return reply(405, { error: 'use POST' });
+    const timeout = AbortSignal.timeout(SIGNAL_TIMEOUT_MS);
+    void Promise.race([
+      handle(req),
+      new Promise<never>((_, reject) => timeout.addEventListener('abort', () => reject(new Error('timed out reaching Temporal')))),
+    ]).then(
+      ({ status, body }) => {
+        if (status === 400 || status === 413) log.warn({ status, error: body.error }, 'settlement callback refused');
+        reply(status, body);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'settlement callback not delivered');
+        reply(503, { error: `callback not delivered, retry: ${(err as Error).message}` });
+      },
+    );
+  });
+  // A body that keeps trickling in is cut off rather than holding a connection forever.
+  server.requestTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return {
+    url: `http://${options.host}:${port}${CALLBACK_PATH}`,
+    server,
+    close: () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      return stopped;
+    },
+  };
+}
