@@ -27,7 +27,14 @@ import {
 } from '../domain/card.js';
 import { formatMinor } from '../domain/money.js';
 import { paymentWorkflowId, type PaymentState } from '../domain/payment.js';
-import { CurrencyKey, NeedsAttentionKey, PaymentKindKey, PaymentStatusKey } from '../domain/search-attributes.js';
+import {
+  CardIdKey,
+  CurrencyKey,
+  MerchantCategoryKey,
+  NeedsAttentionKey,
+  PaymentKindKey,
+  PaymentStatusKey,
+} from '../domain/search-attributes.js';
 import { describeIssue } from '../domain/validation.js';
 import type { cardPaymentWorkflow } from '../workflows/card-payment.js';
 import { authorizeUpdate, clearUpdate, incrementUpdate, refundUpdate, reverseUpdate } from '../workflows/messages.js';
@@ -65,6 +72,8 @@ function startOperation(payment: CardPayment, options: CardClientOptions, summar
       { key: PaymentKindKey, value: 'card' },
       { key: CurrencyKey, value: payment.currency },
       { key: NeedsAttentionKey, value: false },
+      { key: CardIdKey, value: payment.card_id },
+      { key: MerchantCategoryKey, value: payment.merchant.mcc },
     ],
   });
 }

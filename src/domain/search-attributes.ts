@@ -9,8 +9,21 @@ export const CompanyIdKey = defineSearchAttributeKey('CompanyId', SearchAttribut
 export const AmountMinorKey = defineSearchAttributeKey('AmountMinor', SearchAttributeType.INT);
 export const CurrencyKey = defineSearchAttributeKey('Currency', SearchAttributeType.KEYWORD);
 export const NeedsAttentionKey = defineSearchAttributeKey('NeedsAttention', SearchAttributeType.BOOL);
+/** Card payments: the card and the merchant's category (ISO 18245). A card id is not a card
+ * number: it names the card without revealing it. */
+export const CardIdKey = defineSearchAttributeKey('CardId', SearchAttributeType.KEYWORD);
+export const MerchantCategoryKey = defineSearchAttributeKey('MerchantCategory', SearchAttributeType.KEYWORD);
 
-export const SEARCH_ATTRIBUTES = [PaymentStatusKey, PaymentKindKey, CompanyIdKey, AmountMinorKey, CurrencyKey, NeedsAttentionKey];
+export const SEARCH_ATTRIBUTES = [
+  PaymentStatusKey,
+  PaymentKindKey,
+  CompanyIdKey,
+  AmountMinorKey,
+  CurrencyKey,
+  NeedsAttentionKey,
+  CardIdKey,
+  MerchantCategoryKey,
+];
 
 /** The dev server's `--search-attribute Name=Type` spelling of each key. */
 export function devServerSearchAttributeArgs(): string[] {

@@ -6,11 +6,17 @@ import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/se
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
 
 export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
-  const searchAttributes = Object.fromEntries(SEARCH_ATTRIBUTES.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!]));
-  try {
-    await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
-  } catch (err) {
-    if ((err as { code?: number }).code !== grpcStatus.ALREADY_EXISTS) throw err;
+  // One at a time: the server refuses a whole request when any of its attributes exists, and a
+  // server that has the older attributes must still get the newer ones.
+  for (const key of SEARCH_ATTRIBUTES) {
+    try {
+      await connection.operatorService.addSearchAttributes({
+        namespace,
+        searchAttributes: { [key.name]: encodeSearchAttributeIndexedValueType(key.type)! },
+      });
+    } catch (err) {
+      if ((err as { code?: number }).code !== grpcStatus.ALREADY_EXISTS) throw err;
+    }
   }
 }
 

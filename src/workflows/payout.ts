@@ -74,6 +74,7 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
   const state: PaymentState = {
     payment_id: request.payment_id,
     kind: 'payout',
+    company_id: request.company_id,
     status: 'AUTHORIZING',
     currency: request.currency,
     amount_minor: request.amount_minor,
