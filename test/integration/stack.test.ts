@@ -50,6 +50,7 @@ async function stackEnv(): Promise<NodeJS.ProcessEnv> {
     TEMPORAL_PORT: String(await freePort()),
     TEMPORAL_UI_PORT: String(await freePort()),
     SETTLEMENT_SIMULATOR_PORT: String(await freePort()),
+    SETTLEMENT_CALLBACK_PORT: String(await freePort()),
     WORKER_SHUTDOWN_GRACE_MS: '2000',
     LOG_LEVEL: 'info',
   };
@@ -95,6 +96,9 @@ describe('npm start', () => {
     assert.equal(stack.temporal, `127.0.0.1:${env.TEMPORAL_PORT}`);
     assert.equal(stack.ui, `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
     assert.match(stack.database, /^postgres:\/\//);
+    assert.equal(stack.settlement_callback, `http://127.0.0.1:${env.SETTLEMENT_CALLBACK_PORT}/v1/settlement-callbacks`);
+    // The worker serves the callback receiver; the simulator confirms the demo's payouts to it.
+    assert.equal((await fetch(new URL('/healthz', stack.settlement_callback))).status, 200, 'the callback receiver answers');
     const ui = await fetch(stack.ui!);
     assert.equal(ui.status, 200, 'the Web UI answers');
 
