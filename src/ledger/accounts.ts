@@ -55,6 +55,7 @@ export async function openCreditLine(ledger: Ledger, request: CreditLineRequest)
     },
   ]);
   if (!account || !isSuccess(account.result)) throw new Error(`credit line ${account_id}: ${account?.result}`);
+  await ledger.recordCreditLineOwner(account_id, request.company_id, request.currency);
   const [grant] = await ledger.createTransfers([
     {
       id: transferId(`credit-line:${account_id}`, `grant:${request.grant_key}`),

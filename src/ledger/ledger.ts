@@ -512,6 +512,50 @@ export interface Ledger {
   getTransfers(ids: string[]): Promise<Transfer[]>;
   getPaymentTransfers(payment_id: string): Promise<Transfer[]>;
   getBalance(account_id: string): Promise<Balance | null>;
+  /** One page of a payment's or an account's transfers, oldest first. `after` is the cursor a
+   * previous page returned. */
+  listTransfers(
+    filter: { payment_id: string } | { account_id: string },
+    page: { limit: number; after?: string | undefined },
+  ): Promise<TransferPage>;
+  /** Remembers which company a credit-line account belongs to (idempotent). */
+  recordCreditLineOwner(account_id: string, company_id: string, currency: Currency): Promise<void>;
+  /** The company owning a credit-line account, or null (not a credit line, or unknown). */
+  getCreditLineOwner(account_id: string): Promise<string | null>;
+}
+
+export interface TransferPage {
+  transfers: Transfer[];
+  /** Cursor of the next page; absent on the last one. */
+  next?: string;
+}
+
+/** Largest page listTransfers returns. */
+export const TRANSFER_PAGE_SIZE_MAX = 500;
+
+export class InvalidCursorError extends LedgerInputError {}
+
+function encodeCursor(created_at: string, id: string): string {
+  return Buffer.from(JSON.stringify([created_at, id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'string' &&
+      /^[0-9: .+-]{19,40}$/.test(value[0]) &&
+      typeof value[1] === 'string' &&
+      uuid.safeParse(value[1]).success
+    ) {
+      return [value[0], value[1]];
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidCursorError('page_token: not a token this server returned');
 }
 
 /** Bucket rows per hot account: concurrent batches spread their deltas over them. */
@@ -753,13 +797,72 @@ export function createLedger(pool: Pool): Ledger {
     return rows.map(toTransfer);
   }
 
+  async function listTransfers(
+    filter: { payment_id: string } | { account_id: string },
+    page: { limit: number; after?: string | undefined },
+  ): Promise<TransferPage> {
+    if (!(Number.isInteger(page.limit) && page.limit >= 1 && page.limit <= TRANSFER_PAGE_SIZE_MAX)) {
+      throw new LedgerInputError(`page size must be an integer from 1 to ${TRANSFER_PAGE_SIZE_MAX}, got ${page.limit}`);
+    }
+    const params: unknown[] = [];
+    let where: string;
+    if ('payment_id' in filter) {
+      params.push(filter.payment_id);
+      where = 'payment_id = $1';
+    } else {
+      if (!uuid.safeParse(filter.account_id).success) throw new LedgerInputError('account_id: must be a UUID');
+      params.push(filter.account_id);
+      where = '(debit_account_id = $1 OR credit_account_id = $1)';
+    }
+    if (page.after !== undefined) {
+      const [created_at, id] = decodeCursor(page.after);
+      params.push(created_at, id);
+      where += ' AND (created_at, id) > ($2::timestamptz, $3::uuid)';
+    }
+    params.push(page.limit + 1);
+    const { rows } = await pool.query<TransferRow & { created_at_text: string }>(
+      `SELECT *, created_at::text AS created_at_text FROM ledger.transfers WHERE ${where} ORDER BY created_at, id LIMIT $${params.length}`,
+      params,
+    );
+    const more = rows.length > page.limit;
+    const shown = rows.slice(0, page.limit);
+    const last = shown.at(-1);
+    return { transfers: shown.map(toTransfer), ...(more && last ? { next: encodeCursor(last.created_at_text, last.id) } : {}) };
+  }
+
+  async function recordCreditLineOwner(account_id: string, company_id: string, currency: Currency): Promise<void> {
+    await pool.query(
+      'INSERT INTO ledger.credit_lines (account_id, company_id, currency) VALUES ($1, $2, $3) ON CONFLICT (account_id) DO NOTHING',
+      [account_id, company_id, currency],
+    );
+  }
+
+  async function getCreditLineOwner(account_id: string): Promise<string | null> {
+    if (!uuid.safeParse(account_id).success) return null;
+    const { rows } = await pool.query<{ company_id: string }>('SELECT company_id FROM ledger.credit_lines WHERE account_id = $1', [
+      account_id,
+    ]);
+    return rows[0]?.company_id ?? null;
+  }
+
   async function getBalance(account_id: string): Promise<Balance | null> {
     const [account] = await getAccounts([account_id]);
     if (!account) return null;
     return balanceOf(account);
   }
 
-  return { createAccounts, createTransfers, createParsedTransfers, getAccounts, getTransfers, getPaymentTransfers, getBalance };
+  return {
+    createAccounts,
+    createTransfers,
+    createParsedTransfers,
+    getAccounts,
+    getTransfers,
+    getPaymentTransfers,
+    getBalance,
+    listTransfers,
+    recordCreditLineOwner,
+    getCreditLineOwner,
+  };
 }
 
 export function balanceOf(account: Account): Balance {
