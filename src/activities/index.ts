@@ -1,11 +1,12 @@
 // Every activity the payments worker registers, built from its dependencies.
 import { createCardActivities, type CardActivityDeps } from './card.js';
+import { createNetworkSettlementActivities, type NetworkSettlementActivityDeps } from './network-settlement.js';
 import { createPayoutActivities, type PayoutActivityDeps } from './payout.js';
 
-export type ActivityDeps = PayoutActivityDeps & CardActivityDeps;
+export type ActivityDeps = PayoutActivityDeps & CardActivityDeps & NetworkSettlementActivityDeps;
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createPayoutActivities(deps), ...createCardActivities(deps) };
+  return { ...createPayoutActivities(deps), ...createCardActivities(deps), ...createNetworkSettlementActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -15,8 +15,10 @@ import { openCreditLine } from '../../src/ledger/accounts.js';
 import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
 import type { Pool } from '../../src/ledger/db.js';
 import { createLedger } from '../../src/ledger/ledger.js';
+import { createNetworkCycleStore } from '../../src/ledger/network-cycles.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
+import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
 import { REJECTED_ACCOUNT_PREFIX, startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
 import { freshDatabase, testEnv } from '../support/env.js';
 
@@ -47,6 +49,8 @@ test('a compensation failing twice, non-retryably: needs attention, retried, com
     postings,
     cards: createCardStore(pool),
     gateway: createHttpSettlementGateway(simulator.url),
+    networkCycles: createNetworkCycleStore(pool),
+    network: createHttpCardNetwork(simulator.url),
   });
   let failuresLeft = 2;
   const task_queue = `attention-${randomUUID()}`;
