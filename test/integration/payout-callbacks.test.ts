@@ -348,3 +348,35 @@ describe('a bank slower than the gateway timeout', () => {
     await assertInvariants(h);
   });
 });
+
+describe('a bank slow to confirm', () => {
+  let h: PaymentsHarness;
+  before(async () => {
+    h = await startPaymentsHarness('payout-callbacks-slow', { callbacks: true, simulator: { callback_delay_ms: 1_200 } });
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('an accepted payout whose confirmation is later than settlement_attention_after_ms is flagged, then settles', async () => {
+    const co = await company(h, 10_000);
+    const platformBefore = await platformBalances(h);
+    const request = payout(co, 700);
+    const { handle } = await startPayout(h.client, request, h.task_queue, { settlement_attention_after_ms: 300 });
+    const state = await handle.result();
+    assert.equal(state.status, 'SETTLED');
+    assert.equal(state.needs_attention, true);
+    const events = state.timeline.map((e) => e.event);
+    assert.deepEqual(events, [
+      'payout_requested',
+      'hold_placed',
+      'hold_posted',
+      'payout_sent',
+      'payout_accepted',
+      'settlement_waiting',
+      'payout_settled',
+    ]);
+    await assertSettled(h, request, 10_000, platformBefore);
+    await assertInvariants(h);
+  });
+});
