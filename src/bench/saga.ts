@@ -7,7 +7,9 @@
 // A payment is a card purchase: authorize (update-with-start, src/api/card-payments.ts), one final
 // clearing (update-with-start, joining the running workflow), linger_ms 0 so the workflow closes.
 // It counts when its workflow has completed (the client waits for the result), in both closed-loop
-// measurements alike.
+// measurements alike. The two closed-loop measurements alternate in rounds (ceiling, saga, ceiling,
+// saga...), so load from anything else on a shared machine falls on both alike; the CPU each
+// component (and everything else) used is recorded per round.
 import { randomInt, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -49,10 +51,11 @@ const program = new Command('bench:saga')
       'then authorization latency at half the ceiling, on one Temporal dev server and one Postgres.',
   )
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
-  .option('--seconds <s>', 'length of each closed-loop measurement', intOption(5, 3600), 20)
-  .option('--warmup-seconds <s>', 'closed-loop warm-up before each measurement (not counted)', intOption(0, 600), 5)
+  .option('--rounds <n>', 'closed loop: rounds of (engine ceiling, saga), alternating', intOption(1, 100), 3)
+  .option('--seconds <s>', 'closed loop: measured length of each round', intOption(2, 3600), 10)
+  .option('--warmup-seconds <s>', 'closed loop: warm-up of each round, not counted', intOption(0, 600), 3)
   .option('--latency-seconds <s>', 'length of the open-loop latency measurement', intOption(5, 3600), 20)
-  .option('--concurrency <n>', 'closed loop: payments in flight at once (both measurements)', intOption(1, 2000), 64)
+  .option('--concurrency <n>', 'closed loop: payments in flight at once (both measurements)', intOption(1, 2000), 32)
   .option('--cards <n>', 'cards (one company credit line each)', intOption(1, 100_000), 1000)
   .option('--offered-per-s <n>', 'open-loop arrival rate (default: half the measured ceiling)', intOption(1, 100_000))
   .option('--worker-options <json>', 'extra Temporal Worker options for both workers (experiments)', '{}')
@@ -60,6 +63,7 @@ const program = new Command('bench:saga')
 
 interface Options {
   out: string;
+  rounds: number;
   seconds: number;
   warmupSeconds: number;
   latencySeconds: number;
@@ -179,37 +183,32 @@ async function clear(ctx: BenchContext, task_queue: string, payment: CardPayment
   if (state.status !== 'SETTLED') throw new Error(`clearing left the payment ${state.status}`);
 }
 
-interface ClosedLoopResult {
-  per_s: number;
+type CpuReport = ReturnType<ReturnType<typeof cpuMeter>>;
+
+interface Round {
   payments: number;
   errors: number;
   first_error: string | null;
-  auth_latency_ms_p50: number;
-  auth_latency_ms_p99: number;
-  payment_ms_p50: number;
-  cpu: ReturnType<ReturnType<typeof cpuMeter>>;
+  auth: number[];
+  whole: number[];
+  cpu: CpuReport;
 }
 
-/** `concurrency` loops, each one payment at a time (authorize, clear, wait for the workflow to
- * complete); counts the payments completed inside the measurement window. */
-async function closedLoop(
+/** One round: `concurrency` loops, each one payment at a time (authorize, clear, wait for the
+ * workflow to complete); counts the payments completed inside the measurement window, after a
+ * warm-up. */
+async function closedLoopRound(
   ctx: BenchContext,
   label: string,
   task_queue: string,
   options: Options,
   roots: () => Record<string, number>,
-): Promise<ClosedLoopResult> {
+): Promise<Round> {
   const t0 = performance.now();
   const windowStart = t0 + options.warmupSeconds * 1000;
   const windowEnd = windowStart + options.seconds * 1000;
   let stop = false;
-  let done = 0;
-  let errors = 0;
-  let firstError: string | null = null;
-  const auth: number[] = [];
-  const whole: number[] = [];
-  let meter: (() => ClosedLoopResult['cpu']) | null = null;
-  let cpu: ClosedLoopResult['cpu'] | null = null;
+  const round: Omit<Round, 'cpu'> = { payments: 0, errors: 0, first_error: null, auth: [], whole: [] };
   const loop = async () => {
     while (!stop) {
       const { payment, amount_minor } = newPurchase(ctx);
@@ -220,45 +219,47 @@ async function closedLoop(
         await ctx.client.workflow.getHandle(paymentWorkflowId(payment.payment_id)).result();
         const end = performance.now();
         if (end >= windowStart && end < windowEnd) {
-          done += 1;
-          auth.push(auth_ms);
-          whole.push(end - start);
+          round.payments += 1;
+          round.auth.push(auth_ms);
+          round.whole.push(end - start);
         }
       } catch (err) {
-        errors += 1;
-        firstError ??= (err as Error).message;
+        round.errors += 1;
+        round.first_error ??= (err as Error).message;
         await sleep(100);
       }
     }
   };
-  progress(`${label}: closed loop, ${options.concurrency} payments in flight, ${options.warmupSeconds} s warm-up + ${options.seconds} s`);
   const loops = Array.from({ length: options.concurrency }, loop);
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    if (now < windowStart) progress(`${label}: warming up (${errors} errors)`);
-    else
-      progress(
-        `${label}: ${((now - windowStart) / 1000).toFixed(0)} s, ${done} payments, ${(done / ((now - windowStart) / 1000)).toFixed(0)}/s, ${errors} errors`,
-      );
-  }, 5_000);
   await sleep(windowStart - performance.now());
-  meter = cpuMeter(roots);
+  const meter = cpuMeter(roots);
   await sleep(windowEnd - performance.now());
-  cpu = meter();
+  const cpu = meter();
   stop = true;
   await Promise.all(loops);
-  clearInterval(ticker);
-  auth.sort((a, b) => a - b);
-  whole.sort((a, b) => a - b);
+  progress(
+    `${label}: ${round.payments} payments in ${options.seconds} s = ${(round.payments / options.seconds).toFixed(1)}/s, ${round.errors} errors, cores ${JSON.stringify(cpu.cores_used)}`,
+  );
+  return { ...round, cpu };
+}
+
+function summarize(rounds: Round[], seconds: number) {
+  const payments = rounds.reduce((a, r) => a + r.payments, 0);
+  const auth = rounds.flatMap((r) => r.auth).sort((a, b) => a - b);
+  const whole = rounds.flatMap((r) => r.whole).sort((a, b) => a - b);
+  const keys = Object.keys(rounds[0]!.cpu.cores_used);
+  const mean = (f: (r: Round) => number) => round(rounds.reduce((a, r) => a + f(r), 0) / rounds.length, 2);
   return {
-    per_s: done / options.seconds,
-    payments: done,
-    errors,
-    first_error: firstError,
-    auth_latency_ms_p50: percentile(auth, 50),
-    auth_latency_ms_p99: percentile(auth, 99),
-    payment_ms_p50: percentile(whole, 50),
-    cpu,
+    per_s: round(payments / (seconds * rounds.length)),
+    per_s_by_round: rounds.map((r) => round(r.payments / seconds)),
+    payments,
+    errors: rounds.reduce((a, r) => a + r.errors, 0),
+    first_error: rounds.find((r) => r.first_error)?.first_error ?? null,
+    auth_latency_ms_p50: round(percentile(auth, 50), 2),
+    auth_latency_ms_p99: round(percentile(auth, 99), 2),
+    payment_ms_p50: round(percentile(whole, 50), 2),
+    cores_used: Object.fromEntries(keys.map((k) => [k, mean((r) => r.cpu.cores_used[k]!)])),
+    machine_busy_share: mean((r) => r.cpu.machine_busy_share),
   };
 }
 
@@ -418,7 +419,7 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(path.join(REPO_ROOT, '.tmp', 'bench-saga-'));
   let postgres: RunningPostgres | null = null;
   let temporal: RunningDevServer | null = null;
-  let worker: BenchWorker | null = null;
+  const workers: { shape: BenchWorker | null; saga: BenchWorker | null } = { shape: null, saga: null };
   let connection: Connection | null = null;
   let succeeded = false;
   try {
@@ -468,27 +469,40 @@ async function main(): Promise<void> {
     const roots = () => ({
       temporal_server: temporal!.process!.child.pid!,
       postgres: postgres!.process.child.pid!,
-      worker: worker?.proc.child.pid ?? -1,
+      worker_shape: workers.shape?.proc.child.pid ?? -1,
+      worker_saga: workers.saga?.proc.child.pid ?? -1,
       bench_client: process.pid,
     });
 
-    // 1. The engine's ceiling: the same workflow, activities that do nothing.
-    worker = await startWorker('shape', scratch, shapeBundle, temporal.address, connection, databaseUrl, options.workerOptions);
-    const ceiling = await closedLoop(ctx, 'engine ceiling', worker.task_queue, options, roots);
-    await worker.stop();
-    worker = null;
-    progress(`engine ceiling: ${ceiling.per_s.toFixed(1)} payments/s (${ceiling.errors} errors) cpu ${JSON.stringify(ceiling.cpu)}`);
+    // Both workers poll their own task queue from here on; only one is given work at a time.
+    workers.shape = await startWorker('shape', scratch, shapeBundle, temporal.address, connection, databaseUrl, options.workerOptions);
+    workers.saga = await startWorker('saga', scratch, sagaBundle, temporal.address, connection, databaseUrl, options.workerOptions);
 
-    // 2. The real saga, same concurrency; 3. its authorization latency at half the ceiling.
-    worker = await startWorker('saga', scratch, sagaBundle, temporal.address, connection, databaseUrl, options.workerOptions);
-    const saga = await closedLoop(ctx, 'saga', worker.task_queue, options, roots);
-    progress(`saga: ${saga.per_s.toFixed(1)} payments/s (${saga.errors} errors) cpu ${JSON.stringify(saga.cpu)}`);
-    await sleep(2_000);
+    // 1 and 2. The engine's ceiling (the same workflow, activities that do nothing) and the real
+    // saga, same concurrency, in alternating rounds: the machine is shared, and alternating
+    // spreads whatever else runs on it over both measurements alike.
+    progress(
+      `closed loop: ${options.concurrency} payments in flight, ${options.rounds} rounds of (engine ceiling, saga), ` +
+        `each ${options.warmupSeconds} s warm-up + ${options.seconds} s`,
+    );
+    const ceilingRounds: Round[] = [];
+    const sagaRounds: Round[] = [];
+    for (let r = 1; r <= options.rounds; r++) {
+      ceilingRounds.push(await closedLoopRound(ctx, `round ${r} engine ceiling`, workers.shape.task_queue, options, roots));
+      sagaRounds.push(await closedLoopRound(ctx, `round ${r} saga`, workers.saga.task_queue, options, roots));
+    }
+    const ceiling = summarize(ceilingRounds, options.seconds);
+    const saga = summarize(sagaRounds, options.seconds);
+    progress(`engine ceiling ${ceiling.per_s}/s, saga ${saga.per_s}/s, ratio ${(saga.per_s / ceiling.per_s).toFixed(2)}`);
+
+    // 3. The saga's authorization latency under a steady offered load of half the ceiling.
     const offered = options.offeredPerS ?? Math.max(1, Math.round(ceiling.per_s / 2));
-    const latency = await openLoop(ctx, worker.task_queue, offered, options.latencySeconds, 2, roots);
+    const latency = await openLoop(ctx, workers.saga.task_queue, offered, options.latencySeconds, 2, roots);
     progress(`open loop: auth p50 ${latency.auth_latency_ms_p50.toFixed(1)} ms, p99 ${latency.auth_latency_ms_p99.toFixed(1)} ms`);
-    const workerReport = await worker.stop();
-    worker = null;
+    await workers.shape.stop();
+    workers.shape = null;
+    const workerReport = await workers.saga.stop();
+    workers.saga = null;
 
     progress('verifying the ledger invariants');
     const report = await verifyLedger(pool);
@@ -503,12 +517,13 @@ async function main(): Promise<void> {
       offered_per_s: offered,
       counted_when: 'workflow completed',
       concurrency: options.concurrency,
-      seconds: options.seconds,
+      seconds_per_round: options.seconds,
       warmup_seconds: options.warmupSeconds,
       latency_seconds: options.latencySeconds,
       cards: options.cards,
-      engine_ceiling: { ...ceiling, per_s: round(ceiling.per_s) },
-      saga: { ...saga, per_s: round(saga.per_s) },
+      rounds: options.rounds,
+      engine_ceiling: ceiling,
+      saga,
       open_loop: latency,
       worker_options: JSON.parse(options.workerOptions) as unknown,
       saga_worker: workerReport,
@@ -527,7 +542,8 @@ async function main(): Promise<void> {
     if (!report.ok || ceiling.errors + saga.errors + latency.errors > 0) process.exitCode = 1;
     succeeded = true;
   } finally {
-    await worker?.stop();
+    await workers.shape?.stop();
+    await workers.saga?.stop();
     await connection?.close();
     await temporal?.stop();
     await postgres?.stop();
