@@ -17,6 +17,7 @@ import {
   refundSchema,
   reversalSchema,
   type Authorization,
+  type AuthorizationReply,
   type CardDecision,
   type CardPayment,
   type CardWorkflowOptions,
@@ -38,13 +39,17 @@ import {
 import { describeIssue } from '../domain/validation.js';
 import type { cardPaymentWorkflow } from '../workflows/card-payment.js';
 import { authorizeUpdate, clearUpdate, incrementUpdate, refundUpdate, reverseUpdate } from '../workflows/messages.js';
-import { InvalidPaymentError, getPayment } from './payments.js';
+import { InvalidPaymentError, PaymentNotFoundError, getPayment } from './payments.js';
 
-function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+/** Parses a card message at the edge: a malformed one is an InvalidPaymentError naming the field
+ * (`<what>.<field>: <rule>`). Exported so that a front door can refuse bad input before it looks
+ * anything up. */
+export function parseCardMessage<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new InvalidPaymentError(describeIssue(parsed.error, `${what}.`));
   return parsed.data;
 }
+const parse = parseCardMessage;
 
 /** The payment refused the message (a clearing on a payment that cannot take one, a refund
  * above what was posted...): nothing was written. */
@@ -124,17 +129,20 @@ export async function authorizeCardPayment(
           updateId: 'authorization',
           startWorkflowOperation: startOperation(payment, options, summary),
         }),
-      ).catch(async (err: unknown) => {
+      ).catch(async (err: unknown): Promise<AuthorizationReply> => {
         // A closed payment is never restarted: its first decision stands.
         if (err instanceof WorkflowExecutionAlreadyStartedError) {
           const state = await getPayment(client, payment.payment_id);
-          if (state.decision) return { ...state.decision, held_minor: state.held_minor };
+          if (state.decision) return { ...state.decision, held_minor: state.held_minor, card_id: state.card_id ?? '' };
         }
         throw err;
       }),
       late,
     ]);
-    return answer === 'late' ? standInDecision(authorization.stand_in) : answer;
+    if (answer === 'late') return standInDecision(authorization.stand_in);
+    const { card_id, ...decision } = answer;
+    if (card_id !== payment.card_id) throw new PaymentNotFoundError(`payment ${payment.payment_id} belongs to another card`);
+    return decision;
   } finally {
     clearTimeout(timer);
   }

@@ -26,10 +26,22 @@ export class InvalidPaymentError extends Error {
   override name = 'InvalidPaymentError';
 }
 
+/** No such payment, or not one the caller may see. */
+export class PaymentNotFoundError extends Error {
+  override name = 'PaymentNotFoundError';
+}
+
 export interface StartedPayment {
   handle: WorkflowHandle<typeof payoutWorkflow>;
   /** false when the payment id was already used: the handle is the first payment's. */
   started: boolean;
+}
+
+/** Parses a payout request at the edge: a malformed one is an InvalidPaymentError naming the field. */
+export function parsePayout(input: unknown): PayoutRequest {
+  const parsed = payoutRequestSchema.safeParse(input);
+  if (!parsed.success) throw new InvalidPaymentError(describeIssue(parsed.error));
+  return parsed.data;
 }
 
 /** Starts a payout, or returns the existing one with the same payment id (running or finished):
@@ -40,9 +52,7 @@ export async function startPayout(
   task_queue: string,
   options: PayoutWorkflowOptions = DEFAULT_PAYOUT_OPTIONS,
 ): Promise<StartedPayment> {
-  const parsed = payoutRequestSchema.safeParse(input);
-  if (!parsed.success) throw new InvalidPaymentError(describeIssue(parsed.error));
-  const request = parsed.data;
+  const request = parsePayout(input);
   const workflowId = paymentWorkflowId(request.payment_id);
   try {
     const handle = await client.workflow.start<typeof payoutWorkflow>('payoutWorkflow', {

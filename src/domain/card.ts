@@ -90,6 +90,10 @@ export interface CardDecision {
   held_minor: number;
 }
 
+/** What the authorize update answers: the decision, and the card of the payment that made it (a
+ * caller reusing another card's transaction id must not learn that payment's decision). */
+export type AuthorizationReply = CardDecision & { card_id: string };
+
 /** Hold expiry by merchant category: lodging, car rental and cruise lines clear weeks later. */
 const LONG_HOLD_MCC_RANGES: ReadonlyArray<readonly [number, number]> = [
   [3351, 3441], // car rental agencies

@@ -28,6 +28,7 @@ import {
   incrementSchema,
   refundSchema,
   reversalSchema,
+  type AuthorizationReply,
   type CardDecision,
   type CardPayment,
   type CardWorkflowOptions,
@@ -137,7 +138,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
   setHandler(
     authorizeUpdate,
     (raw) =>
-      once('authorization', async (): Promise<CardDecision> => {
+      once('authorization', async (): Promise<AuthorizationReply> => {
         const auth = authorizationSchema.parse(raw);
         state.amount_minor = auth.amount_minor;
         upsertSearchAttributes([{ key: AmountMinorKey, value: auth.amount_minor }]);
@@ -203,7 +204,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
           transition('AUTHORIZED', 'stand_in_approved', result.approved ? 'late approval' : `we would have declined: ${result.reason}`);
           markNeedsAttention('stand_in_approved', placed.overlimit ? 'held on the over-limit receivable' : 'held on the credit line');
         }
-        return { ...state.decision, held_minor: state.held_minor };
+        return { ...state.decision, held_minor: state.held_minor, card_id: payment.card_id };
       }),
     {
       validator: (raw) => {

@@ -1,7 +1,7 @@
 // Queries and updates of the payment workflows: one definition, used by the workflows and by
 // every client.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Authorization, CardDecision, Clearing, Increment, Refund, Reversal } from '../domain/card.js';
+import type { Authorization, AuthorizationReply, CardDecision, Clearing, Increment, Refund, Reversal } from '../domain/card.js';
 import type { PaymentState, SettlementConfirmation } from '../domain/payment.js';
 
 export const getPaymentQuery = defineQuery<PaymentState>('getPayment');
@@ -12,7 +12,7 @@ export const settlementConfirmedSignal = defineSignal<[SettlementConfirmation]>(
 
 /** The network asks approve or decline; the answer comes back synchronously (update-with-start
  * for the first message of a payment). Repeating it returns the first decision. */
-export const authorizeUpdate = defineUpdate<CardDecision, [Authorization]>('authorize');
+export const authorizeUpdate = defineUpdate<AuthorizationReply, [Authorization]>('authorize');
 /** Raise the hold (incremental authorization): approved or declined like an authorization. */
 export const incrementUpdate = defineUpdate<CardDecision, [Increment]>('increment');
 /** Release all or part of the hold. */
