@@ -72,6 +72,14 @@ const envSchema = z.object({
   NETWORK_SETTLEMENT_LAG_MS: z.coerce.number().int().min(0).max(DAY_MS).default(DEFAULT_NETWORK_SETTLEMENT_LAG_MS),
   /** The card network's settlement reports; by default the settlement simulator's /network endpoints. */
   CARD_NETWORK_URL: optionalUrl,
+  /** The gRPC / Connect API (src/api/main.ts). */
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  API_PORT: port.default(7470),
+  /** Companies the key that `npm start` creates for local use (CLI, curl) is scoped to. */
+  API_LOCAL_COMPANIES: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*(,[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/, { error: 'must be a comma-separated list of company ids' })
+    .default('acme'),
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -14,6 +14,10 @@ export const stackFileSchema = z.object({
   settlement_gateway: z.string().min(1),
   /** The settlement callback receiver (served by the worker); absent in files from older versions. */
   settlement_callback: z.string().min(1).optional(),
+  /** The gRPC / Connect API, and a local API key scoped to API_LOCAL_COMPANIES (the file is
+   * private to its owner). Absent in files from older versions. */
+  api: z.string().min(1).optional(),
+  api_key: z.string().min(1).optional(),
   pid: z.number().int(),
   started_at: z.string(),
 });

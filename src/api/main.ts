@@ -1,0 +1,57 @@
+// The API process: `npm run api` (started by `npm start`, or on its own against TEMPORAL_ADDRESS
+// and DATABASE_URL). Serves gRPC, gRPC-Web and Connect on API_HOST:API_PORT. SIGINT/SIGTERM stop
+// it: no new connections, then the database and Temporal connections close.
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config.js';
+import { createCardStore } from '../cards/cards.js';
+import { DEFAULT_CARD_OPTIONS } from '../domain/card.js';
+import { createPool } from '../ledger/db.js';
+import { createLedger } from '../ledger/ledger.js';
+import { createLogger } from '../logger.js';
+import { readStackFile } from '../stack/stack-file.js';
+import { createApiKeyStore } from './keys.js';
+import { startApiServer } from './rpc/server.js';
+
+const log = createLogger('api');
+const config = loadConfig();
+const stack = readStackFile(config.DATA_DIR);
+const temporalAddress = config.TEMPORAL_ADDRESS ?? stack?.temporal;
+const databaseUrl = config.DATABASE_URL ?? stack?.database;
+if (!temporalAddress || !databaseUrl) {
+  log.fatal('the API needs TEMPORAL_ADDRESS and DATABASE_URL (or a running `npm start`)');
+  process.exit(2);
+}
+
+const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'api' });
+const connection = await Connection.connect({ address: temporalAddress });
+const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+const server = await startApiServer(
+  {
+    client,
+    ledger: createLedger(pool),
+    cards: createCardStore(pool),
+    keys: createApiKeyStore(pool),
+    task_queue: config.TEMPORAL_TASK_QUEUE,
+    payout_options: { settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS },
+    card_options: DEFAULT_CARD_OPTIONS,
+    log,
+  },
+  { host: config.API_HOST, port: config.API_PORT },
+);
+log.info({ url: server.url }, 'api serving gRPC, gRPC-Web and Connect');
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'api stopping');
+    void (async () => {
+      await server.close();
+      await connection.close();
+      await pool.end();
+      log.info('api stopped');
+      process.exit(0);
+    })();
+  });
+}

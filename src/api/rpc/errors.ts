@@ -1,0 +1,69 @@
+// One mapping from what goes wrong to the gRPC code the caller sees. Refusals of bad input are
+// INVALID_ARGUMENT naming the field; what the caller may not see is NOT_FOUND; a server or
+// database that cannot be reached is UNAVAILABLE (safe to retry with the same ids); only a bug is
+// INTERNAL, and its details stay in the log.
+import { Code, ConnectError } from '@connectrpc/connect';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { ServiceError } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { CardInputError } from '../../cards/cards.js';
+import { LedgerInputError } from '../../ledger/ledger.js';
+import { CardEventRefusedError } from '../card-payments.js';
+import { InvalidPaymentError } from '../payments.js';
+
+export function invalidArgument(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
+
+export function notFound(what: string): ConnectError {
+  return new ConnectError(`${what} not found`, Code.NotFound);
+}
+
+/** Postgres and Node socket errors that mean "the database is not there right now". */
+const UNAVAILABLE_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  '57P01',
+  '57P03',
+  '08006',
+  '08001',
+  '08003',
+]);
+/** gRPC status codes of the Temporal client that mean "try again later". */
+const GRPC_UNAVAILABLE = 14;
+const GRPC_DEADLINE_EXCEEDED = 4;
+
+function isUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE_ERRNOS.has(code)) return true;
+    if (code === GRPC_UNAVAILABLE) return true;
+    if (
+      e instanceof Error &&
+      /Connection terminated|connect ECONNREFUSED|Failed to connect|Timeout exceeded when trying to connect/.test(e.message)
+    )
+      return true;
+  }
+  return false;
+}
+
+export function toConnectError(err: unknown, log: Logger, method: string): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof InvalidPaymentError || err instanceof CardInputError || err instanceof LedgerInputError) {
+    return invalidArgument(err.message);
+  }
+  if (err instanceof CardEventRefusedError) return new ConnectError(err.message, Code.FailedPrecondition);
+  if (err instanceof WorkflowNotFoundError) return notFound('payment');
+  if (isUnavailable(err)) {
+    log.warn({ method, err: (err as Error).message }, 'dependency unavailable');
+    return new ConnectError('a dependency is unavailable; retry with the same ids', Code.Unavailable);
+  }
+  if (err instanceof ServiceError && (err.cause as { code?: number } | undefined)?.code === GRPC_DEADLINE_EXCEEDED) {
+    return new ConnectError('the deadline passed before the platform answered', Code.DeadlineExceeded);
+  }
+  log.error({ method, err }, 'internal error');
+  return new ConnectError('internal error', Code.Internal);
+}

@@ -1,0 +1,305 @@
+// cardplatform.payments.v1.PaymentService: card network messages and payouts, over the same
+// functions the demo and tests use (src/api/card-payments.ts, src/api/payments.ts).
+import { Code, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
+import { z } from 'zod';
+import { PaymentService, StandIn, type CardTransaction } from '../../gen/cardplatform/payments/v1/payments_pb.js';
+import type { CardStore } from '../../cards/cards.js';
+import {
+  DEFAULT_CARD_OPTIONS,
+  authorizationSchema,
+  cardPaymentSchema,
+  clearingSchema,
+  incrementSchema,
+  refundSchema,
+  reversalSchema,
+  type CardPayment,
+  type CardWorkflowOptions,
+} from '../../domain/card.js';
+import { PAYMENT_STATUSES, paymentIdSchema, type PaymentState, type PayoutWorkflowOptions } from '../../domain/payment.js';
+import {
+  AmountMinorKey,
+  CardIdKey,
+  CompanyIdKey,
+  CurrencyKey,
+  NeedsAttentionKey,
+  PaymentKindKey,
+  PaymentStatusKey,
+} from '../../domain/search-attributes.js';
+import { describeIssue } from '../../domain/validation.js';
+import { creditLineAccountId } from '../../ledger/ids.js';
+import {
+  authorizeCardPayment,
+  parseCardMessage,
+  clearCardPayment,
+  incrementCardPayment,
+  refundCardPayment,
+  reverseCardPayment,
+} from '../card-payments.js';
+import { PaymentNotFoundError, getPayment, parsePayout, startPayout } from '../payments.js';
+import { getPaymentQuery } from '../../workflows/messages.js';
+import { scopeOf } from './auth.js';
+import { given, minor, optionalMinor, paymentToProto } from './convert.js';
+import { invalidArgument, notFound } from './errors.js';
+
+/** Deadline of an authorization whose caller set none (Stripe Issuing's is 2 s). */
+export const AUTHORIZATION_DEADLINE_MS_DEFAULT = 2_000;
+/** Taken off the caller's deadline: the answer must still travel back. */
+const RESPONSE_MARGIN_MS = 20;
+export const LIST_PAGE_SIZE_DEFAULT = 50;
+export const LIST_PAGE_SIZE_MAX = 500;
+/** Longest page token accepted (Temporal's tokens are a few hundred bytes). */
+const PAGE_TOKEN_LENGTH_MAX = 4_096;
+
+export interface PaymentServiceDeps {
+  client: Client;
+  cards: CardStore;
+  task_queue: string;
+  card_options?: CardWorkflowOptions;
+  payout_options: PayoutWorkflowOptions;
+}
+
+function transactionOf(tx: CardTransaction | undefined): CardPayment {
+  if (!tx) throw invalidArgument('transaction: required');
+  return {
+    payment_id: tx.paymentId,
+    card_id: tx.cardId,
+    currency: tx.currency as CardPayment['currency'],
+    merchant: { mcc: tx.merchant?.mcc ?? '', name: tx.merchant?.name ?? '' },
+  };
+}
+
+const rfc3339 = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time, e.g. 2026-11-25T00:00:00Z' });
+const listFilterSchema = z.strictObject({
+  status: z.enum(PAYMENT_STATUSES, { error: `must be one of ${PAYMENT_STATUSES.join(', ')}` }).optional(),
+  card_id: paymentIdSchema.optional(),
+  company_id: paymentIdSchema.optional(),
+  started_after: rfc3339.optional(),
+  started_before: rfc3339.optional(),
+  page_size: z
+    .number()
+    .int()
+    .min(0)
+    .max(LIST_PAGE_SIZE_MAX, { error: `must be at most ${LIST_PAGE_SIZE_MAX}` }),
+  page_token: z.string().max(PAGE_TOKEN_LENGTH_MAX).optional(),
+});
+
+export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<typeof PaymentService> {
+  const { client, cards } = deps;
+  const cardOptions = { task_queue: deps.task_queue, workflow: deps.card_options ?? DEFAULT_CARD_OPTIONS };
+
+  /** The payment, if the caller may see it; NOT_FOUND otherwise (never another company's data). */
+  const visiblePayment = async (ctx: HandlerContext, payment_id: string): Promise<PaymentState> => {
+    if (!paymentIdSchema.safeParse(payment_id).success)
+      throw invalidArgument(`payment_id: ${describeIssue(paymentIdSchema.safeParse(payment_id).error!)}`);
+    let state: PaymentState;
+    try {
+      state = await getPayment(client, payment_id);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw notFound('payment');
+      throw err;
+    }
+    if (!state.company_id || !scopeOf(ctx.values).company_ids.has(state.company_id)) throw notFound('payment');
+    return state;
+  };
+  /** The card of a new card message must be one of the caller's companies'. */
+  const visibleCard = async (ctx: HandlerContext, card_id: string) => {
+    const card = await cards.get(card_id);
+    if (!card || !scopeOf(ctx.values).company_ids.has(card.company_id)) throw notFound('card');
+    return card;
+  };
+  /** A message about an existing payment must come from its company and name its card. */
+  const checkExisting = async (ctx: HandlerContext, payment: CardPayment) => {
+    let state: PaymentState | null = null;
+    try {
+      state = await getPayment(client, payment.payment_id);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    if (state) {
+      if (!state.company_id || !scopeOf(ctx.values).company_ids.has(state.company_id)) throw notFound('payment');
+      if (state.card_id !== payment.card_id) throw invalidArgument(`transaction.card_id: payment ${payment.payment_id} is on another card`);
+    } else {
+      await visibleCard(ctx, payment.card_id);
+    }
+  };
+  const paymentIdOrInvalid = (payment_id: string, field = 'payment_id') => {
+    const parsed = paymentIdSchema.safeParse(payment_id);
+    if (!parsed.success) throw invalidArgument(describeIssue(parsed.error, `${field}`).replace(/^payment_id\(item\)/, field));
+    return parsed.data;
+  };
+
+  return {
+    async authorize(req, ctx) {
+      const payment = transactionOf(req.transaction);
+      // Validate everything before any lookup, so bad input is answered the same for everyone.
+      const timeout_ms = ctx.timeoutMs() ?? AUTHORIZATION_DEADLINE_MS_DEFAULT;
+      const authorization = {
+        amount_minor: minor(req.amountMinor),
+        deadline_at_ms: Date.now() + Math.max(timeout_ms - RESPONSE_MARGIN_MS, 0),
+        stand_in: req.standIn === StandIn.APPROVE ? ('approve' as const) : ('decline' as const),
+      };
+      if (req.standIn !== StandIn.UNSPECIFIED && req.standIn !== StandIn.APPROVE && req.standIn !== StandIn.DECLINE) {
+        throw invalidArgument(`stand_in: unknown value ${req.standIn}`);
+      }
+      parseCardMessage(cardPaymentSchema, payment, 'transaction');
+      parseCardMessage(authorizationSchema, authorization, 'authorization');
+      await visibleCard(ctx, payment.card_id);
+      try {
+        const decision = await authorizeCardPayment(client, payment, authorization, cardOptions);
+        return {
+          decision: {
+            approved: decision.approved,
+            declineReason: decision.reason ?? '',
+            standIn: decision.stand_in,
+            heldMinor: BigInt(decision.held_minor),
+          },
+        };
+      } catch (err) {
+        if (err instanceof PaymentNotFoundError) throw notFound('payment');
+        throw err;
+      }
+    },
+
+    async increment(req, ctx) {
+      const payment_id = paymentIdOrInvalid(req.paymentId);
+      const event = parseCardMessage(incrementSchema, { event_id: req.eventId, amount_minor: minor(req.amountMinor) }, 'increment');
+      await visiblePayment(ctx, payment_id);
+      const decision = await incrementCardPayment(client, payment_id, event);
+      return {
+        decision: {
+          approved: decision.approved,
+          declineReason: decision.reason ?? '',
+          standIn: decision.stand_in,
+          heldMinor: BigInt(decision.held_minor),
+        },
+      };
+    },
+
+    async reverse(req, ctx) {
+      const payment_id = paymentIdOrInvalid(req.paymentId);
+      const amount_minor = optionalMinor(req.amountMinor);
+      const event = parseCardMessage(
+        reversalSchema,
+        { event_id: req.eventId, ...(amount_minor !== undefined ? { amount_minor } : {}) },
+        'reversal',
+      );
+      await visiblePayment(ctx, payment_id);
+      return { payment: paymentToProto(await reverseCardPayment(client, payment_id, event)) };
+    },
+
+    async clear(req, ctx) {
+      const payment = transactionOf(req.transaction);
+      const event = { event_id: req.eventId, amount_minor: minor(req.amountMinor), final: !req.moreToCome };
+      parseCardMessage(cardPaymentSchema, payment, 'transaction');
+      parseCardMessage(clearingSchema, event, 'clearing');
+      await checkExisting(ctx, payment);
+      return { payment: paymentToProto(await clearCardPayment(client, payment, event, cardOptions)) };
+    },
+
+    async refund(req, ctx) {
+      const payment = transactionOf(req.transaction);
+      const event = { event_id: req.eventId, amount_minor: minor(req.amountMinor) };
+      parseCardMessage(cardPaymentSchema, payment, 'transaction');
+      parseCardMessage(refundSchema, event, 'refund');
+      await checkExisting(ctx, payment);
+      return { payment: paymentToProto(await refundCardPayment(client, payment, event, cardOptions)) };
+    },
+
+    async payout(req, ctx) {
+      const currency = req.currency as CardPayment['currency'];
+      const company_id = req.companyId;
+      const request = {
+        payment_id: req.paymentId,
+        company_id,
+        // Derived: the company's credit line in the payout's currency (a bad currency or company
+        // is refused by the schema before this id is used).
+        account_id: paymentIdSchema.safeParse(company_id).success ? creditLineAccountId(company_id, currency) : '',
+        amount_minor: minor(req.amountMinor),
+        currency,
+        payee: { name: req.payee?.name ?? '', bank_account: req.payee?.bankAccount ?? '' },
+      };
+      parsePayout(request);
+      if (!scopeOf(ctx.values).company_ids.has(company_id)) throw notFound('company');
+      let existing: PaymentState | null = null;
+      try {
+        existing = await getPayment(client, request.payment_id);
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+      if (existing) {
+        if (existing.company_id !== company_id) throw notFound('payment');
+        return { payment: paymentToProto(existing), started: false };
+      }
+      const { handle, started } = await startPayout(client, request, deps.task_queue, deps.payout_options);
+      return { payment: paymentToProto(await handle.query(getPaymentQuery)), started };
+    },
+
+    async getPayment(req, ctx) {
+      const payment_id = paymentIdOrInvalid(req.paymentId);
+      return { payment: paymentToProto(await visiblePayment(ctx, payment_id)) };
+    },
+
+    async listPayments(req, ctx) {
+      const parsed = listFilterSchema.safeParse({
+        status: given(req.status),
+        card_id: given(req.cardId),
+        company_id: given(req.companyId),
+        started_after: given(req.startedAfter),
+        started_before: given(req.startedBefore),
+        page_size: req.pageSize,
+        page_token: given(req.pageToken),
+      });
+      if (!parsed.success) throw invalidArgument(describeIssue(parsed.error));
+      const filter = parsed.data;
+      const scope = scopeOf(ctx.values);
+      if (filter.company_id && !scope.company_ids.has(filter.company_id)) return { payments: [], nextPageToken: '' };
+      if (filter.started_after && filter.started_before && filter.started_after > filter.started_before) {
+        throw invalidArgument('started_after: must not be later than started_before');
+      }
+      // Every value below passed a strict pattern (no quotes), so the query cannot be escaped.
+      const companies = filter.company_id ? [filter.company_id] : [...scope.company_ids];
+      const clauses = [`${CompanyIdKey.name} IN (${companies.map((c) => `'${c}'`).join(', ')})`];
+      if (filter.status) clauses.push(`${PaymentStatusKey.name} = '${filter.status}'`);
+      if (filter.card_id) clauses.push(`${CardIdKey.name} = '${filter.card_id}'`);
+      if (filter.started_after) clauses.push(`StartTime >= '${filter.started_after}'`);
+      if (filter.started_before) clauses.push(`StartTime < '${filter.started_before}'`);
+      let nextPageToken: Uint8Array | undefined;
+      if (filter.page_token) {
+        nextPageToken = Buffer.from(filter.page_token, 'base64url');
+        if (nextPageToken.length === 0) throw invalidArgument('page_token: not a token this server returned');
+      }
+      let response;
+      try {
+        response = await client.workflowService.listWorkflowExecutions({
+          namespace: client.options.namespace,
+          query: clauses.join(' AND '),
+          pageSize: filter.page_size || LIST_PAGE_SIZE_DEFAULT,
+          ...(nextPageToken ? { nextPageToken } : {}),
+        });
+      } catch (err) {
+        if ((err as { code?: number }).code === Code.InvalidArgument) throw invalidArgument('page_token: not a token this server returned');
+        throw err;
+      }
+      const payments = (response.executions ?? []).map((e) => {
+        const attrs = decodeTypedSearchAttributes(e.searchAttributes?.indexedFields);
+        const started = e.startTime?.seconds ? new Date(Number(e.startTime.seconds) * 1000).toISOString() : '';
+        return {
+          paymentId: (e.execution?.workflowId ?? '').replace(/^payment-/, ''),
+          kind: attrs.get(PaymentKindKey) ?? '',
+          status: attrs.get(PaymentStatusKey) ?? '',
+          companyId: attrs.get(CompanyIdKey) ?? '',
+          cardId: attrs.get(CardIdKey) ?? '',
+          amountMinor: BigInt(attrs.get(AmountMinorKey) ?? 0),
+          currency: attrs.get(CurrencyKey) ?? '',
+          needsAttention: attrs.get(NeedsAttentionKey) ?? false,
+          startedAt: started,
+        };
+      });
+      const token =
+        response.nextPageToken && response.nextPageToken.length > 0 ? Buffer.from(response.nextPageToken).toString('base64url') : '';
+      return { payments, nextPageToken: token };
+    },
+  };
+}

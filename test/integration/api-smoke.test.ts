@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import { startApiHarness, type ApiHarness } from '../support/api.js';
+
+let api: ApiHarness & { key: string };
+const company = `co-${randomUUID().slice(0, 8)}`;
+before(async () => {
+  api = await startApiHarness('api-smoke', { companies: [company] });
+});
+after(async () => {
+  await api.close();
+});
+
+test('smoke: credit line, card, authorize, clear, get', async () => {
+  const { account } = await api.ledger.CreateCreditLine({ company_id: company, currency: 'USD', limit_minor: '100000', grant_key: 'g1' });
+  assert.equal(account.available_minor, '100000');
+  const { card } = await api.cards.IssueCard({ card_id: `card-${company}`, company_id: company, currency: 'USD' });
+  assert.equal(card.status, 'CARD_STATUS_ACTIVE');
+  const tx = { payment_id: `txn-${randomUUID()}`, card_id: card.card_id, currency: 'USD', merchant: { mcc: '5411', name: 'Shop' } };
+  const { decision } = await api.payments.Authorize({ transaction: tx, amount_minor: '2500' }, { deadline_ms: 2_000 });
+  assert.equal(decision.approved, true, JSON.stringify(decision));
+  const { payment } = await api.payments.Clear({ transaction: tx, event_id: 'c1', amount_minor: '2500' });
+  assert.equal(payment.status, 'SETTLED');
+  const got = await api.payments.GetPayment({ payment_id: tx.payment_id });
+  assert.equal(got.payment.posted_minor, '2500');
+  await assert.rejects(api.payments.GetPayment({ payment_id: tx.payment_id }, { key: null }), /UNAUTHENTICATED/);
+});

@@ -1,0 +1,120 @@
+// The API server against the real worker, Temporal and Postgres of a payments harness, and an
+// independent gRPC client for it: @grpc/grpc-js with the .proto files loaded at run time, so the
+// tests do not share the server's generated code or its Connect stack.
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import pino from 'pino';
+import { createApiKeyStore, type ApiKeyStore } from '../../src/api/keys.js';
+import { startApiServer, type ApiServer } from '../../src/api/rpc/server.js';
+import { REPO_ROOT } from '../../src/config.js';
+import { DEFAULT_CARD_OPTIONS, type CardWorkflowOptions } from '../../src/domain/card.js';
+import { startPaymentsHarness, type HarnessOptions, type PaymentsHarness } from './payments.js';
+
+const PROTO_ROOT = path.join(REPO_ROOT, 'proto');
+
+export interface CallOptions {
+  /** The API key to send; null sends no authorization header. Default: the harness's key. */
+  key?: string | null;
+  deadline_ms?: number;
+}
+/** A loaded service client: each method takes a request (plain object, proto field names) and
+ * resolves with the response or rejects with the grpc-js ServiceError. */
+export type RpcClient<M extends string = string> = Record<M, (request: object, options?: CallOptions) => Promise<any>>;
+
+export type PaymentsMethod = 'Authorize' | 'Increment' | 'Reverse' | 'Clear' | 'Refund' | 'Payout' | 'GetPayment' | 'ListPayments';
+export type LedgerMethod = 'CreateCreditLine' | 'GetAccount' | 'ListTransfers';
+export type CardsMethod = 'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules';
+
+export interface ApiHarness {
+  h: PaymentsHarness;
+  server: ApiServer;
+  keys: ApiKeyStore;
+  payments: RpcClient<PaymentsMethod>;
+  ledger: RpcClient<LedgerMethod>;
+  cards: RpcClient<CardsMethod>;
+  close(): Promise<void>;
+}
+
+function loadService(file: string, service: string): grpc.ServiceClientConstructor {
+  const definition = protoLoader.loadSync(path.join(PROTO_ROOT, file), {
+    includeDirs: [PROTO_ROOT],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const loaded = grpc.loadPackageDefinition(definition);
+  const ctor = service.split('.').reduce<unknown>((o, part) => (o as Record<string, unknown>)[part], loaded);
+  return ctor as grpc.ServiceClientConstructor;
+}
+
+/** Wraps a grpc-js client so each call is a promise; `key` null sends no authorization. */
+export function promisify<M extends string>(client: grpc.Client, defaultKey: string): RpcClient<M> {
+  const methods: Record<string, RpcClient[string]> = {};
+  const proto = Object.getPrototypeOf(client) as Record<string, unknown>;
+  for (const name of Object.keys(proto)) {
+    const fn = proto[name];
+    if (typeof fn !== 'function' || name === 'constructor') continue;
+    methods[name] = (request, options = {}) =>
+      new Promise((resolve, reject) => {
+        const metadata = new grpc.Metadata();
+        const key = options.key === undefined ? defaultKey : options.key;
+        if (key !== null) metadata.set('authorization', `Bearer ${key}`);
+        const callOptions: grpc.CallOptions = { deadline: Date.now() + (options.deadline_ms ?? 30_000) };
+        (fn as Function).call(client, request, metadata, callOptions, (err: grpc.ServiceError | null, response: unknown) =>
+          err ? reject(err) : resolve(response),
+        );
+      });
+  }
+  return methods as RpcClient<M>;
+}
+
+export interface ApiHarnessOptions extends HarnessOptions {
+  companies: string[];
+  card_options?: CardWorkflowOptions;
+}
+
+export async function startApiHarness(label: string, options: ApiHarnessOptions): Promise<ApiHarness & { key: string }> {
+  const h = await startPaymentsHarness(label, options);
+  const keys = createApiKeyStore(h.pool);
+  const log = pino({ level: 'silent' });
+  const server = await startApiServer(
+    {
+      client: h.client,
+      ledger: h.ledger,
+      cards: h.cards,
+      keys,
+      task_queue: h.task_queue,
+      payout_options: { settlement_attention_after_ms: 3_600_000 },
+      card_options: options.card_options ?? { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 },
+      log,
+    },
+    { host: '127.0.0.1', port: 0 },
+  );
+  const { api_key } = await keys.create({ name: `${label}-${randomUUID().slice(0, 8)}`, company_ids: options.companies });
+  const address = `127.0.0.1:${server.port}`;
+  const make = (file: string, service: string) =>
+    new (loadService(file, service))(address, grpc.credentials.createInsecure()) as unknown as grpc.Client;
+  const clients = {
+    payments: make('cardplatform/payments/v1/payments.proto', 'cardplatform.payments.v1.PaymentService'),
+    ledger: make('cardplatform/ledger/v1/ledger.proto', 'cardplatform.ledger.v1.LedgerService'),
+    cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
+  };
+  return {
+    h,
+    server,
+    keys,
+    key: api_key,
+    payments: promisify<PaymentsMethod>(clients.payments, api_key),
+    ledger: promisify<LedgerMethod>(clients.ledger, api_key),
+    cards: promisify<CardsMethod>(clients.cards, api_key),
+    async close() {
+      for (const c of Object.values(clients)) c.close();
+      await server.close();
+      await h.close();
+    },
+  };
+}
