@@ -27,6 +27,8 @@ export interface ApiKeyStore {
   create(input: z.input<typeof keyCreateSchema>): Promise<{ key_id: string; api_key: string }>;
   /** Revokes a key: false when there is no such (unrevoked) key. */
   revoke(key_id: string): Promise<boolean>;
+  /** Revokes every unrevoked key of this name; returns how many. */
+  revokeNamed(name: string): Promise<number>;
   /** The scope of a presented key, or null for a malformed, unknown or revoked one. */
   verify(api_key: string): Promise<ApiKeyScope | null>;
   list(): Promise<Array<{ key_id: string; name: string; company_ids: string[]; created_at: Date; revoked_at: Date | null }>>;
@@ -56,6 +58,10 @@ export function createApiKeyStore(pool: Pool): ApiKeyStore {
     async revoke(key_id) {
       const { rowCount } = await pool.query('UPDATE api.keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL', [key_id]);
       return rowCount === 1;
+    },
+    async revokeNamed(name) {
+      const { rowCount } = await pool.query('UPDATE api.keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL', [name]);
+      return rowCount ?? 0;
     },
     async verify(api_key) {
       if (api_key.length > API_KEY_LENGTH_MAX) return null;

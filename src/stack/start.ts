@@ -6,6 +6,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { REPO_ROOT, loadConfig, type Config } from '../config.js';
+import { createApiKeyStore } from '../api/keys.js';
+import { createPool } from '../ledger/db.js';
 import { migrate } from '../ledger/migrate.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../settlement/simulator.js';
 import { callbackReceiverUrl, simulatorOptionsFromConfig } from '../settlement/simulator-config.js';
@@ -25,6 +27,7 @@ Runs the card payments platform on this machine:
   settlement   payee-bank simulator (confirms payouts by callback), or SETTLEMENT_GATEWAY_URL
   worker       the payments worker (workflows + activities + settlement callback receiver),
                restarted if it crashes
+  api          gRPC, gRPC-Web and Connect on API_PORT, with a local API key in stack.json
 When ready it prints the addresses and writes them to $DATA_DIR/stack.json.
 Ctrl-C (SIGINT) or SIGTERM stops everything. Configuration: see README.md.`;
 
@@ -33,6 +36,34 @@ const WORKER_RESTARTS_MAX = 5;
 /** ... within this window. */
 const WORKER_RESTART_WINDOW_MS = 60_000;
 const WORKER_READY_TIMEOUT_MS = 120_000;
+const API_READY_TIMEOUT_MS = 60_000;
+const LOCAL_KEY_NAME = 'npm start (local)';
+
+async function createLocalApiKey(databaseUrl: string, company_ids: string[]): Promise<string> {
+  const pool = createPool(databaseUrl, { connections_max: 1, application_name: 'start' });
+  try {
+    const keys = createApiKeyStore(pool);
+    await keys.revokeNamed(LOCAL_KEY_NAME);
+    return (await keys.create({ name: LOCAL_KEY_NAME, company_ids })).api_key;
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Polls a URL until it answers 200, the process dies, or the time is up. */
+async function waitForHttp(url: string, timeout_ms: number, isDead: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  for (;;) {
+    if (isDead()) throw new Error(`the process behind ${url} exited during start`);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeout_ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 const say = (msg: string) => console.error(`[start] ${msg}`);
 
@@ -47,48 +78,52 @@ class Stack {
   temporal: RunningDevServer | null = null;
   simulator: SettlementSimulator | null = null;
   worker: ManagedProcess | null = null;
+  api: ManagedProcess | null = null;
   stopping = false;
-  private workerRestarts: number[] = [];
+  private restarts = new Map<string, number[]>();
 
   constructor(
     readonly config: Config,
     readonly logsDir: string,
   ) {}
 
-  spawnWorker(env: NodeJS.ProcessEnv): ManagedProcess {
-    const worker = spawnManaged({
-      name: 'worker',
+  /** Starts one of the platform's own processes and restarts it when it crashes, at most
+   * WORKER_RESTARTS_MAX times a minute (then the whole stack stops: something is wrong). */
+  spawnChild(name: 'worker' | 'api', script: string, env: NodeJS.ProcessEnv): ManagedProcess {
+    const child = spawnManaged({
+      name,
       command: process.execPath,
-      args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'workers', 'main.ts')],
-      logFile: path.join(this.logsDir, 'worker.log'),
-      pidFile: path.join(this.config.DATA_DIR, 'worker.pid'),
+      args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', ...script.split('/'))],
+      logFile: path.join(this.logsDir, `${name}.log`),
+      pidFile: path.join(this.config.DATA_DIR, `${name}.pid`),
       cwd: REPO_ROOT,
       env,
     });
-    void worker.exited.then((code) => {
-      if (this.stopping || this.worker !== worker) return;
+    void child.exited.then((code) => {
+      if (this.stopping || this[name] !== child) return;
       const now = Date.now();
-      this.workerRestarts = this.workerRestarts.filter((t) => now - t < WORKER_RESTART_WINDOW_MS);
-      if (this.workerRestarts.length >= WORKER_RESTARTS_MAX) {
+      const recent = (this.restarts.get(name) ?? []).filter((t) => now - t < WORKER_RESTART_WINDOW_MS);
+      if (recent.length >= WORKER_RESTARTS_MAX) {
         say(
-          `worker exited (code ${code}) ${WORKER_RESTARTS_MAX} times within a minute; stopping. Its log ends with:\n${tail(worker.logFile)}`,
+          `${name} exited (code ${code}) ${WORKER_RESTARTS_MAX} times within a minute; stopping. Its log ends with:\n${tail(child.logFile)}`,
         );
         void this.stop(1);
         return;
       }
-      this.workerRestarts.push(now);
-      say(`worker exited (code ${code}); restarting it (see ${worker.logFile})`);
-      this.worker = this.spawnWorker(env);
+      this.restarts.set(name, [...recent, now]);
+      say(`${name} exited (code ${code}); restarting it (see ${child.logFile})`);
+      this[name] = this.spawnChild(name, script, env);
     });
-    return worker;
+    return child;
   }
 
   async stop(exitCode: number): Promise<never> {
     if (this.stopping) return new Promise<never>(() => undefined);
     this.stopping = true;
-    say('stopping: worker, settlement simulator, Temporal, Postgres');
+    say('stopping: API, worker, settlement simulator, Temporal, Postgres');
     removeStackFile(this.config.DATA_DIR);
     const steps: Array<[string, () => Promise<void>]> = [
+      ['API', async () => this.api?.stop('SIGTERM', 10_000)],
       // The worker gets its own grace period to finish in-flight activities, plus time to exit.
       ['worker', async () => this.worker?.stop('SIGTERM', this.config.WORKER_SHUTDOWN_GRACE_MS + 10_000)],
       ['settlement simulator', async () => this.simulator?.close()],
@@ -140,6 +175,7 @@ async function main(): Promise<void> {
       [executable ? config.TEMPORAL_UI_PORT : null, 'Temporal Web UI', 'TEMPORAL_UI_PORT'],
       [config.SETTLEMENT_GATEWAY_URL ? null : config.SETTLEMENT_SIMULATOR_PORT, 'settlement simulator', 'SETTLEMENT_SIMULATOR_PORT'],
       [config.SETTLEMENT_CALLBACK_PORT, 'settlement callback receiver', 'SETTLEMENT_CALLBACK_PORT'],
+      [config.API_PORT, 'gRPC / Connect API', 'API_PORT'],
     ];
     for (const [port, what, variable] of ports) {
       if (port !== null) await assertPortFree(port, what, variable);
@@ -198,7 +234,7 @@ async function main(): Promise<void> {
     }
 
     say('starting the payments worker');
-    stack.worker = stack.spawnWorker({
+    stack.worker = stack.spawnChild('worker', 'workers/main.ts', {
       ...process.env,
       TEMPORAL_ADDRESS: temporalAddress,
       DATABASE_URL: databaseUrl,
@@ -219,6 +255,20 @@ async function main(): Promise<void> {
       await connection.close();
     }
 
+    // A local key for the CLI and curl, scoped to API_LOCAL_COMPANIES; the previous start's is
+    // revoked, so only the key in the current stack.json works.
+    const api_key = await createLocalApiKey(databaseUrl, config.API_LOCAL_COMPANIES.split(','));
+    say('starting the API');
+    stack.api = stack.spawnChild('api', 'api/main.ts', {
+      ...process.env,
+      TEMPORAL_ADDRESS: temporalAddress,
+      DATABASE_URL: databaseUrl,
+    });
+    const apiUrl = `http://${config.API_HOST}:${config.API_PORT}`;
+    await waitForHttp(`${apiUrl}/healthz`, API_READY_TIMEOUT_MS, () => stack.api?.child.exitCode !== null).catch((err: Error) => {
+      throw new Error(`${err.message}; ${stack.api!.logFile} ends with:\n${tail(stack.api!.logFile)}`);
+    });
+
     const file = writeStackFile(config.DATA_DIR, {
       temporal: temporalAddress,
       namespace: config.TEMPORAL_NAMESPACE,
@@ -227,6 +277,8 @@ async function main(): Promise<void> {
       database: databaseUrl,
       settlement_gateway: gatewayUrl,
       settlement_callback: callbackUrl,
+      api: apiUrl,
+      api_key,
       pid: process.pid,
       started_at: new Date().toISOString(),
     });
@@ -239,6 +291,7 @@ async function main(): Promise<void> {
         `  Postgres     ${redact(databaseUrl)}`,
         `  Settlement   ${gatewayUrl}${stack.simulator ? '  (payee-bank simulator)' : ''}`,
         `  Callbacks    ${callbackUrl}  (settlement confirmations, served by the worker)`,
+        `  API          ${apiUrl}  (gRPC, gRPC-Web, Connect; local key for ${config.API_LOCAL_COMPANIES} in stack.json)`,
         `  Logs         ${logsDir}`,
         `  stack.json   ${file}`,
         '',

@@ -51,6 +51,7 @@ async function stackEnv(): Promise<NodeJS.ProcessEnv> {
     TEMPORAL_UI_PORT: String(await freePort()),
     SETTLEMENT_SIMULATOR_PORT: String(await freePort()),
     SETTLEMENT_CALLBACK_PORT: String(await freePort()),
+    API_PORT: String(await freePort()),
     WORKER_SHUTDOWN_GRACE_MS: '2000',
     LOG_LEVEL: 'info',
   };
@@ -68,7 +69,12 @@ async function waitForUp(started: Started): Promise<void> {
 }
 
 function pidsOf(dataDir: string): number[] {
-  return [path.join(dataDir, 'postgres', 'postgres.pid'), path.join(dataDir, 'logs', 'temporal.pid'), path.join(dataDir, 'worker.pid')]
+  return [
+    path.join(dataDir, 'postgres', 'postgres.pid'),
+    path.join(dataDir, 'logs', 'temporal.pid'),
+    path.join(dataDir, 'worker.pid'),
+    path.join(dataDir, 'api.pid'),
+  ]
     .filter((f) => existsSync(f))
     .map((f) => Number(readFileSync(f, 'utf8').trim()));
 }
@@ -101,6 +107,18 @@ describe('npm start', () => {
     assert.equal((await fetch(new URL('/healthz', stack.settlement_callback))).status, 200, 'the callback receiver answers');
     const ui = await fetch(stack.ui!);
     assert.equal(ui.status, 200, 'the Web UI answers');
+    // The API answers Connect JSON with the local key from stack.json, and refuses without it.
+    assert.equal(stack.api, `http://127.0.0.1:${env.API_PORT}`);
+    const getPayment = (auth: Record<string, string>) =>
+      fetch(`${stack.api}/cardplatform.payments.v1.PaymentService/GetPayment`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...auth },
+        body: JSON.stringify({ paymentId: 'no-such-payment' }),
+      });
+    assert.equal((await getPayment({})).status, 401);
+    const missing = await getPayment({ authorization: `Bearer ${stack.api_key}` });
+    assert.equal(missing.status, 404, await missing.clone().text());
+    assert.equal(((await missing.json()) as { code: string }).code, 'not_found');
 
     const demo = tsx('src/demo/demo.ts', env, ['--payments', '9', '--json']);
     assert.equal(await demo.exited, 0, demo.stderr() + demo.stdout());
@@ -119,7 +137,7 @@ describe('npm start', () => {
     assert.ok(executions.every((e) => e.execution.workflowId.startsWith('payment-demo-')));
 
     const pids = pidsOf(env.DATA_DIR!);
-    assert.equal(pids.length, 3, 'postgres, temporal and worker pid files');
+    assert.equal(pids.length, 4, 'postgres, temporal, worker and api pid files');
     first.child.kill('SIGINT');
     assert.equal(await first.exited, 0, first.stderr());
     assert.deepEqual(pids.filter(isAlive), [], 'no process left behind');
