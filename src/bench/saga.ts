@@ -98,7 +98,10 @@ function cpuTicksByRoot(roots: Record<string, number>): Record<string, number> {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+      // utime + stime, plus cutime + cstime: an exited child's time moves to its parent, so the
+      // sum over a tree does not drop when a database connection closes.
+      const ticks = [11, 12, 13, 14].reduce((a, k) => a + Number(fields[k]), 0);
+      procs.set(Number(entry), { ppid: Number(fields[1]), ticks });
     } catch {
       // gone meanwhile
     }
