@@ -19,7 +19,9 @@ import { REPO_ROOT } from '../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment } from '../src/domain/card.js';
 import { paymentWorkflowId, type PayoutRequest } from '../src/domain/payment.js';
 import { openCreditLine } from '../src/ledger/accounts.js';
+import { createHttpCardNetwork } from '../src/settlement/network-client.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
+import type { networkSettlementWorkflow } from '../src/workflows/network-settlement.js';
 import { startPaymentsHarness } from './support/payments.js';
 import { startTestStack } from './support/stack.js';
 
@@ -30,7 +32,11 @@ const scratch = path.join(REPO_ROOT, '.tmp', `record-${process.pid}`);
 mkdirSync(scratch, { recursive: true });
 const stack = await startTestStack(scratch, log);
 try {
-  const h = await startPaymentsHarness('record', { endpoints: { databaseUrl: stack.databaseUrl, temporalAddress: stack.temporalAddress } });
+  // Payouts are confirmed by the bank's callback, as under `npm start`.
+  const h = await startPaymentsHarness('record', {
+    endpoints: { databaseUrl: stack.databaseUrl, temporalAddress: stack.temporalAddress },
+    callbacks: true,
+  });
   try {
     const account_id = await openCreditLine(h.ledger, { company_id: 'acme', currency: 'EUR', limit_minor: 50_000, grant_key: 'record' });
     const payout = (name: string, amount_minor: number, bank_account: string): PayoutRequest => ({
@@ -41,13 +47,13 @@ try {
       currency: 'EUR',
       payee: { name: 'Supplier GmbH', bank_account },
     });
-    const save = async (name: string, payment_id: string) => {
-      const handle = h.client.workflow.getHandle(paymentWorkflowId(payment_id));
+    const save = async (name: string, payment_id: string, workflowId = paymentWorkflowId(payment_id)) => {
+      const handle = h.client.workflow.getHandle(workflowId);
       const state = await handle.result();
       const history = await handle.fetchHistory();
       const file = path.join(HISTORIES_DIR, `${name}.json`);
       writeFileSync(file, `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 2)}\n`);
-      log(`${name}: ${state.status}, ${history.events?.length ?? 0} events -> ${path.relative(REPO_ROOT, file)}`);
+      log(`${name}: ${(state as { status: string }).status}, ${history.events?.length ?? 0} events -> ${path.relative(REPO_ROOT, file)}`);
     };
 
     const payouts: Array<[string, PayoutRequest]> = [
@@ -157,6 +163,45 @@ try {
       const p = purchase(name, mcc);
       await drive(p);
       await save(name, p.payment_id);
+    }
+
+    // Network settlement: a cycle the network's report matches (GBP), and one it does not (USD:
+    // the card paths above were never reported by the network).
+    const gbp_account = await openCreditLine(h.ledger, {
+      company_id: 'acme-gbp',
+      currency: 'GBP',
+      limit_minor: 100_000,
+      grant_key: 'record',
+    });
+    await h.cards.issue({ card_id: 'record-card-gbp', company_id: 'acme-gbp', currency: 'GBP', account_id: gbp_account });
+    const gbp: CardPayment = {
+      payment_id: `record-gbp-${randomUUID().slice(0, 8)}`,
+      card_id: 'record-card-gbp',
+      currency: 'GBP',
+      merchant: { mcc: '5411', name: 'Record Merchant' },
+    };
+    await authorizeCardPayment(h.client, gbp, { ...auth(4_200), stand_in: 'decline' }, opts);
+    await clearCardPayment(h.client, gbp, { event_id: 'c1', amount_minor: 4_200 }, opts);
+    await createHttpCardNetwork(h.simulator.url).record([
+      { record_id: `${gbp.payment_id}:c1`, kind: 'clearing', currency: 'GBP', amount_minor: 4_200, at: new Date().toISOString() },
+    ]);
+    const LAG_MS = 200;
+    const { rows } = await h.pool.query<{ end_at: Date }>(
+      `SELECT date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond' AS end_at`,
+    );
+    await new Promise((r) => setTimeout(r, LAG_MS + 50));
+    const cycle_end = rows[0]!.end_at.toISOString();
+    for (const [name, currency] of [
+      ['network-settlement-matched', 'GBP'],
+      ['network-settlement-mismatched', 'USD'],
+    ] as const) {
+      const workflowId = `record-${name}-${randomUUID().slice(0, 8)}`;
+      await h.client.workflow.start<typeof networkSettlementWorkflow>('networkSettlementWorkflow', {
+        taskQueue: h.task_queue,
+        workflowId,
+        args: [{ cycle_end, currencies: [currency], lag_ms: LAG_MS }],
+      });
+      await save(name, workflowId, workflowId);
     }
   } finally {
     await h.close();

@@ -124,6 +124,9 @@ export interface PayoutWorkflowOptions {
 
 export const DEFAULT_PAYOUT_OPTIONS: PayoutWorkflowOptions = { settlement_attention_after_ms: 60 * 60 * 1000 };
 
+/** patched() id of one search-attribute upsert per card event (see src/workflows/card-payment.ts). */
+export const PATCH_CARD_COALESCED_ATTRIBUTES = 'card-coalesced-search-attributes';
+
 /** patched() id of the settlement-attention timer (see src/workflows/payout.ts). */
 export const PATCH_SETTLEMENT_ATTENTION = 'settlement-attention-timer';
 /** patched() id of waiting for the bank's confirmation callback (see src/workflows/payout.ts). */

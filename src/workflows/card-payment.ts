@@ -6,15 +6,7 @@
 // Events are handled one at a time, in arrival order: each is a ledger write whose input is the
 // previous one's result (the hold it resizes). A repeated event (same kind and id) returns the
 // first one's result and writes nothing.
-import {
-  ApplicationFailure,
-  condition,
-  proxyActivities,
-  proxyLocalActivities,
-  setHandler,
-  sleep,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
+import { ApplicationFailure, condition, proxyActivities, proxyLocalActivities, setHandler, sleep, patched } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { CardAccount, HoldRef } from '../activities/card.js';
 import {
@@ -33,7 +25,7 @@ import {
   type CardPayment,
   type CardWorkflowOptions,
 } from '../domain/card.js';
-import type { PaymentState } from '../domain/payment.js';
+import { PATCH_CARD_COALESCED_ATTRIBUTES, type PaymentState } from '../domain/payment.js';
 import { AmountMinorKey, CompanyIdKey } from '../domain/search-attributes.js';
 import { parseOrFail } from '../domain/validation.js';
 import { authorizeUpdate, clearUpdate, getPaymentQuery, incrementUpdate, refundUpdate, reverseUpdate } from './messages.js';
@@ -81,7 +73,10 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
     timeline: [],
   };
   setHandler(getPaymentQuery, () => state);
-  const { transition, note, markNeedsAttention } = createPaymentRecorder(state);
+  // Payments started before this change upsert each search attribute on its own; newer ones send
+  // one upsert per event (fewer history events and visibility writes per payment).
+  const recorder = createPaymentRecorder(state, { coalesce_attributes: patched(PATCH_CARD_COALESCED_ATTRIBUTES) });
+  const { transition, note, markNeedsAttention, setAttribute } = recorder;
 
   /** undefined: not looked up yet; null: the issuer does not know the card. */
   let card: CardAccount | null | undefined;
@@ -105,7 +100,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
     const seen = results.get(key);
     if (seen) return seen as Promise<T>;
     events += 1;
-    const run = serial(fn);
+    const run = serial(fn).finally(() => recorder.flush());
     results.set(key, run);
     return run;
   };
@@ -122,7 +117,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
   const resolveCard = async (): Promise<CardAccount | null> => {
     if (card === undefined) {
       card = await steps.resolveCard(payment);
-      if (card) upsertSearchAttributes([{ key: CompanyIdKey, value: card.company_id }]);
+      if (card) setAttribute({ key: CompanyIdKey, value: card.company_id });
       else markNeedsAttention('unknown_card', `card ${payment.card_id} is not known: booked on the over-limit receivable`);
       if (card) state.company_id = card.company_id;
     }
@@ -141,7 +136,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
       once('authorization', async (): Promise<AuthorizationReply> => {
         const auth = authorizationSchema.parse(raw);
         state.amount_minor = auth.amount_minor;
-        upsertSearchAttributes([{ key: AmountMinorKey, value: auth.amount_minor }]);
+        setAttribute({ key: AmountMinorKey, value: auth.amount_minor });
         transition('AUTHORIZING', 'authorization_requested', `stand-in ${auth.stand_in}`);
         const result = await decide.authorizeCard({
           payment,
@@ -152,7 +147,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
         if (result.card) {
           card = result.card;
           state.company_id = result.card.company_id;
-          upsertSearchAttributes([{ key: CompanyIdKey, value: result.card.company_id }]);
+          setAttribute({ key: CompanyIdKey, value: result.card.company_id });
         }
         const late = result.decided_at_ms > auth.deadline_at_ms - options.decision_margin_ms;
         if (!late) {
@@ -356,6 +351,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
   const started = await condition(() => events > 0, options.first_event_wait_ms);
   if (!started) {
     transition('DECLINED', 'no_first_message', `nothing arrived within ${options.first_event_wait_ms} ms`);
+    recorder.flush();
     return state;
   }
   await condition(() => busy === 0);
@@ -373,6 +369,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
         setHold(left);
         transition(settledStatus() ?? 'EXPIRED', 'hold_expired', `${expired} released after ${expiry_ms} ms`);
       });
+      recorder.flush();
     }
   }
 

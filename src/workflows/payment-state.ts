@@ -1,6 +1,7 @@
 // How a payment workflow records what happens to it: the state its query returns, the search
 // attributes ops filter on, and the log. One recorder for every kind of payment, so a status
 // change looks the same in the query, the Web UI and the logs.
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { log, upsertSearchAttributes } from '@temporalio/workflow';
 import type { PaymentState, PaymentStatus } from '../domain/payment.js';
 import { NeedsAttentionKey, PaymentStatusKey } from '../domain/search-attributes.js';
@@ -15,9 +16,25 @@ export interface PaymentRecorder {
   note(event: string, detail?: string): void;
   /** Flags the payment for people (once; each reason is kept in the timeline). */
   markNeedsAttention(event: string, detail: string): void;
+  /** Sets a search attribute (now, or at the next flush when coalescing). */
+  setAttribute(pair: SearchAttributeUpdatePair): void;
+  /** Sends the attributes set since the last flush in one upsert (coalescing only). */
+  flush(): void;
 }
 
-export function createPaymentRecorder(state: PaymentState): PaymentRecorder {
+export interface RecorderOptions {
+  /** Buffer search-attribute changes and send them in one upsert per flush, instead of one per
+   * change: each upsert is a history event and a visibility write. Off for workflows recorded
+   * before it (their histories upsert every change). */
+  coalesce_attributes: boolean;
+}
+
+export function createPaymentRecorder(state: PaymentState, options: RecorderOptions = { coalesce_attributes: false }): PaymentRecorder {
+  const pending = new Map<string, SearchAttributeUpdatePair>();
+  const setAttribute = (pair: SearchAttributeUpdatePair) => {
+    if (options.coalesce_attributes) pending.set(pair.key.name, pair);
+    else upsertSearchAttributes([pair]);
+  };
   const note = (event: string, detail?: string) => {
     if (state.timeline.length >= TIMELINE_LENGTH_MAX) state.timeline.splice(1, 1);
     state.timeline.push({ at: new Date().toISOString(), event, ...(detail !== undefined ? { detail } : {}) });
@@ -27,16 +44,22 @@ export function createPaymentRecorder(state: PaymentState): PaymentRecorder {
     transition(status, event, detail) {
       state.status = status;
       note(event, detail);
-      // Upserted on every transition, as the first recorded payout histories do (replay).
-      upsertSearchAttributes([{ key: PaymentStatusKey, value: status }]);
+      // Without coalescing, upserted on every transition, as the recorded histories do (replay).
+      setAttribute({ key: PaymentStatusKey, value: status });
       log.info('payment transition', { payment_id: state.payment_id, status, event });
     },
     markNeedsAttention(event, detail) {
       note(event, detail);
       if (state.needs_attention) return;
       state.needs_attention = true;
-      upsertSearchAttributes([{ key: NeedsAttentionKey, value: true }]);
+      setAttribute({ key: NeedsAttentionKey, value: true });
       log.warn('payment needs attention', { payment_id: state.payment_id, event, detail });
+    },
+    setAttribute,
+    flush() {
+      if (pending.size === 0) return;
+      upsertSearchAttributes([...pending.values()]);
+      pending.clear();
     },
   };
 }

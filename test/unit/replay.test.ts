@@ -27,6 +27,8 @@ const REQUIRED_PATHS = [
   'card-expired-then-force-post',
   'card-force-post',
   'card-refunded',
+  'network-settlement-matched',
+  'network-settlement-mismatched',
 ];
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -51,10 +53,12 @@ async function replayAll(workflowBundle: { code: string } | { codePath: string }
 describe('replay', () => {
   test('every recorded history replays against the current workflow code', async () => {
     const corpus = histories();
-    assert.ok(
-      corpus.some((h) => h.workflowId.startsWith('v1-')),
-      'histories from before the patch are kept',
-    );
+    for (const version of ['v1-', 'v2-']) {
+      assert.ok(
+        corpus.some((h) => h.workflowId.startsWith(version)),
+        `histories from before the patches (${version}) are kept`,
+      );
+    }
     for (const name of REQUIRED_PATHS)
       assert.ok(
         corpus.some((h) => h.workflowId === name),

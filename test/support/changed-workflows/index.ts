@@ -4,6 +4,8 @@ import { sleep } from '@temporalio/workflow';
 import type { CardPayment, CardWorkflowOptions } from '../../../src/domain/card.js';
 import type { PaymentState, PayoutRequest, PayoutWorkflowOptions } from '../../../src/domain/payment.js';
 import { cardPaymentWorkflow as currentCard } from '../../../src/workflows/card-payment.js';
+import type { NetworkSettlementInput, NetworkSettlementState } from '../../../src/domain/network-settlement.js';
+import { networkSettlementWorkflow as currentNetworkSettlement } from '../../../src/workflows/network-settlement.js';
 import { payoutWorkflow as currentPayout } from '../../../src/workflows/payout.js';
 
 export async function payoutWorkflow(input: PayoutRequest, options?: PayoutWorkflowOptions): Promise<PaymentState> {
@@ -14,4 +16,9 @@ export async function payoutWorkflow(input: PayoutRequest, options?: PayoutWorkf
 export async function cardPaymentWorkflow(input: CardPayment, options?: CardWorkflowOptions): Promise<PaymentState> {
   await sleep('1 millisecond');
   return currentCard(input, options);
+}
+
+export async function networkSettlementWorkflow(input?: NetworkSettlementInput): Promise<NetworkSettlementState> {
+  await sleep('1 millisecond');
+  return currentNetworkSettlement(input);
 }
