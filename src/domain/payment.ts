@@ -74,6 +74,9 @@ export interface TimelineEntry {
   at: string;
   event: string;
   detail?: string;
+  /** Ops actions (`ops_<action>` events): who acted, and why. */
+  operator?: string;
+  reason?: string;
 }
 
 export type PaymentKind = 'payout' | 'card';

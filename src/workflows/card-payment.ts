@@ -6,7 +6,17 @@
 // Events are handled one at a time, in arrival order: each is a ledger write whose input is the
 // previous one's result (the hold it resizes). A repeated event (same kind and id) returns the
 // first one's result and writes nothing.
-import { ApplicationFailure, condition, proxyActivities, proxyLocalActivities, setHandler, sleep, patched } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  sleep,
+  patched,
+  type ActivityOptions,
+  type LocalActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { CardAccount, HoldRef } from '../activities/card.js';
 import {
@@ -25,24 +35,42 @@ import {
   type CardPayment,
   type CardWorkflowOptions,
 } from '../domain/card.js';
+import { formatMinor } from '../domain/money.js';
 import { PATCH_CARD_COALESCED_ATTRIBUTES, type PaymentState } from '../domain/payment.js';
 import { AmountMinorKey, CompanyIdKey } from '../domain/search-attributes.js';
 import { parseOrFail } from '../domain/validation.js';
-import { authorizeUpdate, clearUpdate, getPaymentQuery, incrementUpdate, refundUpdate, reverseUpdate } from './messages.js';
+import { opsRefused, parseOpsAction, validateResolveAttention, withCurrentDetails } from './details.js';
+import {
+  authorizeUpdate,
+  clearUpdate,
+  getPaymentQuery,
+  incrementUpdate,
+  refundUpdate,
+  resolveAttentionUpdate,
+  reverseUpdate,
+  voidHoldUpdate,
+} from './messages.js';
 import { createPaymentRecorder } from './payment-state.js';
 
 /** The decision runs as a local activity: no round trip through the server's task queue while
  * the network waits. Retried briefly; a decision that cannot be made in time is the stand-in's. */
-const decide = proxyLocalActivities<Activities>({
+const DECIDE_OPTIONS: LocalActivityOptions = {
   startToCloseTimeout: '5 seconds',
   retry: { initialInterval: '50 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds' },
-});
+};
+const decide = proxyLocalActivities<Activities>(DECIDE_OPTIONS);
 
 /** Lifecycle steps: money the network has already moved, so retried until they succeed. */
-const steps = proxyActivities<Activities>({
+const STEP_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+};
+const steps = proxyActivities<Activities>(STEP_OPTIONS);
+
+/** Each call carries a summary for the Web UI (user metadata on the command: replay does not
+ * compare it, so histories recorded without summaries still replay). */
+const decision = (summary: string): LocalActivityOptions => ({ ...DECIDE_OPTIONS, summary });
+const step = (summary: string): ActivityOptions => ({ ...STEP_OPTIONS, summary });
 
 function invalidEvent(message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, 'InvalidCardEvent');
@@ -75,8 +103,15 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
   setHandler(getPaymentQuery, () => state);
   // Payments started before this change upsert each search attribute on its own; newer ones send
   // one upsert per event (fewer history events and visibility writes per payment).
-  const recorder = createPaymentRecorder(state, { coalesce_attributes: patched(PATCH_CARD_COALESCED_ATTRIBUTES) });
-  const { transition, note, markNeedsAttention, setAttribute } = recorder;
+  const recorder = withCurrentDetails(
+    createPaymentRecorder(state, { coalesce_attributes: patched(PATCH_CARD_COALESCED_ATTRIBUTES) }),
+    state,
+  );
+  const { transition, note, markNeedsAttention, setAttribute, waitFor } = recorder;
+  const money = (amount_minor: number) => formatMinor(amount_minor, payment.currency);
+  const DAY_MS = 24 * 60 * 60 * 1000;
+  const after = (ms: number) => new Date(Date.now() + ms).toISOString().slice(0, 16).replace('T', ' ');
+  waitFor(`the network's first message (authorization, clearing or refund) within ${options.first_event_wait_ms} ms`);
 
   /** undefined: not looked up yet; null: the issuer does not know the card. */
   let card: CardAccount | null | undefined;
@@ -116,7 +151,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
   };
   const resolveCard = async (): Promise<CardAccount | null> => {
     if (card === undefined) {
-      card = await steps.resolveCard(payment);
+      card = await steps.resolveCard.executeWithOptions(step(`look up card ${payment.card_id}`), [payment]);
       if (card) setAttribute({ key: CompanyIdKey, value: card.company_id });
       else markNeedsAttention('unknown_card', `card ${payment.card_id} is not known: booked on the over-limit receivable`);
       if (card) state.company_id = card.company_id;
@@ -138,12 +173,9 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
         state.amount_minor = auth.amount_minor;
         setAttribute({ key: AmountMinorKey, value: auth.amount_minor });
         transition('AUTHORIZING', 'authorization_requested', `stand-in ${auth.stand_in}`);
-        const result = await decide.authorizeCard({
-          payment,
-          event_id: 'authorization',
-          hold_minor: auth.amount_minor,
-          stand_in_approved: false,
-        });
+        const result = await decide.authorizeCard.executeWithOptions(decision(`decide: authorize ${money(auth.amount_minor)}`), [
+          { payment, event_id: 'authorization', hold_minor: auth.amount_minor, stand_in_approved: false },
+        ]);
         if (result.card) {
           card = result.card;
           state.company_id = result.card.company_id;
@@ -167,13 +199,10 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
           if (result.approved && result.hold) {
             setHold(result.hold);
             note('hold_placed_late', `decided ${result.decided_at_ms - auth.deadline_at_ms} ms after the deadline`);
-            const { hold: left } = await steps.releaseCardHold({
-              payment,
-              event_id: 'authorization:late',
-              card: card ?? null,
-              hold: result.hold,
-              keep_minor: 0,
-            });
+            const { hold: left } = await steps.releaseCardHold.executeWithOptions(
+              step(`void the late hold of ${money(result.hold.amount_minor)} (stand-in declined)`),
+              [{ payment, event_id: 'authorization:late', card: card ?? null, hold: result.hold, keep_minor: 0 }],
+            );
             setHold(left);
           }
           state.decision = { approved: false, reason: 'late_decision', stand_in: true };
@@ -184,12 +213,10 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
           // answer would have been, past the limit if need be; people decide what to do.
           let placed = result.approved ? result.hold : undefined;
           if (!placed) {
-            const forced = await decide.authorizeCard({
-              payment,
-              event_id: 'authorization:stand_in',
-              hold_minor: auth.amount_minor,
-              stand_in_approved: true,
-            });
+            const forced = await decide.authorizeCard.executeWithOptions(
+              decision(`hold ${money(auth.amount_minor)} the network approved (stand-in)`),
+              [{ payment, event_id: 'authorization:stand_in', hold_minor: auth.amount_minor, stand_in_approved: true }],
+            );
             placed = forced.hold;
           }
           if (!placed) throw ApplicationFailure.nonRetryable('stand-in hold was not placed', 'LedgerUnexpectedResult');
@@ -219,13 +246,18 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
       return once(`increment:${inc.event_id}`, async (): Promise<CardDecision> => {
         if (!hold || state.status !== 'AUTHORIZED')
           throw invalidEvent('nothing is held: an increment needs an approved, uncleared authorization');
-        const result = await decide.authorizeCard({
-          payment,
-          event_id: `increment:${inc.event_id}`,
-          hold_minor: hold.amount_minor + inc.amount_minor,
-          replaces: hold,
-          stand_in_approved: false,
-        });
+        const result = await decide.authorizeCard.executeWithOptions(
+          decision(`decide: increment ${inc.event_id} +${money(inc.amount_minor)}, ${money(hold.amount_minor + inc.amount_minor)} in all`),
+          [
+            {
+              payment,
+              event_id: `increment:${inc.event_id}`,
+              hold_minor: hold.amount_minor + inc.amount_minor,
+              replaces: hold,
+              stand_in_approved: false,
+            },
+          ],
+        );
         if (result.approved && result.hold) {
           setHold(result.hold);
           state.authorized_minor += inc.amount_minor;
@@ -257,13 +289,10 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
           return state;
         }
         const released = Math.min(rev.amount_minor ?? hold.amount_minor, hold.amount_minor);
-        const { hold: left } = await steps.releaseCardHold({
-          payment,
-          event_id: `reversal:${rev.event_id}`,
-          card: card ?? null,
-          hold,
-          keep_minor: hold.amount_minor - released,
-        });
+        const { hold: left } = await steps.releaseCardHold.executeWithOptions(
+          step(`reversal ${rev.event_id}: release ${money(released)} of ${money(hold.amount_minor)} held`),
+          [{ payment, event_id: `reversal:${rev.event_id}`, card: card ?? null, hold, keep_minor: hold.amount_minor - released }],
+        );
         setHold(left);
         if (left) transition(state.status, 'hold_partly_reversed', `-${released}`);
         else transition(settledStatus() ?? 'REVERSED', 'hold_reversed', `-${released}`);
@@ -286,14 +315,14 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
       return once(`clearing:${clr.event_id}`, async () => {
         const account = await resolveCard();
         const held = hold;
-        const { hold: left, overlimit_minor } = await steps.clearCard({
-          payment,
-          event_id: `clearing:${clr.event_id}`,
-          card: account,
-          hold: held,
-          amount_minor: clr.amount_minor,
-          final: clr.final,
-        });
+        const { hold: left, overlimit_minor } = await steps.clearCard.executeWithOptions(
+          step(
+            held
+              ? `clearing ${clr.event_id}: post ${money(clr.amount_minor)} against ${money(held.amount_minor)} held${clr.final ? ', final' : ''}`
+              : `clearing ${clr.event_id}: force post ${money(clr.amount_minor)} (nothing held)`,
+          ),
+          [{ payment, event_id: `clearing:${clr.event_id}`, card: account, hold: held, amount_minor: clr.amount_minor, final: clr.final }],
+        );
         setHold(left);
         state.posted_minor += clr.amount_minor;
         const event = held ? 'clearing_posted' : 'force_posted';
@@ -325,7 +354,9 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
           throw invalidEvent(`refund of ${ref.amount_minor} exceeds what is left to refund (${state.posted_minor - state.refunded_minor})`);
         }
         const account = await resolveCard();
-        await steps.refundCard({ payment, event_id: `refund:${ref.event_id}`, card: account, amount_minor: ref.amount_minor });
+        await steps.refundCard.executeWithOptions(step(`refund ${ref.event_id}: credit ${money(ref.amount_minor)} back`), [
+          { payment, event_id: `refund:${ref.event_id}`, card: account, amount_minor: ref.amount_minor },
+        ]);
         state.refunded_minor += ref.amount_minor;
         if (state.posted_minor === 0) note('refund_unlinked', 'no clearing on this payment to refund');
         transition(hold ? state.status : (settledStatus() ?? state.status), 'refunded', String(ref.amount_minor));
@@ -347,9 +378,51 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
     },
   );
 
+  // Ops: release a stuck hold now (as expiry would), or clear the attention flag once people have
+  // looked. Registering handlers adds no command; only a payment that receives one records new
+  // events. A void waits its turn behind the network's messages, like any ledger write.
+  setHandler(
+    voidHoldUpdate,
+    (raw) => {
+      const by = parseOpsAction(raw);
+      return serial(async () => {
+        if (!hold) throw opsRefused(`payment ${payment.payment_id} holds nothing any more (it is ${state.status})`);
+        const released = hold.amount_minor;
+        const { hold: left } = await steps.releaseCardHold.executeWithOptions(
+          step(`ops void by ${by.operator}: release ${money(released)} held`),
+          [{ payment, event_id: 'ops:void_hold', card: card ?? null, hold, keep_minor: 0 }],
+        );
+        setHold(left);
+        recorder.ops('voidHold', by, `${money(released)} released`, settledStatus() ?? 'EXPIRED');
+        return state;
+      }).finally(() => recorder.flush());
+    },
+    {
+      validator: (raw) => {
+        parseOpsAction(raw);
+        if (!hold)
+          throw opsRefused(
+            `voidHold needs a payment that holds something; payment ${payment.payment_id} is ${state.status} and holds nothing`,
+          );
+      },
+    },
+  );
+  setHandler(
+    resolveAttentionUpdate,
+    (raw) => {
+      recorder.resolveAttention(parseOpsAction(raw));
+      recorder.flush();
+      return state;
+    },
+    { validator: (raw) => validateResolveAttention(state, raw) },
+  );
+
   // The first message starts the payment; a start whose message was refused closes quietly.
-  const started = await condition(() => events > 0, options.first_event_wait_ms);
+  const started = await condition(() => events > 0, options.first_event_wait_ms, {
+    summary: `wait ${options.first_event_wait_ms} ms for the network's first message`,
+  });
   if (!started) {
+    waitFor(null);
     transition('DECLINED', 'no_first_message', `nothing arrived within ${options.first_event_wait_ms} ms`);
     recorder.flush();
     return state;
@@ -360,12 +433,17 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
   // open, so a clearing that arrives later is still posted (as a force post).
   if (hold !== null) {
     const expiry_ms = options.hold_expiry_ms ?? holdExpiryMs(payment.merchant.mcc);
-    const closed = await condition(() => hold === null, expiry_ms);
+    waitFor(`the merchant's clearing, a reversal or an increment; what is still held is released at ${after(expiry_ms)} UTC (expiry)`);
+    const closed = await condition(() => hold === null, expiry_ms, {
+      summary: `hold expiry after ${Math.round((expiry_ms / DAY_MS) * 100) / 100} days (MCC ${payment.merchant.mcc})`,
+    });
     if (!closed) {
       await serial(async () => {
         if (!hold) return;
         const expired = hold.amount_minor;
-        const { hold: left } = await steps.releaseCardHold({ payment, event_id: 'expiry', card: card ?? null, hold, keep_minor: 0 });
+        const { hold: left } = await steps.releaseCardHold.executeWithOptions(step(`expiry: release ${money(expired)} still held`), [
+          { payment, event_id: 'expiry', card: card ?? null, hold, keep_minor: 0 },
+        ]);
         setHold(left);
         transition(settledStatus() ?? 'EXPIRED', 'hold_expired', `${expired} released after ${expiry_ms} ms`);
       });
@@ -374,7 +452,11 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
   }
 
   // Late clearings and refunds are still accepted for a while; then the payment closes.
-  await sleep(options.linger_ms);
+  waitFor(`late clearings and refunds until ${after(options.linger_ms)} UTC; then the payment closes`);
+  await sleep(options.linger_ms, {
+    summary: `stay open ${Math.round((options.linger_ms / DAY_MS) * 100) / 100} days for late clearings and refunds`,
+  });
   await condition(() => busy === 0);
+  waitFor(null);
   return state;
 }

@@ -2,6 +2,7 @@
 // every client.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Authorization, AuthorizationReply, CardDecision, Clearing, Increment, Refund, Reversal } from '../domain/card.js';
+import type { OpsAction } from '../domain/ops.js';
 import type { PaymentState, SettlementConfirmation } from '../domain/payment.js';
 
 export const getPaymentQuery = defineQuery<PaymentState>('getPayment');
@@ -21,6 +22,16 @@ export const reverseUpdate = defineUpdate<PaymentState, [Reversal]>('reverse');
 export const clearUpdate = defineUpdate<PaymentState, [Clearing]>('clear');
 /** Credit a refund or return back to the company. */
 export const refundUpdate = defineUpdate<PaymentState, [Refund]>('refund');
+
+/** Ops actions (src/domain/ops.ts): each validated (operator, reason, and whether it applies now;
+ * a refused one writes nothing) and recorded in the timeline as `ops_<action>` with who and why. */
+/** Payout waiting for its bank past the settlement-attention time: send it again with the same
+ * idempotency key (the bank pays once); a final answer settles or compensates the payout. */
+export const retrySettlementUpdate = defineUpdate<PaymentState, [OpsAction]>('retrySettlement');
+/** Card payment: release what it still holds now, as expiry would. */
+export const voidHoldUpdate = defineUpdate<PaymentState, [OpsAction]>('voidHold');
+/** Any payment flagged NeedsAttention: clear the flag; the timeline keeps why it was raised. */
+export const resolveAttentionUpdate = defineUpdate<PaymentState, [OpsAction]>('resolveAttention');
 
 /** Update names, by the kind of card event they carry (also the prefix of their event keys). */
 export const CARD_EVENT_KINDS = ['increment', 'reversal', 'clearing', 'refund'] as const;

@@ -8,9 +8,18 @@
 // Deterministic: the cycle comes from the input or the workflow clock; every read and write is an
 // activity. Idempotent: a cycle is named by its end, and every step keeps its first result, so
 // running the same cycle again (a retried schedule, an operator's re-run) writes nothing twice.
-import { ActivityFailure, ApplicationFailure, log, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { formatMinor } from '../domain/money.js';
+import { formatMinor, type Currency } from '../domain/money.js';
 import {
   cycleEndFor,
   cycleIdOf,
@@ -24,10 +33,41 @@ import { getNetworkSettlementQuery } from './network-settlement-messages.js';
 
 /** Money steps retry infrastructure errors without limit (a cycle not yet due included), with
  * the backoff capped so recovery is noticed within a minute. */
-const steps = proxyActivities<Activities>({
+const STEP_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '3 minutes',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+};
+const steps = proxyActivities<Activities>(STEP_OPTIONS);
+/** Each call carries a summary for the Web UI (user metadata: replay does not compare it). */
+const step = (summary: string): ActivityOptions => ({ ...STEP_OPTIONS, summary });
+
+/** The Web UI's current details of a run: status, each currency's figures, the last events. */
+export function renderNetworkSettlementDetails(state: NetworkSettlementState, waiting_for: string | null): string {
+  const m = (v: number | null | undefined, currency: Currency) => (v === null || v === undefined ? '—' : formatMinor(v, currency));
+  const lines = [`**Network settlement ${state.cycle_id}: ${state.status}** — cycle ending ${state.cycle_end}`];
+  if (state.needs_attention) lines.push('', '**Needs attention**: the network report and the ledger disagree, or a cycle failed');
+  if (state.cycles.length > 0) {
+    lines.push(
+      '',
+      '| currency | window | net (ledger) | reported | wired | difference | status |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const { currency, cycle, error } of state.cycles) {
+      lines.push(
+        `| ${currency} | ${cycle ? `${cycle.window_start} .. ${cycle.window_end}` : '—'} | ${m(cycle?.net_minor, currency)} | ` +
+          `${m(cycle?.reported_minor, currency)} | ${m(cycle?.wired_minor, currency)} | ${m(cycle?.difference_minor, currency)} | ` +
+          `${error ? `failed: ${error}` : (cycle?.status ?? 'not opened')} |`,
+      );
+    }
+  }
+  lines.push('', `**Waiting for**: ${waiting_for ?? 'nothing (finished)'}`);
+  lines.push(
+    '',
+    '**Last events**',
+    ...state.timeline.slice(-6).map((e) => `- ${e.at.slice(0, 19).replace('T', ' ')} \`${e.event}\`${e.detail ? `: ${e.detail}` : ''}`),
+  );
+  return lines.join('\n');
+}
 
 /** Timeline entries kept; a run has a few per currency. */
 const TIMELINE_LENGTH_MAX = 200;
@@ -58,9 +98,16 @@ export async function networkSettlementWorkflow(input: NetworkSettlementInput = 
     timeline: [],
   };
   setHandler(getNetworkSettlementQuery, () => state);
+  let waiting_for: string | null = null;
+  const refresh = () => setCurrentDetails(renderNetworkSettlementDetails(state, waiting_for));
+  const waitFor = (what: string | null) => {
+    waiting_for = what;
+    refresh();
+  };
   const note = (event: string, detail?: string) => {
     if (state.timeline.length >= TIMELINE_LENGTH_MAX) state.timeline.splice(1, 1);
     state.timeline.push({ at: new Date().toISOString(), event, ...(detail !== undefined ? { detail } : {}) });
+    refresh();
   };
   const markNeedsAttention = (event: string, detail: string) => {
     note(event, detail);
@@ -71,22 +118,35 @@ export async function networkSettlementWorkflow(input: NetworkSettlementInput = 
   };
   note('cycle_started', cycle_end);
 
-  const currencies = parsed.data.currencies ?? (await steps.listNetworkCurrencies());
+  waitFor('the ledger: currencies with a network payable account');
+  const currencies =
+    parsed.data.currencies ?? (await steps.listNetworkCurrencies.executeWithOptions(step('list currencies with network payable'), []));
   // Bounded: at most one entry per supported currency.
   for (const currency of currencies) {
     const entry: NetworkSettlementState['cycles'][number] = { currency, cycle: null };
     state.cycles.push(entry);
     const key = { cycle_id, currency };
     try {
-      entry.cycle = await steps.openNetworkCycle({ ...key, window_end: cycle_end, lag_ms });
+      waitFor(`${currency}: netting the cycle on network payable (after the cutoff)`);
+      entry.cycle = await steps.openNetworkCycle.executeWithOptions(step(`${currency}: open the cycle and net it`), [
+        { ...key, window_end: cycle_end, lag_ms },
+      ]);
       note(
         'cycle_opened',
         `${currency} ${entry.cycle.window_start} .. ${entry.cycle.window_end}: net ${formatMinor(entry.cycle.net_minor, currency)}`,
       );
-      entry.cycle = await steps.fetchNetworkReport(key);
-      const wire = await steps.postNetworkWire(key);
+      waitFor(`${currency}: the card network's report of the window`);
+      entry.cycle = await steps.fetchNetworkReport.executeWithOptions(step(`${currency}: fetch the network's report`), [key]);
+      waitFor(`${currency}: the ledger: the wire of what the network reported`);
+      const wire = await steps.postNetworkWire.executeWithOptions(
+        step(`${currency}: wire ${formatMinor(entry.cycle.reported_minor ?? 0, currency)} (reported) to the settlement bank`),
+        [key],
+      );
       note('wire_posted', `${currency} ${formatMinor(wire.wired_minor, currency)}`);
-      entry.cycle = await steps.reconcileNetworkCycle({ ...key, ...wire });
+      waitFor(`${currency}: reconciliation`);
+      entry.cycle = await steps.reconcileNetworkCycle.executeWithOptions(step(`${currency}: reconcile report and ledger`), [
+        { ...key, ...wire },
+      ]);
       if (entry.cycle.status === 'mismatched') {
         markNeedsAttention(
           'cycle_mismatched',
@@ -112,6 +172,7 @@ export async function networkSettlementWorkflow(input: NetworkSettlementInput = 
     : state.cycles.some((c) => c.cycle?.status === 'mismatched')
       ? 'MISMATCHED'
       : 'MATCHED';
+  waiting_for = null;
   note('cycle_finished', state.status);
   return state;
 }
