@@ -12,10 +12,13 @@ import type { TransferBatcher } from '../ledger/batcher.js';
 import { transferId } from '../ledger/ids.js';
 import type { TransferInput, TransferOutcome } from '../ledger/ledger.js';
 import type { CardStore } from '../cards/cards.js';
+import type { WorkerMetrics } from '../workers/metrics.js';
 
 export interface CardActivityDeps {
   postings: TransferBatcher;
   cards: CardStore;
+  /** Decision latency and outcomes (the worker's metrics); absent in tests that do not look. */
+  metrics?: Pick<WorkerMetrics, 'cardDecision'> | undefined;
 }
 
 /** One open hold of a card payment: a pending transfer, named by the event that placed it. */
@@ -86,7 +89,27 @@ function assertAmount(what: string, amount_minor: number): void {
   }
 }
 
-export function createCardActivities({ postings, cards }: CardActivityDeps) {
+export function createCardActivities(deps: CardActivityDeps) {
+  const activities = createUnmeteredCardActivities(deps);
+  const { metrics } = deps;
+  if (!metrics) return activities;
+  return {
+    ...activities,
+    async authorizeCard(input: AuthorizeCardInput): Promise<AuthorizeCardResult> {
+      const started_ms = performance.now();
+      const result = await activities.authorizeCard(input);
+      metrics.cardDecision({
+        kind: input.replaces ? 'increment' : 'authorization',
+        approved: result.approved,
+        reason: result.reason ?? 'none',
+        latency_ms: performance.now() - started_ms,
+      });
+      return result;
+    },
+  };
+}
+
+function createUnmeteredCardActivities({ postings, cards }: CardActivityDeps) {
   /** The account a card payment charges: the company's credit line, or the over-limit
    * receivable for money the network settled past it (or on a card the issuer does not know). */
   const chargedAccount = (card: CardAccount | null, overlimit: boolean, currency: Currency) =>

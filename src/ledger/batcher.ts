@@ -68,6 +68,8 @@ export interface TransferBatcher {
 export function createTransferBatcher(
   ledger: Pick<Ledger, 'createParsedTransfers'>,
   options: BatcherOptions = DEFAULT_BATCHER_OPTIONS,
+  /** Told about every batch written (metrics). */
+  observe: (batch: { transfers: number; latency_ms: number; ok: boolean }) => void = () => undefined,
 ): TransferBatcher {
   if (!(options.batch_size_max >= 1 && options.batch_size_max <= BATCH_SIZE_MAX)) {
     throw new Error(`batch_size_max must be 1..${BATCH_SIZE_MAX}, got ${options.batch_size_max}`);
@@ -107,17 +109,20 @@ export function createTransferBatcher(
     stats.batches += 1;
     stats.transfers += transfers.length;
     stats.batch_size_max_seen = Math.max(stats.batch_size_max_seen, transfers.length);
+    const started_ms = performance.now();
     try {
       const outcomes = await ledger.createParsedTransfers(transfers);
       if (outcomes.length !== transfers.length) {
         throw new Error(`ledger answered ${outcomes.length} results for ${transfers.length} transfers`);
       }
+      observe({ transfers: transfers.length, latency_ms: performance.now() - started_ms, ok: true });
       let offset = 0;
       for (const p of batch) {
         p.resolve(outcomes.slice(offset, offset + p.transfers.length));
         offset += p.transfers.length;
       }
     } catch (err) {
+      observe({ transfers: transfers.length, latency_ms: performance.now() - started_ms, ok: false });
       // The batch was one transaction: nothing of it was written, so every caller may retry.
       for (const p of batch) p.reject(err);
     }

@@ -18,6 +18,8 @@ export const stackFileSchema = z.object({
    * private to its owner). Absent in files from older versions. */
   api: z.string().min(1).optional(),
   api_key: z.string().min(1).optional(),
+  /** Prometheus endpoints (GET). Absent in files from older versions. */
+  metrics: z.object({ worker: z.string().min(1), api: z.string().min(1) }).optional(),
   pid: z.number().int(),
   started_at: z.string(),
 });

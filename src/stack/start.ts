@@ -176,6 +176,8 @@ async function main(): Promise<void> {
       [config.SETTLEMENT_GATEWAY_URL ? null : config.SETTLEMENT_SIMULATOR_PORT, 'settlement simulator', 'SETTLEMENT_SIMULATOR_PORT'],
       [config.SETTLEMENT_CALLBACK_PORT, 'settlement callback receiver', 'SETTLEMENT_CALLBACK_PORT'],
       [config.API_PORT, 'gRPC / Connect API', 'API_PORT'],
+      [config.WORKER_METRICS_PORT, 'worker metrics', 'WORKER_METRICS_PORT'],
+      [config.API_METRICS_PORT, 'API metrics', 'API_METRICS_PORT'],
     ];
     for (const [port, what, variable] of ports) {
       if (port !== null) await assertPortFree(port, what, variable);
@@ -279,6 +281,10 @@ async function main(): Promise<void> {
       settlement_callback: callbackUrl,
       api: apiUrl,
       api_key,
+      metrics: {
+        worker: `http://${config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}/metrics`,
+        api: `http://${config.API_HOST}:${config.API_METRICS_PORT}/metrics`,
+      },
       pid: process.pid,
       started_at: new Date().toISOString(),
     });
@@ -292,6 +298,7 @@ async function main(): Promise<void> {
         `  Settlement   ${gatewayUrl}${stack.simulator ? '  (payee-bank simulator)' : ''}`,
         `  Callbacks    ${callbackUrl}  (settlement confirmations, served by the worker)`,
         `  API          ${apiUrl}  (gRPC, gRPC-Web, Connect; local key for ${config.API_LOCAL_COMPANIES} in stack.json)`,
+        `  Metrics      http://${config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}/metrics (worker), http://${config.API_HOST}:${config.API_METRICS_PORT}/metrics (API)`,
         `  Logs         ${logsDir}`,
         `  stack.json   ${file}`,
         '',

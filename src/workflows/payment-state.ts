@@ -2,7 +2,7 @@
 // attributes ops filter on, and the log. One recorder for every kind of payment, so a status
 // change looks the same in the query, the Web UI and the logs.
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import { log, upsertSearchAttributes } from '@temporalio/workflow';
+import { log, metricMeter, upsertSearchAttributes } from '@temporalio/workflow';
 import type { PaymentState, PaymentStatus } from '../domain/payment.js';
 import { NeedsAttentionKey, PaymentStatusKey } from '../domain/search-attributes.js';
 
@@ -31,11 +31,16 @@ export interface RecorderOptions {
 
 export function createPaymentRecorder(state: PaymentState, options: RecorderOptions = { coalesce_attributes: false }): PaymentRecorder {
   const pending = new Map<string, SearchAttributeUpdatePair>();
+  // Saga metrics, on the worker's Prometheus endpoint (the SDK drops them during replay).
+  const transitions = metricMeter.createCounter('payment_transitions', 'transitions', 'Payments entering each status, by kind');
+  const attention = metricMeter.createCounter('payments_needing_attention', 'payments', 'Payments flagged NeedsAttention, by reason');
+  const compensations = metricMeter.createCounter('payment_compensations', 'steps', 'Compensation steps completed, by step');
   const setAttribute = (pair: SearchAttributeUpdatePair) => {
     if (options.coalesce_attributes) pending.set(pair.key.name, pair);
     else upsertSearchAttributes([pair]);
   };
   const note = (event: string, detail?: string) => {
+    if (event.startsWith('compensated_')) compensations.add(1, { kind: state.kind, step: event.slice('compensated_'.length) });
     if (state.timeline.length >= TIMELINE_LENGTH_MAX) state.timeline.splice(1, 1);
     state.timeline.push({ at: new Date().toISOString(), event, ...(detail !== undefined ? { detail } : {}) });
   };
@@ -44,6 +49,7 @@ export function createPaymentRecorder(state: PaymentState, options: RecorderOpti
     transition(status, event, detail) {
       state.status = status;
       note(event, detail);
+      transitions.add(1, { kind: state.kind, status });
       // Without coalescing, upserted on every transition, as the recorded histories do (replay).
       setAttribute({ key: PaymentStatusKey, value: status });
       log.info('payment transition', { payment_id: state.payment_id, status, event });
@@ -51,6 +57,7 @@ export function createPaymentRecorder(state: PaymentState, options: RecorderOpti
     markNeedsAttention(event, detail) {
       note(event, detail);
       if (state.needs_attention) return;
+      attention.add(1, { kind: state.kind, reason: event });
       state.needs_attention = true;
       setAttribute({ key: NeedsAttentionKey, value: true });
       log.warn('payment needs attention', { payment_id: state.payment_id, event, detail });

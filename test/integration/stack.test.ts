@@ -52,6 +52,8 @@ async function stackEnv(): Promise<NodeJS.ProcessEnv> {
     SETTLEMENT_SIMULATOR_PORT: String(await freePort()),
     SETTLEMENT_CALLBACK_PORT: String(await freePort()),
     API_PORT: String(await freePort()),
+    WORKER_METRICS_PORT: String(await freePort()),
+    API_METRICS_PORT: String(await freePort()),
     WORKER_SHUTDOWN_GRACE_MS: '2000',
     LOG_LEVEL: 'info',
   };
@@ -128,6 +130,26 @@ describe('npm start', () => {
     assert.equal(summary.unexpected, 0);
     assert.equal(summary.invariants_ok, true);
     assert.deepEqual(Object.keys(summary.by_status).sort(), ['COMPENSATED', 'DECLINED', 'EXPIRED', 'REFUNDED', 'REVERSED', 'SETTLED']);
+
+    // The metrics endpoints in stack.json expose the SDK's and the platform's series.
+    assert.ok(stack.metrics, 'stack.json lists the metrics endpoints');
+    const workerMetrics = await (await fetch(stack.metrics.worker)).text();
+    for (const series of [
+      'temporal_workflow_completed',
+      'temporal_activity_execution_latency_bucket',
+      'ledger_batch_transfers_bucket',
+      'ledger_batch_latency_ms_bucket',
+      'card_authorization_decision_ms_bucket',
+      'card_authorization_decisions',
+      'payment_transitions',
+      'payment_compensations',
+    ]) {
+      assert.match(workerMetrics, new RegExp(`^${series}[{ ]`, 'm'), `worker metrics expose ${series}`);
+    }
+    const apiMetrics = await (await fetch(stack.metrics.api)).text();
+    for (const series of ['api_requests_total', 'api_request_duration_ms_bucket']) {
+      assert.match(apiMetrics, new RegExp(`^${series}[{ ]`, 'm'), `API metrics expose ${series}`);
+    }
 
     // The Web UI's own API (what its pages call) lists the payments with their search attributes.
     const listed = await fetch(`${stack.ui}/api/v1/namespaces/default/workflows?query=${encodeURIComponent("PaymentKind = 'payout'")}`);

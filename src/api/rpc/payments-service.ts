@@ -40,6 +40,7 @@ import {
 import { PaymentNotFoundError, getPayment, parsePayout, startPayout } from '../payments.js';
 import { getPaymentQuery } from '../../workflows/messages.js';
 import { scopeOf } from './auth.js';
+import type { ApiMetrics } from './metrics.js';
 import { given, minor, optionalMinor, paymentToProto } from './convert.js';
 import { invalidArgument, notFound } from './errors.js';
 
@@ -58,6 +59,7 @@ export interface PaymentServiceDeps {
   task_queue: string;
   card_options?: CardWorkflowOptions;
   payout_options: PayoutWorkflowOptions;
+  metrics?: Pick<ApiMetrics, 'authorization'> | undefined;
 }
 
 function transactionOf(tx: CardTransaction | undefined): CardPayment {
@@ -147,7 +149,14 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       parseCardMessage(authorizationSchema, authorization, 'authorization');
       await visibleCard(ctx, payment.card_id);
       try {
+        const started_ms = performance.now();
         const decision = await authorizeCardPayment(client, payment, authorization, cardOptions);
+        deps.metrics?.authorization({
+          approved: decision.approved,
+          reason: decision.reason ?? 'none',
+          stand_in: decision.stand_in,
+          latency_ms: performance.now() - started_ms,
+        });
         return {
           decision: {
             approved: decision.approved,

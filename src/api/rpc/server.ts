@@ -4,7 +4,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import { Code, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
@@ -16,7 +16,8 @@ import type { CardWorkflowOptions } from '../../domain/card.js';
 import type { PayoutWorkflowOptions } from '../../domain/payment.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import type { ApiKeyStore } from '../keys.js';
-import { authInterceptor } from './auth.js';
+import { authInterceptor, scopeKey } from './auth.js';
+import type { ApiMetrics } from './metrics.js';
 import { createCardService } from './cards-service.js';
 import { toConnectError } from './errors.js';
 import { createLedgerService } from './ledger-service.js';
@@ -37,6 +38,7 @@ export interface ApiServerDeps {
   payout_options: PayoutWorkflowOptions;
   card_options?: CardWorkflowOptions;
   log: Logger;
+  metrics?: ApiMetrics;
 }
 
 export interface ApiServer {
@@ -45,12 +47,37 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
+/** Answers refused here are logged here (authInterceptor logs its own; toConnectError logs
+ * unavailable dependencies and internal errors): the method, the gRPC code, the reason and the
+ * key id, never the key. */
+const LOGGED_REFUSALS: ReadonlySet<Code> = new Set([
+  Code.InvalidArgument,
+  Code.NotFound,
+  Code.AlreadyExists,
+  Code.FailedPrecondition,
+  Code.PermissionDenied,
+  Code.ResourceExhausted,
+  Code.OutOfRange,
+  Code.DeadlineExceeded,
+  Code.Canceled,
+]);
+const grpcCodeName = (code: Code) =>
+  Code[code]
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toUpperCase()
+    .replace(/^CANCELED$/, 'CANCELLED');
+
 function errorInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
     try {
       return await next(req);
     } catch (err) {
-      throw toConnectError(err, log, req.method.name);
+      const answer = toConnectError(err, log, req.method.name);
+      if (LOGGED_REFUSALS.has(answer.code)) {
+        const key_id = req.contextValues.get(scopeKey)?.key_id;
+        log.info({ method: req.method.name, code: grpcCodeName(answer.code), reason: answer.rawMessage, key_id }, 'call refused');
+      }
+      throw answer;
     }
   };
 }
@@ -63,7 +90,7 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
   };
   const handler = connectNodeAdapter({
     routes,
-    interceptors: [errorInterceptor(deps.log), authInterceptor(deps.keys, deps.log)],
+    interceptors: [...(deps.metrics ? [deps.metrics.interceptor] : []), errorInterceptor(deps.log), authInterceptor(deps.keys, deps.log)],
     readMaxBytes: REQUEST_BYTES_MAX,
     // A liveness probe for supervisors: answers without a key.
     fallback: (req, res) => {
