@@ -1,0 +1,116 @@
+// `ops ...`: operator actions on running payments, sent to the payment workflows through Temporal
+// (src/api/ops.ts), and the Web UI's reading of a payment from a terminal. Temporal's address comes
+// from TEMPORAL_ADDRESS, else the running stack's stack.json.
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { Command } from 'commander';
+import { OpsActionRefusedError, listPayments, readPayment, runOpsAction } from '../api/ops.js';
+import { PaymentNotFoundError } from '../api/payments.js';
+import { REPO_ROOT } from '../config.js';
+import type { OpsActionName } from '../domain/ops.js';
+import { readStackFile } from '../stack/stack-file.js';
+
+async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const address = process.env.TEMPORAL_ADDRESS || readStackFile(process.env.DATA_DIR || path.join(REPO_ROOT, 'data'))?.temporal;
+  if (!address) throw new Error('TEMPORAL_ADDRESS is not set and no stack is running: start it with `npm start`');
+  const connection = await Connection.connect({ address });
+  try {
+    return await fn(new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE || 'default' }));
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Exit 3 for a refusal or an unknown payment (as the other commands), 1 otherwise. */
+async function run(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    const refused = err instanceof OpsActionRefusedError || err instanceof PaymentNotFoundError;
+    // Exits here: the program's own handler knows the API's errors, not Temporal's.
+    const code = refused ? 3 : 1;
+    await new Promise<void>((resolve) =>
+      process.stderr.write(`cli: ${refused ? 'refused' : 'failed'}: ${(err as Error).message}\n`, () => resolve()),
+    );
+    process.exit(code);
+  }
+}
+
+export function opsCommand(): Command {
+  const ops = new Command('ops').description('operator actions on running payments (Temporal updates), recorded with who and why');
+  const actions: Array<[string, OpsActionName, string]> = [
+    ['retry-settlement', 'retrySettlement', 'send a payout flagged settlement_waiting to the bank again (same idempotency key)'],
+    ['void-hold', 'voidHold', 'release what a card payment still holds now (as expiry would)'],
+    ['resolve-attention', 'resolveAttention', 'clear NeedsAttention; the timeline keeps why it was raised'],
+  ];
+  for (const [name, action, description] of actions) {
+    ops
+      .command(name)
+      .description(description)
+      .argument('<payment-id>', 'the payment')
+      .requiredOption('--operator <who>', 'who acts (1-64 letters, digits, _ . @ + -)')
+      .requiredOption('--reason <why>', 'why (1-500 characters, one line)')
+      .option('--request-id <id>', 'idempotency key of this action (a repeat acts once)')
+      .option('--json', 'print the payment state as JSON')
+      .action((payment_id: string, o: { operator: string; reason: string; requestId?: string; json?: boolean }) =>
+        run(() =>
+          withClient(async (client) => {
+            const state = await runOpsAction(
+              client,
+              action,
+              payment_id,
+              { operator: o.operator, reason: o.reason },
+              o.requestId ? { request_id: o.requestId } : {},
+            );
+            if (o.json) console.log(JSON.stringify(state, null, 2));
+            else console.log(`${payment_id}: ${state.status}${state.needs_attention ? ' (needs attention)' : ''}; ${name} recorded`);
+          }),
+        ),
+      );
+  }
+  ops
+    .command('show')
+    .description('a payment as the Web UI shows it: current details, then the timeline')
+    .argument('<payment-id>', 'the payment')
+    .option('--json', 'print summary, details and state as JSON')
+    .action((payment_id: string, o: { json?: boolean }) =>
+      run(() =>
+        withClient(async (client) => {
+          const view = await readPayment(client, payment_id);
+          if (o.json) return console.log(JSON.stringify(view, null, 2));
+          console.log(`${view.summary ?? payment_id}\n\n${view.current_details}\n\nTimeline:`);
+          for (const e of view.state.timeline) {
+            console.log(`  ${e.at}  ${e.event}${e.detail ? `  ${e.detail}` : ''}${e.operator ? `  by ${e.operator}: ${e.reason}` : ''}`);
+          }
+        }),
+      ),
+    );
+  ops
+    .command('list')
+    .description('payments matching a Web UI query')
+    .option('--query <query>', 'visibility query', "NeedsAttention = true AND ExecutionStatus = 'Running'")
+    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 100)
+    .option('--json', 'print JSON')
+    .action((o: { query: string; limit: number; json?: boolean }) =>
+      run(() =>
+        withClient(async (client) => {
+          const found = await listPayments(client, o.query, o.limit);
+          if (o.json) return console.log(JSON.stringify(found, null, 2));
+          for (const p of found) {
+            console.log(
+              [
+                p.workflow_id,
+                p.kind ?? '-',
+                p.payment_status ?? '-',
+                p.amount_minor ?? '-',
+                p.currency ?? '-',
+                p.needs_attention ? 'attention' : '',
+              ].join('\t'),
+            );
+          }
+          console.log(`${found.length} payment(s)`);
+        }),
+      ),
+    );
+  return ops;
+}
