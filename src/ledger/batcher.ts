@@ -5,6 +5,8 @@
 // to batch_size_max) goes in the next batch. An idle batcher sends a lone request at once, so
 // batching adds no latency at low load and grows batches exactly when the database is the
 // bottleneck. batch_wait_ms_max lets a request wait a little for company even when idle.
+import type { Link } from '@opentelemetry/api';
+import { SpanKind, activeSpanLink, traced } from '../telemetry/spans.js';
 import {
   LedgerInputError,
   transferInputSchema,
@@ -45,6 +47,8 @@ export class BatcherClosedError extends Error {
 
 interface Pending {
   transfers: TransferRequest[];
+  /** The submitter's span, linked from the batch's span (one batch serves many callers). */
+  link: Link | null;
   resolve(outcomes: TransferOutcome[]): void;
   reject(err: unknown): void;
 }
@@ -111,7 +115,13 @@ export function createTransferBatcher(
     stats.batch_size_max_seen = Math.max(stats.batch_size_max_seen, transfers.length);
     const started_ms = performance.now();
     try {
-      const outcomes = await ledger.createParsedTransfers(transfers);
+      const links = batch.flatMap((p) => (p.link ? [p.link] : []));
+      const outcomes = await traced(
+        'ledger.batch',
+        { 'db.system': 'postgresql', 'ledger.transfers': transfers.length, 'ledger.callers': batch.length },
+        () => ledger.createParsedTransfers(transfers),
+        { kind: SpanKind.CLIENT, links },
+      );
       if (outcomes.length !== transfers.length) {
         throw new Error(`ledger answered ${outcomes.length} results for ${transfers.length} transfers`);
       }
@@ -187,7 +197,7 @@ export function createTransferBatcher(
         );
       }
       return new Promise<TransferOutcome[]>((resolve, reject) => {
-        queue.push({ transfers: requests, resolve, reject });
+        queue.push({ transfers: requests, resolve, reject, link: activeSpanLink() });
         queuedTransfers += transfers.length;
         pump();
       });
