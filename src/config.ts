@@ -81,6 +81,20 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*(,[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/, { error: 'must be a comma-separated list of company ids' })
     .default('acme'),
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+  /** Payload encryption keys, `id:base64key,...` (first encrypts), or a file of them; neither:
+   * `<DATA_DIR>/payload-codec-keys` (npm start creates it). src/codec/keys.ts. */
+  PAYLOAD_CODEC_KEYS: z.string().min(1).optional(),
+  PAYLOAD_CODEC_KEYS_FILE: z.string().min(1).optional(),
+  /** The codec server (src/codec/server.ts) the Web UI decodes payloads with. */
+  CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
+  CODEC_SERVER_PORT: port.default(7482),
+  /** Browser origins allowed to call it (comma-separated); default: the dev server's Web UI. */
+  CODEC_SERVER_UI_ORIGINS: z
+    .string()
+    .regex(/^https?:\/\/[^\s,/]+(,https?:\/\/[^\s,/]+)*$/, { error: 'must be a comma-separated list of scheme://host[:port]' })
+    .optional(),
+  /** Bearer token for callers other than the Web UI; npm start generates one when unset. */
+  CODEC_SERVER_TOKEN: z.string().min(16).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

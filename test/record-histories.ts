@@ -32,10 +32,13 @@ const scratch = path.join(REPO_ROOT, '.tmp', `record-${process.pid}`);
 mkdirSync(scratch, { recursive: true });
 const stack = await startTestStack(scratch, log);
 try {
-  // Payouts are confirmed by the bank's callback, as under `npm start`.
+  // Payouts are confirmed by the bank's callback, as under `npm start`. Payloads are recorded in
+  // clear (no codec), so the replay test needs no key and the corpus stays readable; the replay
+  // test replays them through the platform's converter, which passes unencrypted payloads through.
   const h = await startPaymentsHarness('record', {
     endpoints: { databaseUrl: stack.databaseUrl, temporalAddress: stack.temporalAddress },
     callbacks: true,
+    data_converter: null,
   });
   try {
     const account_id = await openCreditLine(h.ledger, { company_id: 'acme', currency: 'EUR', limit_minor: 50_000, grant_key: 'record' });

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../src/config.js';
+import { generateKeyEntry } from '../src/codec/keys.js';
 import { bundleWorkflows } from '../src/workers/worker.js';
 import { startTestStack, type TestStack } from './support/stack.js';
 
@@ -42,6 +43,9 @@ try {
     ...(stack.executable.type === 'existing-path' ? { TEST_TEMPORAL_CLI_PATH: stack.executable.path } : {}),
     WORKFLOW_BUNDLE_PATH: bundlePath,
     TEST_SCRATCH_DIR: scratch,
+    // Payload encryption keys for this run only (test/support/codec.ts), never a committed one.
+    PAYLOAD_CODEC_KEYS: generateKeyEntry(`test-${process.pid}`),
+    PAYLOAD_CODEC_KEYS_FILE: '',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
   // Files run one at a time: integration tests share one server and two cores.

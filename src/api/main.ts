@@ -9,6 +9,7 @@ import { createPool } from '../ledger/db.js';
 import { createLedger } from '../ledger/ledger.js';
 import { createLogger } from '../logger.js';
 import { readStackFile } from '../stack/stack-file.js';
+import { loadDataConverter } from '../codec/data-converter.js';
 import { createApiKeyStore } from './keys.js';
 import { startApiServer } from './rpc/server.js';
 
@@ -24,7 +25,8 @@ if (!temporalAddress || !databaseUrl) {
 
 const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'api' });
 const connection = await Connection.connect({ address: temporalAddress });
-const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+// Payloads and failures are encrypted with the workers' keys (src/codec/).
+const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: loadDataConverter(config) });
 const server = await startApiServer(
   {
     client,

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createCardActivities } from '../activities/card.js';
 import { createCardStore } from '../cards/cards.js';
+import { loadDataConverter } from '../codec/data-converter.js';
 import { loadConfig } from '../config.js';
 import { createTransferBatcher, type TransferBatcher } from '../ledger/batcher.js';
 import { createPool, type Pool } from '../ledger/db.js';
@@ -61,6 +62,7 @@ try {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue,
     workflowBundle: { codePath: opts.bundle },
+    dataConverter: loadDataConverter(config),
     activities,
     shutdownGraceTime: 2_000,
     ...PAYMENTS_WORKER_TUNING,

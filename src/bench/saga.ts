@@ -21,7 +21,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
 import { authorizeCardPayment, clearCardPayment } from '../api/card-payments.js';
 import { createCardStore } from '../cards/cards.js';
-import { REPO_ROOT } from '../config.js';
+import { loadDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
+import { generateKeyEntry } from '../codec/keys.js';
+import { REPO_ROOT, loadConfig } from '../config.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../domain/card.js';
 import { paymentWorkflowId } from '../domain/payment.js';
 import { openCreditLine } from '../ledger/accounts.js';
@@ -463,12 +465,16 @@ async function main(): Promise<void> {
     progress('bundling the payments workflows and the engine-ceiling workflow module');
     const sagaBundle = path.join(scratch, 'workflows-saga.js');
     const shapeBundle = path.join(scratch, 'workflows-shape.js');
-    const bundle = async (workflowsPath: string) => (await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') })).code;
+    const bundle = async (workflowsPath: string) =>
+      (await bundleWorkflowCode({ workflowsPath, failureConverterPath: FAILURE_CONVERTER_PATH, logger: new DefaultLogger('WARN') })).code;
     writeFileSync(sagaBundle, await bundle(WORKFLOWS_PATH));
     writeFileSync(shapeBundle, await bundle(SHAPE_WORKFLOWS));
 
     connection = await Connection.connect({ address: temporal.address });
-    const ctx: BenchContext = { client: new Client({ connection, namespace: 'default' }), cardIds };
+    // Payloads encrypted as in production; the workers (child processes) inherit the key.
+    if (!process.env.PAYLOAD_CODEC_KEYS && !process.env.PAYLOAD_CODEC_KEYS_FILE) process.env.PAYLOAD_CODEC_KEYS = generateKeyEntry('bench');
+    const dataConverter = loadDataConverter(loadConfig());
+    const ctx: BenchContext = { client: new Client({ connection, namespace: 'default', dataConverter }), cardIds };
     const roots = () => ({
       temporal_server: temporal!.process!.child.pid!,
       postgres: postgres!.process.child.pid!,

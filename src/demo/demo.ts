@@ -20,6 +20,7 @@ import { checkPaymentAgainstLedger } from '../ledger/payment-check.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../settlement/simulator.js';
 import { resolveEndpoints } from '../stack/stack-file.js';
+import { loadDataConverter } from '../codec/data-converter.js';
 
 const PAYMENTS_MAX = 100_000;
 /** The network's decision deadline the demo plays (Stripe's is 2 s). */
@@ -107,7 +108,7 @@ async function main(): Promise<number> {
 
   const pool: Pool = createPool(endpoints.database, { connections_max: 5, application_name: 'demo' });
   const connection = await Connection.connect({ address: endpoints.temporal, connectTimeout: 5_000 });
-  const client = new Client({ connection, namespace: endpoints.namespace });
+  const client = new Client({ connection, namespace: endpoints.namespace, dataConverter: loadDataConverter(config) });
   try {
     const ledger = createLedger(pool);
     const cards = createCardStore(pool);

@@ -18,6 +18,11 @@ export const stackFileSchema = z.object({
    * private to its owner). Absent in files from older versions. */
   api: z.string().min(1).optional(),
   api_key: z.string().min(1).optional(),
+  /** The codec server (payload decryption for the Web UI), and the bearer token other callers
+   * need (e.g. `temporal workflow show --codec-endpoint <url> --codec-auth "Bearer <token>"`).
+   * Absent in files from older versions. */
+  codec_server: z.string().min(1).optional(),
+  codec_server_token: z.string().min(1).optional(),
   /** Prometheus endpoints (GET). Absent in files from older versions. */
   metrics: z.object({ worker: z.string().min(1), api: z.string().min(1) }).optional(),
   pid: z.number().int(),

@@ -18,6 +18,7 @@ import { waitForWorker } from './search-attributes.js';
 import { readStackFile, removeStackFile, stackFilePath, writeStackFile } from './stack-file.js';
 import { resolveTemporalCli } from './temporal-cli.js';
 import { startTemporalDevServer, type RunningDevServer } from './temporal-server.js';
+import { startStackCodec, type StackCodec } from '../codec/stack.js';
 
 const HELP = `usage: npm start
 
@@ -77,6 +78,7 @@ class Stack {
   postgres: RunningPostgres | null = null;
   temporal: RunningDevServer | null = null;
   simulator: SettlementSimulator | null = null;
+  codec: StackCodec | null = null;
   worker: ManagedProcess | null = null;
   api: ManagedProcess | null = null;
   stopping = false;
@@ -120,13 +122,14 @@ class Stack {
   async stop(exitCode: number): Promise<never> {
     if (this.stopping) return new Promise<never>(() => undefined);
     this.stopping = true;
-    say('stopping: API, worker, settlement simulator, Temporal, Postgres');
+    say('stopping: API, worker, settlement simulator, codec server, Temporal, Postgres');
     removeStackFile(this.config.DATA_DIR);
     const steps: Array<[string, () => Promise<void>]> = [
       ['API', async () => this.api?.stop('SIGTERM', 10_000)],
       // The worker gets its own grace period to finish in-flight activities, plus time to exit.
       ['worker', async () => this.worker?.stop('SIGTERM', this.config.WORKER_SHUTDOWN_GRACE_MS + 10_000)],
       ['settlement simulator', async () => this.simulator?.close()],
+      ['codec server', async () => this.codec?.server.close()],
       ['Temporal', async () => this.temporal?.stop()],
       ['Postgres', async () => this.postgres?.stop()],
     ];
@@ -176,6 +179,7 @@ async function main(): Promise<void> {
       [config.SETTLEMENT_GATEWAY_URL ? null : config.SETTLEMENT_SIMULATOR_PORT, 'settlement simulator', 'SETTLEMENT_SIMULATOR_PORT'],
       [config.SETTLEMENT_CALLBACK_PORT, 'settlement callback receiver', 'SETTLEMENT_CALLBACK_PORT'],
       [config.API_PORT, 'gRPC / Connect API', 'API_PORT'],
+      [config.CODEC_SERVER_PORT, 'codec server', 'CODEC_SERVER_PORT'],
       [config.WORKER_METRICS_PORT, 'worker metrics', 'WORKER_METRICS_PORT'],
       [config.API_METRICS_PORT, 'API metrics', 'API_METRICS_PORT'],
     ];
@@ -199,6 +203,10 @@ async function main(): Promise<void> {
     });
     say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'ledger schema up to date');
 
+    // Payloads are encrypted (src/codec/): the codec server, up before the Web UI that uses it.
+    stack.codec = await startStackCodec(config, say, path.join(logsDir, 'codec-server.log'));
+    const codecUrl = stack.codec.server.url;
+
     let temporalAddress: string;
     let ui: string | null = null;
     if (!executable) {
@@ -220,6 +228,7 @@ async function main(): Promise<void> {
         namespace: config.TEMPORAL_NAMESPACE,
         dir: logsDir,
         log: say,
+        ui_codec_endpoint: codecUrl,
       });
       temporalAddress = stack.temporal.address;
       ui = stack.temporal.ui;
@@ -241,6 +250,7 @@ async function main(): Promise<void> {
       TEMPORAL_ADDRESS: temporalAddress,
       DATABASE_URL: databaseUrl,
       SETTLEMENT_GATEWAY_URL: gatewayUrl,
+      ...stack.codec.env,
     });
     const connection = await Connection.connect({ address: temporalAddress });
     try {
@@ -265,6 +275,7 @@ async function main(): Promise<void> {
       ...process.env,
       TEMPORAL_ADDRESS: temporalAddress,
       DATABASE_URL: databaseUrl,
+      ...stack.codec.env,
     });
     const apiUrl = `http://${config.API_HOST}:${config.API_PORT}`;
     await waitForHttp(`${apiUrl}/healthz`, API_READY_TIMEOUT_MS, () => stack.api?.child.exitCode !== null).catch((err: Error) => {
@@ -281,6 +292,8 @@ async function main(): Promise<void> {
       settlement_callback: callbackUrl,
       api: apiUrl,
       api_key,
+      codec_server: codecUrl,
+      codec_server_token: stack.codec.token,
       metrics: {
         worker: `http://${config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}/metrics`,
         api: `http://${config.API_HOST}:${config.API_METRICS_PORT}/metrics`,
@@ -297,6 +310,7 @@ async function main(): Promise<void> {
         `  Postgres     ${redact(databaseUrl)}`,
         `  Settlement   ${gatewayUrl}${stack.simulator ? '  (payee-bank simulator)' : ''}`,
         `  Callbacks    ${callbackUrl}  (settlement confirmations, served by the worker)`,
+        `  Codec        ${codecUrl}  (payload decryption for the Web UI; keys: ${stack.codec.key_source}; token in stack.json)`,
         `  API          ${apiUrl}  (gRPC, gRPC-Web, Connect; local key for ${config.API_LOCAL_COMPANIES} in stack.json)`,
         `  Metrics      http://${config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}/metrics (worker), http://${config.API_HOST}:${config.API_METRICS_PORT}/metrics (API)`,
         `  Logs         ${logsDir}`,

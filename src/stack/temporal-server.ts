@@ -23,6 +23,8 @@ export interface DevServerOptions {
   /** Folder for the log and pid files. */
   dir: string;
   log: (msg: string) => void;
+  /** The codec server the Web UI decodes payloads with (`--ui-codec-endpoint`). */
+  ui_codec_endpoint?: string | null;
 }
 
 export interface RunningDevServer {
@@ -65,6 +67,10 @@ async function waitForFrontend(address: string, proc: ManagedProcess): Promise<v
   throw new Error(`the Temporal dev server did not answer on ${address} within ${READY_TIMEOUT_MS} ms: ${lastError}`);
 }
 
+function codecArgs(options: DevServerOptions): string[] {
+  return options.ui_port !== null && options.ui_codec_endpoint ? ['--ui-codec-endpoint', options.ui_codec_endpoint] : [];
+}
+
 export async function startTemporalDevServer(options: DevServerOptions): Promise<RunningDevServer> {
   const address = `127.0.0.1:${options.port}`;
   const ui = options.ui_port === null ? null : `http://127.0.0.1:${options.ui_port}`;
@@ -84,7 +90,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
           ...(options.db_file ? { dbFilename: options.db_file } : {}),
           ...(options.ui_port !== null ? { ui: true, uiPort: options.ui_port } : {}),
           searchAttributes: SEARCH_ATTRIBUTES,
-          extraArgs: DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
+          extraArgs: [...DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]), ...codecArgs(options)],
         },
       });
       return { address, ui, process: null, stop: () => env.teardown() };
@@ -112,6 +118,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     ...(options.db_file ? ['--db-filename', options.db_file] : []),
     ...devServerSearchAttributeArgs(),
     ...DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
+    ...codecArgs(options),
   ];
   const proc = spawnManaged({
     name: 'temporal',

@@ -17,6 +17,7 @@ import { createHttpSettlementGateway } from '../settlement/gateway.js';
 import { startSettlementCallbackReceiver } from '../settlement/callback-receiver.js';
 import { registerSearchAttributes } from '../stack/search-attributes.js';
 import { readStackFile } from '../stack/stack-file.js';
+import { loadDataConverter } from '../codec/data-converter.js';
 import { ensureNetworkSettlementSchedule } from './network-settlement-schedule.js';
 import { createPaymentsWorker } from './worker.js';
 import { createSdkLogger } from './sdk-logger.js';
@@ -38,6 +39,8 @@ Runtime.install({
 });
 
 // Workflows upsert these on every state change: make sure the server knows them (idempotent).
+// Payloads and failures are encrypted (src/codec/); no key configured or found stops the worker.
+const dataConverter = loadDataConverter(config);
 const clientConnection = await Connection.connect({ address: temporalAddress });
 try {
   await registerSearchAttributes(clientConnection, config.TEMPORAL_NAMESPACE);
@@ -46,6 +49,7 @@ try {
     task_queue: config.TEMPORAL_TASK_QUEUE,
     interval_ms: config.NETWORK_SETTLEMENT_INTERVAL_MS,
     lag_ms: config.NETWORK_SETTLEMENT_LAG_MS,
+    data_converter: dataConverter,
   });
   log.info({ schedule }, 'network settlement schedule ready');
 } finally {
@@ -68,7 +72,7 @@ const receiverConnection = await Connection.connect({ address: temporalAddress }
 const receiver = await startSettlementCallbackReceiver({
   host: config.SETTLEMENT_CALLBACK_HOST,
   port: config.SETTLEMENT_CALLBACK_PORT,
-  client: new Client({ connection: receiverConnection, namespace: config.TEMPORAL_NAMESPACE }),
+  client: new Client({ connection: receiverConnection, namespace: config.TEMPORAL_NAMESPACE, dataConverter }),
   log: log.child({ component: 'settlement-callbacks' }),
 });
 log.info({ url: receiver.url }, 'settlement callback receiver listening');
@@ -86,6 +90,7 @@ try {
       ...networkDeps,
     },
     workflow_bundle_path: process.env.WORKFLOW_BUNDLE_PATH,
+    data_converter: dataConverter,
     shutdown_grace_ms: config.WORKER_SHUTDOWN_GRACE_MS,
   });
   log.info({ task_queue: config.TEMPORAL_TASK_QUEUE, temporal: temporalAddress }, 'worker running');

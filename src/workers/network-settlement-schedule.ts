@@ -3,6 +3,7 @@
 // docker-compose alike), idempotently: a schedule that already exists is left as it is, so
 // several workers, or restarts, never make two. Change a running one with `temporal schedule
 // update`, or delete it and restart a worker to recreate it from the configuration.
+import type { DataConverter } from '@temporalio/common';
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ConnectionLike } from '@temporalio/client';
 import type { Currency } from '../domain/money.js';
 import { networkSettlementInputSchema, type NetworkSettlementInput } from '../domain/network-settlement.js';
@@ -20,6 +21,8 @@ export interface NetworkSettlementScheduleOptions {
   currencies?: Currency[];
   /** Tests use their own. */
   schedule_id?: string;
+  /** The platform's (src/codec/data-converter.ts): the schedule's workflow arguments are encrypted. */
+  data_converter?: DataConverter;
 }
 
 /** Creates the schedule unless it exists; answers which happened. */
@@ -37,7 +40,7 @@ export async function ensureNetworkSettlementSchedule(
   const parsed = networkSettlementInputSchema.safeParse(args);
   if (!parsed.success) throw new Error(describeIssue(parsed.error, 'network settlement schedule '));
   const schedule_id = options.schedule_id ?? NETWORK_SETTLEMENT_SCHEDULE_ID;
-  const client = new Client({ connection, namespace });
+  const client = new Client({ connection, namespace, ...(options.data_converter ? { dataConverter: options.data_converter } : {}) });
   try {
     await client.schedule.create<typeof networkSettlementWorkflow>({
       scheduleId: schedule_id,

@@ -1,7 +1,9 @@
 // Builds the payments worker: workflows from the bundle (or source), activities from their deps.
 import { fileURLToPath } from 'node:url';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
+import { FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -13,6 +15,8 @@ export interface PaymentsWorkerOptions {
   /** A prebuilt bundle (tests build one per run); else the worker bundles the source itself. */
   workflow_bundle_path?: string | undefined;
   shutdown_grace_ms: number;
+  /** Encrypts payloads and failures (src/codec/data-converter.ts); clients must use the same. */
+  data_converter: DataConverter;
 }
 
 /** Concurrency settings of the payments worker (SDK defaults unless set here); `npm run
@@ -27,6 +31,7 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.task_queue,
+    dataConverter: options.data_converter,
     ...workflows,
     activities: createActivities(options.deps),
     // In-flight activities get this long to finish when the worker is asked to stop.
@@ -35,8 +40,13 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
   });
 }
 
-/** Bundles the workflow code once, so several workers (or test files) can share it. */
+/** Bundles the workflow code once, so several workers (or test files) can share it. The bundle
+ * includes the failure converter that moves failure messages into (encrypted) payloads. */
 export async function bundleWorkflows(): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: undefined,
+  });
   return code;
 }

@@ -20,6 +20,7 @@ import { verifyLedger } from '../../src/ledger/verify.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
 import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
 import { REJECTED_ACCOUNT_PREFIX, startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
+import { testDataConverter } from '../support/codec.js';
 import { freshDatabase, testEnv } from '../support/env.js';
 
 let pool: Pool;
@@ -58,6 +59,7 @@ test('a compensation failing twice, non-retryably: needs attention, retried, com
     connection: nativeConnection,
     taskQueue: task_queue,
     workflowBundle: { codePath: testEnv.workflowBundlePath },
+    dataConverter: testDataConverter(),
     activities: {
       ...activities,
       // The injected fault: the reversal fails twice with an error the activity does not retry.
@@ -70,7 +72,7 @@ test('a compensation failing twice, non-retryably: needs attention, retried, com
       },
     },
   });
-  const client = new Client({ connection });
+  const client = new Client({ connection, dataConverter: testDataConverter() });
   await worker.runUntil(async () => {
     const account_id = await openCreditLine(ledger, {
       company_id: 'attention-co',

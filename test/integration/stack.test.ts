@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -52,12 +52,15 @@ async function stackEnv(): Promise<NodeJS.ProcessEnv> {
     SETTLEMENT_SIMULATOR_PORT: String(await freePort()),
     SETTLEMENT_CALLBACK_PORT: String(await freePort()),
     API_PORT: String(await freePort()),
+    CODEC_SERVER_PORT: String(await freePort()),
     WORKER_METRICS_PORT: String(await freePort()),
     API_METRICS_PORT: String(await freePort()),
     WORKER_SHUTDOWN_GRACE_MS: '2000',
     LOG_LEVEL: 'info',
   };
-  for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SETTLEMENT_GATEWAY_URL']) delete env[name];
+  // No key given: npm start creates its key file in the data folder.
+  for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SETTLEMENT_GATEWAY_URL', 'PAYLOAD_CODEC_KEYS', 'PAYLOAD_CODEC_KEYS_FILE'])
+    delete env[name];
   return env;
 }
 
@@ -121,6 +124,25 @@ describe('npm start', () => {
     const missing = await getPayment({ authorization: `Bearer ${stack.api_key}` });
     assert.equal(missing.status, 404, await missing.clone().text());
     assert.equal(((await missing.json()) as { code: string }).code, 'not_found');
+
+    // Payloads are encrypted with a key npm start created (owner-only), and the codec server the
+    // Web UI is pointed at decodes for the UI's origin, and for others only with the token.
+    assert.equal(statSync(path.join(env.DATA_DIR!, 'payload-codec-keys')).mode & 0o777, 0o600);
+    assert.equal(stack.codec_server, `http://127.0.0.1:${env.CODEC_SERVER_PORT}`);
+    const decode = (headers: Record<string, string>) =>
+      fetch(`${stack.codec_server}/decode`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{"payloads":[]}',
+      });
+    const fromUi = await decode({ origin: stack.ui! });
+    assert.equal(fromUi.status, 200);
+    assert.equal(fromUi.headers.get('access-control-allow-origin'), stack.ui);
+    assert.equal((await decode({ origin: 'http://elsewhere.example' })).status, 403);
+    assert.equal((await decode({})).status, 401);
+    assert.equal((await decode({ authorization: `Bearer ${stack.codec_server_token}` })).status, 200);
+    const uiSettings = (await (await fetch(`${stack.ui}/api/v1/settings`)).json()) as { Codec?: { Endpoint?: string } };
+    assert.equal(uiSettings.Codec?.Endpoint, stack.codec_server, 'the Web UI decodes with the codec server');
 
     const demo = tsx('src/demo/demo.ts', env, ['--payments', '9', '--json']);
     assert.equal(await demo.exited, 0, demo.stderr() + demo.stdout());

@@ -21,6 +21,7 @@ import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
+import { testDataConverter } from '../support/codec.js';
 import { freshDatabase, testEnv } from '../support/env.js';
 
 /** The bank takes this long to answer: long enough to kill the worker while it waits. */
@@ -46,7 +47,8 @@ before(async () => {
     reply_lost_rate: 0,
   });
   connection = await Connection.connect({ address: testEnv.temporalAddress });
-  client = new Client({ connection, namespace: 'default' });
+  // The worker processes encrypt with the run's keys (PAYLOAD_CODEC_KEYS, inherited).
+  client = new Client({ connection, namespace: 'default', dataConverter: testDataConverter() });
 });
 after(async () => {
   for (const w of workers) if (w.exitCode === null && w.signalCode === null) process.kill(-w.pid!, 'SIGKILL');

@@ -1,6 +1,7 @@
 // A real payments worker, Temporal client, bank simulator and ledger for one test file.
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createCardStore, type CardStore } from '../../src/cards/cards.js';
 import type { Pool } from '../../src/ledger/db.js';
@@ -13,6 +14,7 @@ import { startSettlementCallbackReceiver, type SettlementCallbackReceiver } from
 import { createLogger } from '../../src/logger.js';
 import { startSettlementSimulator, type SettlementSimulator, type SimulatorOptions } from '../../src/settlement/simulator.js';
 import { createPaymentsWorker } from '../../src/workers/worker.js';
+import { testDataConverter } from './codec.js';
 import { freshDatabase, testEnv } from './env.js';
 
 export interface PaymentsHarness {
@@ -25,6 +27,8 @@ export interface PaymentsHarness {
   receiver: SettlementCallbackReceiver | null;
   task_queue: string;
   worker: Worker;
+  /** What the client and worker encrypt with (null: payloads in clear). */
+  data_converter: DataConverter | null;
   close(): Promise<void>;
 }
 
@@ -45,6 +49,9 @@ export interface HarnessOptions {
   callbacks?: boolean;
   /** The gateway client's request timeout (default 10 s). */
   gateway_timeout_ms?: number;
+  /** Default: the platform's encrypting converter with the test keys; null: payloads in clear
+   * (the replay corpus is recorded so, to replay without keys). */
+  data_converter?: DataConverter | null;
 }
 
 export async function startPaymentsHarness(label: string, options: HarnessOptions = {}): Promise<PaymentsHarness> {
@@ -62,7 +69,8 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
   const ledger = createLedger(pool);
   const cards = createCardStore(pool);
   const connection = await Connection.connect({ address: endpoints.temporalAddress });
-  const client = new Client({ connection, namespace: 'default' });
+  const data_converter = options.data_converter === undefined ? testDataConverter() : options.data_converter;
+  const client = new Client({ connection, namespace: 'default', ...(data_converter ? { dataConverter: data_converter } : {}) });
   const receiver = options.callbacks
     ? await startSettlementCallbackReceiver({ host: '127.0.0.1', port: 0, client, log: createLogger(`${label}-callbacks`) })
     : null;
@@ -93,6 +101,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     },
     workflow_bundle_path: endpoints.workflowBundlePath,
     shutdown_grace_ms: 2_000,
+    data_converter: data_converter ?? {},
   });
   const running = worker.run();
   return {
@@ -104,6 +113,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     receiver,
     task_queue,
     worker,
+    data_converter,
     async close() {
       worker.shutdown();
       await running;

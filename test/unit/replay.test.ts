@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { REPO_ROOT } from '../../src/config.js';
+import { testDataConverter } from '../support/codec.js';
 import { testEnv } from '../support/env.js';
 
 const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
@@ -46,7 +47,12 @@ function histories(): Array<{ workflowId: string; history: unknown }> {
 
 async function replayAll(workflowBundle: { code: string } | { codePath: string }) {
   const results: Array<{ workflowId: string; error?: unknown }> = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle }, histories())) results.push(result);
+  // The platform's data converter, as a production worker replays: the corpus is recorded in
+  // clear, and payloads without the encrypted encoding (workflows started before encryption was
+  // turned on) must pass through it unchanged.
+  for await (const result of Worker.runReplayHistories({ workflowBundle, dataConverter: testDataConverter() }, histories())) {
+    results.push(result);
+  }
   return results;
 }
 
