@@ -72,6 +72,10 @@ const envSchema = z.object({
   NETWORK_SETTLEMENT_LAG_MS: z.coerce.number().int().min(0).max(DAY_MS).default(DEFAULT_NETWORK_SETTLEMENT_LAG_MS),
   /** The card network's settlement reports; by default the settlement simulator's /network endpoints. */
   CARD_NETWORK_URL: optionalUrl,
+  /** Prometheus endpoints: the worker's (SDK and platform metrics) and the API's. */
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  WORKER_METRICS_PORT: port.default(9464),
+  API_METRICS_PORT: port.default(9465),
   /** The gRPC / Connect API (src/api/main.ts). */
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(7470),

@@ -10,7 +10,9 @@ import { createLedger } from '../ledger/ledger.js';
 import { createLogger } from '../logger.js';
 import { readStackFile } from '../stack/stack-file.js';
 import { loadDataConverter } from '../codec/data-converter.js';
+import { installTracing, tracingClientInterceptors } from '../telemetry/tracing.js';
 import { createApiKeyStore } from './keys.js';
+import { createApiMetrics, serveMetrics } from './rpc/metrics.js';
 import { startApiServer } from './rpc/server.js';
 
 const log = createLogger('api');
@@ -26,7 +28,16 @@ if (!temporalAddress || !databaseUrl) {
 const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'api' });
 const connection = await Connection.connect({ address: temporalAddress });
 // Payloads and failures are encrypted with the workers' keys (src/codec/).
-const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: loadDataConverter(config) });
+// Spans go to OTEL_EXPORTER_OTLP_ENDPOINT when set; the client carries the trace into workflows.
+installTracing('card-payments-api');
+const client = new Client({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  dataConverter: loadDataConverter(config),
+  interceptors: tracingClientInterceptors(),
+});
+const metrics = createApiMetrics();
+const metricsServer = await serveMetrics(metrics.registry, { host: config.API_HOST, port: config.API_METRICS_PORT });
 const server = await startApiServer(
   {
     client,
@@ -37,10 +48,11 @@ const server = await startApiServer(
     payout_options: { settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS },
     card_options: DEFAULT_CARD_OPTIONS,
     log,
+    metrics,
   },
   { host: config.API_HOST, port: config.API_PORT },
 );
-log.info({ url: server.url }, 'api serving gRPC, gRPC-Web and Connect');
+log.info({ url: server.url, metrics: metricsServer.url }, 'api serving gRPC, gRPC-Web and Connect');
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -50,6 +62,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     log.info({ signal }, 'api stopping');
     void (async () => {
       await server.close();
+      await metricsServer.close();
       await connection.close();
       await pool.end();
       log.info('api stopped');

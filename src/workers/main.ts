@@ -20,6 +20,8 @@ import { readStackFile } from '../stack/stack-file.js';
 import { loadDataConverter } from '../codec/data-converter.js';
 import { ensureNetworkSettlementSchedule } from './network-settlement-schedule.js';
 import { createPaymentsWorker } from './worker.js';
+import { installTracing } from '../telemetry/tracing.js';
+import { WORKER_HISTOGRAM_BUCKETS, createWorkerMetrics } from './metrics.js';
 import { createSdkLogger } from './sdk-logger.js';
 
 const log = createLogger('worker');
@@ -35,8 +37,20 @@ if (!temporalAddress || !databaseUrl || !gatewayUrl) {
 
 Runtime.install({
   logger: createSdkLogger(log),
-  telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+  telemetryOptions: {
+    logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) },
+    // The SDK's metrics and the platform's own (src/workers/metrics.ts) on one Prometheus endpoint.
+    metrics: {
+      prometheus: {
+        bindAddress: `${config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}`,
+        histogramBucketOverrides: WORKER_HISTOGRAM_BUCKETS,
+      },
+    },
+  },
 });
+const metrics = createWorkerMetrics(Runtime.instance().metricMeter);
+// Spans of activities, workflows and ledger batches; exported to OTEL_EXPORTER_OTLP_ENDPOINT when set.
+const tracing = installTracing('card-payments-worker');
 
 // Workflows upsert these on every state change: make sure the server knows them (idempotent).
 // Payloads and failures are encrypted (src/codec/); no key configured or found stops the worker.
@@ -58,12 +72,16 @@ try {
 
 const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'payments-worker' });
 const ledger = createLedger(pool);
-const postings = createTransferBatcher(ledger, {
-  batch_size_max: config.LEDGER_BATCH_SIZE_MAX,
-  batch_wait_ms_max: config.LEDGER_BATCH_WAIT_MS_MAX,
-  queue_length_max: config.LEDGER_QUEUE_LENGTH_MAX,
-  batches_in_flight_max: 1,
-});
+const postings = createTransferBatcher(
+  ledger,
+  {
+    batch_size_max: config.LEDGER_BATCH_SIZE_MAX,
+    batch_wait_ms_max: config.LEDGER_BATCH_WAIT_MS_MAX,
+    queue_length_max: config.LEDGER_QUEUE_LENGTH_MAX,
+    batches_in_flight_max: 1,
+  },
+  metrics.ledgerBatch,
+);
 // Settlement cycles live in the ledger's database; the network's reports come from the network
 // (by default the settlement simulator, which plays it too).
 const networkDeps = { networkCycles: createNetworkCycleStore(pool), network: createHttpCardNetwork(config.CARD_NETWORK_URL ?? gatewayUrl) };
@@ -79,10 +97,12 @@ log.info({ url: receiver.url }, 'settlement callback receiver listening');
 const connection = await NativeConnection.connect({ address: temporalAddress });
 try {
   const worker = await createPaymentsWorker({
+    tracing,
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     task_queue: config.TEMPORAL_TASK_QUEUE,
     deps: {
+      metrics,
       ledger,
       postings,
       cards: createCardStore(pool),

@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
+import { ActivityLoggingInterceptor } from './activity-logging.js';
 import { FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
+import { WORKFLOW_TRACING_INTERCEPTORS, tracingWorkerOptions, untraced, type Tracing } from '../telemetry/tracing.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -17,16 +19,32 @@ export interface PaymentsWorkerOptions {
   shutdown_grace_ms: number;
   /** Encrypts payloads and failures (src/codec/data-converter.ts); clients must use the same. */
   data_converter: DataConverter;
+  /** Traces activities and workflows (src/telemetry/tracing.ts); absent: spans are dropped. */
+  tracing?: Tracing | undefined;
 }
 
 /** Concurrency settings of the payments worker (SDK defaults unless set here); `npm run
  * bench:saga` runs its engine-ceiling worker with the same ones. */
 export const PAYMENTS_WORKER_TUNING: Partial<WorkerOptions> = {};
 
+/** Adds the activity log line (src/workers/activity-logging.ts) after the tracing interceptors,
+ * so the log line is written inside the activity's span. */
+function withActivityLogging(options: Pick<WorkerOptions, 'interceptors' | 'sinks'>): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+  return {
+    ...options,
+    interceptors: {
+      ...options.interceptors,
+      activity: [...(options.interceptors?.activity ?? []), (ctx) => ({ inbound: new ActivityLoggingInterceptor(ctx) })],
+    },
+  };
+}
+
 export async function createPaymentsWorker(options: PaymentsWorkerOptions): Promise<Worker> {
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = options.workflow_bundle_path
     ? { workflowBundle: { codePath: options.workflow_bundle_path } }
     : { workflowsPath: WORKFLOWS_PATH };
+  // Bundling from source: the workflow tracing interceptors go in the bundle, as bundleWorkflows does.
+  const workflowModules = options.workflow_bundle_path ? [] : [WORKFLOW_TRACING_INTERCEPTORS];
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -34,6 +52,7 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
     dataConverter: options.data_converter,
     ...workflows,
     activities: createActivities(options.deps),
+    ...withActivityLogging(tracingWorkerOptions(options.tracing ?? untraced(), workflowModules)),
     // In-flight activities get this long to finish when the worker is asked to stop.
     shutdownGraceTime: options.shutdown_grace_ms,
     ...PAYMENTS_WORKER_TUNING,
@@ -46,6 +65,8 @@ export async function bundleWorkflows(): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     failureConverterPath: FAILURE_CONVERTER_PATH,
+    // Harmless without a tracer: they only add trace headers and export spans through a sink.
+    workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
     logger: undefined,
   });
   return code;

@@ -1,4 +1,5 @@
 // A real payments worker, Temporal client, bank simulator and ledger for one test file.
+import { tracingClientInterceptors, type Tracing } from '../../src/telemetry/tracing.js';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
@@ -49,6 +50,8 @@ export interface HarnessOptions {
   callbacks?: boolean;
   /** The gateway client's request timeout (default 10 s). */
   gateway_timeout_ms?: number;
+  /** Trace the worker and the client (src/telemetry/tracing.ts); default: no spans. */
+  tracing?: Tracing;
   /** Default: the platform's encrypting converter with the test keys; null: payloads in clear
    * (the replay corpus is recorded so, to replay without keys). */
   data_converter?: DataConverter | null;
@@ -70,7 +73,12 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
   const cards = createCardStore(pool);
   const connection = await Connection.connect({ address: endpoints.temporalAddress });
   const data_converter = options.data_converter === undefined ? testDataConverter() : options.data_converter;
-  const client = new Client({ connection, namespace: 'default', ...(data_converter ? { dataConverter: data_converter } : {}) });
+  const client = new Client({
+    connection,
+    namespace: 'default',
+    ...(data_converter ? { dataConverter: data_converter } : {}),
+    ...(options.tracing ? { interceptors: tracingClientInterceptors() } : {}),
+  });
   const receiver = options.callbacks
     ? await startSettlementCallbackReceiver({ host: '127.0.0.1', port: 0, client, log: createLogger(`${label}-callbacks`) })
     : null;
@@ -87,6 +95,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
   const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
   const nativeConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
   const worker = await createPaymentsWorker({
+    tracing: options.tracing,
     connection: nativeConnection,
     namespace: 'default',
     task_queue,

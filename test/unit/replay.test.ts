@@ -10,6 +10,7 @@ import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/
 import { REPO_ROOT } from '../../src/config.js';
 import { testDataConverter } from '../support/codec.js';
 import { testEnv } from '../support/env.js';
+import { tracingWorkerOptions, untraced } from '../../src/telemetry/tracing.js';
 
 const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
 /** Paths the corpus must cover: every row of DESIGN.md section 5's table, the compensation and
@@ -50,7 +51,12 @@ async function replayAll(workflowBundle: { code: string } | { codePath: string }
   // The platform's data converter, as a production worker replays: the corpus is recorded in
   // clear, and payloads without the encrypted encoding (workflows started before encryption was
   // turned on) must pass through it unchanged.
-  for await (const result of Worker.runReplayHistories({ workflowBundle, dataConverter: testDataConverter() }, histories())) {
+  // The bundle carries the tracing interceptors: their exporter sink must exist (it drops spans).
+  const { sinks } = tracingWorkerOptions(untraced());
+  for await (const result of Worker.runReplayHistories(
+    { workflowBundle, dataConverter: testDataConverter(), ...(sinks ? { sinks } : {}) },
+    histories(),
+  )) {
     results.push(result);
   }
   return results;

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { Code, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
@@ -15,6 +15,7 @@ import type { CardStore } from '../../cards/cards.js';
 import type { CardWorkflowOptions } from '../../domain/card.js';
 import type { PayoutWorkflowOptions } from '../../domain/payment.js';
 import type { Ledger } from '../../ledger/ledger.js';
+import { SpanKind, traced } from '../../telemetry/spans.js';
 import type { ApiKeyStore } from '../keys.js';
 import { authInterceptor, scopeKey } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
@@ -67,6 +68,38 @@ const grpcCodeName = (code: Code) =>
     .toUpperCase()
     .replace(/^CANCELED$/, 'CANCELLED');
 
+/** Each call is a server span: the Temporal client's spans (and so the workflow's) are its
+ * children, so one trace runs from the call to the ledger. */
+const tracingInterceptor: Interceptor = (next) => (req) =>
+  traced(
+    `rpc ${req.service.typeName}/${req.method.name}`,
+    { 'rpc.system': 'connect_rpc', 'rpc.service': req.service.typeName, 'rpc.method': req.method.name },
+    () => next(req),
+    {
+      kind: SpanKind.SERVER,
+    },
+  );
+
+/** One structured line per call: method, code, duration, and the payment it was about. The API
+ * key is never logged (auth.ts logs refusals by key id at most). */
+function loggingInterceptor(log: Logger): Interceptor {
+  return (next) => async (req) => {
+    const started_ms = performance.now();
+    const message = req.message as { paymentId?: unknown; transaction?: { paymentId?: unknown } };
+    const payment_id = typeof message.paymentId === 'string' ? message.paymentId : message.transaction?.paymentId;
+    const fields = { method: req.method.name, ...(typeof payment_id === 'string' && payment_id ? { payment_id } : {}) };
+    try {
+      const response = await next(req);
+      log.info({ ...fields, code: 'ok', duration_ms: Math.round(performance.now() - started_ms) }, 'api call');
+      return response;
+    } catch (err) {
+      const code = err instanceof ConnectError ? Code[err.code] : 'unknown';
+      log.info({ ...fields, code, duration_ms: Math.round(performance.now() - started_ms) }, 'api call');
+      throw err;
+    }
+  };
+}
+
 function errorInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
     try {
@@ -90,7 +123,13 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
   };
   const handler = connectNodeAdapter({
     routes,
-    interceptors: [...(deps.metrics ? [deps.metrics.interceptor] : []), errorInterceptor(deps.log), authInterceptor(deps.keys, deps.log)],
+    interceptors: [
+      tracingInterceptor,
+      ...(deps.metrics ? [deps.metrics.interceptor] : []),
+      loggingInterceptor(deps.log),
+      errorInterceptor(deps.log),
+      authInterceptor(deps.keys, deps.log),
+    ],
     readMaxBytes: REQUEST_BYTES_MAX,
     // A liveness probe for supervisors: answers without a key.
     fallback: (req, res) => {
