@@ -1,5 +1,5 @@
 // cardplatform.ledger.v1.LedgerService: a company's credit line, account balances, transfers.
-import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { z } from 'zod';
 import { LedgerService } from '../../gen/cardplatform/ledger/v1/ledger_pb.js';
 import { amountMinorSchema, currencySchema } from '../../domain/money.js';
@@ -36,6 +36,21 @@ const listSchema = z.strictObject({
   page_token: z.string().max(512, { error: 'must be at most 512 characters' }).optional(),
 });
 
+/** openCreditLine throws `credit line grant for <account>: <ledger result>` when the ledger refuses
+ * the grant. A grant_key already used with another limit (or a grant the ledger refused before) is
+ * the caller's doing, so it is answered as such, not as an internal error. */
+function grantRefusal(err: unknown): ConnectError | null {
+  const result = err instanceof Error ? /^credit line grant for [0-9a-f-]+: ([a-z_]+)$/.exec(err.message)?.[1] : undefined;
+  if (!result) return null;
+  if (result.startsWith('exists_with_different_')) {
+    return new ConnectError(`grant_key: already used for another grant (${result})`, Code.AlreadyExists);
+  }
+  if (result === 'id_already_failed' || result === 'overflows' || result === 'account_closed') {
+    return new ConnectError(`grant_key: a grant with this key was refused by the ledger (${result})`, Code.FailedPrecondition);
+  }
+  return null;
+}
+
 export function createLedgerService(deps: { ledger: Ledger; client: Client }): ServiceImpl<typeof LedgerService> {
   const { ledger, client } = deps;
   const visibleAccount = async (ctx: HandlerContext, account_id: string) => {
@@ -55,7 +70,12 @@ export function createLedgerService(deps: { ledger: Ledger; client: Client }): S
       });
       if (!parsed.success) throw invalidArgument(describeIssue(parsed.error));
       if (!scopeOf(ctx.values).company_ids.has(parsed.data.company_id)) throw notFound('company');
-      const account_id = await openCreditLine(ledger, parsed.data);
+      let account_id: string;
+      try {
+        account_id = await openCreditLine(ledger, parsed.data);
+      } catch (err) {
+        throw grantRefusal(err) ?? err;
+      }
       const { company_id, balance } = await visibleAccount(ctx, account_id);
       return { account: accountToProto(balance, company_id) };
     },
