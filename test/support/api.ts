@@ -5,7 +5,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { createApiKeyStore, type ApiKeyStore } from '../../src/api/keys.js';
 import { startApiServer, type ApiServer } from '../../src/api/rpc/server.js';
 import { REPO_ROOT } from '../../src/config.js';
@@ -75,12 +75,34 @@ export function promisify<M extends string>(client: grpc.Client, defaultKey: str
 export interface ApiHarnessOptions extends HarnessOptions {
   companies: string[];
   card_options?: CardWorkflowOptions;
+  /** The server's logger (default: silent); a test passes its own to read what was logged. */
+  log?: Logger;
+}
+
+/** Independent grpc-js clients of an API server on this port, sending `key` by default. */
+export function grpcClients(port: number, key: string) {
+  const address = `127.0.0.1:${port}`;
+  const make = (file: string, service: string) =>
+    new (loadService(file, service))(address, grpc.credentials.createInsecure()) as unknown as grpc.Client;
+  const clients = {
+    payments: make('cardplatform/payments/v1/payments.proto', 'cardplatform.payments.v1.PaymentService'),
+    ledger: make('cardplatform/ledger/v1/ledger.proto', 'cardplatform.ledger.v1.LedgerService'),
+    cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
+  };
+  return {
+    payments: promisify<PaymentsMethod>(clients.payments, key),
+    ledger: promisify<LedgerMethod>(clients.ledger, key),
+    cards: promisify<CardsMethod>(clients.cards, key),
+    close() {
+      for (const c of Object.values(clients)) c.close();
+    },
+  };
 }
 
 export async function startApiHarness(label: string, options: ApiHarnessOptions): Promise<ApiHarness & { key: string }> {
   const h = await startPaymentsHarness(label, options);
   const keys = createApiKeyStore(h.pool);
-  const log = pino({ level: 'silent' });
+  const log = options.log ?? pino({ level: 'silent' });
   const server = await startApiServer(
     {
       client: h.client,
@@ -95,24 +117,17 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
     { host: '127.0.0.1', port: 0 },
   );
   const { api_key } = await keys.create({ name: `${label}-${randomUUID().slice(0, 8)}`, company_ids: options.companies });
-  const address = `127.0.0.1:${server.port}`;
-  const make = (file: string, service: string) =>
-    new (loadService(file, service))(address, grpc.credentials.createInsecure()) as unknown as grpc.Client;
-  const clients = {
-    payments: make('cardplatform/payments/v1/payments.proto', 'cardplatform.payments.v1.PaymentService'),
-    ledger: make('cardplatform/ledger/v1/ledger.proto', 'cardplatform.ledger.v1.LedgerService'),
-    cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
-  };
+  const clients = grpcClients(server.port, api_key);
   return {
     h,
     server,
     keys,
     key: api_key,
-    payments: promisify<PaymentsMethod>(clients.payments, api_key),
-    ledger: promisify<LedgerMethod>(clients.ledger, api_key),
-    cards: promisify<CardsMethod>(clients.cards, api_key),
+    payments: clients.payments,
+    ledger: clients.ledger,
+    cards: clients.cards,
     async close() {
-      for (const c of Object.values(clients)) c.close();
+      clients.close();
       await server.close();
       await h.close();
     },
