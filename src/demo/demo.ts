@@ -3,23 +3,34 @@
 // reversed, expired, refunded or force posted; a payout settled, declined over its credit line or
 // compensated after the payee's bank rejects it), shows progress, prints a summary table, checks
 // the ledger, and exits 0 only if every payment reached the final state its path should reach and
-// every invariant holds.
+// every invariant holds. Its traffic goes through the gRPC/Connect API (src/cli/client.ts) with an
+// API key it creates for the companies it creates (and revokes at the end); it reads the database
+// and Temporal only to set up demo timings and to check the outcome.
 import { randomUUID } from 'node:crypto';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { Command, InvalidArgumentError } from 'commander';
-import { authorizeCardPayment, clearCardPayment, refundCardPayment, reverseCardPayment } from '../api/card-payments.js';
-import { getPayment, startPayout } from '../api/payments.js';
-import { createCardStore } from '../cards/cards.js';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createApiKeyStore } from '../api/keys.js';
+import { getPayment } from '../api/payments.js';
+import { createApiClients, type ApiClients } from '../cli/client.js';
 import { loadConfig } from '../config.js';
-import { DEFAULT_CARD_OPTIONS, type CardPayment } from '../domain/card.js';
-import { isTerminal, type PaymentState, type PaymentStatus, type PayoutRequest } from '../domain/payment.js';
-import { openCreditLine } from '../ledger/accounts.js';
+import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../domain/card.js';
+import { isTerminal, paymentWorkflowId, type PaymentStatus } from '../domain/payment.js';
+import {
+  CardIdKey,
+  CurrencyKey,
+  MerchantCategoryKey,
+  NeedsAttentionKey,
+  PaymentKindKey,
+  PaymentStatusKey,
+} from '../domain/search-attributes.js';
 import { createPool, type Pool } from '../ledger/db.js';
 import { createLedger } from '../ledger/ledger.js';
 import { checkPaymentAgainstLedger } from '../ledger/payment-check.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../settlement/simulator.js';
-import { resolveEndpoints } from '../stack/stack-file.js';
+import { readStackFile, resolveEndpoints } from '../stack/stack-file.js';
+import type { Payment } from '../gen/cardplatform/payments/v1/payments_pb.js';
 import { loadDataConverter } from '../codec/data-converter.js';
 
 const PAYMENTS_MAX = 100_000;
@@ -29,6 +40,11 @@ const AUTHORIZATION_DEADLINE_MS = 2_000;
 const DEMO_HOLD_EXPIRY_MS = 3_000;
 /** Demo card payments close this long after their final state (production: months). */
 const DEMO_CARD_LINGER_MS = 10 * 60 * 1000;
+/** A demo card payment whose first message never arrives (lost past its deadline) closes after
+ * this long, declined (no_first_message). */
+const DEMO_FIRST_EVENT_WAIT_MS = 30_000;
+/** Deadline of the demo's other API calls. */
+const API_CALL_TIMEOUT_MS = 30_000;
 const CONCURRENCY_MAX = 500;
 
 function positiveInt(max: number) {
@@ -45,7 +61,8 @@ const program = new Command('demo')
   .option('--concurrency <n>', 'payments in flight at once', positiveInt(CONCURRENCY_MAX), 20)
   .option('--timeout-s <s>', 'give up waiting after this many seconds', positiveInt(3600), 300)
   .option('--json', 'print one JSON summary object as the last line')
-  .addHelpText('after', '\nNeeds a running platform (`npm start`), or TEMPORAL_ADDRESS and DATABASE_URL.');
+  .addOption(new Option('--api <url>', 'the gRPC/Connect API (default: stack.json of `npm start`)').env('CARD_API_URL'))
+  .addHelpText('after', '\nNeeds a running platform (`npm start`), or TEMPORAL_ADDRESS, DATABASE_URL and --api.');
 
 /** Every path the demo drives, and the final state it must end in. */
 const KINDS = {
@@ -84,122 +101,176 @@ function kindOf(index: number): Kind {
 interface Outcome {
   payment_id: string;
   kind: Kind;
-  state: PaymentState | null;
+  state: Payment | null;
+  /** The authorization missed its deadline and the network's stand-in declined it: on a busy
+   * machine an expected outcome (the payment ends DECLINED), counted apart. */
+  stand_in: boolean;
   error?: string;
 }
 
-/** Polls a payment's query until it is in a final state (card payments stay open after it, for
- * late clearings and refunds, so their workflow result is not what to wait for). */
-async function waitForFinal(client: Client, payment_id: string, deadline_ms: number): Promise<PaymentState> {
+/** Polls a payment through the API until it is in a final state (card payments stay open after
+ * it, for late clearings and refunds, so their workflow's end is not what to wait for). */
+async function waitForFinal(api: ApiClients, payment_id: string, deadline_ms: number): Promise<Payment> {
   for (let attempt = 0; ; attempt += 1) {
-    const state = await getPayment(client, payment_id);
-    if (isTerminal(state.status)) return state;
-    if (Date.now() > deadline_ms) throw new Error(`timed out waiting for a final state, payment is ${state.status}`);
+    const { payment } = await api.payments.getPayment({ paymentId: payment_id });
+    if (!payment) throw new Error(`payment ${payment_id}: the API answered no payment`);
+    if (isTerminal(payment.status as PaymentStatus)) return payment;
+    if (Date.now() > deadline_ms) throw new Error(`timed out waiting for a final state, payment is ${payment.status}`);
     await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 1_000)));
   }
 }
 
+/** Starts a card payment's workflow with the demo's short timings before its first message (the
+ * API starts card payments with production timings, months, and has no per-payment knobs): the
+ * API's update-with-start then joins it. Same id, policies and search attributes as the API's
+ * start (src/api/card-payments.ts). */
+async function startDemoCardPayment(
+  client: Client,
+  purchase: CardPayment,
+  task_queue: string,
+  workflow: CardWorkflowOptions,
+): Promise<void> {
+  await client.workflow.start('cardPaymentWorkflow', {
+    workflowId: paymentWorkflowId(purchase.payment_id),
+    taskQueue: task_queue,
+    args: [purchase, workflow],
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    staticSummary: `Demo card payment on ${purchase.card_id} at ${purchase.merchant.name}`,
+    typedSearchAttributes: [
+      { key: PaymentStatusKey, value: 'RECEIVED' },
+      { key: PaymentKindKey, value: 'card' },
+      { key: CurrencyKey, value: purchase.currency },
+      { key: NeedsAttentionKey, value: false },
+      { key: CardIdKey, value: purchase.card_id },
+      { key: MerchantCategoryKey, value: purchase.merchant.mcc },
+    ],
+  });
+}
+
 async function main(): Promise<number> {
   program.parse();
-  const opts = program.opts<{ payments: number; concurrency: number; timeoutS: number; json?: boolean }>();
+  const opts = program.opts<{ payments: number; concurrency: number; timeoutS: number; json?: boolean; api?: string }>();
   const config = loadConfig();
   const endpoints = resolveEndpoints(config);
+  const apiUrl = opts.api ?? readStackFile(config.DATA_DIR)?.api;
+  if (!apiUrl) throw new Error('no API address: pass --api URL or set CARD_API_URL, or start the platform with `npm start`');
   const progress = (msg: string) => process.stderr.write(`${msg}\n`);
 
   const pool: Pool = createPool(endpoints.database, { connections_max: 5, application_name: 'demo' });
   const connection = await Connection.connect({ address: endpoints.temporal, connectTimeout: 5_000 });
   const client = new Client({ connection, namespace: endpoints.namespace, dataConverter: loadDataConverter(config) });
+  let revokeKey: (() => Promise<unknown>) | null = null;
   try {
     const ledger = createLedger(pool);
-    const cards = createCardStore(pool);
+    const keys = createApiKeyStore(pool);
     const run = randomUUID().slice(0, 8);
     // A roomy credit line for payments that should go through, and a small one they overrun.
     const roomy = { company_id: `demo-${run}-acme`, limit_minor: 1_000_000_000 };
     const small = { company_id: `demo-${run}-tiny`, limit_minor: 1_000 };
-    const roomyAccount = await openCreditLine(ledger, { ...roomy, currency: 'USD', grant_key: 'demo' });
-    const smallAccount = await openCreditLine(ledger, { ...small, currency: 'USD', grant_key: 'demo' });
-    const roomyCard = await cards.issue({
-      card_id: `demo-${run}-card`,
-      company_id: roomy.company_id,
-      currency: 'USD',
-      account_id: roomyAccount,
-    });
-    const smallCard = await cards.issue({
-      card_id: `demo-${run}-tiny-card`,
-      company_id: small.company_id,
-      currency: 'USD',
-      account_id: smallAccount,
-    });
+    // The demo's own API key, scoped to the companies it creates, revoked when it is done.
+    const { key_id, api_key } = await keys.create({ name: `demo-${run}`, company_ids: [roomy.company_id, small.company_id] });
+    revokeKey = () => keys.revoke(key_id);
+    const api = createApiClients({ url: apiUrl, key: api_key, timeout_ms: API_CALL_TIMEOUT_MS });
+    for (const company of [roomy, small]) {
+      await api.ledger.createCreditLine({
+        companyId: company.company_id,
+        currency: 'USD',
+        limitMinor: BigInt(company.limit_minor),
+        grantKey: 'demo',
+      });
+    }
+    const roomyCard = (await api.cards.issueCard({ cardId: `demo-${run}-card`, companyId: roomy.company_id, currency: 'USD' })).card!;
+    const smallCard = (await api.cards.issueCard({ cardId: `demo-${run}-tiny-card`, companyId: small.company_id, currency: 'USD' })).card!;
     // Card payments close a while after their final state (production keeps them open for months
     // for late clearings and refunds); the expiring ones expire within seconds.
-    const cardOptions = { task_queue: endpoints.task_queue, workflow: { ...DEFAULT_CARD_OPTIONS, linger_ms: DEMO_CARD_LINGER_MS } };
-    const expiringOptions = { ...cardOptions, workflow: { ...cardOptions.workflow, hold_expiry_ms: DEMO_HOLD_EXPIRY_MS } };
+    const cardOptions: CardWorkflowOptions = {
+      ...DEFAULT_CARD_OPTIONS,
+      linger_ms: DEMO_CARD_LINGER_MS,
+      first_event_wait_ms: DEMO_FIRST_EVENT_WAIT_MS,
+    };
+    const expiringOptions: CardWorkflowOptions = { ...cardOptions, hold_expiry_ms: DEMO_HOLD_EXPIRY_MS };
 
-    const drive = async (kind: Kind, i: number): Promise<{ payment_id: string; state: PaymentState }> => {
+    const drive = async (kind: Kind, i: number): Promise<{ payment_id: string; state: Payment; stand_in: boolean }> => {
       const payment_id = `demo-${run}-${String(i).padStart(6, '0')}`;
       const amount_minor = 1_000 + ((i * 7_919) % 99_000);
       if (kind.startsWith('payout_')) {
         const declined = kind === 'payout_decline';
-        const request: PayoutRequest = {
-          payment_id,
-          company_id: declined ? small.company_id : roomy.company_id,
-          account_id: declined ? smallAccount : roomyAccount,
-          amount_minor: declined ? small.limit_minor + amount_minor : amount_minor,
+        await api.payments.payout({
+          paymentId: payment_id,
+          companyId: declined ? small.company_id : roomy.company_id,
+          amountMinor: BigInt(declined ? small.limit_minor + amount_minor : amount_minor),
           currency: 'USD',
           payee: {
             name: `Supplier ${i}`,
-            bank_account:
+            bankAccount:
               kind === 'payout_compensate' ? `${REJECTED_ACCOUNT_PREFIX}${String(i).padStart(8, '0')}` : `US${String(100_000_000 + i)}`,
           },
-        };
-        const { handle } = await startPayout(client, request, endpoints.task_queue, {
-          settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS,
         });
-        return { payment_id, state: await handle.result() };
+        return { payment_id, state: await waitForFinal(api, payment_id, deadline), stand_in: false };
       }
       const purchase: CardPayment = {
         payment_id,
-        card_id: kind === 'card_decline' ? smallCard.card_id : roomyCard.card_id,
+        card_id: kind === 'card_decline' ? smallCard.cardId : roomyCard.cardId,
         currency: 'USD',
         merchant: { mcc: i % 2 === 0 ? '5812' : '5411', name: `Merchant ${i % 17}` },
       };
-      const authorize = (options = cardOptions) =>
-        authorizeCardPayment(
-          client,
-          purchase,
-          { amount_minor, deadline_at_ms: Date.now() + AUTHORIZATION_DEADLINE_MS, stand_in: 'decline' },
-          options,
-        );
-      const clear = (amount: number) => clearCardPayment(client, purchase, { event_id: 'clearing-1', amount_minor: amount }, cardOptions);
+      const transaction = {
+        paymentId: purchase.payment_id,
+        cardId: purchase.card_id,
+        currency: purchase.currency,
+        merchant: purchase.merchant,
+      };
+      /** false when the network's stand-in declined it: the decision missed the 2 s deadline (on
+       * the server, or the answer on its way back); the payment then ends DECLINED by itself. */
+      const authorize = async (): Promise<boolean> => {
+        await startDemoCardPayment(client, purchase, endpoints.task_queue, kind === 'card_expire' ? expiringOptions : cardOptions);
+        try {
+          const { decision } = await api.payments.authorize(
+            { transaction, amountMinor: BigInt(amount_minor) },
+            { timeoutMs: AUTHORIZATION_DEADLINE_MS },
+          );
+          return !decision?.standIn;
+        } catch (err) {
+          if (!(err instanceof ConnectError && err.code === Code.DeadlineExceeded)) throw err;
+          // No answer in time: the network stood in (declined). An approval that was decided in
+          // time but arrived late still holds; the network reverses it (a timeout reversal).
+          for (let attempt = 0; ; attempt += 1) {
+            const { status } = await getPayment(client, payment_id);
+            if (status === 'AUTHORIZED') await api.payments.reverse({ paymentId: payment_id, eventId: 'timeout-reversal' });
+            if (status !== 'RECEIVED' && status !== 'AUTHORIZING') return false;
+            if (Date.now() > deadline) throw new Error(`timed out waiting for the authorization's outcome, payment is ${status}`);
+            await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 1_000)));
+          }
+        }
+      };
+      const clear = (amount: number) => api.payments.clear({ transaction, eventId: 'clearing-1', amountMinor: BigInt(amount) });
+      let decided = true;
       switch (kind) {
         case 'card_clear':
-          await authorize();
-          await clear(amount_minor);
+          if ((decided = await authorize())) await clear(amount_minor);
           break;
         case 'card_decline':
-          await authorize();
+        case 'card_expire':
+          decided = await authorize();
           break;
         case 'card_reverse':
-          await authorize();
-          await reverseCardPayment(client, payment_id, { event_id: 'reversal-1' });
-          break;
-        case 'card_expire':
-          await authorize(expiringOptions);
+          if ((decided = await authorize())) await api.payments.reverse({ paymentId: payment_id, eventId: 'reversal-1' });
           break;
         case 'card_refund':
-          await authorize();
-          await clear(amount_minor);
-          await refundCardPayment(client, purchase, { event_id: 'refund-1', amount_minor }, cardOptions);
+          if ((decided = await authorize())) {
+            await clear(amount_minor);
+            await api.payments.refund({ transaction, eventId: 'refund-1', amountMinor: BigInt(amount_minor) });
+          }
           break;
         case 'card_force_post':
           await clear(amount_minor);
           break;
       }
-      return { payment_id, state: await waitForFinal(client, payment_id, deadline) };
+      return { payment_id, state: await waitForFinal(api, payment_id, deadline), stand_in: !decided };
     };
 
     progress(
-      `demo run ${run}: ${opts.payments} payments (card purchases and payouts), ${opts.concurrency} at a time, against ${endpoints.temporal}${endpoints.ui ? ` (watch: ${endpoints.ui})` : ''}`,
+      `demo run ${run}: ${opts.payments} payments (card purchases and payouts), ${opts.concurrency} at a time, through the API at ${apiUrl}${endpoints.ui ? ` (watch: ${endpoints.ui})` : ''}`,
     );
     const outcomes: Outcome[] = [];
     const deadline = Date.now() + opts.timeoutS * 1000;
@@ -214,16 +285,21 @@ async function main(): Promise<number> {
         const i = next++;
         const kind = kindOf(i);
         try {
-          const { payment_id, state } = await Promise.race([
+          const { payment_id, state, stand_in } = await Promise.race([
             drive(kind, i),
             new Promise<never>((_, reject) =>
               setTimeout(() => reject(new Error('timed out waiting for a final state')), Math.max(deadline - Date.now(), 0)).unref(),
             ),
           ]);
-          outcomes.push({ payment_id, kind, state });
+          outcomes.push({ payment_id, kind, state, stand_in });
         } catch (err) {
-          const message = err instanceof WorkflowFailedError ? `workflow failed: ${err.cause?.message}` : (err as Error).message;
-          outcomes.push({ payment_id: `demo-${run}-${String(i).padStart(6, '0')}`, kind, state: null, error: message });
+          const message =
+            err instanceof WorkflowFailedError
+              ? `workflow failed: ${err.cause?.message}`
+              : err instanceof ConnectError
+                ? `the API answered ${Code[err.code]}: ${err.rawMessage}`
+                : (err as Error).message;
+          outcomes.push({ payment_id: `demo-${run}-${String(i).padStart(6, '0')}`, kind, state: null, stand_in: false, error: message });
         }
       }
     };
@@ -232,12 +308,18 @@ async function main(): Promise<number> {
 
     const byStatus: Record<string, number> = {};
     for (const o of outcomes) byStatus[o.state?.status ?? 'FAILED'] = (byStatus[o.state?.status ?? 'FAILED'] ?? 0) + 1;
-    const terminal = outcomes.filter((o) => o.state && isTerminal(o.state.status)).length;
-    const unexpected = outcomes.filter((o) => o.state && KINDS[o.kind] !== o.state.status);
+    const terminal = outcomes.filter((o) => o.state && isTerminal(o.state.status as PaymentStatus)).length;
+    // A stand-in decline is what the network does with a late decision: the payment ends DECLINED
+    // (or REVERSED, when an approval decided in time arrived too late and the network reversed it).
+    const expectedOf = (o: Outcome): PaymentStatus[] => (o.stand_in ? ['DECLINED', 'REVERSED'] : [KINDS[o.kind]]);
+    const unexpected = outcomes.filter((o) => o.state && !expectedOf(o).includes(o.state.status as PaymentStatus));
+    const standIns = outcomes.filter((o) => o.stand_in && o.state && !unexpected.includes(o)).length;
 
     const report = await verifyLedger(pool);
     const paymentProblems = (
-      await Promise.all(outcomes.map((o) => (o.state ? checkPaymentAgainstLedger(ledger, o.state) : Promise.resolve(null))))
+      await Promise.all(
+        outcomes.map(async (o) => (o.state ? checkPaymentAgainstLedger(ledger, await getPayment(client, o.payment_id)) : null)),
+      )
     ).filter((p): p is string => p !== null);
     const invariantsOk = report.ok && paymentProblems.length === 0;
 
@@ -258,13 +340,16 @@ async function main(): Promise<number> {
     for (const p of paymentProblems.slice(0, 20)) console.log(`  ${p}`);
     for (const o of outcomes.filter((x) => !x.state).slice(0, 10)) console.log(`  not final: ${o.payment_id}: ${o.error}`);
     for (const o of unexpected.slice(0, 10))
-      console.log(`  unexpected: ${o.payment_id} (${o.kind}) ended ${o.state!.status}, expected ${KINDS[o.kind]}`);
+      console.log(`  unexpected: ${o.payment_id} (${o.kind}) ended ${o.state!.status}, expected ${expectedOf(o).join(' or ')}`);
+    if (standIns > 0)
+      console.log(`authorizations past their ${AUTHORIZATION_DEADLINE_MS} ms deadline, declined by the stand-in: ${standIns}`);
     if (opts.json) {
       console.log(
         JSON.stringify({
           payments: opts.payments,
           terminal,
           unexpected: unexpected.length,
+          stand_in: standIns,
           by_status: byStatus,
           invariants_ok: invariantsOk,
         }),
@@ -272,6 +357,7 @@ async function main(): Promise<number> {
     }
     return terminal === opts.payments && unexpected.length === 0 && invariantsOk ? 0 : 1;
   } finally {
+    await revokeKey?.().catch(() => undefined);
     await connection.close();
     await pool.end();
   }

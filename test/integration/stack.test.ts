@@ -84,6 +84,26 @@ function pidsOf(dataDir: string): number[] {
     .map((f) => Number(readFileSync(f, 'utf8').trim()));
 }
 
+/** The fenced block of README.md between `<!-- readme-example:<name>:begin -->` and its end marker. */
+function readmeExample(name: string): string {
+  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const match = new RegExp(
+    `<!-- readme-example:${name}:begin -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\`\\n<!-- readme-example:${name}:end -->`,
+  ).exec(readme);
+  assert.ok(match, `README.md has the ${name} example between its markers`);
+  return match[1]!;
+}
+
+/** Runs a shell script as a user would paste it, from the repository root. */
+function bash(script: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
 const running: Started[] = [];
 after(async () => {
   // Never leave a platform behind, even when an assertion failed mid-test.
@@ -151,7 +171,15 @@ describe('npm start', () => {
     assert.equal(summary.terminal, 9);
     assert.equal(summary.unexpected, 0);
     assert.equal(summary.invariants_ok, true);
-    assert.deepEqual(Object.keys(summary.by_status).sort(), ['COMPENSATED', 'DECLINED', 'EXPIRED', 'REFUNDED', 'REVERSED', 'SETTLED']);
+    // On a busy machine an authorization can miss its 2 s deadline: the stand-in declines it
+    // (counted apart), so that payment's path ends DECLINED instead.
+    const finalStates = ['COMPENSATED', 'DECLINED', 'EXPIRED', 'REFUNDED', 'REVERSED', 'SETTLED'];
+    if (summary.stand_in === 0) assert.deepEqual(Object.keys(summary.by_status).sort(), finalStates);
+    else
+      assert.ok(
+        Object.keys(summary.by_status).every((s) => finalStates.includes(s)),
+        JSON.stringify(summary),
+      );
 
     // The metrics endpoints in stack.json expose the SDK's and the platform's series.
     assert.ok(stack.metrics, 'stack.json lists the metrics endpoints');
@@ -168,6 +196,20 @@ describe('npm start', () => {
     ]) {
       assert.match(workerMetrics, new RegExp(`^${series}[{ ]`, 'm'), `worker metrics expose ${series}`);
     }
+    // Structured logs: every activity line carries the payment, workflow and run ids.
+    const workerLog = readFileSync(path.join(env.DATA_DIR!, 'logs', 'worker.log'), 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const activityLine = workerLog.find((l) => l.msg === 'activity completed');
+    assert.ok(activityLine, 'the worker logs activity completions');
+    for (const field of ['payment_id', 'workflowId', 'workflowRunId', 'activityType'])
+      assert.ok(activityLine[field], `activity log lines carry ${field}`);
+    const workflowLine = workerLog.find((l) => l.msg === 'payment transition');
+    assert.ok(
+      workflowLine?.workflowId && workflowLine.runId && workflowLine.payment_id,
+      'workflow log lines carry payment, workflow and run ids',
+    );
     const apiMetrics = await (await fetch(stack.metrics.api)).text();
     for (const series of ['api_requests_total', 'api_request_duration_ms_bucket']) {
       assert.match(apiMetrics, new RegExp(`^${series}[{ ]`, 'm'), `API metrics expose ${series}`);
@@ -200,6 +242,32 @@ describe('npm start', () => {
     }
     second.child.kill('SIGTERM');
     assert.equal(await second.exited, 0, second.stderr());
+  });
+
+  test("the README's CLI and curl examples work as written", async () => {
+    const env = await stackEnv();
+    for (const name of ['CARD_API_URL', 'CARD_API_KEY']) delete env[name];
+    const s = tsx('src/stack/start.ts', env);
+    running.push(s);
+    await waitForUp(s);
+    const stack = readStackFile(env.DATA_DIR!)!;
+    // Only where this stack is differs from a default `npm start`.
+    const here = (script: string) =>
+      script.replaceAll('./data/stack.json', path.join(env.DATA_DIR!, 'stack.json')).replaceAll('http://127.0.0.1:7470', stack.api!);
+
+    const cli = await bash(here(readmeExample('cli')), env);
+    assert.equal(cli.code, 0, cli.stderr + cli.stdout);
+    assert.match(cli.stdout, /^status\s+SETTLED$/m, 'the purchase and the payout settle');
+    assert.match(cli.stdout, /"transfers":\[\{/, 'the transfers as JSON');
+    const curl = await bash(here(readmeExample('curl')), env);
+    assert.equal(curl.code, 0, curl.stderr + curl.stdout);
+    const body = JSON.parse(curl.stdout) as { payment: { paymentId: string; status: string; postedMinor: string } };
+    assert.equal(body.payment.paymentId, 'acme-txn-1');
+    assert.equal(body.payment.status, 'SETTLED');
+    assert.equal(body.payment.postedMinor, '1250');
+
+    s.child.kill('SIGINT');
+    assert.equal(await s.exited, 0, s.stderr());
   });
 
   test('with TEMPORAL_ADDRESS and DATABASE_URL it starts only the worker and simulator, and payments run', async () => {

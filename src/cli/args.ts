@@ -1,0 +1,65 @@
+// Argument parsers for commander: each refuses bad input with a message naming the rule, before
+// anything is sent (commander prefixes the option's name, e.g. "option '--amount-minor <n>'").
+import { InvalidArgumentError } from 'commander';
+import { AMOUNT_MINOR_MAX, CURRENCIES } from '../domain/money.js';
+
+/** A positive integer number of minor units (cents for USD): 1250 is 12.50 USD. */
+export function minorUnits(value: string): bigint {
+  if (!/^[0-9]+$/.test(value.trim())) {
+    throw new InvalidArgumentError(`must be a positive integer number of minor units (e.g. 1250 for 12.50 USD), got "${value}"`);
+  }
+  const n = BigInt(value.trim());
+  if (n <= 0n) throw new InvalidArgumentError('must be greater than zero');
+  if (n > BigInt(AMOUNT_MINOR_MAX)) throw new InvalidArgumentError(`must be at most ${AMOUNT_MINOR_MAX} minor units`);
+  return n;
+}
+
+export function integerIn(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^[0-9]+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+export function currency(value: string): string {
+  const upper = value.trim().toUpperCase();
+  if (!(CURRENCIES as readonly string[]).includes(upper)) {
+    throw new InvalidArgumentError(`must be one of ${CURRENCIES.join(', ')}, got "${value}"`);
+  }
+  return upper;
+}
+
+export function mcc(value: string): string {
+  if (!/^[0-9]{4}$/.test(value)) throw new InvalidArgumentError(`must be four digits (ISO 18245 merchant category), got "${value}"`);
+  return value;
+}
+
+/** Repeatable option: `--block-mcc 7995 --block-mcc 5813`. */
+export function mccList(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((v) => mcc(v.trim()))];
+}
+
+/** Repeatable option collecting strings: `--company a --company b` or `--company a,b`. */
+export function list(value: string, previous: string[] | undefined): string[] {
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== ''),
+  ];
+}
+
+export function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`must be a URL such as http://127.0.0.1:7470, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError(`must be an http:// or https:// URL`);
+  return value.replace(/\/+$/, '');
+}
