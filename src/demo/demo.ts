@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { createHttpCardNetwork } from '../settlement/network-client.js';
 import { createApiKeyStore } from '../api/keys.js';
 import { getPayment } from '../api/payments.js';
 import { createApiClients, type ApiClients } from '../cli/client.js';
@@ -171,6 +172,8 @@ async function main(): Promise<number> {
     const { key_id, api_key } = await keys.create({ name: `demo-${run}`, company_ids: [roomy.company_id, small.company_id] });
     revokeKey = () => keys.revoke(key_id);
     const api = createApiClients({ url: apiUrl, key: api_key, timeout_ms: API_CALL_TIMEOUT_MS });
+    const networkUrl = config.CARD_NETWORK_URL ?? readStackFile(config.DATA_DIR)?.settlement_gateway;
+    const network = networkUrl ? createHttpCardNetwork(networkUrl) : null;
     for (const company of [roomy, small]) {
       await api.ledger.createCreditLine({
         companyId: company.company_id,
@@ -243,7 +246,20 @@ async function main(): Promise<number> {
           }
         }
       };
-      const clear = (amount: number) => api.payments.clear({ transaction, eventId: 'clearing-1', amountMinor: BigInt(amount) });
+      // The demo plays the card network: what it clears and refunds, it also records as the
+      // network's own report, so the daily network settlement reconciles.
+      const clear = async (amount: number) => {
+        await api.payments.clear({ transaction, eventId: 'clearing-1', amountMinor: BigInt(amount) });
+        await network?.record([
+          { record_id: `${payment_id}:clearing-1`, kind: 'clearing', currency: 'USD', amount_minor: amount, at: new Date().toISOString() },
+        ]);
+      };
+      const refund = async (amount: number) => {
+        await api.payments.refund({ transaction, eventId: 'refund-1', amountMinor: BigInt(amount) });
+        await network?.record([
+          { record_id: `${payment_id}:refund-1`, kind: 'refund', currency: 'USD', amount_minor: amount, at: new Date().toISOString() },
+        ]);
+      };
       let decided = true;
       switch (kind) {
         case 'card_clear':
@@ -259,7 +275,7 @@ async function main(): Promise<number> {
         case 'card_refund':
           if ((decided = await authorize())) {
             await clear(amount_minor);
-            await api.payments.refund({ transaction, eventId: 'refund-1', amountMinor: BigInt(amount_minor) });
+            await refund(amount_minor);
           }
           break;
         case 'card_force_post':
