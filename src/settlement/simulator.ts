@@ -78,6 +78,9 @@ export interface SettlementSimulator {
   network: NetworkSimulator;
   /** New requests held past the caller's timeout (request_timeout_rate). */
   held: number;
+  /** New requests answered 503 (transient_failure_rate) and payouts whose reply was dropped (reply_lost_rate). */
+  transient_failures: number;
+  replies_lost: number;
   /** Confirmation callbacks delivered or given up on, in the order they finished. */
   callbacks: CallbackDelivery[];
   close(): Promise<void>;
@@ -125,7 +128,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   const settled: SettlementSimulator['settled'] = new Map();
   const requests: SettlementSimulator['requests'] = new Map();
   const callbacks: CallbackDelivery[] = [];
-  const counters = { held: 0 };
+  const counters = { held: 0, transient_failures: 0, replies_lost: 0 };
 
   // Timers and callback requests still pending; close() cancels them.
   let closed = false;
@@ -173,7 +176,10 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       await sleep(request_hold_ms);
     }
     if (options.latency_ms > 0) await sleep(options.latency_ms);
-    if (random() < options.transient_failure_rate) return null;
+    if (random() < options.transient_failure_rate) {
+      counters.transient_failures += 1;
+      return null;
+    }
 
     const outcome: Answer = instruction.payee.bank_account.startsWith(REJECTED_ACCOUNT_PREFIX)
       ? { status: 422, body: { status: 'rejected', reason: 'payee_account_closed' } }
@@ -254,6 +260,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       if (!answer) return reply(503, { error: 'bank temporarily unavailable' });
       if (random() < options.reply_lost_rate) {
         // The bank acted; the caller never hears it. Its retry with the same key gets this answer.
+        counters.replies_lost += 1;
         req.socket.destroy();
         return;
       }
@@ -275,6 +282,12 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
     network,
     get held() {
       return counters.held;
+    },
+    get transient_failures() {
+      return counters.transient_failures;
+    },
+    get replies_lost() {
+      return counters.replies_lost;
     },
     callbacks,
     close: () => {

@@ -1,0 +1,373 @@
+// The platform a chaos run controls, all of it its own: an embedded Postgres and a Temporal dev
+// server (SQLite file) in a scratch folder on free ports, the payee-bank simulator in this process
+// (callbacks, fault rates drawn from the seed), worker processes and the API process as children
+// it can kill -9 and start again. A small forwarder in front of the workers' callback receivers
+// plays the load balancer a bank's callbacks would go through. A child that exits when no fault
+// asked for it is started again too, and counted.
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { createApiKeyStore } from '../api/keys.js';
+import { generateKeyEntry } from '../codec/keys.js';
+import { REPO_ROOT } from '../config.js';
+import { createPool, type Pool } from '../ledger/db.js';
+import { migrate } from '../ledger/migrate.js';
+import { CALLBACK_PATH } from '../settlement/callback-receiver.js';
+import { startSettlementSimulator, type SettlementSimulator } from '../settlement/simulator.js';
+import { freePort } from '../stack/ports.js';
+import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
+import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
+import { waitForWorker } from '../stack/search-attributes.js';
+import { resolveTemporalCli, type TemporalExecutable } from '../stack/temporal-cli.js';
+import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
+import { bundleWorkflows } from '../workers/worker.js';
+import type { GatewayFaultRates } from './schedule.js';
+
+export const TASK_QUEUE = 'payments';
+const NAMESPACE = 'default';
+/** The workers' gateway client gives up on a bank answer after this long (held requests last longer). */
+const GATEWAY_TIMEOUT_MS = 1_500;
+/** A child that exits unasked is started again after this long. */
+const UNEXPECTED_EXIT_RESTART_MS = 1_000;
+const READY_TIMEOUT_MS = 120_000;
+/** Application names of the platform's own database connections (src/workers/main.ts, src/api/main.ts). */
+export const APP_CONNECTIONS = ['payments-worker', 'api'];
+
+export interface ChaosStackOptions {
+  scratch: string;
+  workers: number;
+  gateway: GatewayFaultRates;
+  /** The bank simulator's draws (seeded). */
+  random: () => number;
+  log: (msg: string) => void;
+}
+
+interface Child {
+  name: string;
+  script: string;
+  env: NodeJS.ProcessEnv;
+  proc: ManagedProcess | null;
+  /** Set while a fault holds it down (its exit is expected). */
+  down: boolean;
+  starts: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeout_ms: number): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+export class ChaosStack {
+  postgres: RunningPostgres | null = null;
+  temporal: RunningDevServer | null = null;
+  simulator: SettlementSimulator | null = null;
+  databaseUrl = '';
+  temporalAddress = '';
+  apiUrl = '';
+  apiKey = '';
+  /** Children that exited without a fault asking for it. */
+  unexpectedExits: string[] = [];
+  private executable: TemporalExecutable | null = null;
+  private ports = { postgres: 0, temporal: 0, api: 0, api_metrics: 0, callbacks: [] as number[], metrics: [] as number[] };
+  private workers: Child[] = [];
+  private api: Child | null = null;
+  private forwarder: http.Server | null = null;
+  private stopping = false;
+  private pool: Pool | null = null;
+  readonly logsDir: string;
+
+  constructor(readonly options: ChaosStackOptions) {
+    this.logsDir = path.join(options.scratch, 'logs');
+  }
+
+  async start(): Promise<void> {
+    const { scratch, log } = this.options;
+    const executable = await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: false }, { log });
+    this.executable = executable;
+    const free = async (n: number) => Promise.all(Array.from({ length: n }, () => freePort()));
+    const [pgPort, temporalPort, apiPort, apiMetricsPort] = await free(4);
+    this.ports = {
+      postgres: pgPort!,
+      temporal: temporalPort!,
+      api: apiPort!,
+      api_metrics: apiMetricsPort!,
+      callbacks: await free(this.options.workers),
+      metrics: await free(this.options.workers),
+    };
+    log(`starting Postgres (127.0.0.1:${pgPort}), Temporal (127.0.0.1:${temporalPort}, SQLite) and bundling the workflows in ${scratch}`);
+    const bundlePath = path.join(scratch, 'workflow-bundle.js');
+    const [postgres, temporal, bundle] = await Promise.all([this.startPostgres(), this.startTemporal(), bundleWorkflows()]);
+    this.postgres = postgres;
+    this.temporal = temporal;
+    writeFileSync(bundlePath, bundle);
+    this.databaseUrl = postgres.url;
+    this.temporalAddress = temporal.address;
+    await migrate(this.databaseUrl);
+    this.pool = createPool(this.databaseUrl, { connections_max: 4, application_name: 'chaos-checker' });
+
+    // Callbacks from the bank reach whichever worker answers (a load balancer's job).
+    this.forwarder = http.createServer((req, res) => void this.forward(req, res));
+    await new Promise<void>((resolve) => this.forwarder!.listen(0, '127.0.0.1', () => resolve()));
+    const forwarderPort = (this.forwarder.address() as { port: number }).port;
+    const g = this.options.gateway;
+    this.simulator = await startSettlementSimulator({
+      host: '127.0.0.1',
+      port: 0,
+      transient_failure_rate: g.transient_failure_rate,
+      reply_lost_rate: g.reply_lost_rate,
+      latency_ms: 0,
+      random: this.options.random,
+      callback_url: `http://127.0.0.1:${forwarderPort}${CALLBACK_PATH}`,
+      callback_delay_ms: 200,
+      duplicate_callback_rate: g.duplicate_callback_rate,
+      late_callback_rate: g.late_callback_rate,
+      late_callback_delay_ms: g.late_callback_delay_ms,
+      request_timeout_rate: g.request_timeout_rate,
+      request_hold_ms: g.request_hold_ms,
+    });
+
+    const common: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATA_DIR: scratch,
+      DATABASE_URL: this.databaseUrl,
+      TEMPORAL_ADDRESS: this.temporalAddress,
+      TEMPORAL_NAMESPACE: NAMESPACE,
+      TEMPORAL_TASK_QUEUE: TASK_QUEUE,
+      // One key ring for the run's workers and API (src/codec/), never a committed one.
+      PAYLOAD_CODEC_KEYS: process.env.PAYLOAD_CODEC_KEYS || generateKeyEntry('chaos'),
+      PAYLOAD_CODEC_KEYS_FILE: '',
+      LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'warn',
+    };
+    this.workers = Array.from({ length: this.options.workers }, (_, i) => ({
+      name: `worker-${i}`,
+      script: 'workers/main.ts',
+      env: {
+        ...common,
+        SETTLEMENT_GATEWAY_URL: this.simulator!.url,
+        SETTLEMENT_GATEWAY_TIMEOUT_MS: String(GATEWAY_TIMEOUT_MS),
+        SETTLEMENT_CALLBACK_HOST: '127.0.0.1',
+        SETTLEMENT_CALLBACK_PORT: String(this.ports.callbacks[i]),
+        WORKER_METRICS_PORT: String(this.ports.metrics[i]),
+        WORKFLOW_BUNDLE_PATH: bundlePath,
+        WORKER_SHUTDOWN_GRACE_MS: '2000',
+      },
+      proc: null,
+      down: false,
+      starts: 0,
+    }));
+    this.api = {
+      name: 'api',
+      script: 'api/main.ts',
+      env: { ...common, API_HOST: '127.0.0.1', API_PORT: String(this.ports.api), API_METRICS_PORT: String(this.ports.api_metrics) },
+      proc: null,
+      down: false,
+      starts: 0,
+    };
+    this.apiUrl = `http://127.0.0.1:${this.ports.api}`;
+
+    log(`starting ${this.workers.length} workers and the API`);
+    for (const w of this.workers) this.spawn(w);
+    const connection = await Connection.connect({ address: this.temporalAddress });
+    try {
+      await waitForWorker(connection, NAMESPACE, TASK_QUEUE, READY_TIMEOUT_MS, () =>
+        this.workers.every((w) => w.proc?.child.exitCode !== null),
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; ${this.workers[0]!.proc!.logFile} ends with:\n${tail(this.workers[0]!.proc!.logFile)}`);
+    } finally {
+      await connection.close();
+    }
+    for (let i = 0; i < this.workers.length; i++) await this.waitForWorkerReceiver(i);
+    this.spawn(this.api);
+    await this.waitForApi();
+  }
+
+  /** Opens an API key for these companies (stored hashed by the API's key store). */
+  async createApiKey(company_ids: string[]): Promise<string> {
+    const { api_key } = await createApiKeyStore(this.pool!).create({ name: 'chaos', company_ids });
+    this.apiKey = api_key;
+    return api_key;
+  }
+
+  /** The checker's own connection pool (reads the ledger after the run). */
+  get checkerPool(): Pool {
+    return this.pool!;
+  }
+
+  private startPostgres(): Promise<RunningPostgres> {
+    return startEmbeddedPostgres({ dir: path.join(this.options.scratch, 'postgres'), port: this.ports.postgres, log: this.options.log });
+  }
+
+  private startTemporal(): Promise<RunningDevServer> {
+    return startTemporalDevServer({
+      executable: this.executable!,
+      port: this.ports.temporal,
+      ui_port: null,
+      db_file: path.join(this.options.scratch, 'temporal.db'),
+      namespace: NAMESPACE,
+      dir: this.options.scratch,
+      log: this.options.log,
+    });
+  }
+
+  private spawn(child: Child): void {
+    const proc = spawnManaged({
+      name: child.name,
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', ...child.script.split('/'))],
+      logFile: path.join(this.options.scratch, `${child.name}.log`),
+      cwd: REPO_ROOT,
+      env: child.env,
+    });
+    child.proc = proc;
+    child.starts += 1;
+    void proc.exited.then(async (code) => {
+      if (this.stopping || child.down || child.proc !== proc) return;
+      this.unexpectedExits.push(`${child.name} exited (code ${code}, signal ${proc.child.signalCode}): ${tail(proc.logFile, 3)}`);
+      this.options.log(`${child.name} exited unasked (code ${code}); starting it again (see ${proc.logFile})`);
+      await sleep(UNEXPECTED_EXIT_RESTART_MS);
+      if (!this.stopping && !child.down && child.proc === proc) this.spawn(child);
+    });
+  }
+
+  private async forward(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const start = Math.floor(Math.random() * this.workers.length);
+    for (let k = 0; k < this.workers.length; k++) {
+      const port = this.ports.callbacks[(start + k) % this.workers.length];
+      try {
+        const answer = await fetch(`http://127.0.0.1:${port}${req.url ?? CALLBACK_PATH}`, {
+          method: req.method ?? 'POST',
+          headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+          body,
+          signal: AbortSignal.timeout(4_000),
+        });
+        const text = await answer.text();
+        res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+        res.end(text);
+        return;
+      } catch {
+        // this worker is down: try the next one
+      }
+    }
+    res.writeHead(503, { 'content-type': 'application/json' });
+    res.end('{"error":"no settlement callback receiver is up"}');
+  }
+
+  private async waitForWorkerReceiver(i: number): Promise<void> {
+    const w = this.workers[i]!;
+    await waitFor(
+      `${w.name}'s callback receiver`,
+      async () => {
+        if (w.proc?.child.exitCode !== null) throw new Error(`${w.name} exited during start: ${tail(w.proc!.logFile)}`);
+        await fetch(`http://127.0.0.1:${this.ports.callbacks[i]}/`);
+        return true;
+      },
+      READY_TIMEOUT_MS,
+    );
+  }
+
+  private async waitForApi(): Promise<void> {
+    await waitFor('the API', async () => (await fetch(`${this.apiUrl}/healthz`)).ok, READY_TIMEOUT_MS);
+  }
+
+  // ---- faults ----
+
+  /** kill -9 of a worker process (its whole process group), started again after down_ms. */
+  async killWorker(i: number, down_ms: number): Promise<void> {
+    const w = this.workers[i % this.workers.length]!;
+    w.down = true;
+    try {
+      const proc = w.proc;
+      if (proc && proc.child.exitCode === null && proc.child.pid !== undefined) {
+        try {
+          process.kill(-proc.child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        await proc.exited;
+      }
+      await sleep(down_ms);
+    } finally {
+      w.down = false;
+    }
+    this.spawn(w);
+  }
+
+  /** kill -9 of the API process, started again after down_ms; resolves once it answers. */
+  async restartApi(down_ms: number): Promise<void> {
+    const api = this.api!;
+    api.down = true;
+    try {
+      const proc = api.proc;
+      if (proc && proc.child.exitCode === null && proc.child.pid !== undefined) {
+        try {
+          process.kill(-proc.child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        await proc.exited;
+      }
+      await sleep(down_ms);
+    } finally {
+      api.down = false;
+    }
+    this.spawn(api);
+    await this.waitForApi();
+  }
+
+  /** Stops the Temporal dev server and starts it again on the same SQLite file and port. */
+  async restartTemporal(down_ms: number): Promise<void> {
+    await this.temporal!.stop();
+    await sleep(down_ms);
+    this.temporal = await this.startTemporal();
+  }
+
+  /** Stops Postgres (fast shutdown, or immediate: crash recovery at the next start) and starts it
+   * again on the same data folder and port. */
+  async restartPostgres(down_ms: number, mode: 'fast' | 'immediate'): Promise<void> {
+    const postgres = this.postgres!;
+    if (mode === 'fast') await postgres.stop();
+    else await postgres.process.stop('SIGQUIT', 30_000);
+    await sleep(down_ms);
+    this.postgres = await this.startPostgres();
+  }
+
+  /** Terminates every database connection of the workers and the API (pg_terminate_backend). */
+  async dropConnections(): Promise<number> {
+    const { rows } = await this.pool!.query<{ n: string }>(
+      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n
+         FROM pg_stat_activity WHERE application_name = ANY($1) AND pid <> pg_backend_pid()`,
+      [APP_CONNECTIONS],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Every log line of the API processes matching `needle` (internal errors are logged there). */
+  apiLogFile(): string {
+    return path.join(this.options.scratch, 'api.log');
+  }
+
+  starts(): Record<string, number> {
+    return Object.fromEntries([...this.workers, ...(this.api ? [this.api] : [])].map((c) => [c.name, c.starts]));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const children = [this.api, ...this.workers].filter((c): c is Child => c !== null);
+    await Promise.all(children.map((c) => c.proc?.stop('SIGTERM', 5_000)));
+    await new Promise<void>((resolve) => (this.forwarder ? this.forwarder.close(() => resolve()) : resolve()));
+    await this.simulator?.close();
+    await this.pool?.end().catch(() => undefined);
+    await this.temporal?.stop().catch(() => undefined);
+    await this.postgres?.stop().catch(() => undefined);
+  }
+}
