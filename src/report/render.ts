@@ -38,6 +38,8 @@ const OTHER_COLOR = '#000000';
 
 const fmt = (n: number) => (Number.isInteger(n) ? n.toLocaleString('en-US') : n.toFixed(1));
 const boundLabel = (b: number) => (b === Infinity ? '+Inf' : `≤${fmt(b)}`);
+/** Short axis ticks (the axis says they are upper bounds): 1, 20, 500, 1k, 5k, +Inf. */
+const tickLabel = (b: number) => (b === Infinity ? '+Inf' : b >= 1_000 && b % 1_000 === 0 ? `${b / 1_000}k` : fmt(b));
 
 function outcomesChart(kinds: KindOutcomes[]): string {
   const width = 760;
@@ -72,8 +74,9 @@ function outcomesChart(kinds: KindOutcomes[]): string {
   return `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="payments by kind and status">${rows.join('')}</svg>`;
 }
 
-function outcomesLegend(): string {
+function outcomesLegend(kinds: KindOutcomes[]): string {
   return `<div class="legend">${Object.entries(STATUS_COLORS)
+    .filter(([s]) => kinds.some((k) => (k.by_status[s] ?? 0) > 0))
     .map(
       ([s, c]) => `<span><i style="background:${c}"></i>${h(s)}${TERMINAL_STATUSES.has(s as PaymentStatus) ? '' : ' (in flight)'}</span>`,
     )
@@ -114,7 +117,7 @@ function histogramChart(title: string, hist: Histogram | null, unit: string, col
     return [
       `<rect x="${(x + 2).toFixed(1)}" y="${y.toFixed(1)}" width="${(slot - 4).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}"><title>${boundLabel(hist.bounds[i]!)} ${h(unit)}: ${c}</title></rect>`,
       c > 0 ? `<text x="${(x + slot / 2).toFixed(1)}" y="${(y - 4).toFixed(1)}" class="count">${c}</text>` : '',
-      `<text x="${(x + slot / 2).toFixed(1)}" y="${height - bottom + 14}" class="tick">${boundLabel(hist.bounds[i]!)}</text>`,
+      `<text x="${(x + slot / 2).toFixed(1)}" y="${height - bottom + 14}" class="tick">${tickLabel(hist.bounds[i]!)}</text>`,
     ].join('');
   });
   const q = (p: number) => {
@@ -166,10 +169,11 @@ function batchSection(worker: Scraped<WorkerFigures>): string {
 }
 
 function balancesChart(data: ReportData): string {
-  const rows = data.platform_balances;
+  // The issuance account mirrors every credit line granted and would dwarf the rest: table only.
+  const rows = data.platform_balances.filter((b) => b.kind !== 'credit_line_issuance');
   if (rows.length === 0) return '';
   const width = 760;
-  const labelW = 260;
+  const labelW = 230;
   const rowH = 24;
   const half = (width - labelW - 20) / 2;
   const mid = labelW + half;
@@ -180,9 +184,9 @@ function balancesChart(data: ReportData): string {
   const bars = rows.map((r, i) => {
     const y = 5 + i * rowH;
     const v = Number(r.posted);
-    const w = (maxBy.get(r.currency) ? Math.abs(v) / maxBy.get(r.currency)! : 0) * (half - 4);
+    const w = (maxBy.get(r.currency) ? Math.abs(v) / maxBy.get(r.currency)! : 0) * (half - 120); // room for the amount beside the longest bar
     const x = v < 0 ? mid - w : mid;
-    return `<text x="${labelW - 8}" y="${y + rowH / 2}" class="label" text-anchor="end">${h(r.currency)} ${h(r.kind)}</text><rect x="${x.toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${v < 0 ? '#c62828' : '#2e7d32'}"><title>${h(formatAmount(r.posted, r.currency))}</title></rect>`;
+    return `<text x="${labelW - 8}" y="${y + rowH / 2}" class="label" text-anchor="end">${h(r.currency)} ${h(r.kind)}</text><rect x="${x.toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${v < 0 ? '#c62828' : '#2e7d32'}"><title>${h(formatAmount(r.posted, r.currency))}</title></rect><text x="${(v < 0 ? mid + 4 : x + w + 4).toFixed(1)}" y="${y + rowH / 2}" class="label">${h(formatAmount(r.posted, r.currency))}</text>`;
   });
   return `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="platform account balances"><line x1="${mid}" y1="0" x2="${mid}" y2="${height}" stroke="#999"/>${bars.join('')}</svg>`;
 }
@@ -272,7 +276,7 @@ export function renderReport(data: ReportData): string {
 <div class="tiles">${tiles}</div>
 <h2>Payments by kind and status</h2>
 ${outcomesChart(data.payments.kinds)}
-${outcomesLegend()}
+${outcomesLegend(data.payments.kinds)}
 ${outcomesTable(data.payments.kinds)}
 <p class="muted">From Temporal visibility (search attributes PaymentKind, PaymentStatus); card payments stay open a while in their final state.</p>
 <h2>Payments needing attention</h2>
