@@ -1,24 +1,31 @@
 // `ops ...`: operator actions on running payments, sent to the payment workflows through Temporal
 // (src/api/ops.ts), and the Web UI's reading of a payment from a terminal. Temporal's address comes
 // from TEMPORAL_ADDRESS, else the running stack's stack.json.
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Command } from 'commander';
 import { OpsActionRefusedError, listPayments, readPayment, runOpsAction } from '../api/ops.js';
 import { PaymentNotFoundError } from '../api/payments.js';
-import { REPO_ROOT } from '../config.js';
+import { loadDataConverter } from '../codec/data-converter.js';
+import { loadConfig } from '../config.js';
 import type { OpsActionName } from '../domain/ops.js';
 import { readStackFile } from '../stack/stack-file.js';
 
 async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const address = process.env.TEMPORAL_ADDRESS || readStackFile(process.env.DATA_DIR || path.join(REPO_ROOT, 'data'))?.temporal;
+  const config = loadConfig();
+  const address = config.TEMPORAL_ADDRESS ?? readStackFile(config.DATA_DIR)?.temporal;
   if (!address) throw new Error('TEMPORAL_ADDRESS is not set and no stack is running: start it with `npm start`');
   const connection = await Connection.connect({ address });
   try {
-    return await fn(new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE || 'default' }));
+    // The workers' payload keys: ops updates and the payment state they return are encrypted.
+    return await fn(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: loadDataConverter(config) }));
   } finally {
     await connection.close();
   }
+}
+
+/** The program's global --json (every command prints JSON with it). */
+function jsonWanted(cmd: Command): boolean {
+  return cmd.optsWithGlobals<{ json?: boolean }>().json === true;
 }
 
 /** Exit 3 for a refusal or an unknown payment (as the other commands), 1 otherwise. */
@@ -51,8 +58,7 @@ export function opsCommand(): Command {
       .requiredOption('--operator <who>', 'who acts (1-64 letters, digits, _ . @ + -)')
       .requiredOption('--reason <why>', 'why (1-500 characters, one line)')
       .option('--request-id <id>', 'idempotency key of this action (a repeat acts once)')
-      .option('--json', 'print the payment state as JSON')
-      .action((payment_id: string, o: { operator: string; reason: string; requestId?: string; json?: boolean }) =>
+      .action((payment_id: string, o: { operator: string; reason: string; requestId?: string }, cmd: Command) =>
         run(() =>
           withClient(async (client) => {
             const state = await runOpsAction(
@@ -62,7 +68,7 @@ export function opsCommand(): Command {
               { operator: o.operator, reason: o.reason },
               o.requestId ? { request_id: o.requestId } : {},
             );
-            if (o.json) console.log(JSON.stringify(state, null, 2));
+            if (jsonWanted(cmd)) console.log(JSON.stringify(state, null, 2));
             else console.log(`${payment_id}: ${state.status}${state.needs_attention ? ' (needs attention)' : ''}; ${name} recorded`);
           }),
         ),
@@ -72,12 +78,11 @@ export function opsCommand(): Command {
     .command('show')
     .description('a payment as the Web UI shows it: current details, then the timeline')
     .argument('<payment-id>', 'the payment')
-    .option('--json', 'print summary, details and state as JSON')
-    .action((payment_id: string, o: { json?: boolean }) =>
+    .action((payment_id: string, _o: unknown, cmd: Command) =>
       run(() =>
         withClient(async (client) => {
           const view = await readPayment(client, payment_id);
-          if (o.json) return console.log(JSON.stringify(view, null, 2));
+          if (jsonWanted(cmd)) return console.log(JSON.stringify(view, null, 2));
           console.log(`${view.summary ?? payment_id}\n\n${view.current_details}\n\nTimeline:`);
           for (const e of view.state.timeline) {
             console.log(`  ${e.at}  ${e.event}${e.detail ? `  ${e.detail}` : ''}${e.operator ? `  by ${e.operator}: ${e.reason}` : ''}`);
@@ -90,12 +95,11 @@ export function opsCommand(): Command {
     .description('payments matching a Web UI query')
     .option('--query <query>', 'visibility query', "NeedsAttention = true AND ExecutionStatus = 'Running'")
     .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 100)
-    .option('--json', 'print JSON')
-    .action((o: { query: string; limit: number; json?: boolean }) =>
+    .action((o: { query: string; limit: number }, cmd: Command) =>
       run(() =>
         withClient(async (client) => {
           const found = await listPayments(client, o.query, o.limit);
-          if (o.json) return console.log(JSON.stringify(found, null, 2));
+          if (jsonWanted(cmd)) return console.log(JSON.stringify(found, null, 2));
           for (const p of found) {
             console.log(
               [

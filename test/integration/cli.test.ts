@@ -162,6 +162,25 @@ describe('cli', () => {
     assert.match(table.stdout, /^timeline$/m);
   });
 
+  test('ops: show a payment, void its hold with operator and reason, a refused action exits 3', async () => {
+    const tx = `ops-${run}`;
+    const env = { TEMPORAL_ADDRESS: testEnv.temporalAddress };
+    const held = await json(['payments', 'authorize', tx, '--card', card, ...merchant, '--amount-minor', '700', '--deadline-ms', '10000']);
+    assert.equal(held.decision.approved, true, JSON.stringify(held));
+    const shown = await json(['ops', 'show', tx], env);
+    assert.equal(shown.state.status, 'AUTHORIZED');
+    assert.match(shown.current_details, /AUTHORIZED/);
+    const refused = await cli(['ops', 'resolve-attention', tx, '--operator', 'ana', '--reason', 'nothing to resolve'], env);
+    assert.equal(refused.code, 3, refused.stderr + refused.stdout);
+    assert.match(refused.stderr, /refused/);
+    const voided = await json(['ops', 'void-hold', tx, '--operator', 'ana@ops', '--reason', 'merchant confirmed cancellation'], env);
+    assert.equal(voided.held_minor, 0);
+    const entry = voided.timeline.find((e: { event: string }) => e.event.startsWith('ops_void'));
+    assert.ok(entry, JSON.stringify(voided.timeline));
+    assert.equal(entry.operator, 'ana@ops');
+    assert.equal(entry.reason, 'merchant confirmed cancellation');
+  });
+
   test('--help of every command exits 0 and names its options', async () => {
     const commands: Array<[string[], string[]]> = [
       [[], ['--api', '--key', '--json', '--timeout-ms', 'payments', 'ledger', 'cards', 'keys']],
