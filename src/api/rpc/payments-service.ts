@@ -288,7 +288,12 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
           ...(nextPageToken ? { nextPageToken } : {}),
         });
       } catch (err) {
-        if ((err as { code?: number }).code === Code.InvalidArgument) throw invalidArgument('page_token: not a token this server returned');
+        // A token Temporal cannot decode is refused as INVALID_ARGUMENT by some servers and as
+        // UNKNOWN by others (the dev server's SQLite visibility): either way the caller's token is bad.
+        const code = (err as { code?: number }).code;
+        if (nextPageToken && (code === Code.InvalidArgument || code === Code.Unknown)) {
+          throw invalidArgument('page_token: not a token this server returned');
+        }
         throw err;
       }
       const payments = (response.executions ?? []).map((e) => {
