@@ -4,6 +4,7 @@
 import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
@@ -93,6 +94,25 @@ async function refusedOr<T>(call: Promise<T>): Promise<T> {
   }
 }
 
+/** A repeated authorization (a retry of one the platform already has) found no decision yet by
+ * its own deadline. The workflow judges lateness against the first request's deadline, which
+ * this call does not know, so it cannot answer the stand-in without perhaps contradicting the
+ * decision still to come: it answers nothing (DEADLINE_EXCEEDED), and the next retry gets the
+ * workflow's decision. Nothing was written by this call. */
+export class AuthorizationUndecidedError extends Error {
+  override name = 'AuthorizationUndecidedError';
+}
+
+async function paymentExists(client: Client, payment_id: string): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(paymentWorkflowId(payment_id)).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
 /** The answer the network gives when the issuer's is late. */
 export function standInDecision(stand_in: 'decline' | 'approve'): CardDecision {
   return stand_in === 'approve'
@@ -117,6 +137,9 @@ export async function authorizeCardPayment(
   const remaining_ms = authorization.deadline_at_ms - Date.now();
   if (remaining_ms <= 0) return standInDecision(authorization.stand_in);
   const summary = `Card ${payment.card_id}: ${formatMinor(authorization.amount_minor, payment.currency)} at ${payment.merchant.name} (MCC ${payment.merchant.mcc})`;
+  // Only the request that starts the payment shares its deadline with the workflow; a retry must
+  // not answer a stand-in of its own (see AuthorizationUndecidedError).
+  const repeated = await paymentExists(client, payment.payment_id);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => {
     timer = setTimeout(() => resolve('late'), remaining_ms);
@@ -139,7 +162,10 @@ export async function authorizeCardPayment(
       }),
       late,
     ]);
-    if (answer === 'late') return standInDecision(authorization.stand_in);
+    if (answer === 'late') {
+      if (repeated) throw new AuthorizationUndecidedError(`payment ${payment.payment_id}: no decision yet; retry with the same payment id`);
+      return standInDecision(authorization.stand_in);
+    }
     const { card_id, ...decision } = answer;
     if (card_id !== payment.card_id) throw new PaymentNotFoundError(`payment ${payment.payment_id} belongs to another card`);
     return decision;

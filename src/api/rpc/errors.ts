@@ -8,7 +8,7 @@ import { ServiceError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { CardInputError } from '../../cards/cards.js';
 import { LedgerInputError } from '../../ledger/ledger.js';
-import { CardEventRefusedError } from '../card-payments.js';
+import { AuthorizationUndecidedError, CardEventRefusedError } from '../card-payments.js';
 import { InvalidPaymentError } from '../payments.js';
 
 export function invalidArgument(message: string): ConnectError {
@@ -56,6 +56,7 @@ export function toConnectError(err: unknown, log: Logger, method: string): Conne
     return invalidArgument(err.message);
   }
   if (err instanceof CardEventRefusedError) return new ConnectError(err.message, Code.FailedPrecondition);
+  if (err instanceof AuthorizationUndecidedError) return new ConnectError(err.message, Code.DeadlineExceeded);
   if (err instanceof WorkflowNotFoundError) return notFound('payment');
   if (isUnavailable(err)) {
     log.warn({ method, err: (err as Error).message }, 'dependency unavailable');
