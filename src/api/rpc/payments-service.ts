@@ -119,11 +119,16 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
-    if (state) {
-      if (!state.company_id || !scopeOf(ctx.values).company_ids.has(state.company_id)) throw notFound('payment');
+    if (state?.company_id) {
+      if (!scopeOf(ctx.values).company_ids.has(state.company_id)) throw notFound('payment');
       if (state.card_id !== payment.card_id) throw invalidArgument(`transaction.card_id: payment ${payment.payment_id} is on another card`);
     } else {
+      // Not started, or started by a message the workflow has not processed yet (a retry whose
+      // first attempt's answer was lost): the caller must own the card, and it must be the payment's.
       await visibleCard(ctx, payment.card_id);
+      if (state?.card_id && state.card_id !== payment.card_id) {
+        throw invalidArgument(`transaction.card_id: payment ${payment.payment_id} is on another card`);
+      }
     }
   };
   const paymentIdOrInvalid = (payment_id: string, field = 'payment_id') => {
