@@ -24,6 +24,8 @@ export interface CheckResult {
   lost: number;
   duplicated_transfers: number;
   invariant_violations: number;
+  /** Stand-in declines the platform holds no record of (nothing held, which is all a decline does). */
+  stand_in_unrecorded: number;
   /** What each count is made of (the first of each kind). */
   problems: string[];
   verifier: { ok: boolean; accounts: number; transfers: number; violations: number };
@@ -48,6 +50,7 @@ export async function checkRun(
   let lost = 0;
   let duplicated = 0;
   let violations = 0;
+  let stand_in_unrecorded = 0;
 
   for (const r of records) {
     const acknowledged = r.acked.length > 0;
@@ -58,6 +61,15 @@ export async function checkRun(
     else if (state || !acknowledged) {
       not_final += 1;
       note(`${r.payment_id} (${r.kind}) not final: ${state?.status ?? 'never acknowledged'}${r.error ? `; ${r.error}` : ''}`);
+    }
+    if (acknowledged && !state && r.stand_in && transfers.length === 0) {
+      // The network was answered the stand-in decline and nothing was held: the decline's whole
+      // effect. The platform shows no such payment when the authorization never reached the
+      // workflow (lost with a restart after the stand-in was answered): the workflow, if it
+      // started, closes DECLINED (no_first_message) after first_event_wait_ms.
+      final += 1;
+      stand_in_unrecorded += 1;
+      continue;
     }
     if (acknowledged && !state) {
       lost += 1;
@@ -160,6 +172,7 @@ export async function checkRun(
     lost,
     duplicated_transfers: duplicated,
     invariant_violations: violations,
+    stand_in_unrecorded,
     problems,
     verifier: { ok: report.ok, accounts: report.accounts, transfers: report.transfers, violations: report.violations.length },
   };

@@ -207,6 +207,7 @@ async function main(): Promise<number> {
       },
       by_status: byStatus,
       stand_in_declines: records.filter((r) => r.stand_in).length,
+      stand_in_unrecorded: result.stand_in_unrecorded,
       client: { calls: stats.calls, retries: stats.retries, answers_retried_by_code: stats.byCode },
       fuzz: {
         api_calls: fuzzer.report.api_calls,
