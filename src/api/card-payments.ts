@@ -149,7 +149,11 @@ export async function authorizeCardPayment(
       refusedOr(
         client.workflow.executeUpdateWithStart(authorizeUpdate, {
           args: [authorization],
-          updateId: 'authorization',
+          // One update id per distinct request: Temporal keeps one request per update id, so a
+          // retry with another deadline under the first one's id could be run with one request's
+          // deadline and recorded with the other's (a nondeterministic replay). The workflow runs
+          // the first authorization and answers every repeat with its decision (once()).
+          updateId: `authorization:${authorization.deadline_at_ms}:${authorization.amount_minor}:${authorization.stand_in}`,
           startWorkflowOperation: startOperation(payment, options, summary),
         }),
       ).catch(async (err: unknown): Promise<AuthorizationReply> => {
