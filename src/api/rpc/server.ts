@@ -6,6 +6,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { createAsyncIterable, readAllBytes, type UniversalHandler } from '@connectrpc/connect/protocol';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { CardService } from '../../gen/cardplatform/cards/v1/cards_pb.js';
@@ -100,6 +101,63 @@ function loggingInterceptor(log: Logger): Interceptor {
   };
 }
 
+/**
+ * Connect answers a binary request it cannot parse (not protobuf, or a string field that is not
+ * UTF-8, which a JavaScript client sends for a lone surrogate) with INTERNAL "parse binary: ...",
+ * before any interceptor sees the call. The caller sent bad input, so this API answers
+ * INVALID_ARGUMENT: in the gRPC trailers and in the Connect error body. (gRPC-Web serializes its
+ * trailers into the body inside Connect and keeps Connect's code.)
+ */
+function parseFailuresAreInvalidArgument(handler: UniversalHandler): UniversalHandler {
+  const isParseFailure = (message: string | null | undefined) => /^parse binary\b/.test(decodeURIComponent(message ?? ''));
+  const wrapped = async (req: Parameters<UniversalHandler>[0]) => {
+    const res = await handler(req);
+    const trailer = res.trailer;
+    const refusal = `the request is not a valid ${handler.method.input.typeName} in binary protobuf`;
+    const fixTrailer = () => {
+      if (trailer?.get('grpc-status') === '13' && isParseFailure(trailer.get('grpc-message'))) {
+        trailer.set('grpc-status', '3');
+        trailer.set('grpc-message', encodeURIComponent(refusal));
+      }
+    };
+    fixTrailer();
+    if (res.status === 500 && res.body && res.header?.get('content-type')?.startsWith('application/json')) {
+      const bytes = await readAllBytes(res.body, Number.MAX_SAFE_INTEGER);
+      let error: { code?: string; message?: string } = {};
+      try {
+        error = JSON.parse(Buffer.from(bytes).toString('utf8'));
+      } catch {
+        // not a Connect error body: passed on as it was
+      }
+      if (error.code === 'internal' && isParseFailure(error.message)) {
+        const body = Buffer.from(JSON.stringify({ code: 'invalid_argument', message: refusal }));
+        res.header.set('content-length', String(body.byteLength));
+        return { ...res, status: 400, body: createAsyncIterable([new Uint8Array(body)]) };
+      }
+      return { ...res, body: createAsyncIterable([bytes]) };
+    }
+    if (res.body && trailer) {
+      const body = res.body;
+      return {
+        ...res,
+        body: (async function* () {
+          yield* body;
+          fixTrailer();
+        })(),
+      };
+    }
+    return res;
+  };
+  return Object.assign(wrapped, {
+    protocolNames: handler.protocolNames,
+    service: handler.service,
+    method: handler.method,
+    requestPath: handler.requestPath,
+    supportedContentType: handler.supportedContentType,
+    allowedMethods: handler.allowedMethods,
+  });
+}
+
 function errorInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
     try {
@@ -120,6 +178,7 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
     router.service(PaymentService, createPaymentService(deps));
     router.service(LedgerService, createLedgerService(deps));
     router.service(CardService, createCardService(deps));
+    router.handlers.splice(0, router.handlers.length, ...router.handlers.map(parseFailuresAreInvalidArgument));
   };
   const handler = connectNodeAdapter({
     routes,
@@ -131,6 +190,10 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
       authInterceptor(deps.keys, deps.log),
     ],
     readMaxBytes: REQUEST_BYTES_MAX,
+    // Connect ignores unknown JSON fields by default, and with them unknown enum names: a request
+    // with "stand_in": "STAND_IN_BOGUS" or a misspelled field would be served as if they were
+    // absent. This API refuses both (INVALID_ARGUMENT naming them), as proto3 JSON does by default.
+    jsonOptions: { ignoreUnknownFields: false },
     // A liveness probe for supervisors: answers without a key.
     fallback: (req, res) => {
       const ok = req.method === 'GET' && req.url === '/healthz';
