@@ -1,5 +1,6 @@
 // cardplatform.payments.v1.PaymentService: card network messages and payouts, over the same
 // functions the demo and tests use (src/api/card-payments.ts, src/api/payments.ts).
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Code, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
@@ -86,6 +87,30 @@ const listFilterSchema = z.strictObject({
     .max(LIST_PAGE_SIZE_MAX, { error: `must be at most ${LIST_PAGE_SIZE_MAX}` }),
   page_token: z.string().max(PAGE_TOKEN_LENGTH_MAX).optional(),
 });
+
+/** ListPayments page tokens wrap Temporal's with a version byte and a checksum of the query they
+ * page through: a token that is garbage, cut, re-encoded or from another filter is refused here,
+ * before Temporal sees it. (The dev server answers an undecodable token UNKNOWN, which the SDK
+ * retries for some 20 s before the caller hears anything.) Not a secret: a forged token still
+ * ends in the INVALID_ARGUMENT below, only later. */
+const PAGE_TOKEN_VERSION = 1;
+const PAGE_TOKEN_CHECK_BYTES = 12;
+const pageTokenCheck = (query: string, raw: Uint8Array) =>
+  createHash('sha256').update(query).update(raw).digest().subarray(0, PAGE_TOKEN_CHECK_BYTES);
+
+export function wrapPageToken(query: string, raw: Uint8Array): string {
+  return Buffer.concat([Buffer.from([PAGE_TOKEN_VERSION]), pageTokenCheck(query, raw), raw]).toString('base64url');
+}
+
+export function unwrapPageToken(query: string, token: string): Uint8Array {
+  const bytes = Buffer.from(token, 'base64url');
+  const head = 1 + PAGE_TOKEN_CHECK_BYTES;
+  if (bytes.length > head && bytes[0] === PAGE_TOKEN_VERSION && bytes.toString('base64url') === token) {
+    const raw = bytes.subarray(head);
+    if (timingSafeEqual(pageTokenCheck(query, raw), bytes.subarray(1, head))) return raw;
+  }
+  throw invalidArgument('page_token: not a token this server returned for this filter');
+}
 
 export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<typeof PaymentService> {
   const { client, cards } = deps;
@@ -279,16 +304,13 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       if (filter.card_id) clauses.push(`${CardIdKey.name} = '${filter.card_id}'`);
       if (filter.started_after) clauses.push(`StartTime >= '${filter.started_after}'`);
       if (filter.started_before) clauses.push(`StartTime < '${filter.started_before}'`);
-      let nextPageToken: Uint8Array | undefined;
-      if (filter.page_token) {
-        nextPageToken = Buffer.from(filter.page_token, 'base64url');
-        if (nextPageToken.length === 0) throw invalidArgument('page_token: not a token this server returned');
-      }
+      const query = clauses.join(' AND ');
+      const nextPageToken = filter.page_token ? unwrapPageToken(query, filter.page_token) : undefined;
       let response;
       try {
         response = await client.workflowService.listWorkflowExecutions({
           namespace: client.options.namespace,
-          query: clauses.join(' AND '),
+          query,
           pageSize: filter.page_size || LIST_PAGE_SIZE_DEFAULT,
           ...(nextPageToken ? { nextPageToken } : {}),
         });
@@ -316,8 +338,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
           startedAt: started,
         };
       });
-      const token =
-        response.nextPageToken && response.nextPageToken.length > 0 ? Buffer.from(response.nextPageToken).toString('base64url') : '';
+      const token = response.nextPageToken && response.nextPageToken.length > 0 ? wrapPageToken(query, response.nextPageToken) : '';
       return { payments, nextPageToken: token };
     },
   };
