@@ -1,0 +1,204 @@
+// The API with its database or its Temporal server gone: a second API server whose pool points at
+// a closed port, and one whose Temporal connection does. Calls that need the missing dependency
+// answer UNAVAILABLE (never INTERNAL) within their deadline, write nothing, and the same request
+// against the healthy server, with the same ids, then succeeds once.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { after, before, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { Client, Connection } from '@temporalio/client';
+import pino from 'pino';
+import { createCardStore } from '../../src/cards/cards.js';
+import { createApiKeyStore } from '../../src/api/keys.js';
+import { startApiServer } from '../../src/api/rpc/server.js';
+import { DEFAULT_CARD_OPTIONS } from '../../src/domain/card.js';
+import { createPool } from '../../src/ledger/db.js';
+import { createLedger } from '../../src/ledger/ledger.js';
+import { verifyLedger } from '../../src/ledger/verify.js';
+import { grpcClients, startApiHarness, type ApiHarness } from '../support/api.js';
+
+const uid = () => randomUUID().slice(0, 8);
+const company = `co-un-${uid()}`;
+let api: ApiHarness & { key: string };
+const closers: Array<() => Promise<void> | void> = [];
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function outcome(call: Promise<unknown>): Promise<{ code: string; ms: number; answer?: any }> {
+  const started = Date.now();
+  try {
+    const answer = await call;
+    return { code: 'OK', ms: Date.now() - started, answer };
+  } catch (err) {
+    return { code: grpc.status[(err as grpc.ServiceError).code]!, ms: Date.now() - started };
+  }
+}
+
+async function transferCount(): Promise<number> {
+  const { rows } = await api.h.pool.query<{ n: string }>('SELECT count(*) AS n FROM ledger.transfers');
+  return Number(rows[0]!.n);
+}
+
+const log = pino({ level: 'silent' });
+const deps = () => ({
+  task_queue: api.h.task_queue,
+  payout_options: { settlement_attention_after_ms: 3_600_000 },
+  card_options: { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 },
+  log,
+});
+
+before(async () => {
+  api = await startApiHarness('api-unavailable', { companies: [company] });
+  await api.ledger.CreateCreditLine({ company_id: company, currency: 'USD', limit_minor: '100000', grant_key: 'initial' });
+});
+after(async () => {
+  for (const close of closers.reverse()) await close();
+  await api?.close();
+});
+
+const DEADLINE_MS = 8_000;
+
+test('the database down: UNAVAILABLE within the deadline, then the same ids succeed once', async () => {
+  const deadPool = createPool(`postgres://postgres:x@127.0.0.1:${await closedPort()}/payments`, {
+    connections_max: 2,
+    application_name: 'api-dead-db',
+  });
+  closers.push(() => deadPool.end());
+  // Keys still verify (their store is healthy); the ledger and the cards are gone.
+  const server = await startApiServer(
+    { ...deps(), client: api.h.client, ledger: createLedger(deadPool), cards: createCardStore(deadPool), keys: api.keys },
+    { host: '127.0.0.1', port: 0 },
+  );
+  closers.push(() => server.close());
+  const down = grpcClients(server.port, api.key);
+  closers.push(() => down.close());
+  const card_id = `card-${uid()}`;
+  const tx = { payment_id: `txn-${randomUUID()}`, card_id, currency: 'USD', merchant: { mcc: '5411', name: 'Shop' } };
+  const transfersBefore = await transferCount();
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['IssueCard', () => down.cards.IssueCard({ card_id, company_id: company, currency: 'USD' }, { deadline_ms: DEADLINE_MS })],
+    ['GetCard', () => down.cards.GetCard({ card_id }, { deadline_ms: DEADLINE_MS })],
+    [
+      'CreateCreditLine',
+      () =>
+        down.ledger.CreateCreditLine(
+          { company_id: company, currency: 'USD', limit_minor: '500', grant_key: 'more' },
+          { deadline_ms: DEADLINE_MS },
+        ),
+    ],
+    ['GetAccount', () => down.ledger.GetAccount({ account_id: '00000000-0000-4000-8000-000000000000' }, { deadline_ms: DEADLINE_MS })],
+    ['Authorize', () => down.payments.Authorize({ transaction: tx, amount_minor: '100' }, { deadline_ms: DEADLINE_MS })],
+  ];
+  for (const [what, call] of calls) {
+    const { code, ms } = await outcome(call());
+    assert.equal(code, 'UNAVAILABLE', what);
+    assert.ok(ms < DEADLINE_MS, `${what} answered in ${ms} ms`);
+  }
+  // Every key lookup needs the database too: with the key store down, calls are UNAVAILABLE, not
+  // refused as unauthenticated.
+  const noKeys = await startApiServer(
+    { ...deps(), client: api.h.client, ledger: api.h.ledger, cards: api.h.cards, keys: createApiKeyStore(deadPool) },
+    { host: '127.0.0.1', port: 0 },
+  );
+  closers.push(() => noKeys.close());
+  const noKeysClients = grpcClients(noKeys.port, api.key);
+  closers.push(() => noKeysClients.close());
+  assert.equal((await outcome(noKeysClients.cards.GetCard({ card_id }, { deadline_ms: DEADLINE_MS }))).code, 'UNAVAILABLE');
+  assert.equal(await transferCount(), transfersBefore, 'nothing written');
+
+  // The same requests against the healthy server: each has its effect once.
+  const issued = await api.cards.IssueCard({ card_id, company_id: company, currency: 'USD' });
+  assert.equal(issued.card.card_id, card_id);
+  const more = await api.ledger.CreateCreditLine({ company_id: company, currency: 'USD', limit_minor: '500', grant_key: 'more' });
+  assert.equal(more.account.credits_posted, '100500');
+  const again = await api.ledger.CreateCreditLine({ company_id: company, currency: 'USD', limit_minor: '500', grant_key: 'more' });
+  assert.equal(again.account.credits_posted, '100500');
+  const { decision } = await api.payments.Authorize({ transaction: tx, amount_minor: '100' });
+  assert.equal(decision.approved, true);
+  assert.equal((await api.payments.Authorize({ transaction: tx, amount_minor: '100' })).decision.held_minor, '100');
+  await api.payments.Reverse({ payment_id: tx.payment_id, event_id: 'r' });
+  const report = await verifyLedger(api.h.pool);
+  assert.ok(report.ok, JSON.stringify(report.violations));
+});
+
+test('Temporal down: UNAVAILABLE (or the stand-in for an authorization) within the deadline, then the same ids succeed once', async () => {
+  const connection = await Connection.lazy({ address: `127.0.0.1:${await closedPort()}` });
+  closers.push(() => connection.close());
+  const client = new Client({ connection, namespace: 'default' });
+  const server = await startApiServer(
+    { ...deps(), client, ledger: api.h.ledger, cards: api.h.cards, keys: api.keys },
+    { host: '127.0.0.1', port: 0 },
+  );
+  closers.push(() => server.close());
+  const down = grpcClients(server.port, api.key);
+  closers.push(() => down.close());
+  const card_id = `card-${uid()}`;
+  await api.cards.IssueCard({ card_id, company_id: company, currency: 'USD' });
+  const tx = { payment_id: `txn-${randomUUID()}`, card_id, currency: 'USD', merchant: { mcc: '5411', name: 'Shop' } };
+  const payout = {
+    payment_id: `po-${randomUUID()}`,
+    company_id: company,
+    amount_minor: '700',
+    currency: 'USD',
+    payee: { name: 'Acme', bank_account: 'DE89370400440532013000' },
+  };
+  const transfersBefore = await transferCount();
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['Payout', () => down.payments.Payout(payout, { deadline_ms: DEADLINE_MS })],
+    ['GetPayment', () => down.payments.GetPayment({ payment_id: payout.payment_id }, { deadline_ms: DEADLINE_MS })],
+    ['Clear', () => down.payments.Clear({ transaction: tx, event_id: 'c', amount_minor: '100' }, { deadline_ms: DEADLINE_MS })],
+    [
+      'Increment',
+      () => down.payments.Increment({ payment_id: tx.payment_id, event_id: 'i', amount_minor: '1' }, { deadline_ms: DEADLINE_MS }),
+    ],
+    ['ListPayments', () => down.payments.ListPayments({}, { deadline_ms: DEADLINE_MS })],
+    ['ListTransfers', () => down.ledger.ListTransfers({ payment_id: payout.payment_id }, { deadline_ms: DEADLINE_MS })],
+  ];
+  // The Temporal client retries an unreachable server for some 15 s before it gives up: a caller
+  // with a shorter deadline hears DEADLINE_EXCEEDED at its deadline, one with a longer deadline
+  // UNAVAILABLE. Either is safe to retry with the same ids; neither is INTERNAL or late.
+  const started = await Promise.all(calls.map(async ([what, call]) => ({ what, ...(await outcome(call())) })));
+  for (const { what, code, ms } of started) {
+    assert.ok(code === 'UNAVAILABLE' || code === 'DEADLINE_EXCEEDED', `${what}: ${code} after ${ms} ms`);
+    assert.ok(ms < DEADLINE_MS + 1_000, `${what} answered in ${ms} ms`);
+  }
+  // An authorization is answered within its deadline whatever happens (the stand-in, or the deadline).
+  const auth = await outcome(down.payments.Authorize({ transaction: tx, amount_minor: '100' }, { deadline_ms: 1_000 }));
+  assert.ok(
+    auth.code === 'UNAVAILABLE' ||
+      auth.code === 'DEADLINE_EXCEEDED' ||
+      (auth.code === 'OK' && auth.answer.decision.stand_in && !auth.answer.decision.approved),
+    JSON.stringify(auth),
+  );
+  assert.ok(auth.ms < 1_500, `Authorize answered in ${auth.ms} ms`);
+  // Started last, it ends after the server-side retries of every call above have given up.
+  const patient = await outcome(down.payments.GetPayment({ payment_id: payout.payment_id }, { deadline_ms: 40_000 }));
+  assert.equal(patient.code, 'UNAVAILABLE', `GetPayment with a long deadline, after ${patient.ms} ms`);
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.equal(await transferCount(), transfersBefore, 'nothing written');
+
+  const first = await api.payments.Payout(payout);
+  assert.equal(first.started, true);
+  assert.equal((await api.payments.Payout(payout)).started, false);
+  const cleared = await api.payments.Clear({ transaction: tx, event_id: 'c', amount_minor: '100' });
+  assert.equal(cleared.payment.posted_minor, '100');
+  assert.equal((await api.payments.Clear({ transaction: tx, event_id: 'c', amount_minor: '100' })).payment.posted_minor, '100');
+  const deadline = Date.now() + 15_000;
+  while ((await api.payments.GetPayment({ payment_id: payout.payment_id })).payment.status !== 'SETTLED') {
+    assert.ok(Date.now() < deadline, 'the payout settles');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const { rows } = await api.h.pool.query('SELECT count(*)::int AS n FROM ledger.transfers WHERE payment_id = $1 AND flags & 2 = 2', [
+    payout.payment_id,
+  ]);
+  assert.equal(rows[0].n, 1, 'one hold for the payout');
+  const report = await verifyLedger(api.h.pool);
+  assert.ok(report.ok, JSON.stringify(report.violations));
+});
