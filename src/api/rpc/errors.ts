@@ -19,7 +19,9 @@ export function notFound(what: string): ConnectError {
   return new ConnectError(`${what} not found`, Code.NotFound);
 }
 
-/** Postgres and Node socket errors that mean "the database is not there right now". */
+/** Postgres and Node socket errors that mean "the database is not there right now"; Temporal's
+ * "Workflow Task in failed state" (a query or update while the payment's workflow task is being
+ * retried, e.g. after a worker died) and "consistent query buffer is full" pass too. */
 const UNAVAILABLE_ERRNOS = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -43,7 +45,9 @@ function isUnavailable(err: unknown): boolean {
     if (code === GRPC_UNAVAILABLE) return true;
     if (
       e instanceof Error &&
-      /Connection terminated|connect ECONNREFUSED|Failed to connect|Timeout exceeded when trying to connect/.test(e.message)
+      /Connection terminated|connect ECONNREFUSED|Failed to connect|Timeout exceeded when trying to connect|Workflow Task in failed state|consistent query buffer is full/.test(
+        e.message,
+      )
     )
       return true;
   }
