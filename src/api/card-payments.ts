@@ -39,7 +39,7 @@ import {
 } from '../domain/search-attributes.js';
 import { describeIssue } from '../domain/validation.js';
 import type { cardPaymentWorkflow } from '../workflows/card-payment.js';
-import { authorizeUpdate, clearUpdate, incrementUpdate, refundUpdate, reverseUpdate } from '../workflows/messages.js';
+import { authorizeUpdate, clearUpdate, incrementUpdate, refundUpdate, reverseUpdate, standInAdviceSignal } from '../workflows/messages.js';
 import { InvalidPaymentError, PaymentNotFoundError, getPayment } from './payments.js';
 
 /** Parses a card message at the edge: a malformed one is an InvalidPaymentError naming the field
@@ -82,6 +82,33 @@ function startOperation(payment: CardPayment, options: CardClientOptions, summar
       { key: MerchantCategoryKey, value: payment.merchant.mcc },
     ],
   });
+}
+
+/** Tells the payment the network answered the stand-in (starting it if the authorization has not
+ * yet): a decision the workflow made in time by its clock, whose answer reached the network too
+ * late, is undone (a decline) or flagged (an approval). Sent in the background after the stand-in
+ * answer; if it is lost (this process dies at once), a late decision is still voided by the
+ * workflow's own deadline check, and only the race within decision_margin_ms stays open. */
+function sendStandInAdvice(client: Client, payment: CardPayment, stand_in: 'decline' | 'approve', options: CardClientOptions): void {
+  void client.workflow
+    .signalWithStart<typeof cardPaymentWorkflow, [{ stand_in: 'decline' | 'approve' }]>('cardPaymentWorkflow', {
+      workflowId: paymentWorkflowId(payment.payment_id),
+      taskQueue: options.task_queue,
+      args: [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      signal: standInAdviceSignal,
+      signalArgs: [{ stand_in }],
+      staticSummary: `Card ${payment.card_id}: stand-in ${stand_in} at ${payment.merchant.name}`,
+      typedSearchAttributes: [
+        { key: PaymentStatusKey, value: 'RECEIVED' },
+        { key: PaymentKindKey, value: 'card' },
+        { key: CurrencyKey, value: payment.currency },
+        { key: NeedsAttentionKey, value: false },
+        { key: CardIdKey, value: payment.card_id },
+        { key: MerchantCategoryKey, value: payment.merchant.mcc },
+      ],
+    })
+    .catch(() => undefined);
 }
 
 async function refusedOr<T>(call: Promise<T>): Promise<T> {
@@ -168,6 +195,7 @@ export async function authorizeCardPayment(
     ]);
     if (answer === 'late') {
       if (repeated) throw new AuthorizationUndecidedError(`payment ${payment.payment_id}: no decision yet; retry with the same payment id`);
+      sendStandInAdvice(client, payment, authorization.stand_in, options);
       return standInDecision(authorization.stand_in);
     }
     const { card_id, ...decision } = answer;

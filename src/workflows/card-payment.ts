@@ -48,6 +48,7 @@ import {
   refundUpdate,
   resolveAttentionUpdate,
   reverseUpdate,
+  standInAdviceSignal,
   voidHoldUpdate,
 } from './messages.js';
 import { createPaymentRecorder } from './payment-state.js';
@@ -165,6 +166,44 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
     return state.posted_minor > 0 ? ('SETTLED' as const) : null;
   };
 
+  // The network's stand-in advice (standInAdviceSignal): handled once, in event order.
+  let advisedDecline = false;
+  setHandler(standInAdviceSignal, (advice) => {
+    if (results.has('stand_in_advice')) return;
+    void once('stand_in_advice', async () => {
+      if (advice.stand_in === 'approve') {
+        if (state.decision && !state.decision.approved) {
+          markNeedsAttention('stand_in_approved_advice', 'the network approved by stand-in a payment we declined');
+        }
+        return state;
+      }
+      if (!state.decision) {
+        // The authorization has not reached the payment (it may come later, and is then handled
+        // as late): it is declined, by the network.
+        advisedDecline = true;
+        await resolveCard();
+        state.decision = { approved: false, reason: 'late_decision', stand_in: true };
+        state.decline_reason = 'late_decision';
+        transition('DECLINED', 'stand_in_declined', 'advice: the authorization did not reach the payment in time');
+      } else if (state.decision.approved && !state.decision.stand_in && state.status === 'AUTHORIZED' && state.posted_minor === 0) {
+        // Approved in time by our clock, but the answer reached the network after its deadline.
+        advisedDecline = true;
+        if (hold) {
+          const released = hold.amount_minor;
+          const { hold: left } = await steps.releaseCardHold.executeWithOptions(
+            step(`stand-in advice: void the hold of ${money(released)} the network declined`),
+            [{ payment, event_id: 'authorization:stand_in_advice', card: card ?? null, hold, keep_minor: 0 }],
+          );
+          setHold(left);
+        }
+        state.decision = { approved: false, reason: 'late_decision', stand_in: true };
+        state.decline_reason = 'late_decision';
+        transition('DECLINED', 'stand_in_declined', 'advice: our approval reached the network after its deadline');
+      }
+      return state;
+    });
+  });
+
   setHandler(
     authorizeUpdate,
     (raw) =>
@@ -181,7 +220,9 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
           state.company_id = result.card.company_id;
           setAttribute({ key: CompanyIdKey, value: result.card.company_id });
         }
-        const late = result.decided_at_ms > auth.deadline_at_ms - options.decision_margin_ms;
+        // Late by the deadline, or the network already said it answered the stand-in (an advice
+        // that arrived first: a decision attempt whose workflow task was lost may have held).
+        const late = advisedDecline || result.decided_at_ms > auth.deadline_at_ms - options.decision_margin_ms;
         if (!late) {
           if (result.approved && result.hold) {
             setHold(result.hold);
@@ -232,7 +273,7 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
       validator: (raw) => {
         authorizationSchema.parse(raw);
         acceptEvent('authorization');
-        if (!results.has('authorization') && events > 0) {
+        if (!results.has('authorization') && events - (results.has('stand_in_advice') ? 1 : 0) > 0) {
           throw new Error('this payment already has a clearing or refund: an authorization must be its first message');
         }
       },

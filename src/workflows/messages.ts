@@ -14,6 +14,10 @@ export const settlementConfirmedSignal = defineSignal<[SettlementConfirmation]>(
 /** The network asks approve or decline; the answer comes back synchronously (update-with-start
  * for the first message of a payment). Repeating it returns the first decision. */
 export const authorizeUpdate = defineUpdate<AuthorizationReply, [Authorization]>('authorize');
+/** The network answered the stand-in for this payment: the caller that answered it late sends this
+ * advice (src/api/card-payments.ts), so a decision that was in time by the workflow's clock but
+ * reached the network too late is brought in line with what the network told the merchant. */
+export const standInAdviceSignal = defineSignal<[{ stand_in: 'decline' | 'approve' }]>('standInAdvice');
 /** Raise the hold (incremental authorization): approved or declined like an authorization. */
 export const incrementUpdate = defineUpdate<CardDecision, [Increment]>('increment');
 /** Release all or part of the hold. */
