@@ -227,10 +227,13 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
     url: `http://${listen.host}:${address.port}`,
     port: address.port,
     async close() {
-      await new Promise<void>((resolve) => front.close(() => resolve()));
+      // net.Server.close() calls back only once every connection has ended, and a client's idle
+      // keep-alive or HTTP/2 connection may never end by itself: stop listening, then end them.
+      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       h1.close();
       h2.close();
       for (const socket of sockets) socket.destroy();
+      await closed;
     },
   };
 }
