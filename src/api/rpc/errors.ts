@@ -45,7 +45,7 @@ function isUnavailable(err: unknown): boolean {
     if (code === GRPC_UNAVAILABLE) return true;
     if (
       e instanceof Error &&
-      /Connection terminated|connect ECONNREFUSED|Failed to connect|Timeout exceeded when trying to connect|Workflow Task in failed state|consistent query buffer is full/.test(
+      /Connection terminated|connect ECONNREFUSED|Failed to connect|Timeout exceeded when trying to connect|Workflow Task in failed state|consistent query buffer is full/i.test(
         e.message,
       )
     )
