@@ -70,7 +70,9 @@ export async function withRetries<T>(
       stats.count(ce.code);
       if (!RETRIED_CODES.has(ce.code) || Date.now() > give_up_at_ms) throw ce;
       stats.retries += 1;
-      await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2_000) * (0.5 + Math.random()));
+      // Exponential backoff with full jitter, up to 10 s: hundreds of payments in flight retrying
+      // faster than that keep an API that just came back overloaded (a retry storm).
+      await sleep(Math.random() * Math.min(200 * 2 ** Math.min(attempt, 6), 10_000));
     }
   }
 }
