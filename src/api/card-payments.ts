@@ -1,6 +1,7 @@
 // Card payments through Temporal: the one place clients (gRPC API, demo, benchmarks, tests) send a
 // network message to a card payment, so every message gets the same workflow id, policies, update
 // ids and search attributes.
+import { createHash } from 'node:crypto';
 import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
@@ -140,6 +141,15 @@ async function paymentExists(client: Client, payment_id: string): Promise<boolea
   }
 }
 
+/** The update id of one authorization request: the same request, the same id. */
+export function authorizationUpdateId(authorization: { deadline_at_ms: number; amount_minor: number; stand_in: string }): string {
+  const digest = createHash('sha256')
+    .update(`${authorization.deadline_at_ms}:${authorization.amount_minor}:${authorization.stand_in}`)
+    .digest('base64url')
+    .slice(0, 22);
+  return `authorization:${digest}`;
+}
+
 /** The answer the network gives when the issuer's is late. */
 export function standInDecision(stand_in: 'decline' | 'approve'): CardDecision {
   return stand_in === 'approve'
@@ -179,8 +189,9 @@ export async function authorizeCardPayment(
           // One update id per distinct request: Temporal keeps one request per update id, so a
           // retry with another deadline under the first one's id could be run with one request's
           // deadline and recorded with the other's (a nondeterministic replay). The workflow runs
-          // the first authorization and answers every repeat with its decision (once()).
-          updateId: `authorization:${authorization.deadline_at_ms}:${authorization.amount_minor}:${authorization.stand_in}`,
+          // the first authorization and answers every repeat with its decision (once()). The id is
+          // a digest of the request: update ids are stored in clear, amounts must not be.
+          updateId: authorizationUpdateId(authorization),
           startWorkflowOperation: startOperation(payment, options, summary),
         }),
       ).catch(async (err: unknown): Promise<AuthorizationReply> => {
