@@ -4,7 +4,6 @@
 // INTERNAL, and its details stay in the log.
 import { Code, ConnectError } from '@connectrpc/connect';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { ServiceError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { CardInputError } from '../../cards/cards.js';
 import { LedgerInputError } from '../../ledger/ledger.js';
@@ -54,6 +53,15 @@ function isUnavailable(err: unknown): boolean {
   return false;
 }
 
+/** Whether the error or one of its causes carries this gRPC status code (Temporal's "context
+ * deadline exceeded" on an update arrives wrapped). */
+function hasCode(err: unknown, code: number): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
+    if ((e as { code?: unknown }).code === code) return true;
+  }
+  return false;
+}
+
 export function toConnectError(err: unknown, log: Logger, method: string): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof InvalidPaymentError || err instanceof CardInputError || err instanceof LedgerInputError) {
@@ -66,7 +74,7 @@ export function toConnectError(err: unknown, log: Logger, method: string): Conne
     log.warn({ method, err: (err as Error).message }, 'dependency unavailable');
     return new ConnectError('a dependency is unavailable; retry with the same ids', Code.Unavailable);
   }
-  if (err instanceof ServiceError && (err.cause as { code?: number } | undefined)?.code === GRPC_DEADLINE_EXCEEDED) {
+  if (hasCode(err, GRPC_DEADLINE_EXCEEDED)) {
     return new ConnectError('the deadline passed before the platform answered', Code.DeadlineExceeded);
   }
   log.error({ method, err }, 'internal error');
