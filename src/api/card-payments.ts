@@ -90,8 +90,13 @@ function startOperation(payment: CardPayment, options: CardClientOptions, summar
  * late, is undone (a decline) or flagged (an approval). Sent in the background after the stand-in
  * answer; if it is lost (this process dies at once), a late decision is still voided by the
  * workflow's own deadline check, and only the race within decision_margin_ms stays open. */
-function sendStandInAdvice(client: Client, payment: CardPayment, stand_in: 'decline' | 'approve', options: CardClientOptions): void {
-  void client.workflow
+function sendStandInAdvice(
+  client: Client,
+  payment: CardPayment,
+  stand_in: 'decline' | 'approve',
+  options: CardClientOptions,
+): Promise<void> {
+  return client.workflow
     .signalWithStart<typeof cardPaymentWorkflow, [{ stand_in: 'decline' | 'approve' }]>('cardPaymentWorkflow', {
       workflowId: paymentWorkflowId(payment.payment_id),
       taskQueue: options.task_queue,
@@ -109,8 +114,14 @@ function sendStandInAdvice(client: Client, payment: CardPayment, stand_in: 'decl
         { key: MerchantCategoryKey, value: payment.merchant.mcc },
       ],
     })
-    .catch(() => undefined);
+    .then(
+      () => undefined,
+      () => undefined,
+    );
 }
+/** How long the stand-in answer waits for its advice to be recorded (so that a retry answered
+ * after it sees the stand-in's decline); past it, the answer goes and the advice follows. */
+const STAND_IN_ADVICE_WAIT_MS_MAX = 200;
 
 async function refusedOr<T>(call: Promise<T>): Promise<T> {
   try {
@@ -206,7 +217,10 @@ export async function authorizeCardPayment(
     ]);
     if (answer === 'late') {
       if (repeated) throw new AuthorizationUndecidedError(`payment ${payment.payment_id}: no decision yet; retry with the same payment id`);
-      sendStandInAdvice(client, payment, authorization.stand_in, options);
+      await Promise.race([
+        sendStandInAdvice(client, payment, authorization.stand_in, options),
+        new Promise((r) => setTimeout(r, STAND_IN_ADVICE_WAIT_MS_MAX)),
+      ]);
       return standInDecision(authorization.stand_in);
     }
     const { card_id, ...decision } = answer;

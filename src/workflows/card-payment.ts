@@ -206,8 +206,16 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
 
   setHandler(
     authorizeUpdate,
-    (raw) =>
-      once('authorization', async (): Promise<AuthorizationReply> => {
+    (raw) => {
+      // A repeat (a retry under its own update id) answers the decision as it stands once the
+      // events before it ran: a stand-in advice received meanwhile has the last word.
+      const first = results.get('authorization') as Promise<AuthorizationReply> | undefined;
+      if (first) {
+        return first.then((reply) =>
+          serial(async () => (state.decision ? { ...state.decision, held_minor: state.held_minor, card_id: payment.card_id } : reply)),
+        );
+      }
+      return once('authorization', async (): Promise<AuthorizationReply> => {
         const auth = authorizationSchema.parse(raw);
         state.amount_minor = auth.amount_minor;
         setAttribute({ key: AmountMinorKey, value: auth.amount_minor });
@@ -268,7 +276,8 @@ export async function cardPaymentWorkflow(input: CardPayment, options: CardWorkf
           markNeedsAttention('stand_in_approved', placed.overlimit ? 'held on the over-limit receivable' : 'held on the credit line');
         }
         return { ...state.decision, held_minor: state.held_minor, card_id: payment.card_id };
-      }),
+      });
+    },
     {
       validator: (raw) => {
         authorizationSchema.parse(raw);
