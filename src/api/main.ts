@@ -1,7 +1,7 @@
 // The API process: `npm run api` (started by `npm start`, or on its own against TEMPORAL_ADDRESS
 // and DATABASE_URL). Serves gRPC, gRPC-Web and Connect on API_HOST:API_PORT. SIGINT/SIGTERM stop
 // it: no new connections, then the database and Temporal connections close.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { loadConfig } from '../config.js';
 import { createCardStore } from '../cards/cards.js';
 import { DEFAULT_CARD_OPTIONS } from '../domain/card.js';
@@ -12,6 +12,7 @@ import { readStackFile } from '../stack/stack-file.js';
 import { loadDataConverter } from '../codec/data-converter.js';
 import { installTracing, tracingClientInterceptors } from '../telemetry/tracing.js';
 import { createApiKeyStore } from './keys.js';
+import { connectApiTemporal } from './temporal-connection.js';
 import { createApiMetrics, serveMetrics } from './rpc/metrics.js';
 import { startApiServer } from './rpc/server.js';
 
@@ -26,7 +27,7 @@ if (!temporalAddress || !databaseUrl) {
 }
 
 const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'api' });
-const connection = await Connection.connect({ address: temporalAddress });
+const connection = await connectApiTemporal(temporalAddress);
 // Payloads and failures are encrypted with the workers' keys (src/codec/).
 // Spans go to OTEL_EXPORTER_OTLP_ENDPOINT when set; the client carries the trace into workflows.
 installTracing('card-payments-api');
