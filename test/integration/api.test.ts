@@ -453,15 +453,19 @@ describe('deadlines', () => {
           answers.push('DEADLINE_EXCEEDED');
         }
       }
-      // A payment whose decision was late voids what it held; only in-time approvals hold.
-      const balance = await eventually(
-        `holds after ${answers.join(', ')}`,
-        async () => (await client.ledger.GetAccount({ account_id: account.account_id })).account,
-        (a) => Number(a.debits_pending) === approvedHeld,
-      );
-      assert.equal(balance.debits_posted, '0');
-      const db = await api.h.ledger.getBalance(account.account_id);
-      assert.equal(db?.debits_pending, BigInt(approvedHeld));
+      // A payment whose decision was late voids what it held; only in-time approvals hold. A
+      // decision still under way may hold for a moment before it sees it was late (or gets the
+      // stand-in advice): wait until the holds match and stay so.
+      const holds = async () => ({
+        api: Number((await client.ledger.GetAccount({ account_id: account.account_id })).account.debits_pending),
+        db: Number((await api.h.ledger.getBalance(account.account_id))?.debits_pending ?? -1),
+      });
+      const settled = (h: { api: number; db: number }) => h.api === approvedHeld && h.db === approvedHeld;
+      await eventually(`holds after ${answers.join(', ')}`, holds, settled);
+      await new Promise((r) => setTimeout(r, 2_000));
+      const balance = await eventually(`holds stay after ${answers.join(', ')}`, holds, settled);
+      assert.equal(balance.db, approvedHeld);
+      assert.equal((await client.ledger.GetAccount({ account_id: account.account_id })).account.debits_posted, '0');
       // Payments that never started are not listed in touched's ledger check.
       const started = await Promise.all(
         touched.map(async (id) => ((await outcome(client.payments.GetPayment({ payment_id: id }))) === 'OK' ? id : null)),
