@@ -1,6 +1,11 @@
+// The API server answers the same services over gRPC (grpc-js, in test/support/api.ts), gRPC-Web and
+// Connect JSON.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { randomUUID } from 'node:crypto';
+import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
+import { createGrpcWebTransport } from '@connectrpc/connect-node';
+import { CardService } from '../../src/gen/cardplatform/cards/v1/cards_pb.js';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
 
 let api: ApiHarness & { key: string };
@@ -25,4 +30,26 @@ test('smoke: credit line, card, authorize, clear, get', async () => {
   const got = await api.payments.GetPayment({ payment_id: tx.payment_id });
   assert.equal(got.payment.posted_minor, '2500');
   await assert.rejects(api.payments.GetPayment({ payment_id: tx.payment_id }, { key: null }), /UNAUTHENTICATED/);
+});
+
+test('the same server speaks gRPC-Web (HTTP/1.1) and Connect JSON, not only gRPC', async () => {
+  const card_id = `card-${company}`;
+  const auth =
+    (next: Parameters<Interceptor>[0]): ReturnType<Interceptor> =>
+    (req) => {
+      req.header.set('authorization', `Bearer ${api.key}`);
+      return next(req);
+    };
+  const grpcWeb = createClient(CardService, createGrpcWebTransport({ baseUrl: api.server.url, httpVersion: '1.1', interceptors: [auth] }));
+  const viaGrpcWeb = await grpcWeb.getCard({ cardId: card_id });
+  assert.equal(viaGrpcWeb.card?.companyId, company);
+  await assert.rejects(grpcWeb.getCard({ cardId: 'card-nobody-has' }), (err: ConnectError) => err.code === Code.NotFound);
+
+  const viaJson = await fetch(`${api.server.url}/cardplatform.cards.v1.CardService/GetCard`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${api.key}` },
+    body: JSON.stringify({ cardId: card_id }),
+  });
+  assert.equal(viaJson.status, 200);
+  assert.equal(((await viaJson.json()) as { card: { companyId: string } }).card.companyId, company);
 });
