@@ -5,7 +5,6 @@
 // platform, looked at in the same browser. Screenshots go to the test's scratch folder (and to
 // WEB_UI_SCREENSHOT_DIR when set).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -16,6 +15,7 @@ import { paymentWorkflowId } from '../../src/domain/payment.js';
 import { freePort } from '../../src/stack/ports.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { testEnv } from '../support/env.js';
+import { tsx, type Started } from '../support/tsx-process.js';
 
 const START_TIMEOUT_MS = 180_000;
 /** The Web UI is a single-page app: its first load and each query take a while on a busy machine. */
@@ -40,27 +40,6 @@ function findChromium(): string {
     }
   }
   throw new Error('no Chromium found: set CHROMIUM_PATH, or install the Debian package `chromium` (.ci/run does)');
-}
-
-interface Started {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function tsx(script: string, env: NodeJS.ProcessEnv, args: string[] = []): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script), ...args], {
-    cwd: REPO_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
 }
 
 /** A scratch data folder and a free port for every `*_PORT` variable the configuration has. */
