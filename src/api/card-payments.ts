@@ -9,6 +9,7 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
   DEFAULT_CARD_OPTIONS,
@@ -245,6 +246,26 @@ export async function reverseCardPayment(client: Client, payment_id: string, inp
   return refusedOr(handle.executeUpdate(reverseUpdate, { args: [event], updateId: `reversal:${event.event_id}` }));
 }
 
+/** Sends a message that may be a payment's first (a clearing or refund with no authorization):
+ * update-with-start, joining the running payment when there is one. */
+function sendWithStart<E extends { event_id: string }>(
+  client: Client,
+  update: UpdateDefinition<PaymentState, [E]>,
+  kind: 'clearing' | 'refund',
+  payment: CardPayment,
+  event: E,
+  options: CardClientOptions,
+  summary: string,
+): Promise<PaymentState> {
+  return refusedOr(
+    client.workflow.executeUpdateWithStart(update, {
+      args: [event],
+      updateId: `${kind}:${event.event_id}`,
+      startWorkflowOperation: startOperation(payment, options, summary),
+    }),
+  );
+}
+
 /** Posts a clearing; starts the payment when the network never authorized it (force post). */
 export async function clearCardPayment(
   client: Client,
@@ -255,13 +276,7 @@ export async function clearCardPayment(
   const payment = parse(cardPaymentSchema, paymentInput, 'payment');
   const event = parse(clearingSchema, input, 'clearing');
   const summary = `Card ${payment.card_id}: clearing ${formatMinor(event.amount_minor, payment.currency)} at ${payment.merchant.name}`;
-  return refusedOr(
-    client.workflow.executeUpdateWithStart(clearUpdate, {
-      args: [event],
-      updateId: `clearing:${event.event_id}`,
-      startWorkflowOperation: startOperation(payment, options, summary),
-    }),
-  );
+  return sendWithStart(client, clearUpdate, 'clearing', payment, event, options, summary);
 }
 
 /** Credits a refund or return; starts the payment when the original is unknown. */
@@ -274,11 +289,5 @@ export async function refundCardPayment(
   const payment = parse(cardPaymentSchema, paymentInput, 'payment');
   const event = parse(refundSchema, input, 'refund');
   const summary = `Card ${payment.card_id}: refund ${formatMinor(event.amount_minor, payment.currency)} from ${payment.merchant.name}`;
-  return refusedOr(
-    client.workflow.executeUpdateWithStart(refundUpdate, {
-      args: [event],
-      updateId: `refund:${event.event_id}`,
-      startWorkflowOperation: startOperation(payment, options, summary),
-    }),
-  );
+  return sendWithStart(client, refundUpdate, 'refund', payment, event, options, summary);
 }
