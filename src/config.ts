@@ -10,6 +10,7 @@ import {
   NETWORK_SETTLEMENT_INTERVAL_MS_MAX,
   NETWORK_SETTLEMENT_INTERVAL_MS_MIN,
 } from './domain/network-settlement.js';
+import { HISTORY_SHARDS_DEFAULT, HISTORY_SHARDS_MAX, SERVER_PORTS_PER_BASE, SERVER_PORT_MAX } from './stack/temporal-server-config.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -29,6 +30,25 @@ const envSchema = z.object({
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  /** `dev`: the Temporal CLI's dev server (SQLite); `server`: the real Temporal server on the
+   * platform's Postgres (src/stack/temporal-cluster.ts). `npm start -- --temporal server` too. */
+  TEMPORAL_MODE: z.enum(['dev', 'server']).default('dev'),
+  /** Server mode: `single` (one process, every service) or `split` (frontend, matching, worker and
+   * two history processes). */
+  TEMPORAL_SERVICES: z.enum(['single', 'split']).default('single'),
+  /** Server mode: history shards of a new cluster; fixed at its first start. */
+  TEMPORAL_HISTORY_SHARDS: z.coerce.number().int().min(1).max(HISTORY_SHARDS_MAX).default(HISTORY_SHARDS_DEFAULT),
+  /** Server mode: the server's other ports (services' gRPC, membership) are the 10 from this one
+   * (at most 32767: the server stores membership ports as smallint). */
+  TEMPORAL_SERVER_PORT_BASE: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(SERVER_PORT_MAX + 1 - SERVER_PORTS_PER_BASE)
+    .default(7240),
+  TEMPORAL_SERVER_PATH: z.string().min(1).optional(),
+  TEMPORAL_SQL_TOOL_PATH: z.string().min(1).optional(),
+  TEMPORAL_UI_SERVER_PATH: z.string().min(1).optional(),
   SETTLEMENT_GATEWAY_URL: optionalUrl,
   SETTLEMENT_SIMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
   SETTLEMENT_SIMULATOR_PORT: port.default(7480),

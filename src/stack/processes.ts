@@ -102,6 +102,25 @@ export function spawnManaged(options: SpawnManagedOptions): ManagedProcess {
   };
 }
 
+/** How often a supervised process may be restarted: at most `restarts_max` times within
+ * `window_ms` (a process that keeps dying is a fault to report, not to loop on). */
+export class RestartBudget {
+  private readonly restarts = new Map<string, number[]>();
+
+  constructor(
+    readonly restarts_max: number,
+    readonly window_ms: number,
+  ) {}
+
+  /** Records a restart of `name` now, if the budget allows one. */
+  take(name: string, now = Date.now()): boolean {
+    const recent = (this.restarts.get(name) ?? []).filter((t) => now - t < this.window_ms);
+    if (recent.length >= this.restarts_max) return false;
+    this.restarts.set(name, [...recent, now]);
+    return true;
+  }
+}
+
 /** The last lines of a log file, to quote when a child fails to start. */
 export function tail(file: string, lines = 15): string {
   try {

@@ -25,6 +25,13 @@ export const stackFileSchema = z.object({
   codec_server_token: z.string().min(1).optional(),
   /** Prometheus endpoints (GET). Absent in files from older versions. */
   metrics: z.object({ worker: z.string().min(1), api: z.string().min(1) }).optional(),
+  /** Which Temporal runs: the CLI's dev server, the real server (server mode), or one given by
+   * TEMPORAL_ADDRESS. Absent in files from older versions. */
+  temporal_mode: z.enum(['dev', 'server', 'external']).optional(),
+  /** Every Temporal process this start runs (none for `external`). */
+  temporal_processes: z
+    .array(z.object({ service: z.string().min(1), pid: z.number().int(), grpc_port: z.number().int().nullable() }))
+    .optional(),
   pid: z.number().int(),
   started_at: z.string(),
 });

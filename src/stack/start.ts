@@ -13,18 +13,21 @@ import { startSettlementSimulator, type SettlementSimulator } from '../settlemen
 import { callbackReceiverUrl, simulatorOptionsFromConfig } from '../settlement/simulator-config.js';
 import { startEmbeddedPostgres, type RunningPostgres } from './postgres.js';
 import { assertPortFree } from './ports.js';
-import { isAlive, spawnManaged, tail, type ManagedProcess } from './processes.js';
+import { RestartBudget, isAlive, spawnManaged, tail, type ManagedProcess } from './processes.js';
 import { waitForWorker } from './search-attributes.js';
 import { readStackFile, removeStackFile, stackFilePath, writeStackFile } from './stack-file.js';
-import { resolveTemporalCli } from './temporal-cli.js';
-import { startTemporalDevServer, type RunningDevServer } from './temporal-server.js';
+import { prepareTemporal, type StackTemporal } from './temporal-mode.js';
 import { startStackCodec, type StackCodec } from '../codec/stack.js';
 
-const HELP = `usage: npm start
+const HELP = `usage: npm start [-- --temporal dev|server]
 
 Runs the card payments platform on this machine:
   Postgres     embedded (data in $DATA_DIR/postgres), or DATABASE_URL
-  Temporal     dev server with Web UI (history in $DATA_DIR/temporal.db), or TEMPORAL_ADDRESS
+  Temporal     dev server with Web UI (history in $DATA_DIR/temporal.db), or TEMPORAL_ADDRESS;
+               with --temporal server (TEMPORAL_MODE=server) the real Temporal server on the
+               same Postgres (databases temporal, temporal_visibility), TEMPORAL_HISTORY_SHARDS
+               shards, one process or (TEMPORAL_SERVICES=split) frontend, matching, worker and
+               two history processes, and its Web UI server
   settlement   payee-bank simulator (confirms payouts by callback), or SETTLEMENT_GATEWAY_URL
   worker       the payments worker (workflows + activities + settlement callback receiver),
                restarted if it crashes
@@ -74,15 +77,21 @@ function redact(url: string): string {
   return u.toString();
 }
 
+function temporalDescription(mode: StackTemporal['mode'], config: Config): string {
+  if (mode === 'dev') return 'dev server';
+  if (mode === 'external') return 'TEMPORAL_ADDRESS';
+  return `server, ${config.TEMPORAL_SERVICES === 'split' ? 'split services' : 'one process'}, ${config.TEMPORAL_HISTORY_SHARDS} history shards`;
+}
+
 class Stack {
   postgres: RunningPostgres | null = null;
-  temporal: RunningDevServer | null = null;
+  temporal: StackTemporal | null = null;
   simulator: SettlementSimulator | null = null;
   codec: StackCodec | null = null;
   worker: ManagedProcess | null = null;
   api: ManagedProcess | null = null;
   stopping = false;
-  private restarts = new Map<string, number[]>();
+  private restarts = new RestartBudget(WORKER_RESTARTS_MAX, WORKER_RESTART_WINDOW_MS);
 
   constructor(
     readonly config: Config,
@@ -103,16 +112,13 @@ class Stack {
     });
     void child.exited.then((code) => {
       if (this.stopping || this[name] !== child) return;
-      const now = Date.now();
-      const recent = (this.restarts.get(name) ?? []).filter((t) => now - t < WORKER_RESTART_WINDOW_MS);
-      if (recent.length >= WORKER_RESTARTS_MAX) {
+      if (!this.restarts.take(name)) {
         say(
           `${name} exited (code ${code}) ${WORKER_RESTARTS_MAX} times within a minute; stopping. Its log ends with:\n${tail(child.logFile)}`,
         );
         void this.stop(1);
         return;
       }
-      this.restarts.set(name, [...recent, now]);
       say(`${name} exited (code ${code}); restarting it (see ${child.logFile})`);
       this[name] = this.spawnChild(name, script, env);
     });
@@ -166,16 +172,13 @@ async function main(): Promise<void> {
   try {
     const started = Date.now();
 
-    // Find the Temporal CLI before starting anything, so a missing toolchain leaves nothing running.
-    const executable = config.TEMPORAL_ADDRESS
-      ? null
-      : await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: true }, { log: say });
+    // Find the Temporal binaries before starting anything, so a missing toolchain leaves nothing running.
+    const temporal = await prepareTemporal(config, process.argv.slice(2), say);
 
     // Every port we are about to serve on, checked before anything starts.
     const ports: Array<[number | null, string, string]> = [
       [config.DATABASE_URL ? null : config.POSTGRES_PORT, 'embedded Postgres', 'POSTGRES_PORT'],
-      [executable ? config.TEMPORAL_PORT : null, 'Temporal frontend', 'TEMPORAL_PORT'],
-      [executable ? config.TEMPORAL_UI_PORT : null, 'Temporal Web UI', 'TEMPORAL_UI_PORT'],
+      ...temporal.ports,
       [config.SETTLEMENT_GATEWAY_URL ? null : config.SETTLEMENT_SIMULATOR_PORT, 'settlement simulator', 'SETTLEMENT_SIMULATOR_PORT'],
       [config.SETTLEMENT_CALLBACK_PORT, 'settlement callback receiver', 'SETTLEMENT_CALLBACK_PORT'],
       [config.API_PORT, 'gRPC / Connect API', 'API_PORT'],
@@ -209,7 +212,20 @@ async function main(): Promise<void> {
 
     let temporalAddress: string;
     let ui: string | null = null;
-    if (!executable) {
+    stack.temporal = await temporal.start({
+      database_url: databaseUrl,
+      codec_url: codecUrl,
+      logs_dir: logsDir,
+      log: say,
+      on_fatal: (message) => {
+        say(message);
+        void stack.stop(1);
+      },
+    });
+    if (stack.temporal) {
+      temporalAddress = stack.temporal.address;
+      ui = stack.temporal.ui;
+    } else {
       temporalAddress = config.TEMPORAL_ADDRESS!;
       const connection = await Connection.connect({ address: temporalAddress, connectTimeout: 5_000 }).catch((err: Error) => {
         throw new Error(
@@ -218,20 +234,6 @@ async function main(): Promise<void> {
       });
       // The worker registers the search attributes once it starts.
       await connection.close();
-    } else {
-      say(`starting the Temporal dev server on 127.0.0.1:${config.TEMPORAL_PORT}, Web UI on ${config.TEMPORAL_UI_PORT}`);
-      stack.temporal = await startTemporalDevServer({
-        executable,
-        port: config.TEMPORAL_PORT,
-        ui_port: config.TEMPORAL_UI_PORT,
-        db_file: path.join(config.DATA_DIR, 'temporal.db'),
-        namespace: config.TEMPORAL_NAMESPACE,
-        dir: logsDir,
-        log: say,
-        ui_codec_endpoint: codecUrl,
-      });
-      temporalAddress = stack.temporal.address;
-      ui = stack.temporal.ui;
     }
 
     // The worker serves the callback receiver; the simulator confirms payouts to it.
@@ -298,6 +300,8 @@ async function main(): Promise<void> {
         worker: `http://${config.WORKER_METRICS_HOST}:${config.WORKER_METRICS_PORT}/metrics`,
         api: `http://${config.API_HOST}:${config.API_METRICS_PORT}/metrics`,
       },
+      temporal_mode: temporal.mode,
+      temporal_processes: stack.temporal?.processes() ?? [],
       pid: process.pid,
       started_at: new Date().toISOString(),
     });
@@ -305,7 +309,7 @@ async function main(): Promise<void> {
     console.log(
       [
         `card payments platform is up (${seconds} s)`,
-        `  Temporal     ${temporalAddress}  (namespace ${config.TEMPORAL_NAMESPACE}, task queue ${config.TEMPORAL_TASK_QUEUE})`,
+        `  Temporal     ${temporalAddress}  (${temporalDescription(temporal.mode, config)}; namespace ${config.TEMPORAL_NAMESPACE}, task queue ${config.TEMPORAL_TASK_QUEUE})`,
         `  Web UI       ${ui ?? '(served by your Temporal deployment)'}`,
         `  Postgres     ${redact(databaseUrl)}`,
         `  Settlement   ${gatewayUrl}${stack.simulator ? '  (payee-bank simulator)' : ''}`,

@@ -1,18 +1,35 @@
 // Finds the `temporal` CLI (which carries the dev server and the Web UI). In order:
 //   1. TEMPORAL_CLI_PATH, 2. `temporal` on PATH, 3. the per-user cache (shared by every clone),
 //   4. `go install` of the pinned release into that cache, 5. the Temporal SDK's own download
-//      (needs internet; used only when nothing else worked).
-import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import os from 'node:os';
+//      (needs internet; used only when nothing else worked). Steps 1–4: go-binary.ts.
 import path from 'node:path';
+import {
+  findGoBinary,
+  goBinaryMissingMessage,
+  platformCacheDir,
+  type GoBinarySource,
+  type GoBinarySpec,
+  type ResolveDeps,
+} from './go-binary.js';
+
+export { isExecutableFile, type ResolveDeps } from './go-binary.js';
 
 /** The one place the Temporal CLI version is pinned. v1.5.1 is the newest release that
  * `go install` accepts: later ones carry a `replace` directive in go.mod. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 
-export type TemporalCliSource = 'env' | 'path' | 'cache' | 'go-install';
+export const TEMPORAL_CLI: GoBinarySpec = {
+  title: 'the Temporal CLI',
+  env_var: 'TEMPORAL_CLI_PATH',
+  path_name: 'temporal',
+  module: TEMPORAL_CLI_MODULE,
+  version: TEMPORAL_CLI_VERSION,
+  cache_subdir: path.join('temporal-cli', TEMPORAL_CLI_VERSION),
+  installed_name: 'temporal',
+};
+
+export type TemporalCliSource = GoBinarySource;
 export type TemporalExecutable =
   { type: 'existing-path'; path: string; source: TemporalCliSource } | { type: 'sdk-download'; version: string };
 
@@ -20,49 +37,9 @@ export class TemporalCliNotFoundError extends Error {
   override name = 'TemporalCliNotFoundError';
 }
 
-export interface ResolveDeps {
-  env: NodeJS.ProcessEnv;
-  isExecutable(file: string): boolean;
-  /** Runs `go install`; resolves with nothing, rejects with go's output. */
-  goInstall(gobin: string, target: string, env: NodeJS.ProcessEnv): Promise<void>;
-  log(msg: string): void;
-}
-
-export function isExecutableFile(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return existsSync(file);
-  } catch {
-    return false;
-  }
-}
-
 export function temporalCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache');
-  return path.join(base, 'card-payments-platform', 'temporal-cli', TEMPORAL_CLI_VERSION);
+  return path.join(platformCacheDir(env), TEMPORAL_CLI.cache_subdir);
 }
-
-function findOnPath(env: NodeJS.ProcessEnv, isExecutable: (f: string) => boolean): string | null {
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, 'temporal');
-    if (isExecutable(candidate)) return candidate;
-  }
-  return null;
-}
-
-const defaultDeps: ResolveDeps = {
-  env: process.env,
-  isExecutable: isExecutableFile,
-  goInstall: (gobin, target, env) =>
-    new Promise((resolve, reject) => {
-      execFile('go', ['install', target], { env: { ...env, GOBIN: gobin }, maxBuffer: 16 * 1024 * 1024 }, (err, _stdout, stderr) => {
-        if (err) reject(new Error(`${err.message}\n${stderr.trim().split('\n').slice(-10).join('\n')}`));
-        else resolve();
-      });
-    }),
-  log: (msg) => console.error(msg),
-};
 
 export interface ResolveOptions {
   /** Build with `go install` when nothing is found (minutes on first run). */
@@ -72,51 +49,12 @@ export interface ResolveOptions {
 }
 
 export async function resolveTemporalCli(options: ResolveOptions, deps: Partial<ResolveDeps> = {}): Promise<TemporalExecutable> {
-  const d: ResolveDeps = { ...defaultDeps, ...deps };
-  const override = d.env.TEMPORAL_CLI_PATH;
-  if (override) {
-    // An explicit override that does not work is an error, never a silent fallback.
-    if (!d.isExecutable(override)) {
-      throw new TemporalCliNotFoundError(`TEMPORAL_CLI_PATH=${override} is not an executable file`);
-    }
-    return { type: 'existing-path', path: override, source: 'env' };
-  }
-  const onPath = findOnPath(d.env, d.isExecutable);
-  if (onPath) return { type: 'existing-path', path: onPath, source: 'path' };
-
-  const cacheDir = temporalCacheDir(d.env);
-  const cached = path.join(cacheDir, 'temporal');
-  if (d.isExecutable(cached)) return { type: 'existing-path', path: cached, source: 'cache' };
-
-  const problems: string[] = [];
-  if (options.allow_go_install) {
-    const target = `${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`;
-    // Build into a private folder, then rename: a concurrent start never sees half a binary.
-    const staging = path.join(cacheDir, `.staging-${process.pid}`);
-    mkdirSync(staging, { recursive: true });
-    d.log(
-      `building the Temporal CLI ${TEMPORAL_CLI_VERSION} with \`go install ${target}\` into ${cacheDir} (first run only; takes a few minutes)`,
-    );
-    try {
-      await d.goInstall(staging, target, d.env);
-      renameSync(path.join(staging, 'temporal'), cached);
-      d.log(`Temporal CLI built: ${cached}`);
-      return { type: 'existing-path', path: cached, source: 'go-install' };
-    } catch (err) {
-      problems.push(`go install failed: ${(err as Error).message.split('\n')[0]}`);
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
-    }
-  } else {
-    problems.push('go install not attempted');
-  }
+  const found = await findGoBinary(TEMPORAL_CLI, options.allow_go_install, deps);
+  if ('path' in found) return { type: 'existing-path', path: found.path, source: found.source };
   if (options.allow_sdk_download) return { type: 'sdk-download', version: 'default' };
-  throw new TemporalCliNotFoundError(temporalCliMissingMessage(problems));
+  throw new TemporalCliNotFoundError(temporalCliMissingMessage(found.problems));
 }
 
 export function temporalCliMissingMessage(problems: string[]): string {
-  return (
-    `the Temporal CLI was not found (${problems.join('; ')}). Install Go 1.24+ and run ` +
-    `\`npm run temporal:install\`, or put a \`temporal\` binary on PATH, or set TEMPORAL_CLI_PATH.`
-  );
+  return goBinaryMissingMessage(TEMPORAL_CLI, problems, 'npm run temporal:install');
 }

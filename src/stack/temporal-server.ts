@@ -6,6 +6,7 @@ import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTES, devServerSearchAttributeArgs } from '../domain/search-attributes.js';
 import { assertPortFree } from './ports.js';
+import { devServerDynamicConfigArgs } from './temporal-dynamic-config.js';
 import { spawnManaged, stopLeftover, tail, type ManagedProcess } from './processes.js';
 import { temporalCliMissingMessage, type TemporalExecutable } from './temporal-cli.js';
 
@@ -34,22 +35,18 @@ export interface RunningDevServer {
   stop(): Promise<void>;
 }
 
-/** Dynamic config the platform relies on; update-with-start is on by default in server 1.29. */
-const DYNAMIC_CONFIG = [
-  // Search attributes registered at start must be visible to the first workflows at once.
-  'system.forceSearchAttributesCacheRefreshOnRead=true',
-  'frontend.enableUpdateWorkflowExecution=true',
-  'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
-];
-
-async function waitForFrontend(address: string, proc: ManagedProcess): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+/** Waits until the frontend at `address` answers, or `proc` (the process serving it) exits. */
+export async function waitForFrontend(
+  address: string,
+  proc: ManagedProcess,
+  what = 'the Temporal dev server',
+  timeout_ms = READY_TIMEOUT_MS,
+): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
   let lastError = '';
   while (Date.now() < deadline) {
     if (proc.child.exitCode !== null) {
-      throw new Error(
-        `the Temporal dev server exited during start (code ${proc.child.exitCode}); ${proc.logFile} ends with:\n${tail(proc.logFile)}`,
-      );
+      throw new Error(`${what} exited during start (code ${proc.child.exitCode}); ${proc.logFile} ends with:\n${tail(proc.logFile)}`);
     }
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
@@ -64,7 +61,7 @@ async function waitForFrontend(address: string, proc: ManagedProcess): Promise<v
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  throw new Error(`the Temporal dev server did not answer on ${address} within ${READY_TIMEOUT_MS} ms: ${lastError}`);
+  throw new Error(`${what} did not answer on ${address} within ${timeout_ms} ms: ${lastError}`);
 }
 
 function codecArgs(options: DevServerOptions): string[] {
@@ -90,7 +87,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
           ...(options.db_file ? { dbFilename: options.db_file } : {}),
           ...(options.ui_port !== null ? { ui: true, uiPort: options.ui_port } : {}),
           searchAttributes: SEARCH_ATTRIBUTES,
-          extraArgs: [...DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]), ...codecArgs(options)],
+          extraArgs: [...devServerDynamicConfigArgs(), ...codecArgs(options)],
         },
       });
       return { address, ui, process: null, stop: () => env.teardown() };
@@ -117,7 +114,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     ...(options.ui_port !== null ? ['--ui-port', String(options.ui_port)] : ['--headless']),
     ...(options.db_file ? ['--db-filename', options.db_file] : []),
     ...devServerSearchAttributeArgs(),
-    ...DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
+    ...devServerDynamicConfigArgs(),
     ...codecArgs(options),
   ];
   const proc = spawnManaged({
