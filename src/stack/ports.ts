@@ -31,3 +31,21 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/** `count` consecutive ports from a random start in [min, max), all free right now; a few tries.
+ * (Server mode's internal ports: the server needs them below 32768.) */
+export async function freePortRange(count: number, min: number, max: number, host = '127.0.0.1'): Promise<number> {
+  const TRIES_MAX = 20;
+  for (let attempt = 0; attempt < TRIES_MAX; attempt++) {
+    const base = min + Math.floor(Math.random() * (max - min - count));
+    let free = true;
+    for (let port = base; port < base + count && free; port++) {
+      free = await assertPortFree(port, 'range', 'range', host).then(
+        () => true,
+        () => false,
+      );
+    }
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports in [${min}, ${max}) after ${TRIES_MAX} tries`);
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -15,54 +15,8 @@ import { freePort } from '../../src/stack/ports.js';
 import { isAlive } from '../../src/stack/processes.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { freshDatabase, testEnv } from '../support/env.js';
+import { pidsOf, stackEnv, waitForUp } from '../support/npm-start.js';
 import { tsx, type Started } from '../support/tsx-process.js';
-
-const START_TIMEOUT_MS = 120_000;
-
-async function stackEnv(): Promise<NodeJS.ProcessEnv> {
-  const temporalCli = testEnv.temporalCliPath;
-  const dataDir = mkdtempSync(path.join(testEnv.scratchDir, 'stack-'));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATA_DIR: dataDir,
-    TEMPORAL_CLI_PATH: temporalCli,
-    POSTGRES_PORT: String(await freePort()),
-    TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    SETTLEMENT_SIMULATOR_PORT: String(await freePort()),
-    SETTLEMENT_CALLBACK_PORT: String(await freePort()),
-    API_PORT: String(await freePort()),
-    CODEC_SERVER_PORT: String(await freePort()),
-    WORKER_METRICS_PORT: String(await freePort()),
-    API_METRICS_PORT: String(await freePort()),
-    WORKER_SHUTDOWN_GRACE_MS: '2000',
-    LOG_LEVEL: 'info',
-  };
-  // No key given: npm start creates its key file in the data folder.
-  for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SETTLEMENT_GATEWAY_URL', 'PAYLOAD_CODEC_KEYS', 'PAYLOAD_CODEC_KEYS_FILE'])
-    delete env[name];
-  return env;
-}
-
-async function waitForUp(started: Started): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (!/platform is up/.test(started.stdout())) {
-    if (started.child.exitCode !== null) assert.fail(`npm start exited with ${started.child.exitCode}:\n${started.stderr()}`);
-    if (Date.now() > deadline) assert.fail(`npm start was not up within ${START_TIMEOUT_MS} ms:\n${started.stderr()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function pidsOf(dataDir: string): number[] {
-  return [
-    path.join(dataDir, 'postgres', 'postgres.pid'),
-    path.join(dataDir, 'logs', 'temporal.pid'),
-    path.join(dataDir, 'worker.pid'),
-    path.join(dataDir, 'api.pid'),
-  ]
-    .filter((f) => existsSync(f))
-    .map((f) => Number(readFileSync(f, 'utf8').trim()));
-}
 
 /** The fenced block of README.md between `<!-- readme-example:<name>:begin -->` and its end marker. */
 function readmeExample(name: string): string {
