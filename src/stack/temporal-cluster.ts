@@ -15,6 +15,7 @@ import { DYNAMIC_CONFIG_FILE } from './temporal-dynamic-config.js';
 import { assertHistoryShards, ensureTemporalSchemas, persistedHistoryShards } from './temporal-schema.js';
 import type { TemporalServerBinaries } from './temporal-server-binaries.js';
 import {
+  NAMESPACE_RETENTION_DAYS,
   planPorts,
   planTemporalProcesses,
   serverConfig,
@@ -32,8 +33,6 @@ const NAMESPACE_READY_TIMEOUT_MS = 60_000;
 const UI_READY_TIMEOUT_MS = 60_000;
 /** A server process drains its shards and task queues on SIGTERM. */
 const STOP_GRACE_MS = 20_000;
-/** Closed payments stay visible this long (the dev server keeps them until it is reset). */
-const NAMESPACE_RETENTION_S = 30 * 24 * 3600;
 const RESTARTS_MAX = 5;
 const RESTART_WINDOW_MS = 60_000;
 
@@ -80,7 +79,7 @@ export async function ensureNamespace(connection: Connection, namespace: string,
   try {
     await connection.workflowService.registerNamespace({
       namespace,
-      workflowExecutionRetentionPeriod: msToTs(NAMESPACE_RETENTION_S * 1000),
+      workflowExecutionRetentionPeriod: msToTs(NAMESPACE_RETENTION_DAYS * 24 * 3_600_000),
     });
   } catch (err) {
     if ((err as { code?: number }).code !== grpcStatus.ALREADY_EXISTS) throw err;

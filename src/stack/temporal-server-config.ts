@@ -11,6 +11,8 @@ export const HISTORY_SHARDS_DEFAULT = 16;
 export const HISTORY_SHARDS_MAX = 16_384;
 /** Split mode runs this many history processes: shards move between them when one dies. */
 export const SPLIT_HISTORY_PROCESSES = 2;
+/** Closed payments stay in the namespace this long (the dev server keeps them until it is reset). */
+export const NAMESPACE_RETENTION_DAYS = 30;
 /** The one Temporal cluster's name: the server persists it, so it never changes. */
 export const CLUSTER_NAME = 'active';
 /** Database connections per process, at most: the default store does the work, visibility is
