@@ -7,7 +7,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../src/config.js';
 import { generateKeyEntry } from '../src/codec/keys.js';
 import { bundleWorkflows } from '../src/workers/worker.js';
-import { startTestStack, type TestStack } from './support/stack.js';
+import { SERVER_PASS_FILES, startTestStack, testTemporalMode, type TestStack } from './support/stack.js';
 
 const log = (msg: string) => console.error(`[test harness] ${msg}`);
 const scratch = path.join(REPO_ROOT, '.tmp', `test-${process.pid}`);
@@ -25,7 +25,10 @@ function testFiles(filter: string[]): string[] {
 let stack: TestStack | null = null;
 let exitCode = 1;
 try {
-  const files = testFiles(process.argv.slice(2));
+  // TEST_TEMPORAL_MODE=server: the real Temporal server instead of the dev server, and with no
+  // filter the files that depend on which engine runs (SERVER_PASS_FILES).
+  const filter = process.argv.slice(2);
+  const files = filter.length === 0 && testTemporalMode() === 'server' ? SERVER_PASS_FILES : testFiles(filter);
   if (files.length === 0) throw new Error(`no test file matches ${process.argv.slice(2).join(' ')}`);
   mkdirSync(scratch, { recursive: true });
 
@@ -34,7 +37,7 @@ try {
   stack = ready;
   const bundlePath = path.join(scratch, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle);
-  log(`Postgres, Temporal (${stack.temporalAddress}) and the workflow bundle ready in ${Date.now() - started} ms`);
+  log(`Postgres, Temporal (${stack.temporalMode}, ${stack.temporalAddress}) and the workflow bundle ready in ${Date.now() - started} ms`);
 
   const env = {
     ...process.env,
