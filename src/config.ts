@@ -46,6 +46,9 @@ const envSchema = z.object({
     .min(1024)
     .max(SERVER_PORT_MAX + 1 - SERVER_PORTS_PER_BASE)
     .default(7240),
+  /** Server mode: the Postgres server for Temporal's databases, when not the ledger's (its
+   * database part is ignored: the databases are `temporal` and `temporal_visibility`). */
+  TEMPORAL_DATABASE_URL: optionalUrl,
   TEMPORAL_SERVER_PATH: z.string().min(1).optional(),
   TEMPORAL_SQL_TOOL_PATH: z.string().min(1).optional(),
   TEMPORAL_UI_SERVER_PATH: z.string().min(1).optional(),

@@ -122,14 +122,15 @@ async function startDev(config: Config, executable: TemporalExecutable, context:
 async function startServer(config: Config, binaries: TemporalServerBinaries, context: TemporalStartContext): Promise<StackTemporal> {
   context.log(
     `starting the Temporal server (${config.TEMPORAL_SERVICES === 'split' ? 'frontend, matching, worker and 2 history processes' : 'one process'}, ` +
-      `${config.TEMPORAL_HISTORY_SHARDS} history shards, databases ${TEMPORAL_DATABASE} and ${TEMPORAL_VISIBILITY_DATABASE}) on 127.0.0.1:${config.TEMPORAL_PORT}, ` +
+      `${config.TEMPORAL_HISTORY_SHARDS} history shards, databases ${TEMPORAL_DATABASE} and ${TEMPORAL_VISIBILITY_DATABASE}` +
+      `${config.TEMPORAL_DATABASE_URL ? ' on TEMPORAL_DATABASE_URL' : ''}) on 127.0.0.1:${config.TEMPORAL_PORT}, ` +
       `Web UI on ${config.TEMPORAL_UI_PORT}`,
   );
   const cluster = await startTemporalCluster({
     binaries,
     services: config.TEMPORAL_SERVICES,
     history_shards: config.TEMPORAL_HISTORY_SHARDS,
-    db: temporalDatabaseFromUrl(context.database_url),
+    db: temporalDatabaseFromUrl(config.TEMPORAL_DATABASE_URL ?? context.database_url),
     port: config.TEMPORAL_PORT,
     port_base: config.TEMPORAL_SERVER_PORT_BASE,
     ui_port: config.TEMPORAL_UI_PORT,

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { isAlive } from '../../src/stack/processes.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { HISTORY_SHARDS_DEFAULT } from '../../src/stack/temporal-server-config.js';
+import { testEnv } from '../support/env.js';
 import { pidsOf, stackEnv, waitForUp } from '../support/npm-start.js';
 import { tsx, type Started } from '../support/tsx-process.js';
 
@@ -117,5 +118,29 @@ describe('npm start in server mode', () => {
       /TEMPORAL_HISTORY_SHARDS=8, but the Temporal cluster in database temporal was created with 16 history shards/,
     );
     assert.deepEqual(pidsOf(env.DATA_DIR!).filter(isAlive), [], 'nothing left running');
+  });
+
+  test("TEMPORAL_DATABASE_URL: Temporal's databases on a Postgres of their own", async () => {
+    // The harness's Postgres plays Temporal's own server; npm start's embedded one keeps the ledger.
+    const env: NodeJS.ProcessEnv = { ...(await stackEnv()), TEMPORAL_MODE: 'server', TEMPORAL_DATABASE_URL: testEnv.databaseUrl };
+    const s = tsx('src/stack/start.ts', env);
+    running.push(s);
+    await waitForUp(s);
+    const stack = readStackFile(env.DATA_DIR!)!;
+    const databases = async (url: string) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return (await client.query(`SELECT datname FROM pg_database WHERE datname IN ('temporal', 'temporal_visibility')`)).rows.length;
+      } finally {
+        await client.end();
+      }
+    };
+    assert.equal(await databases(testEnv.databaseUrl), 2, "Temporal's databases are on TEMPORAL_DATABASE_URL's server");
+    assert.equal(await databases(stack.database), 0, "and not on the ledger's");
+    const demo = tsx('src/demo/demo.ts', env, ['--payments', '3', '--json']);
+    assert.equal(await demo.exited, 0, demo.stderr() + demo.stdout());
+    s.child.kill('SIGINT');
+    assert.equal(await s.exited, 0, s.stderr());
   });
 });
