@@ -32,9 +32,11 @@ export async function startTestStack(
   log: (msg: string) => void,
   mode: TestTemporalMode = testTemporalMode(),
 ): Promise<TestStack> {
-  // The CLI is needed in both modes: the stack and CLI tests run it themselves.
+  // Both engines' binaries in both modes, built on a fresh machine before any test runs: the
+  // stack tests start npm start on either engine themselves.
   const executable = await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: true });
-  const binaries = mode === 'server' ? await resolveTemporalServerBinaries(true, { log }) : null;
+  const serverBinaries = await resolveTemporalServerBinaries(true, { log });
+  const binaries = mode === 'server' ? serverBinaries : null;
   let postgres: RunningPostgres | null = null;
   let stopTemporal: (() => Promise<void>) | null = null;
   const close = async () => {
