@@ -15,7 +15,7 @@ import { startEmbeddedPostgres, type RunningPostgres } from './postgres.js';
 import { assertPortFree } from './ports.js';
 import { RestartBudget, isAlive, spawnManaged, tail, type ManagedProcess } from './processes.js';
 import { waitForWorker } from './search-attributes.js';
-import { readStackFile, removeStackFile, stackFilePath, writeStackFile } from './stack-file.js';
+import { readStackFile, removeStackFile, stackFilePath, writeStackFile, type StackFile } from './stack-file.js';
 import { prepareTemporal, type StackTemporal } from './temporal-mode.js';
 import { startStackCodec, type StackCodec } from '../codec/stack.js';
 
@@ -91,6 +91,8 @@ class Stack {
   worker: ManagedProcess | null = null;
   api: ManagedProcess | null = null;
   stopping = false;
+  /** What stack.json says, once written. */
+  stackFile: StackFile | null = null;
   private restarts = new RestartBudget(WORKER_RESTARTS_MAX, WORKER_RESTART_WINDOW_MS);
 
   constructor(
@@ -123,6 +125,13 @@ class Stack {
       this[name] = this.spawnChild(name, script, env);
     });
     return child;
+  }
+
+  /** stack.json lists the Temporal processes' pids: a restarted one is listed anew. */
+  refreshTemporalProcesses(): void {
+    if (this.stopping || !this.stackFile || !this.temporal) return;
+    this.stackFile = { ...this.stackFile, temporal_processes: this.temporal.processes() };
+    writeStackFile(this.config.DATA_DIR, this.stackFile);
   }
 
   async stop(exitCode: number): Promise<never> {
@@ -221,6 +230,7 @@ async function main(): Promise<void> {
         say(message);
         void stack.stop(1);
       },
+      on_restart: () => stack.refreshTemporalProcesses(),
     });
     if (stack.temporal) {
       temporalAddress = stack.temporal.address;
@@ -284,7 +294,7 @@ async function main(): Promise<void> {
       throw new Error(`${err.message}; ${stack.api!.logFile} ends with:\n${tail(stack.api!.logFile)}`);
     });
 
-    const file = writeStackFile(config.DATA_DIR, {
+    stack.stackFile = {
       temporal: temporalAddress,
       namespace: config.TEMPORAL_NAMESPACE,
       task_queue: config.TEMPORAL_TASK_QUEUE,
@@ -304,7 +314,8 @@ async function main(): Promise<void> {
       temporal_processes: stack.temporal?.processes() ?? [],
       pid: process.pid,
       started_at: new Date().toISOString(),
-    });
+    };
+    const file = writeStackFile(config.DATA_DIR, stack.stackFile);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
       [

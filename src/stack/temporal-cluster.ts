@@ -55,6 +55,8 @@ export interface TemporalClusterOptions {
   log: (msg: string) => void;
   /** Called when a process keeps dying (restart budget spent): the caller stops everything. */
   on_fatal: (message: string) => void;
+  /** Called after a process was restarted (its pid changed). */
+  on_restart?: () => void;
 }
 
 /** What stack.json lists about each Temporal process. */
@@ -176,6 +178,7 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
       }
       options.log(`Temporal ${p.name} exited (code ${code ?? child.child.signalCode}); restarting it (see ${child.logFile})`);
       spawnServer(p);
+      options.on_restart?.();
     });
     return child;
   };

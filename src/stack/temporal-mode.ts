@@ -55,6 +55,8 @@ export interface TemporalStartContext {
   logs_dir: string;
   log: (msg: string) => void;
   on_fatal: (message: string) => void;
+  /** A Temporal process was restarted: `processes()` changed. */
+  on_restart: () => void;
 }
 
 export interface PreparedTemporal {
@@ -140,6 +142,7 @@ async function startServer(config: Config, binaries: TemporalServerBinaries, con
     logs_dir: context.logs_dir,
     log: context.log,
     on_fatal: context.on_fatal,
+    on_restart: context.on_restart,
   });
   return { mode: 'server', address: cluster.address, ui: cluster.ui, processes: cluster.processes, stop: cluster.stop };
 }

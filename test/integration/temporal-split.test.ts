@@ -107,6 +107,8 @@ test('split services: SIGKILL of a history process mid-payments; shards move, it
     30_000,
   );
   assert.notEqual(restartedPid, victim.pid);
+  const listed = readStackFile(env.DATA_DIR!)!.temporal_processes!.find((p) => p.service === 'history-1');
+  assert.equal(listed?.pid, restartedPid, 'stack.json lists the restarted process');
 
   // Every payment reaches the final state of its path, its transfers agree with it (exactly
   // once), and the ledger's invariants hold: the demo checks all three and exits 0 only then.
