@@ -8,7 +8,7 @@
 // and Temporal only to set up demo timings and to check the outcome.
 import { randomUUID } from 'node:crypto';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Client, Connection, ServiceError, WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createHttpCardNetwork } from '../settlement/network-client.js';
 import { createApiKeyStore } from '../api/keys.js';
@@ -238,9 +238,17 @@ async function main(): Promise<number> {
           // No answer in time: the network stood in (declined). An approval that was decided in
           // time but arrived late still holds; the network reverses it (a timeout reversal).
           for (let attempt = 0; ; attempt += 1) {
-            const { status } = await getPayment(client, payment_id);
+            // A query can fail for a moment (e.g. while a Temporal history process's shards move
+            // to another after it died): ask again until the deadline.
+            const status = await getPayment(client, payment_id).then(
+              (state) => state.status,
+              (err: unknown) => {
+                if (!(err instanceof ServiceError)) throw err;
+                return null;
+              },
+            );
             if (status === 'AUTHORIZED') await api.payments.reverse({ paymentId: payment_id, eventId: 'timeout-reversal' });
-            if (status !== 'RECEIVED' && status !== 'AUTHORIZING') return false;
+            if (status !== null && status !== 'RECEIVED' && status !== 'AUTHORIZING') return false;
             if (Date.now() > deadline) throw new Error(`timed out waiting for the authorization's outcome, payment is ${status}`);
             await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 1_000)));
           }
