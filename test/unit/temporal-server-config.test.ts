@@ -6,6 +6,8 @@ import { describe, test } from 'node:test';
 import { resolveTemporalServerBinaries, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../src/stack/temporal-server-binaries.js';
 import { devServerDynamicConfigArgs, readDynamicConfig } from '../../src/stack/temporal-dynamic-config.js';
 import { planPorts, planTemporalProcesses, serverConfig } from '../../src/stack/temporal-server-config.js';
+import { prepareTemporal, temporalDatabaseFromUrl, temporalModeFromArgs } from '../../src/stack/temporal-mode.js';
+import { loadConfig } from '../../src/config.js';
 
 const db = { host: '127.0.0.1', port: 5432, user: 'u', password: 'p', database: 'temporal', visibility_database: 'temporal_visibility' };
 
@@ -69,5 +71,31 @@ describe('dynamic config', () => {
     const args = devServerDynamicConfigArgs(config);
     assert.ok(args.includes('system.forceSearchAttributesCacheRefreshOnRead=true'));
     assert.equal(args.filter((a) => a === '--dynamic-config-value').length, Object.keys(config).length);
+  });
+});
+
+describe('choosing the engine', () => {
+  test('--temporal wins over TEMPORAL_MODE; anything else is refused', async () => {
+    const config = loadConfig({ TEMPORAL_MODE: 'server' });
+    assert.equal(temporalModeFromArgs(config, []), 'server');
+    assert.equal(temporalModeFromArgs(config, ['--temporal', 'dev']), 'dev');
+    assert.throws(() => temporalModeFromArgs(config, ['--temporal', 'prod']), /--temporal must be `dev` or `server`, got prod/);
+    assert.throws(() => loadConfig({ TEMPORAL_MODE: 'prod' }), /TEMPORAL_MODE/);
+    assert.throws(() => loadConfig({ TEMPORAL_SERVER_PORT_BASE: '40000' }), /TEMPORAL_SERVER_PORT_BASE/);
+    await assert.rejects(
+      prepareTemporal(loadConfig({ TEMPORAL_ADDRESS: 'elsewhere:7233' }), ['--temporal', 'server'], () => undefined),
+      /server mode runs its own Temporal server: unset TEMPORAL_ADDRESS/,
+    );
+  });
+
+  test("the server's databases: the Postgres of a URL, its password decoded", () => {
+    assert.deepEqual(temporalDatabaseFromUrl('postgres://app:p%40ss@db.example:6432/payments'), {
+      host: 'db.example',
+      port: 6432,
+      user: 'app',
+      password: 'p@ss',
+      database: 'temporal',
+      visibility_database: 'temporal_visibility',
+    });
   });
 });
