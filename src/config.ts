@@ -9,6 +9,7 @@ import {
   DEFAULT_NETWORK_SETTLEMENT_LAG_MS,
   NETWORK_SETTLEMENT_INTERVAL_MS_MAX,
   NETWORK_SETTLEMENT_INTERVAL_MS_MIN,
+  NETWORK_SETTLEMENT_ATTENTION_AFTER_MS_MIN,
 } from './domain/network-settlement.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -70,6 +71,10 @@ const envSchema = z.object({
     .default(DEFAULT_NETWORK_SETTLEMENT_INTERVAL_MS),
   /** How long after a cycle's end it is netted, so transfers still committing land in it. */
   NETWORK_SETTLEMENT_LAG_MS: z.coerce.number().int().min(0).max(DAY_MS).default(DEFAULT_NETWORK_SETTLEMENT_LAG_MS),
+  /** A network settlement step still retrying after this long flags its run NeedsAttention (the
+   * schedule skips later runs while one is open). Unset: 30 minutes, or half of what is left of a
+   * shorter cycle after the lag (src/domain/network-settlement.ts attentionAfterMs). */
+  NETWORK_SETTLEMENT_ATTENTION_AFTER_MS: z.coerce.number().int().min(NETWORK_SETTLEMENT_ATTENTION_AFTER_MS_MIN).max(DAY_MS).optional(),
   /** The card network's settlement reports; by default the settlement simulator's /network endpoints. */
   CARD_NETWORK_URL: optionalUrl,
   /** Prometheus endpoints: the worker's (SDK and platform metrics) and the API's. */

@@ -63,6 +63,7 @@ try {
     task_queue: config.TEMPORAL_TASK_QUEUE,
     interval_ms: config.NETWORK_SETTLEMENT_INTERVAL_MS,
     lag_ms: config.NETWORK_SETTLEMENT_LAG_MS,
+    attention_after_ms: config.NETWORK_SETTLEMENT_ATTENTION_AFTER_MS,
     data_converter: dataConverter,
   });
   log.info({ schedule }, 'network settlement schedule ready');
