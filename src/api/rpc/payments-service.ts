@@ -32,6 +32,7 @@ import { describeIssue } from '../../domain/validation.js';
 import { creditLineAccountId } from '../../ledger/ids.js';
 import {
   authorizeCardPayment,
+  standInDecision,
   parseCardMessage,
   clearCardPayment,
   incrementCardPayment,
@@ -44,6 +45,8 @@ import { scopeOf } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
 import { given, minor, optionalMinor, paymentToProto } from './convert.js';
 import { invalidArgument, notFound } from './errors.js';
+import type { Logger } from 'pino';
+import type { AdmissionControl, Refusal } from '../admission.js';
 
 /** Deadline of an authorization whose caller set none (Stripe Issuing's is 2 s). */
 export const AUTHORIZATION_DEADLINE_MS_DEFAULT = 2_000;
@@ -60,8 +63,17 @@ export interface PaymentServiceDeps {
   task_queue: string;
   card_options?: CardWorkflowOptions;
   payout_options: PayoutWorkflowOptions;
-  metrics?: Pick<ApiMetrics, 'authorization'> | undefined;
+  metrics?: Pick<ApiMetrics, 'authorization' | 'refused'> | undefined;
+  /** Bounds the calls into Temporal (src/api/admission.ts); absent: unbounded (tests of other things). */
+  admission?: AdmissionControl | undefined;
+  /** Where answers given at the door (stand-ins) are recorded. */
+  log?: Logger | undefined;
 }
+
+/** How long past the caller's deadline an authorization's Temporal calls may run: the stand-in
+ * advice sent after a late answer (src/api/card-payments.ts) needs a moment; the update's result
+ * long poll is cut then, so a shed or late authorization leaves no poll behind. */
+const AUTHORIZATION_ADVICE_GRACE_MS = 300;
 
 function transactionOf(tx: CardTransaction | undefined): CardPayment {
   if (!tx) throw invalidArgument('transaction: required');
@@ -162,6 +174,41 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
     return parsed.data;
   };
 
+  // --- admission control (src/api/admission.ts) ---
+  /** The stand-in answered at the door: nothing reached Temporal for this request, so this request
+   * placed no hold. Recorded (log line and metric) so the network's advice and the platform agree:
+   * a later clearing of it is a force post. */
+  const standInAtTheDoor = (
+    payment: CardPayment,
+    authorization: { amount_minor: number; deadline_at_ms: number; stand_in: 'decline' | 'approve' },
+    reason: Refusal,
+    latency_ms: number,
+  ) => {
+    const decision = standInDecision(authorization.stand_in);
+    deps.metrics?.refused('authorization', reason);
+    deps.metrics?.authorization({ approved: decision.approved, reason: decision.reason ?? 'none', stand_in: true, latency_ms });
+    deps.log?.warn(
+      {
+        payment_id: payment.payment_id,
+        card_id: payment.card_id,
+        amount_minor: authorization.amount_minor,
+        stand_in: authorization.stand_in,
+        reason,
+        left_ms: authorization.deadline_at_ms - Date.now(),
+      },
+      'authorization answered by the stand-in at the door: nothing reached Temporal, no hold placed by this request',
+    );
+    return {
+      decision: {
+        approved: decision.approved,
+        declineReason: decision.reason ?? '',
+        standIn: true,
+        heldMinor: BigInt(decision.held_minor),
+      },
+    };
+  };
+  // --- end of admission control ---
+
   return {
     async authorize(req, ctx) {
       const payment = transactionOf(req.transaction);
@@ -178,9 +225,20 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(authorizationSchema, authorization, 'authorization');
       await visibleCard(ctx, payment.card_id);
+      // --- admission control (src/api/admission.ts) ---
+      const admitted_from_ms = performance.now();
+      const admission = deps.admission ? await deps.admission.authorization(payment.payment_id, authorization.deadline_at_ms) : null;
+      if (admission && !admission.admitted) {
+        return standInAtTheDoor(payment, authorization, admission.reason, performance.now() - admitted_from_ms);
+      }
+      // --- end of admission control ---
       try {
         const started_ms = performance.now();
-        const decision = await authorizeCardPayment(client, payment, authorization, cardOptions);
+        // Every Temporal call of this authorization (the update, its result polls, their retries)
+        // ends at the caller's deadline (plus the advice's grace): none outlives the answer.
+        const decision = await client.withDeadline(authorization.deadline_at_ms + RESPONSE_MARGIN_MS + AUTHORIZATION_ADVICE_GRACE_MS, () =>
+          authorizeCardPayment(client, payment, authorization, cardOptions),
+        );
         deps.metrics?.authorization({
           approved: decision.approved,
           reason: decision.reason ?? 'none',
@@ -198,6 +256,8 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       } catch (err) {
         if (err instanceof PaymentNotFoundError) throw notFound('payment');
         throw err;
+      } finally {
+        if (admission) admission.release();
       }
     },
 
