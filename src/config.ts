@@ -27,6 +27,10 @@ const envSchema = z.object({
     .optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),
+  /** Card payment workflows (authorizations and the rest of their lifecycle) run here, on a
+   * worker of their own with dedicated slots, so payouts, settlement and network settlement on
+   * TEMPORAL_TASK_QUEUE cannot delay an authorization (docs/performance.md). */
+  TEMPORAL_AUTHORIZATION_TASK_QUEUE: z.string().min(1).default('authorizations'),
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),

@@ -57,6 +57,7 @@ const server = await startApiServer(
     cards: createCardStore(pool),
     keys: createApiKeyStore(pool),
     task_queue: config.TEMPORAL_TASK_QUEUE,
+    card_task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
     payout_options: { settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS },
     card_options: DEFAULT_CARD_OPTIONS,
     log,

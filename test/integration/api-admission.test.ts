@@ -4,6 +4,7 @@
 // (no workflow, no hold) and the answer recorded (log line, metric); other calls are refused
 // RESOURCE_EXHAUSTED at once with a retry hint, and the same call succeeds once there is room.
 // The test holds slots itself, so what is full and when does not depend on the machine's speed.
+// And authorization first: card payments start on their own task queue.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -14,7 +15,9 @@ import { createAdmissionControl, type Admitted } from '../../src/api/admission.j
 import { createApiMetrics } from '../../src/api/rpc/metrics.js';
 import { paymentWorkflowId } from '../../src/domain/payment.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
-import { startApiHarness, type ApiHarness } from '../support/api.js';
+import { startApiServer } from '../../src/api/rpc/server.js';
+import { DEFAULT_CARD_OPTIONS } from '../../src/domain/card.js';
+import { grpcClients, startApiHarness, type ApiHarness } from '../support/api.js';
 
 const uid = () => randomUUID().slice(0, 8);
 const company = `co-adm-${uid()}`;
@@ -167,4 +170,54 @@ test('one payment: calls past payment_in_flight_max are refused before the workf
     if (b.admitted) b.release();
   }
   assert.equal(await reachedTemporal(p.payment_id), false);
+});
+
+test('authorization first: card payments start on their own task queue, and are decided while the payments queue has no worker at all', async () => {
+  // A second API server whose payments queue (payouts, settlement) nobody polls: a background
+  // backlog as bad as it gets. Card payments go to the harness's worker, on their own queue.
+  const background = `payments-unpolled-${uid()}`;
+  const server = await startApiServer(
+    {
+      client: api.h.client,
+      ledger: api.h.ledger,
+      cards: api.h.cards,
+      keys: api.keys,
+      task_queue: background,
+      card_task_queue: api.h.task_queue,
+      payout_options: { settlement_attention_after_ms: 3_600_000 },
+      card_options: { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 },
+      log: pino({ level: 'silent' }),
+      // Admitted calls' Temporal requests end with their caller: the payout's query, which no
+      // worker answers, ends at its 1 s deadline instead of outliving the call.
+      admission: createAdmissionControl({ ...admission.limits, in_flight_max: 10 }),
+    },
+    { host: '127.0.0.1', port: 0 },
+  );
+  const clients = grpcClients(server.port, api.key);
+  try {
+    const payout = {
+      payment_id: `po-${randomUUID()}`,
+      company_id: company,
+      amount_minor: '500',
+      currency: 'USD',
+      payee: { name: 'Acme', bank_account: 'DE89370400440532013000' },
+    };
+    // Started (the workflow exists) but waits: no worker serves its queue.
+    await timed(clients.payments.Payout(payout, { deadline_ms: 1_000 }));
+    const payoutQueue = (await api.h.client.workflow.getHandle(paymentWorkflowId(payout.payment_id)).describe()).taskQueue;
+    assert.equal(payoutQueue, background);
+
+    const p = txn();
+    const answer = await clients.payments.Authorize({ transaction: p, amount_minor: '300' }, { deadline_ms: 2_000 });
+    assert.deepEqual([answer.decision.approved, answer.decision.stand_in, answer.decision.held_minor], [true, false, '300']);
+    const described = await api.h.client.workflow.getHandle(paymentWorkflowId(p.payment_id)).describe();
+    assert.equal(described.taskQueue, api.h.task_queue);
+    await clients.payments.Reverse({ payment_id: p.payment_id, event_id: 'r1' });
+    await api.h.client.workflow.getHandle(paymentWorkflowId(payout.payment_id)).terminate('test: its queue has no worker');
+  } finally {
+    clients.close();
+    await server.close();
+  }
+  const report = await verifyLedger(api.h.pool);
+  assert.ok(report.ok, JSON.stringify(report.violations));
 });

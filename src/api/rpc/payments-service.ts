@@ -61,6 +61,8 @@ export interface PaymentServiceDeps {
   client: Client;
   cards: CardStore;
   task_queue: string;
+  /** Where new card payments start (their own worker and slots); default task_queue. */
+  card_task_queue?: string | undefined;
   card_options?: CardWorkflowOptions;
   payout_options: PayoutWorkflowOptions;
   metrics?: Pick<ApiMetrics, 'authorization' | 'refused'> | undefined;
@@ -126,7 +128,7 @@ export function unwrapPageToken(query: string, token: string): Uint8Array {
 
 export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<typeof PaymentService> {
   const { client, cards } = deps;
-  const cardOptions = { task_queue: deps.task_queue, workflow: deps.card_options ?? DEFAULT_CARD_OPTIONS };
+  const cardOptions = { task_queue: deps.card_task_queue ?? deps.task_queue, workflow: deps.card_options ?? DEFAULT_CARD_OPTIONS };
 
   /** The payment, if the caller may see it; NOT_FOUND otherwise (never another company's data). */
   const visiblePayment = async (ctx: HandlerContext, payment_id: string): Promise<PaymentState> => {

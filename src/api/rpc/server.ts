@@ -39,6 +39,8 @@ export interface ApiServerDeps {
   cards: CardStore;
   keys: ApiKeyStore;
   task_queue: string;
+  /** Where new card payments start (TEMPORAL_AUTHORIZATION_TASK_QUEUE); default task_queue. */
+  card_task_queue?: string;
   payout_options: PayoutWorkflowOptions;
   card_options?: CardWorkflowOptions;
   log: Logger;
