@@ -89,18 +89,24 @@ const envSchema = z.object({
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(7470),
   /** Admission control at the API (src/api/admission.ts; sizes explained in docs/performance.md):
-   * calls one API process has in flight into Temporal at once. */
-  API_TEMPORAL_IN_FLIGHT_MAX: z.coerce.number().int().min(1).max(10_000).default(32),
-  /** Of those, slots that calls other than authorizations leave free for authorizations. */
-  API_AUTHORIZATION_RESERVE: z.coerce.number().int().min(0).max(9_999).default(8),
+   * the adaptive bound on calls one API process has in flight into Temporal: its ceiling, floor
+   * and start. */
+  API_TEMPORAL_IN_FLIGHT_MAX: z.coerce.number().int().min(1).max(10_000).default(64),
+  API_TEMPORAL_IN_FLIGHT_MIN: z.coerce.number().int().min(1).max(10_000).default(2),
+  API_TEMPORAL_IN_FLIGHT_INITIAL: z.coerce.number().int().min(1).max(10_000).default(8),
+  /** Authorization answer time the bound steers under (it shrinks when answers are slower). */
+  API_AUTHORIZATION_LATENCY_TARGET_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  /** Share of the bound that calls other than authorizations leave free for authorizations. */
+  API_AUTHORIZATION_RESERVE_PERCENT: z.coerce.number().int().min(0).max(90).default(25),
   /** Calls in flight on one payment at once, per API process (the server refuses a workflow's
    * 11th in-flight update: processes × this must stay below 10). */
   API_PAYMENT_IN_FLIGHT_MAX: z.coerce.number().int().min(1).max(9).default(2),
   /** Authorizations waiting for a slot at once (each waits at most until its deadline minus the
    * engine time); beyond it, the stand-in at once. */
   API_AUTHORIZATION_WAITING_MAX: z.coerce.number().int().min(0).max(100_000).default(64),
-  /** The least deadline an authorization must have left to enter the engine; less: the stand-in at once. */
-  API_AUTHORIZATION_ENGINE_MS: z.coerce.number().int().min(0).max(60_000).default(250),
+  /** The least deadline an authorization must have left to enter the engine (more when recent
+   * answers were slower); less: the stand-in at once. */
+  API_AUTHORIZATION_ENGINE_MS: z.coerce.number().int().min(0).max(60_000).default(150),
   /** The retry hint of a refused call (RESOURCE_EXHAUSTED), jittered up to twice this. */
   API_RETRY_AFTER_MS: z.coerce.number().int().min(1).max(60_000).default(200),
   /** Companies the key that `npm start` creates for local use (CLI, curl) is scoped to. */

@@ -35,7 +35,7 @@ export const TEMPORAL_DYNAMIC_CONFIG: ReadonlyArray<{ key: string; value: string
   {
     key: 'frontend.namespaceCount',
     value: ENGINE_LONG_POLLS_PER_METHOD_MAX,
-    why: 'the default, written down: each API process holds at most API_TEMPORAL_IN_FLIGHT_MAX (32) long requests of a kind, each worker process 12 workflow-task and 6 activity-task polls; dozens of processes fit',
+    why: 'the default, written down: each API process holds at most API_TEMPORAL_IN_FLIGHT_MAX (64) long requests of a kind, each worker process 12 workflow-task and 6 activity-task polls; dozens of processes fit',
   },
   {
     key: 'frontend.namespaceRPS',

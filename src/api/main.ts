@@ -42,7 +42,10 @@ const metrics = createApiMetrics();
 // Bounds this process's calls into Temporal; sizes in docs/performance.md.
 const admission = createAdmissionControl({
   in_flight_max: config.API_TEMPORAL_IN_FLIGHT_MAX,
-  authorization_reserve: config.API_AUTHORIZATION_RESERVE,
+  in_flight_min: config.API_TEMPORAL_IN_FLIGHT_MIN,
+  in_flight_initial: config.API_TEMPORAL_IN_FLIGHT_INITIAL,
+  authorization_latency_target_ms: config.API_AUTHORIZATION_LATENCY_TARGET_MS,
+  authorization_reserve_percent: config.API_AUTHORIZATION_RESERVE_PERCENT,
   payment_in_flight_max: config.API_PAYMENT_IN_FLIGHT_MAX,
   authorization_waiting_max: config.API_AUTHORIZATION_WAITING_MAX,
   authorization_engine_ms: config.API_AUTHORIZATION_ENGINE_MS,

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { Client, Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { Command, InvalidArgumentError } from 'commander';
 import { createApiKeyStore } from '../api/keys.js';
 import { createCardStore } from '../cards/cards.js';
@@ -200,7 +200,7 @@ function recoverySeconds(after: Arrival[], from_ms: number, to_ms: number, basel
  * timers, search-attribute upserts). */
 async function engineWork(connection: Connection, payment_ids: string[]) {
   const client = new Client({ connection, namespace: 'default' });
-  const EventType = temporal.api.enums.v1.EventType;
+  const EventType = proto.temporal.api.enums.v1.EventType;
   const rows: Array<{ workflow_tasks: number; events: number; actions: number }> = [];
   for (const payment_id of payment_ids) {
     const events = (await client.workflow.getHandle(paymentWorkflowId(payment_id)).fetchHistory()).events ?? [];
@@ -486,7 +486,10 @@ async function main(): Promise<void> {
       capacity: { concurrency: CAPACITY_CONCURRENCY, seconds: CAPACITY_SECONDS, not_completed: capacityErrors, cpu: capacity_cpu },
       admission: {
         in_flight_max: config.API_TEMPORAL_IN_FLIGHT_MAX,
-        authorization_reserve: config.API_AUTHORIZATION_RESERVE,
+        in_flight_min: config.API_TEMPORAL_IN_FLIGHT_MIN,
+        in_flight_initial: config.API_TEMPORAL_IN_FLIGHT_INITIAL,
+        authorization_latency_target_ms: config.API_AUTHORIZATION_LATENCY_TARGET_MS,
+        authorization_reserve_percent: config.API_AUTHORIZATION_RESERVE_PERCENT,
         authorization_waiting_max: config.API_AUTHORIZATION_WAITING_MAX,
         authorization_engine_ms: config.API_AUTHORIZATION_ENGINE_MS,
       },

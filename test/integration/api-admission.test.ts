@@ -25,7 +25,10 @@ const logLines: string[] = [];
 const ENGINE_MS = 300;
 const admission = createAdmissionControl({
   in_flight_max: 2,
-  authorization_reserve: 1,
+  in_flight_min: 2,
+  in_flight_initial: 2,
+  authorization_latency_target_ms: 60_000,
+  authorization_reserve_percent: 50,
   payment_in_flight_max: 2,
   authorization_waiting_max: 1,
   authorization_engine_ms: ENGINE_MS,

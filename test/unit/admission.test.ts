@@ -6,7 +6,10 @@ import { createAdmissionControl, type Admission, type AdmissionLimits } from '..
 
 const LIMITS: AdmissionLimits = {
   in_flight_max: 3,
-  authorization_reserve: 1,
+  in_flight_min: 3,
+  in_flight_initial: 3,
+  authorization_latency_target_ms: 60_000,
+  authorization_reserve_percent: 33,
   payment_in_flight_max: 2,
   authorization_waiting_max: 2,
   authorization_engine_ms: 100,
@@ -62,7 +65,7 @@ test('a full process: an authorization waits for a slot, but never past its dead
 });
 
 test('at most payment_in_flight_max calls on one payment', async () => {
-  const control = createAdmissionControl({ ...LIMITS, in_flight_max: 10 });
+  const control = createAdmissionControl({ ...LIMITS, in_flight_max: 10, in_flight_initial: 10 });
   admitted(control.call('p1'));
   admitted(await control.authorization('p1', Date.now() + 2_000));
   const third = control.call('p1');
@@ -74,6 +77,30 @@ test('at most payment_in_flight_max calls on one payment', async () => {
 
 test('limits are checked', () => {
   assert.throws(() => createAdmissionControl({ ...LIMITS, in_flight_max: 0 }), /in_flight_max/);
-  assert.throws(() => createAdmissionControl({ ...LIMITS, authorization_reserve: 3 }), /authorization_reserve/);
+  assert.throws(() => createAdmissionControl({ ...LIMITS, authorization_reserve_percent: 95 }), /authorization_reserve_percent/);
+  assert.throws(() => createAdmissionControl({ ...LIMITS, in_flight_initial: 4 }), /in_flight_initial/);
   assert.throws(() => createAdmissionControl({ ...LIMITS, retry_after_ms: 1.5 }), /retry_after_ms/);
+});
+
+test('the bound adapts: it shrinks when answers are slower than the target, grows back when they are fast', () => {
+  const control = createAdmissionControl({
+    ...LIMITS,
+    in_flight_max: 40,
+    in_flight_min: 2,
+    in_flight_initial: 10,
+    authorization_latency_target_ms: 500,
+    authorization_engine_ms: 100,
+  });
+  assert.equal(control.bound, 10);
+  let now = 1_000_000;
+  control.observeAuthorization(1_500, now);
+  assert.equal(control.bound, 8);
+  control.observeAuthorization(1_500, now + 10);
+  assert.equal(control.bound, 8, 'one decrease per target interval: the slow answers of one spell arrive together');
+  for (let i = 0; i < 20; i += 1) control.observeAuthorization(1_500, (now += 500));
+  assert.equal(control.bound, 2, 'never below in_flight_min');
+  assert.equal(control.engine_ms, 500, 'what the engine needs: twice the recent answer time, capped at the target');
+  for (let i = 0; i < 200; i += 1) control.observeAuthorization(50, (now += 10));
+  assert.ok(control.bound > 10 && control.bound <= 40, `grew back to ${control.bound}`);
+  assert.equal(control.engine_ms, 100, 'fast answers: the floor');
 });

@@ -15,6 +15,7 @@ import {
   incrementSchema,
   refundSchema,
   reversalSchema,
+  type CardDecision,
   type CardPayment,
   type CardWorkflowOptions,
 } from '../../domain/card.js';
@@ -209,6 +210,25 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       },
     };
   };
+  /** The decision, or the stand-in when the deadline comes first (`onLate` then runs). */
+  const answeredByDeadline = async (
+    deciding: Promise<CardDecision>,
+    authorization: { deadline_at_ms: number; stand_in: 'decline' | 'approve' },
+    onLate: () => void,
+  ): Promise<CardDecision> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), Math.max(0, authorization.deadline_at_ms - Date.now()));
+    });
+    try {
+      const answer = await Promise.race([deciding, late]);
+      if (answer !== null) return answer;
+      onLate();
+      return standInDecision(authorization.stand_in);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   // --- end of admission control ---
 
   return {
@@ -234,13 +254,29 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
         return standInAtTheDoor(payment, authorization, admission.reason, performance.now() - admitted_from_ms);
       }
       // --- end of admission control ---
+      let handed_off = false;
       try {
         const started_ms = performance.now();
         // Every Temporal call of this authorization (the update, its result polls, their retries)
         // ends at the caller's deadline (plus the advice's grace): none outlives the answer.
-        const decision = await client.withDeadline(authorization.deadline_at_ms + RESPONSE_MARGIN_MS + AUTHORIZATION_ADVICE_GRACE_MS, () =>
+        const deciding = client.withDeadline(authorization.deadline_at_ms + RESPONSE_MARGIN_MS + AUTHORIZATION_ADVICE_GRACE_MS, () =>
           authorizeCardPayment(client, payment, authorization, cardOptions),
         );
+        // --- answered by the deadline (admission control) ---
+        // The card client answers a late decision with the stand-in only after sending the advice
+        // (up to 200 ms past the deadline, which the caller no longer waits for). This timer is
+        // set after the client's own deadline timer, for the same instant: when it fires, the
+        // client has taken its late path (the advice goes out) or already answered. The stand-in
+        // is answered in time; the slot stays taken until the client is done.
+        const decision = await answeredByDeadline(deciding, authorization, () => {
+          handed_off = true;
+          void deciding.then(
+            () => admission?.release(),
+            () => admission?.release(),
+          );
+        });
+        deps.admission?.observeAuthorization(performance.now() - started_ms);
+        // --- end ---
         deps.metrics?.authorization({
           approved: decision.approved,
           reason: decision.reason ?? 'none',
@@ -259,7 +295,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
         if (err instanceof PaymentNotFoundError) throw notFound('payment');
         throw err;
       } finally {
-        if (admission) admission.release();
+        if (admission && !handed_off) admission.release();
       }
     },
 
