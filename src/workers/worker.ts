@@ -23,6 +23,9 @@ export interface PaymentsWorkerOptions {
   tracing?: Tracing | undefined;
   /** Slots and pollers (one of the tunings below); default PAYMENTS_WORKER_TUNING. */
   tuning?: WorkerTuning | undefined;
+  /** Only `npm run bench:saga`'s engine-ceiling worker: activities that do nothing, in a worker
+   * otherwise built exactly as the production one. */
+  activities_override?: WorkerOptions['activities'];
 }
 
 export type WorkerTuning = Pick<
@@ -89,7 +92,7 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
     taskQueue: options.task_queue,
     dataConverter: options.data_converter,
     ...workflows,
-    activities: createActivities(options.deps),
+    activities: options.activities_override ?? createActivities(options.deps),
     ...withActivityLogging(tracingWorkerOptions(options.tracing ?? untraced(), workflowModules)),
     // In-flight activities get this long to finish when the worker is asked to stop.
     shutdownGraceTime: options.shutdown_grace_ms,
