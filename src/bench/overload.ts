@@ -74,7 +74,7 @@ const program = new Command('bench:overload')
       'answered inside the 2 s deadline? back to normal after?',
   )
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
-  .option('--cards <n>', 'cards (one company credit line each)', intOption(1, 10_000), 200)
+  .option('--cards <n>', 'cards (one company credit line each; one API key sees them all, at most 100)', intOption(1, 100), 100)
   .option('--time-scale <f>', 'multiply every phase length (a quick trial: 0.2); the result records it', floatOption(0.05, 10), 1)
   .addHelpText('after', '\nStarts its own embedded Postgres, Temporal dev server, worker and API; the machine should be otherwise idle.');
 
