@@ -92,12 +92,12 @@ const envSchema = z.object({
    * the adaptive bound on calls one API process has in flight into Temporal: its ceiling, floor
    * and start. */
   API_TEMPORAL_IN_FLIGHT_MAX: z.coerce.number().int().min(1).max(10_000).default(64),
-  API_TEMPORAL_IN_FLIGHT_MIN: z.coerce.number().int().min(1).max(10_000).default(4),
+  API_TEMPORAL_IN_FLIGHT_MIN: z.coerce.number().int().min(1).max(10_000).default(2),
   API_TEMPORAL_IN_FLIGHT_INITIAL: z.coerce.number().int().min(1).max(10_000).default(8),
   /** Authorization answer time the bound steers under (it shrinks when answers are slower). */
   API_AUTHORIZATION_LATENCY_TARGET_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
   /** Share of the bound that calls other than authorizations leave free for authorizations. */
-  API_AUTHORIZATION_RESERVE_PERCENT: z.coerce.number().int().min(0).max(90).default(25),
+  API_AUTHORIZATION_RESERVE_PERCENT: z.coerce.number().int().min(0).max(90).default(50),
   /** Calls in flight on one payment at once, per API process (the server refuses a workflow's
    * 11th in-flight update: processes × this must stay below 10). */
   API_PAYMENT_IN_FLIGHT_MAX: z.coerce.number().int().min(1).max(9).default(2),

@@ -16,7 +16,7 @@
 //
 // The bound adapts (AIMD, as TCP's window): `in_flight_max` is a ceiling; the bound in force
 // starts at `in_flight_initial`, grows by one per bound's worth of authorizations answered within
-// `authorization_latency_target_ms`, and shrinks by a fifth (at most once per target interval)
+// `authorization_latency_target_ms`, and halves (at most once per target interval)
 // when one is slower. In-flight work is rate times latency: a fixed bound sized for a quiet
 // machine admits seconds of queue on a busy one, and that queue is what misses deadlines and
 // lingers after the burst. And what "the engine needs" is measured: an authorization is admitted
@@ -80,6 +80,11 @@ function assertLimits(limits: AdmissionLimits): void {
   if (limits.authorization_latency_target_ms < 1) throw new Error('admission authorization_latency_target_ms: must be at least 1');
   if (limits.payment_in_flight_max < 1) throw new Error('admission payment_in_flight_max: must be at least 1');
 }
+
+/** The bound's multiplicative decrease on a slow answer: halved, as TCP does. A gentler step kept
+ * admitting authorizations that went late for a minute after an overload (each one's late path —
+ * the stand-in advice, the void — is more work queued ahead of the next). */
+const BOUND_DECREASE_FACTOR = 0.5;
 
 interface Waiter {
   payment_id: string;
@@ -182,7 +187,7 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
       } else if (now_ms - decreased_at_ms >= limits.authorization_latency_target_ms) {
         // Once per target interval: the answers of one slow spell all arrive late together.
         decreased_at_ms = now_ms;
-        bound = Math.max(limits.in_flight_min, bound * 0.8);
+        bound = Math.max(limits.in_flight_min, bound * BOUND_DECREASE_FACTOR);
       }
     },
     get bound() {

@@ -240,6 +240,28 @@ async function engineWork(connection: Connection, payment_ids: string[]) {
   };
 }
 
+/** The API's own counters (src/api/rpc/metrics.ts): stand-ins at the door by reason, answers by
+ * outcome, other calls refused. Read at each phase boundary; the phase's figures are differences. */
+async function apiCounters(metrics_url: string): Promise<Record<string, number>> {
+  const text = await fetch(metrics_url).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const counters: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(api_admission_refusals_total|card_authorization_answers_total)\{([^}]*)\} (\d+(?:\.\d+)?)$/.exec(line);
+    if (m) counters[`${m[1]}{${m[2]}}`] = Number(m[3]);
+  }
+  return counters;
+}
+function counterDelta(to: Record<string, number>, from: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(to)
+      .map(([k, v]) => [k, v - (from[k] ?? 0)] as const)
+      .filter(([, v]) => v > 0),
+  );
+}
+
 function logSize(file: string): number {
   try {
     return statSync(file).size;
@@ -323,6 +345,7 @@ async function main(): Promise<void> {
     await waitForWorker(connection, 'default', config.TEMPORAL_AUTHORIZATION_TASK_QUEUE, 120_000, () => worker.child.exitCode !== null);
     const api = spawn('api', 'api/main.ts');
     const apiUrl = `http://127.0.0.1:${config.API_PORT}`;
+    const apiMetricsUrl = `http://127.0.0.1:${config.API_METRICS_PORT}/metrics`;
     for (let attempt = 0; ; attempt += 1) {
       if (api.child.exitCode !== null || attempt > 600) throw new Error(`the API did not start; ${api.logFile}:\n${tail(api.logFile)}`);
       if (
@@ -414,6 +437,7 @@ async function main(): Promise<void> {
       const to_ms = from_ms + phase.seconds * options.timeScale * 1000;
       phaseBounds.push({ from_ms, to_ms });
       const logFrom = logs.map(logSize);
+      const countersFrom = await apiCounters(apiMetricsUrl);
       progress(`phase ${phase.name}: ${rate.toFixed(1)} authorizations/s for ${((to_ms - from_ms) / 1000).toFixed(0)} s`);
       const meter = cpuMeter(roots);
       const mine: Arrival[] = [];
@@ -439,16 +463,20 @@ async function main(): Promise<void> {
         void task.finally(() => pending.delete(task));
       }
       const cpu = meter();
-      phaseReports.push({ phase, rate, cpu, logFrom, mine });
+      phaseReports.push({ phase, rate, cpu, logFrom, countersFrom, mine });
     }
     await Promise.all(pending);
+    const countersTo = await apiCounters(apiMetricsUrl);
     progress(`phases done; waiting for ${clearings.length} clearings`);
     await Promise.all(clearings);
     const logTo = logs.map(logSize);
-    const phases: Record<string, ReturnType<typeof summarizePhase>> = {};
+    const phases: Record<string, ReturnType<typeof summarizePhase> & { api_counters: Record<string, number> }> = {};
     for (const [i, r] of phaseReports.entries()) {
       const rejections = engineRejectionsBetween(logs, r.logFrom, phaseReports[i + 1]?.logFrom ?? logTo);
-      phases[r.phase.name] = summarizePhase(r.mine, r.rate, rejections, r.cpu);
+      phases[r.phase.name] = {
+        ...summarizePhase(r.mine, r.rate, rejections, r.cpu),
+        api_counters: counterDelta(phaseReports[i + 1]?.countersFrom ?? countersTo, r.countersFrom),
+      };
       progress(`${r.phase.name}: ${JSON.stringify({ ...phases[r.phase.name], cpu: undefined })}`);
     }
 

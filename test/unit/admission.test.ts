@@ -94,9 +94,9 @@ test('the bound adapts: it shrinks when answers are slower than the target, grow
   assert.equal(control.bound, 10);
   let now = 1_000_000;
   control.observeAuthorization(1_500, now);
-  assert.equal(control.bound, 8);
+  assert.equal(control.bound, 5, 'halved');
   control.observeAuthorization(1_500, now + 10);
-  assert.equal(control.bound, 8, 'one decrease per target interval: the slow answers of one spell arrive together');
+  assert.equal(control.bound, 5, 'one decrease per target interval: the slow answers of one spell arrive together');
   for (let i = 0; i < 20; i += 1) control.observeAuthorization(1_500, (now += 500));
   assert.equal(control.bound, 2, 'never below in_flight_min');
   assert.equal(control.engine_ms, 500, 'what the engine needs: twice the recent answer time, capped at the target');
