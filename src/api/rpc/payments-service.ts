@@ -256,8 +256,9 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       }
       // --- end of admission control ---
       let handed_off = false;
+      let observed = false;
+      const started_ms = performance.now();
       try {
-        const started_ms = performance.now();
         // Every Temporal call of this authorization (the update, its result polls, their retries)
         // ends at the caller's deadline (plus the advice's grace): none outlives the answer.
         const deciding = client.withDeadline(authorization.deadline_at_ms + RESPONSE_MARGIN_MS + AUTHORIZATION_ADVICE_GRACE_MS, () =>
@@ -276,6 +277,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
             () => admission?.release(),
           );
         });
+        observed = true;
         deps.admission?.observeAuthorization(performance.now() - started_ms);
         // --- end ---
         deps.metrics?.authorization({
@@ -293,6 +295,13 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
           },
         };
       } catch (err) {
+        // A failed authorization tells the bound as much as a slow one: the engine could not
+        // answer (an overloaded server answers UNAVAILABLE or runs out the deadline).
+        if (!observed && deps.admission) {
+          deps.admission.observeAuthorization(
+            Math.max(performance.now() - started_ms, deps.admission.limits.authorization_latency_target_ms + 1),
+          );
+        }
         if (err instanceof PaymentNotFoundError) throw notFound('payment');
         throw err;
       } finally {
