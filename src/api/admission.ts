@@ -136,7 +136,7 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
 
   /** A slot freed: the first waiter whose payment has room gets it. */
   const handOver = () => {
-    for (let i = 0; i < waiters.length && in_flight < limits.in_flight_max;) {
+    for (let i = 0; i < waiters.length && in_flight < slots();) {
       const waiter = waiters[i]!;
       if (paymentBusy(waiter.payment_id)) {
         i += 1;

@@ -104,3 +104,22 @@ test('the bound adapts: it shrinks when answers are slower than the target, grow
   assert.ok(control.bound > 10 && control.bound <= 40, `grew back to ${control.bound}`);
   assert.equal(control.engine_ms, 100, 'fast answers: the floor');
 });
+
+test('a freed slot goes to a waiter only within the bound in force, not the ceiling', async () => {
+  const control = createAdmissionControl({
+    ...LIMITS,
+    in_flight_max: 40,
+    in_flight_min: 2,
+    in_flight_initial: 2,
+    authorization_waiting_max: 10,
+  });
+  const first = admitted(await control.authorization('a', Date.now() + 5_000));
+  admitted(await control.authorization('b', Date.now() + 5_000));
+  const waiting = [0, 1, 2].map((i) => control.authorization(`w${i}`, Date.now() + 400));
+  assert.equal(control.waiting, 3);
+  first.release();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(control.in_flight, 2, 'one waiter took the freed slot; the ceiling of 40 does not let the others in');
+  assert.equal(control.waiting, 2);
+  void waiting;
+});
