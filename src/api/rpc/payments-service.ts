@@ -33,6 +33,7 @@ import { describeIssue } from '../../domain/validation.js';
 import { creditLineAccountId } from '../../ledger/ids.js';
 import {
   authorizeCardPayment,
+  CardEventRefusedError,
   standInDecision,
   parseCardMessage,
   clearCardPayment,
@@ -40,7 +41,7 @@ import {
   refundCardPayment,
   reverseCardPayment,
 } from '../card-payments.js';
-import { PaymentNotFoundError, getPayment, parsePayout, startPayout } from '../payments.js';
+import { InvalidPaymentError, PaymentNotFoundError, getPayment, parsePayout, startPayout } from '../payments.js';
 import { getPaymentQuery } from '../../workflows/messages.js';
 import { scopeOf } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
@@ -295,11 +296,14 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
           },
         };
       } catch (err) {
-        // A failed authorization tells the bound as much as a slow one: the engine could not
-        // answer (an overloaded server answers UNAVAILABLE or runs out the deadline).
+        // An authorization the engine failed to answer tells the bound as much as a slow one (an
+        // overloaded server answers UNAVAILABLE or runs out the deadline); a refusal is an answer.
         if (!observed && deps.admission) {
+          const answered =
+            err instanceof PaymentNotFoundError || err instanceof CardEventRefusedError || err instanceof InvalidPaymentError;
+          const elapsed_ms = performance.now() - started_ms;
           deps.admission.observeAuthorization(
-            Math.max(performance.now() - started_ms, deps.admission.limits.authorization_latency_target_ms + 1),
+            answered ? elapsed_ms : Math.max(elapsed_ms, deps.admission.limits.authorization_latency_target_ms + 1),
           );
         }
         if (err instanceof PaymentNotFoundError) throw notFound('payment');
