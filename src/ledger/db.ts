@@ -16,6 +16,9 @@ export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
     connectionString: databaseUrl,
     max: options.connections_max,
     application_name: options.application_name,
+    // Session settings the engine relies on: sql-array.ts writes literals whose backslashes must be
+    // plain characters (the server default, pinned here so a cluster setting cannot change it).
+    options: '-c standard_conforming_strings=on',
     // Fail fast on an unreachable database rather than hanging an activity until its timeout.
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,

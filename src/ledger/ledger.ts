@@ -20,6 +20,8 @@ import {
   type TransferResult,
 } from '../domain/ledger.js';
 import type { QueryResult } from 'pg';
+import { LedgerInputError } from './errors.js';
+import { sqlArray, sqlColumn } from './sql-array.js';
 import { RetryTransaction, inTransaction, isRetryableTransactionError, type Pool, type PoolClient } from './db.js';
 
 /** Largest batch accepted in one call (TigerBeetle's is 8190; ours bounds one SQL statement). */
@@ -29,9 +31,7 @@ export const TRANSACTION_ATTEMPTS_MAX = 5;
 /** Postgres bigint ceiling: a counter above it is refused as `overflows`. */
 const COUNTER_MAX = 9_223_372_036_854_775_807n;
 
-export class LedgerInputError extends Error {
-  override name = 'LedgerInputError';
-}
+export { LedgerInputError };
 
 const uuid = z.uuid({ error: 'must be a UUID' });
 const code = z.number().int().min(1).max(65535);
@@ -164,38 +164,6 @@ interface TransferRow {
   timeout_s: number;
   payment_id: string | null;
   created_at: Date;
-}
-
-/** What each SQL array element type accepts. A value that does not match is refused (a bug, or
- * input that escaped validation), so nothing free-form ever reaches SQL text. */
-const SQL_ELEMENT_PATTERNS = {
-  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
-  bigint: /^-?\d{1,19}$/,
-  int: /^-?\d{1,10}$/,
-  'char(3)': /^[A-Z]{3}$/,
-  text: /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
-  result: /^[a-z_]{1,64}$/,
-} as const;
-
-/** One column of rows as an SQL array literal: sqlColumn('uuid', transfers, (t) => t.id). */
-function sqlColumn<T>(
-  type: keyof typeof SQL_ELEMENT_PATTERNS,
-  rows: readonly T[],
-  pick: (row: T) => string | number | bigint | null,
-): string {
-  return sqlArray(type, rows.map(pick));
-}
-
-/** An array literal for SQL text, e.g. '{a,b,NULL}'::uuid[]. */
-function sqlArray(type: keyof typeof SQL_ELEMENT_PATTERNS, values: ReadonlyArray<string | number | bigint | null>): string {
-  const pattern = SQL_ELEMENT_PATTERNS[type];
-  const elements = values.map((v) => {
-    if (v === null) return 'NULL';
-    const text = String(v);
-    if (!pattern.test(text)) throw new LedgerInputError(`not a valid ${type} for the ledger: ${JSON.stringify(text).slice(0, 60)}`);
-    return text;
-  });
-  return `'{${elements.join(',')}}'::${type === 'result' ? 'text' : type}[]`;
 }
 
 interface BatchReads {
