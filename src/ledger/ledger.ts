@@ -33,7 +33,11 @@ const COUNTER_MAX = 9_223_372_036_854_775_807n;
 
 export { LedgerInputError };
 
-const uuid = z.uuid({ error: 'must be a UUID' });
+/** UUIDs are canonical (lowercase) from the boundary in: Postgres prints them lowercase, and the
+ * engine matches ids as strings (an uppercase retry would miss its `exists`). */
+const uuid = z.uuid({ error: 'must be a UUID' }).transform((id) => id.toLowerCase());
+/** Ids passed to a read: lowercased; a malformed one simply matches nothing. */
+const canonicalIds = (ids: readonly string[]) => ids.map((id) => id.toLowerCase());
 const code = z.number().int().min(1).max(65535);
 
 export const accountInputSchema = z.strictObject({
@@ -748,14 +752,17 @@ export function createLedger(pool: Pool): Ledger {
   }
 
   async function getAccounts(ids: string[]): Promise<Account[]> {
-    const { rows } = await pool.query<AccountRow>('SELECT * FROM ledger.account_balances WHERE id = ANY($1::uuid[]) ORDER BY id', [ids]);
+    const { rows } = await pool.query<AccountRow>('SELECT * FROM ledger.account_balances WHERE id = ANY($1::uuid[]) ORDER BY id', [
+      canonicalIds(ids),
+    ]);
     return rows.map(toAccount);
   }
 
   async function getTransfers(ids: string[]): Promise<Transfer[]> {
-    const { rows } = await pool.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [ids]);
+    const wanted = canonicalIds(ids);
+    const { rows } = await pool.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [wanted]);
     const byId = new Map(rows.map((r) => [r.id, toTransfer(r)]));
-    return ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+    return wanted.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
   }
 
   async function getPaymentTransfers(payment_id: string): Promise<Transfer[]> {
@@ -778,8 +785,9 @@ export function createLedger(pool: Pool): Ledger {
       params.push(filter.payment_id);
       where = 'payment_id = $1';
     } else {
-      if (!uuid.safeParse(filter.account_id).success) throw new LedgerInputError('account_id: must be a UUID');
-      params.push(filter.account_id);
+      const account_id = uuid.safeParse(filter.account_id);
+      if (!account_id.success) throw new LedgerInputError('account_id: must be a UUID');
+      params.push(account_id.data);
       where = '(debit_account_id = $1 OR credit_account_id = $1)';
     }
     if (page.after !== undefined) {
@@ -801,14 +809,15 @@ export function createLedger(pool: Pool): Ledger {
   async function recordCreditLineOwner(account_id: string, company_id: string, currency: Currency): Promise<void> {
     await pool.query(
       'INSERT INTO ledger.credit_lines (account_id, company_id, currency) VALUES ($1, $2, $3) ON CONFLICT (account_id) DO NOTHING',
-      [account_id, company_id, currency],
+      [account_id.toLowerCase(), company_id, currency],
     );
   }
 
   async function getCreditLineOwner(account_id: string): Promise<string | null> {
-    if (!uuid.safeParse(account_id).success) return null;
+    const parsed = uuid.safeParse(account_id);
+    if (!parsed.success) return null;
     const { rows } = await pool.query<{ company_id: string }>('SELECT company_id FROM ledger.credit_lines WHERE account_id = $1', [
-      account_id,
+      parsed.data,
     ]);
     return rows[0]?.company_id ?? null;
   }

@@ -12,7 +12,8 @@ import { LedgerInputError } from './errors.js';
 
 /** What each SQL array element type accepts. */
 const SQL_ELEMENT_PATTERNS = {
-  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+  // Lowercase only: ids are canonical from the boundary in (ledger.ts), so an uppercase one here is a bug.
+  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
   bigint: /^-?\d{1,19}$/,
   int: /^-?\d{1,10}$/,
   'char(3)': /^[A-Z]{3}$/,

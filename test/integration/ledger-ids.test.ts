@@ -100,3 +100,35 @@ describe('no value reaches SQL unquoted', () => {
     );
   });
 });
+
+describe('UUIDs are lowercased at the boundary', () => {
+  test('an uppercase id finds its transfer (exists), and uppercase account ids are the same accounts', async () => {
+    const { issuer, company } = await accounts();
+    const id = randomUUID();
+    const transfer = { id, debit_account_id: issuer, credit_account_id: company, amount_minor: 10, currency: 'USD' as const, code: 1 };
+    const [first] = await ledger.createTransfers([transfer]);
+    assert.equal(first!.result, 'created');
+    const upper = {
+      ...transfer,
+      id: id.toUpperCase(),
+      debit_account_id: issuer.toUpperCase(),
+      credit_account_id: company.toUpperCase(),
+    };
+    const [retry] = await ledger.createTransfers([upper]);
+    assert.equal(retry!.result, 'exists');
+    assert.equal(retry!.id, id, 'outcomes carry the canonical id');
+    assert.equal((await ledger.getTransfers([id.toUpperCase()])).length, 1);
+    assert.equal((await ledger.getAccounts([company.toUpperCase()]))[0]?.id, company);
+    assert.equal((await ledger.getBalance(company.toUpperCase()))?.credits_posted, 10n, 'posted once');
+    const page = await ledger.listTransfers({ account_id: company.toUpperCase() }, { limit: 10 });
+    assert.equal(page.transfers.length, 1);
+  });
+
+  test('an account created with an uppercase id is stored lowercase and found by either spelling', async () => {
+    const id = randomUUID();
+    const [created] = await ledger.createAccounts([{ id: id.toUpperCase(), currency: 'USD', code: AccountCode.payouts_payable }]);
+    assert.deepEqual(created, { id, result: 'created' });
+    const [again] = await ledger.createAccounts([{ id, currency: 'USD', code: AccountCode.payouts_payable }]);
+    assert.equal(again!.result, 'exists');
+  });
+});
