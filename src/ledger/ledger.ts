@@ -48,30 +48,43 @@ export const accountInputSchema = z.strictObject({
 });
 export type AccountInput = z.input<typeof accountInputSchema>;
 
-export const transferInputSchema = z.strictObject({
-  id: uuid,
-  debit_account_id: uuid.optional(),
-  credit_account_id: uuid.optional(),
-  /** Minor units. Zero or negative is answered `amount_must_be_positive`, not thrown. For a post
-   * it defaults to the whole pending amount; for a void it may be omitted. */
-  amount_minor: z
-    .number({ error: 'must be a number of minor units' })
-    .int({ error: 'must be an integer number of minor units' })
-    .min(-AMOUNT_MINOR_MAX)
-    .max(AMOUNT_MINOR_MAX, { error: `must be at most ${AMOUNT_MINOR_MAX}` })
-    .optional(),
-  currency: currencySchema.optional(),
-  code,
-  flags: z.number().int().min(0).max(TRANSFER_FLAGS_ALL).default(0),
-  pending_id: uuid.optional(),
-  timeout_s: z
-    .number()
-    .int()
-    .min(0)
-    .max(365 * 24 * 3600)
-    .default(0),
-  payment_id: paymentIdSchema.optional(),
-});
+const RESOLUTION_FLAGS = TransferFlags.post_pending | TransferFlags.void_pending;
+const KIND_FLAGS = TransferFlags.pending | RESOLUTION_FLAGS;
+
+export const transferInputSchema = z
+  .strictObject({
+    id: uuid,
+    debit_account_id: uuid.optional(),
+    credit_account_id: uuid.optional(),
+    /** Minor units. Zero or negative is answered `amount_must_be_positive`, not thrown. For a post
+     * it defaults to the whole pending amount; for a void it may be omitted. */
+    amount_minor: z
+      .number({ error: 'must be a number of minor units' })
+      .int({ error: 'must be an integer number of minor units' })
+      .min(-AMOUNT_MINOR_MAX)
+      .max(AMOUNT_MINOR_MAX, { error: `must be at most ${AMOUNT_MINOR_MAX}` })
+      .optional(),
+    currency: currencySchema.optional(),
+    code,
+    flags: z.number().int().min(0).max(TRANSFER_FLAGS_ALL).default(0),
+    pending_id: uuid.optional(),
+    timeout_s: z
+      .number()
+      .int()
+      .min(0)
+      .max(365 * 24 * 3600)
+      .default(0),
+    payment_id: paymentIdSchema.optional(),
+  })
+  // The whole shape is checked here, by the schema the batcher also parses each caller with, so a
+  // malformed request is refused alone before it joins a batch (not inside the batch's call).
+  .superRefine((t, ctx) => {
+    if ((t.flags & RESOLUTION_FLAGS) !== 0) return;
+    for (const field of ['debit_account_id', 'credit_account_id', 'amount_minor', 'currency'] as const) {
+      if (t[field] === undefined)
+        ctx.addIssue({ code: 'custom', path: [field], message: 'required for a transfer that is not a post or void' });
+    }
+  });
 export type TransferInput = z.input<typeof transferInputSchema>;
 /** A transfer that passed transferInputSchema (defaults filled in). */
 export type TransferRequest = z.output<typeof transferInputSchema>;
@@ -218,9 +231,6 @@ function toTransfer(row: TransferRow): Transfer {
     created_at: row.created_at,
   };
 }
-
-const RESOLUTION_FLAGS = TransferFlags.post_pending | TransferFlags.void_pending;
-const KIND_FLAGS = TransferFlags.pending | RESOLUTION_FLAGS;
 
 /** The in-memory state one batch decides against; everything it changes is written at the end. */
 class BatchState {
@@ -464,16 +474,6 @@ function decideBatch(requests: TransferRequest[], state: BatchState): TransferOu
   return outcomes;
 }
 
-function validateShape(t: TransferRequest, index: number): void {
-  const isResolution = (t.flags & RESOLUTION_FLAGS) !== 0;
-  if (isResolution) return;
-  for (const field of ['debit_account_id', 'credit_account_id', 'amount_minor', 'currency'] as const) {
-    if (t[field] === undefined) {
-      throw new LedgerInputError(`transfers[${index}].${field}: required for a transfer that is not a post or void`);
-    }
-  }
-}
-
 export interface Ledger {
   createAccounts(accounts: AccountInput[]): Promise<Array<{ id: string; result: AccountResult }>>;
   createTransfers(transfers: TransferInput[]): Promise<TransferOutcome[]>;
@@ -533,7 +533,13 @@ function decodeCursor(cursor: string): [string, string] {
 /** Bucket rows per hot account: concurrent batches spread their deltas over them. */
 export const HOT_ACCOUNT_BUCKETS = 16;
 
-export function createLedger(pool: Pool): Ledger {
+export interface LedgerOptions {
+  /** Fault injection for tests: awaited after a batch's first round trip (its locks held) and
+   * before its write round trip, as a stalled process would be. */
+  betweenRoundTrips?: () => Promise<void>;
+}
+
+export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
   // Round robin from a random start, so that several workers rarely pick the same bucket at once.
   let bucketCursor = Math.floor(Math.random() * HOT_ACCOUNT_BUCKETS);
   const nextBucket = () => (bucketCursor = (bucketCursor + 1) % HOT_ACCOUNT_BUCKETS);
@@ -635,6 +641,7 @@ export function createLedger(pool: Pool): Ledger {
       new Map(read.failures.map((r) => [r.id, r.result])),
     );
     const outcomes = decideBatch(requests, state);
+    if (options.betweenRoundTrips) await options.betweenRoundTrips();
 
     const c = state.created;
     // One write per account per batch, however many transfers touched it.
@@ -719,12 +726,18 @@ export function createLedger(pool: Pool): Ledger {
            credits_pending = b.credits_pending + excluded.credits_pending,
            credits_posted = b.credits_posted + excluded.credits_posted
        )
-       -- Every row of the batch got now(), the transaction's start time: read it once.
-       SELECT now() AS created_at, (SELECT count(*)::int FROM inserted) AS inserted;
+       -- Every row of the batch got now(), the transaction's start time: read it once. The
+       -- assertion runs before COMMIT: if it fails, the statement errs, the COMMIT after it is
+       -- never run, and the transaction rolls back.
+       SELECT now() AS created_at,
+              ledger.assert((SELECT count(*) FROM inserted) = ${c.length}, 'inserted transfers differ from those decided') AS checked;
        COMMIT`,
-    )) as unknown as [QueryResult<{ created_at: Date; inserted: number }>, unknown];
-    const { created_at, inserted } = written.rows[0]!;
-    if (inserted !== c.length) throw new Error(`ledger invariant: inserted ${inserted} transfers, decided ${c.length}`);
+    )) as unknown as [QueryResult<{ created_at: Date }>, unknown];
+    // Past this point the COMMIT was sent. Had the connection been lost before its answer arrived,
+    // the outcome would be unknown (committed or not): the caller's retry (createParsedTransfers)
+    // runs the batch again, and since every transfer is idempotent by id it answers `exists` for
+    // what had committed, never posts it twice (test: ledger-batcher.test.ts, lost after COMMIT).
+    const { created_at } = written.rows[0]!;
     for (const t of c) t.created_at = created_at;
     return outcomes;
   }
@@ -737,7 +750,13 @@ export function createLedger(pool: Pool): Ledger {
     if (requests.length === 0 || requests.length > BATCH_SIZE_MAX) {
       throw new LedgerInputError(`transfers: a batch holds 1 to ${BATCH_SIZE_MAX} transfers, got ${requests.length}`);
     }
-    requests.forEach(validateShape);
+    for (const [index, t] of requests.entries()) {
+      // A TransferRequest comes out of transferInputSchema; re-check the one rule decide() relies on.
+      const incomplete = [t.debit_account_id, t.credit_account_id, t.amount_minor, t.currency].some((v) => v === undefined);
+      if ((t.flags & RESOLUTION_FLAGS) === 0 && incomplete) {
+        throw new LedgerInputError(`transfers[${index}]: not parsed with transferInputSchema`);
+      }
+    }
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await inTransaction(pool, (client) => runBatch(client, requests), {
