@@ -5,12 +5,15 @@
 // order (so concurrent batches never deadlock on each other), re-read what may have changed while
 // waiting for the locks, decide every transfer in memory in order, then write the new transfers,
 // the refused ids and one counter UPDATE per touched account. Either all of it commits or none.
+import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { AMOUNT_MINOR_MAX, currencySchema, type Currency } from '../domain/money.js';
 import { paymentIdSchema } from '../domain/payment.js';
 import { describeIssue } from '../domain/validation.js';
 import {
   ACCOUNT_FLAGS_ALL,
+  LIMIT_FLAGS,
+  type CloseAccountResult,
   AccountFlags,
   RESULTS_RECORDED_AS_FAILED,
   TRANSFER_FLAGS_ALL,
@@ -57,7 +60,8 @@ export const transferInputSchema = z
     debit_account_id: uuid.optional(),
     credit_account_id: uuid.optional(),
     /** Minor units. Zero or negative is answered `amount_must_be_positive`, not thrown. For a post
-     * it defaults to the whole pending amount; for a void it may be omitted. */
+     * it defaults to the whole pending amount; for a void it is omitted, 0, or exactly the pending
+     * amount (anything else: `pending_transfer_has_different_amount`). */
     amount_minor: z
       .number({ error: 'must be a number of minor units' })
       .int({ error: 'must be an integer number of minor units' })
@@ -68,12 +72,8 @@ export const transferInputSchema = z
     code,
     flags: z.number().int().min(0).max(TRANSFER_FLAGS_ALL).default(0),
     pending_id: uuid.optional(),
-    timeout_s: z
-      .number()
-      .int()
-      .min(0)
-      .max(365 * 24 * 3600)
-      .default(0),
+    // No timeout_s: the engine does not expire pending transfers (card sagas expire their holds
+    // with durable timers), so it does not accept a field it would not honour.
     payment_id: paymentIdSchema.optional(),
   })
   // The whole shape is checked here, by the schema the batcher also parses each caller with, so a
@@ -113,7 +113,6 @@ export interface Transfer {
   code: number;
   flags: number;
   pending_id: string | null;
-  timeout_s: number;
   payment_id: string | null;
   created_at: Date | null;
 }
@@ -140,6 +139,8 @@ export interface Balance {
   pending: bigint;
   /** For a credit line: credits posted - debits posted - debits pending (what may still be spent). */
   available: bigint;
+  /** The account was closed (closeAccount). */
+  closed: boolean;
 }
 
 function parseBatch<S extends z.ZodType>(schema: S, items: unknown[], what: string): z.output<S>[] {
@@ -226,7 +227,6 @@ function toTransfer(row: TransferRow): Transfer {
     code: row.code,
     flags: row.flags,
     pending_id: row.pending_id,
-    timeout_s: row.timeout_s,
     payment_id: row.payment_id,
     created_at: row.created_at,
   };
@@ -276,14 +276,15 @@ class BatchState {
 function compareExisting(t: TransferRequest, stored: Transfer): TransferResult {
   if (t.flags !== stored.flags) return 'exists_with_different_flags';
   if ((t.pending_id ?? null) !== stored.pending_id) return 'exists_with_different_pending_id';
-  if (t.timeout_s !== stored.timeout_s) return 'exists_with_different_timeout';
   if (t.debit_account_id !== undefined && t.debit_account_id !== stored.debit_account_id) {
     return 'exists_with_different_debit_account_id';
   }
   if (t.credit_account_id !== undefined && t.credit_account_id !== stored.credit_account_id) {
     return 'exists_with_different_credit_account_id';
   }
-  if (t.amount_minor !== undefined && t.amount_minor !== stored.amount_minor) return 'exists_with_different_amount';
+  // A void stores the pending amount it released; its request may say 0 for the same thing.
+  const voidOfWhole = (t.flags & TransferFlags.void_pending) !== 0 && t.amount_minor === 0;
+  if (t.amount_minor !== undefined && !voidOfWhole && t.amount_minor !== stored.amount_minor) return 'exists_with_different_amount';
   if (t.currency !== undefined && t.currency !== stored.currency) return 'exists_with_different_currency';
   if (t.code !== stored.code) return 'exists_with_different_code';
   if (t.payment_id !== undefined && t.payment_id !== stored.payment_id) return 'exists_with_different_payment_id';
@@ -337,7 +338,6 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
   if (kind & RESOLUTION_FLAGS) {
     if (t.pending_id === undefined) return { result: 'pending_id_required' };
     if (t.pending_id === t.id) return { result: 'pending_id_must_be_different' };
-    if (t.timeout_s !== 0) return { result: 'timeout_reserved_for_pending_transfer' };
     const pending = state.transfers.get(t.pending_id);
     if (!pending) return { result: 'pending_transfer_not_found' };
     if (!(pending.flags & TransferFlags.pending)) return { result: 'pending_transfer_not_pending' };
@@ -356,9 +356,12 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
     }
     const isPost = kind === TransferFlags.post_pending;
     const amount = isPost ? (t.amount_minor ?? pending.amount_minor) : pending.amount_minor;
-    if (t.amount_minor !== undefined && t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
-    if (t.amount_minor !== undefined && t.amount_minor > pending.amount_minor) {
-      return { result: 'exceeds_pending_transfer_amount' };
+    if (isPost) {
+      if (t.amount_minor !== undefined && t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
+      if (t.amount_minor !== undefined && t.amount_minor > pending.amount_minor) return { result: 'exceeds_pending_transfer_amount' };
+    } else if (t.amount_minor !== undefined && t.amount_minor !== 0 && t.amount_minor !== pending.amount_minor) {
+      // TigerBeetle: a void names no amount (0) or exactly the amount it releases.
+      return { result: 'pending_transfer_has_different_amount' };
     }
     const debit = state.accounts.get(pending.debit_account_id)!;
     const credit = state.accounts.get(pending.credit_account_id)!;
@@ -386,7 +389,6 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
       code: t.code,
       flags: t.flags,
       pending_id: pending.id,
-      timeout_s: 0,
       payment_id: t.payment_id ?? pending.payment_id,
       created_at: null,
     };
@@ -395,7 +397,6 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
   }
 
   if (t.pending_id !== undefined) return { result: 'pending_id_must_be_empty' };
-  if (kind !== TransferFlags.pending && t.timeout_s !== 0) return { result: 'timeout_reserved_for_pending_transfer' };
   if (t.debit_account_id === undefined || t.credit_account_id === undefined || t.amount_minor === undefined || t.currency === undefined) {
     // Caught by validation before any transaction starts; kept so the types need no assertions.
     throw new LedgerInputError(`transfer ${t.id}: debit_account_id, credit_account_id, amount_minor and currency are required`);
@@ -427,7 +428,6 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
     code: t.code,
     flags: t.flags,
     pending_id: null,
-    timeout_s: t.timeout_s,
     payment_id: t.payment_id ?? null,
     created_at: null,
   };
@@ -484,6 +484,9 @@ export interface Ledger {
   getTransfers(ids: string[]): Promise<Transfer[]>;
   getPaymentTransfers(payment_id: string): Promise<Transfer[]>;
   getBalance(account_id: string): Promise<Balance | null>;
+  /** Sets an account's `closed` flag (a company's credit line): it then refuses every transfer
+   * except voids, so its holds can still be released. Only accounts with a limit flag close. */
+  closeAccount(account_id: string): Promise<CloseAccountResult>;
   /** One page of a payment's or an account's transfers, oldest first. `after` is the cursor a
    * previous page returned. */
   listTransfers(
@@ -611,7 +614,7 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
     const [, locked, unlocked, readResult] = (await client.query(
       `BEGIN;
        SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id = ANY(${accountList}) AND flags <> 0 ORDER BY id FOR UPDATE;
-       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id = ANY(${accountList}) AND flags = 0;
+       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.account_balances WHERE id = ANY(${accountList}) AND flags = 0;
        SELECT (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.id = ANY(${knownList})) AS known,
               (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.pending_id = ANY(${pendingList})) AS resolutions,
               (SELECT coalesce(json_agg(f), '[]') FROM ledger.transfer_failures f WHERE f.id = ANY(${idList})) AS failures`,
@@ -626,13 +629,12 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
         throw new RetryTransaction(`pending transfer ${p.id} appeared while the batch waited for its locks`);
       }
     }
-    // Hot accounts start from zero: the batch only needs their deltas (they have no limits).
+    // Hot accounts start from their totals (row plus buckets, read without a lock): they have no
+    // limits, but their counters are checked for overflow like any other's. Only their deltas are
+    // written. A batch committing meanwhile in another bucket is not seen; the bucket columns and
+    // the balance view's sums are bigint, so the database still refuses a real overflow.
     const hot = new Set(unlocked.rows.map((r) => r.id));
-    const zero = { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n };
-    const accounts = new Map([
-      ...locked.rows.map((r) => [r.id, toAccountState(r)] as const),
-      ...unlocked.rows.map((r) => [r.id, { ...toAccountState(r), ...zero }] as const),
-    ]);
+    const accounts = new Map([...locked.rows, ...unlocked.rows].map((r) => [r.id, toAccountState(r)] as const));
     const before = new Map([...accounts.values()].map((a) => [a.id, { ...a }]));
     const state = new BatchState(
       accounts,
@@ -691,7 +693,6 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
       sqlColumn('int', c, (t) => t.code),
       sqlColumn('int', c, (t) => t.flags),
       sqlColumn('uuid', c, (t) => t.pending_id),
-      sqlColumn('int', c, (t) => t.timeout_s),
       sqlColumn('text', c, (t) => t.payment_id),
     ].join(', ');
     const refusals = `${sqlArray('uuid', [...state.failed.keys()])}, ${sqlArray('result', [...state.failed.values()])}`;
@@ -705,7 +706,7 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
     const [written] = (await client.query(
       `WITH inserted AS (
          INSERT INTO ledger.transfers
-           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, timeout_s, payment_id)
+           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, payment_id)
          SELECT * FROM unnest(${newTransfers})
          RETURNING 1
        ), refused AS (
@@ -847,7 +848,27 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
     return balanceOf(account);
   }
 
+  async function closeAccount(account_id: string): Promise<CloseAccountResult> {
+    const parsed = uuid.safeParse(account_id);
+    if (!parsed.success) throw new LedgerInputError('account_id: must be a UUID');
+    // The row lock of the UPDATE orders the close with batches: one that locked the account first
+    // commits before it, any later one reads the flag.
+    const closed = await pool.query(
+      `UPDATE ledger.accounts SET flags = flags | ${AccountFlags.closed}
+        WHERE id = $1 AND flags & ${LIMIT_FLAGS} <> 0 AND flags & ${AccountFlags.closed} = 0 RETURNING id`,
+      [parsed.data],
+    );
+    if (closed.rowCount === 1) return 'closed';
+    const { rows } = await pool.query<{ flags: number }>('SELECT flags FROM ledger.accounts WHERE id = $1', [parsed.data]);
+    const flags = rows[0]?.flags;
+    if (flags === undefined) return 'account_not_found';
+    if ((flags & LIMIT_FLAGS) === 0) return 'account_not_closable';
+    assert(flags & AccountFlags.closed, `account ${parsed.data}: neither closed nor closable`);
+    return 'already_closed';
+  }
+
   return {
+    closeAccount,
     createAccounts,
     createTransfers,
     createParsedTransfers,
@@ -872,5 +893,6 @@ export function balanceOf(account: Account): Balance {
     posted: account.credits_posted - account.debits_posted,
     pending: account.credits_pending - account.debits_pending,
     available: account.credits_posted - account.debits_posted - account.debits_pending,
+    closed: (account.flags & AccountFlags.closed) !== 0,
   };
 }
