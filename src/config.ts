@@ -19,6 +19,9 @@ const optionalUrl = z.url().optional();
 const envSchema = z.object({
   DATA_DIR: z.string().min(1).default(path.join(REPO_ROOT, 'data')),
   DATABASE_URL: optionalUrl,
+  /** The owner role's URL, for migrations only (npm start, migrate-main); DATABASE_URL (the app
+   * role) when unset. */
+  DATABASE_MIGRATION_URL: optionalUrl,
   POSTGRES_PORT: port.default(55432),
   TEMPORAL_ADDRESS: z
     .string()

@@ -510,8 +510,9 @@ export const TRANSFER_PAGE_SIZE_MAX = 500;
 
 export class InvalidCursorError extends LedgerInputError {}
 
-function encodeCursor(created_at: string, id: string): string {
-  return Buffer.from(JSON.stringify([created_at, id]), 'utf8').toString('base64url');
+/** A page cursor: the (tx, id) of the last transfer served. */
+function encodeCursor(tx: string, id: string): string {
+  return Buffer.from(JSON.stringify([tx, id]), 'utf8').toString('base64url');
 }
 
 function decodeCursor(cursor: string): [string, string] {
@@ -521,7 +522,7 @@ function decodeCursor(cursor: string): [string, string] {
       Array.isArray(value) &&
       value.length === 2 &&
       typeof value[0] === 'string' &&
-      /^[0-9: .+-]{19,40}$/.test(value[0]) &&
+      /^\d{1,20}$/.test(value[0]) &&
       typeof value[1] === 'string' &&
       uuid.safeParse(value[1]).success
     ) {
@@ -811,19 +812,32 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
       where = '(debit_account_id = $1 OR credit_account_id = $1)';
     }
     if (page.after !== undefined) {
-      const [created_at, id] = decodeCursor(page.after);
-      params.push(created_at, id);
-      where += ' AND (created_at, id) > ($2::timestamptz, $3::uuid)';
+      const [tx, id] = decodeCursor(page.after);
+      params.push(tx, id);
+      where += ' AND (tx, id) > ($2::xid8, $3::uuid)';
     }
     params.push(page.limit + 1);
-    const { rows } = await pool.query<TransferRow & { created_at_text: string }>(
-      `SELECT *, created_at::text AS created_at_text FROM ledger.transfers WHERE ${where} ORDER BY created_at, id LIMIT $${params.length}`,
+    // Commit order: only rows below the oldest running transaction are served (see migration
+    // 1764000000011); a row held back by that horizon is served by a later page.
+    const horizon = 'pg_snapshot_xmin(pg_current_snapshot())';
+    const { rows } = await pool.query<TransferRow & { tx_text: string; held: boolean }>(
+      `SELECT *, tx::text AS tx_text, false AS held FROM (
+         SELECT * FROM ledger.transfers WHERE ${where} AND tx < ${horizon} ORDER BY tx, id LIMIT $${params.length}
+       ) page
+       UNION ALL
+       SELECT *, tx::text, true FROM (
+         SELECT * FROM ledger.transfers WHERE ${where} AND tx >= ${horizon} LIMIT 1
+       ) held
+       ORDER BY held, tx, id`,
       params,
     );
-    const more = rows.length > page.limit;
-    const shown = rows.slice(0, page.limit);
+    const served = rows.filter((r) => !r.held);
+    const heldBack = served.length < rows.length;
+    const more = served.length > page.limit || heldBack;
+    const shown = served.slice(0, page.limit);
     const last = shown.at(-1);
-    return { transfers: shown.map(toTransfer), ...(more && last ? { next: encodeCursor(last.created_at_text, last.id) } : {}) };
+    const next = last ? encodeCursor(last.tx_text, last.id) : (page.after ?? encodeCursor('0', '00000000-0000-0000-0000-000000000000'));
+    return { transfers: shown.map(toTransfer), ...(more ? { next } : {}) };
   }
 
   async function recordCreditLineOwner(account_id: string, company_id: string, currency: Currency): Promise<void> {

@@ -9,14 +9,15 @@ import { createTransferBatcher } from '../../src/ledger/batcher.js';
 import { createPool, type Pool } from '../../src/ledger/db.js';
 import { createLedger, type Ledger, type TransferInput } from '../../src/ledger/ledger.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
-import { freshDatabase } from '../support/env.js';
+import { freshDatabase, testEnv } from '../support/env.js';
 import { startPgProxy } from '../support/pg-proxy.js';
 
 let pool: Pool;
 let url: string;
+let ownerUrl: string;
 let ledger: Ledger;
 before(async () => {
-  ({ pool, url } = await freshDatabase('ledger_batcher'));
+  ({ pool, url, ownerUrl } = await freshDatabase('ledger_batcher'));
   ledger = createLedger(pool);
 });
 after(async () => {
@@ -166,8 +167,10 @@ describe('concurrency and faults', () => {
     }));
     // Make the batch's write statement slow where it books the (hot) accounts' deltas, so that it is killed after
     // its transfers were inserted but before it commits.
-    const admin = new pg.Client({ connectionString: url });
+    const admin = new pg.Client({ connectionString: ownerUrl });
     await admin.connect();
+    const superuser = new pg.Client({ connectionString: testEnv.databaseUrl });
+    await superuser.connect();
     try {
       await admin.query(
         `CREATE FUNCTION pg_temp_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$`,
@@ -183,7 +186,8 @@ describe('concurrency and faults', () => {
       let killed = 0;
       for (let i = 0; i < 50 && killed === 0; i += 1) {
         await new Promise((r) => setTimeout(r, 100));
-        const res = await admin.query(
+        // Only a superuser sees and ends another role's session: the test server's own account.
+        const res = await superuser.query(
           `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%INSERT INTO ledger.transfers%' AND pid <> pg_backend_pid()`,
         );
         killed = res.rowCount ?? 0;
@@ -205,6 +209,7 @@ describe('concurrency and faults', () => {
     } finally {
       await admin.query('DROP TRIGGER IF EXISTS slow_update ON ledger.account_buckets').catch(() => undefined);
       await admin.end();
+      await superuser.end();
     }
   });
 
