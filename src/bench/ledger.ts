@@ -43,7 +43,9 @@ function listOption(min: number, max: number) {
 }
 
 const program = new Command('bench:ledger')
-  .description('Ledger transfers per second (realistic two-phase workload) vs the best pgbench TPC-B of a client sweep, same Postgres, rounds alternated.')
+  .description(
+    'Ledger transfers per second (realistic two-phase workload) vs the best pgbench TPC-B of a client sweep, same Postgres, rounds alternated.',
+  )
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
   .option('--seconds <s>', 'length of each measurement (one pgbench client count, or one ledger round)', intOption(5, 3600), 15)
   .option('--rounds <n>', 'rounds; each runs the pgbench sweep and the ledger, in alternating order', intOption(1, 10), 2)
@@ -243,7 +245,12 @@ async function setUpLedger(pool: Pool, options: Options) {
   for (let i = 0; i < lines.length; i += CHUNK) {
     const chunk = lines.slice(i, i + CHUNK);
     await ledger.createAccounts(
-      chunk.map((id) => ({ id, currency: 'USD' as const, code: AccountCode.company_credit_line, flags: AccountFlags.debits_must_not_exceed_credits })),
+      chunk.map((id) => ({
+        id,
+        currency: 'USD' as const,
+        code: AccountCode.company_credit_line,
+        flags: AccountFlags.debits_must_not_exceed_credits,
+      })),
     );
     await ledger.createTransfers(
       chunk.map((id, k) => ({
@@ -306,7 +313,13 @@ async function runLedgerRound(batcher: TransferBatcher, lines: string[], payable
     } else {
       // 30% of clearings post less than was held (tips, partial shipments): the rest is released.
       const posted = roll < 44 ? Math.max(1, Math.floor(amount * 0.8)) : amount;
-      await submit({ id: randomUUID(), pending_id: hold, amount_minor: posted, code: TransferCode.card_clearing, flags: TransferFlags.post_pending });
+      await submit({
+        id: randomUUID(),
+        pending_id: hold,
+        amount_minor: posted,
+        code: TransferCode.card_clearing,
+        flags: TransferFlags.post_pending,
+      });
     }
   };
   const client = async () => {
@@ -394,7 +407,8 @@ async function main(): Promise<void> {
             tps: Math.round(m.value),
             wal_flushes_per_s: Math.round(m.wal_syncs / m.elapsed_s),
             transactions_per_flush: Number(((m.value * m.elapsed_s) / Math.max(1, m.wal_syncs)).toFixed(2)),
-            postgres_cpu_ms_per_tx: m.postgres_cpu_s === null ? null : Number(((m.postgres_cpu_s * 1000) / (m.value * m.elapsed_s)).toFixed(3)),
+            postgres_cpu_ms_per_tx:
+              m.postgres_cpu_s === null ? null : Number(((m.postgres_cpu_s * 1000) / (m.value * m.elapsed_s)).toFixed(3)),
           };
           pgbenchPoints.push(point);
           progress(`round ${round} pgbench ${clients} clients: ${point.tps} tps, ${point.wal_flushes_per_s} WAL flushes/s`);
@@ -402,7 +416,13 @@ async function main(): Promise<void> {
       };
       const ledgerRound = async (round: number) => {
         const m = await measured(adminUrl, postgresPid, () => runLedgerRound(batcher, lines, payable, options));
-        ledgerRounds.push({ ...m.value, elapsed_s: m.elapsed_s, wal_syncs: m.wal_syncs, wal_bytes: m.wal_bytes, postgres_cpu_s: m.postgres_cpu_s });
+        ledgerRounds.push({
+          ...m.value,
+          elapsed_s: m.elapsed_s,
+          wal_syncs: m.wal_syncs,
+          wal_bytes: m.wal_bytes,
+          postgres_cpu_s: m.postgres_cpu_s,
+        });
         progress(
           `round ${round} ledger: ${Math.round(m.value.transfers / m.elapsed_s)} transfers/s, ${Math.round(m.wal_syncs / m.elapsed_s)} WAL flushes/s`,
         );

@@ -217,12 +217,19 @@ function toAccount(row: AccountRow): Account {
   return { ...toAccountState(row), created_at: row.created_at };
 }
 
+/** A bigint column as a JS number, refused if it does not fit exactly. */
+export function safeInteger(value: string | number | bigint, what: string): number {
+  const n = Number(value);
+  assert(Number.isSafeInteger(n) && BigInt(value) === BigInt(n), `${what}: ${String(value)} is not a safe integer`);
+  return n;
+}
+
 function toTransfer(row: TransferRow): Transfer {
   return {
     id: row.id,
     debit_account_id: row.debit_account_id,
     credit_account_id: row.credit_account_id,
-    amount_minor: Number(row.amount),
+    amount_minor: safeInteger(row.amount, `transfer ${row.id} amount`),
     currency: row.currency as Currency,
     code: row.code,
     flags: row.flags,
@@ -333,69 +340,75 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
   if (kind !== 0 && kind !== TransferFlags.pending && kind !== TransferFlags.post_pending && kind !== TransferFlags.void_pending) {
     return { result: 'flags_are_mutually_exclusive' };
   }
+  return kind & RESOLUTION_FLAGS ? decideResolution(t, kind, state) : decideNew(t, kind, state);
+}
+
+/** A post or void of a pending transfer. */
+function decideResolution(t: TransferRequest, kind: number, state: BatchState): Omit<TransferOutcome, 'id'> {
   const mark = state.mark();
-
-  if (kind & RESOLUTION_FLAGS) {
-    if (t.pending_id === undefined) return { result: 'pending_id_required' };
-    if (t.pending_id === t.id) return { result: 'pending_id_must_be_different' };
-    const pending = state.transfers.get(t.pending_id);
-    if (!pending) return { result: 'pending_transfer_not_found' };
-    if (!(pending.flags & TransferFlags.pending)) return { result: 'pending_transfer_not_pending' };
-    if (t.debit_account_id !== undefined && t.debit_account_id !== pending.debit_account_id) {
-      return { result: 'pending_transfer_has_different_debit_account_id' };
-    }
-    if (t.credit_account_id !== undefined && t.credit_account_id !== pending.credit_account_id) {
-      return { result: 'pending_transfer_has_different_credit_account_id' };
-    }
-    if (t.currency !== undefined && t.currency !== pending.currency) return { result: 'currency_mismatch' };
-    const resolvedBy = state.resolutions.get(pending.id);
-    if (resolvedBy) {
-      return {
-        result: resolvedBy.flags & TransferFlags.post_pending ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided',
-      };
-    }
-    const isPost = kind === TransferFlags.post_pending;
-    const amount = isPost ? (t.amount_minor ?? pending.amount_minor) : pending.amount_minor;
-    if (isPost) {
-      if (t.amount_minor !== undefined && t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
-      if (t.amount_minor !== undefined && t.amount_minor > pending.amount_minor) return { result: 'exceeds_pending_transfer_amount' };
-    } else if (t.amount_minor !== undefined && t.amount_minor !== 0 && t.amount_minor !== pending.amount_minor) {
-      // TigerBeetle: a void names no amount (0) or exactly the amount it releases.
-      return { result: 'pending_transfer_has_different_amount' };
-    }
-    const debit = state.accounts.get(pending.debit_account_id)!;
-    const credit = state.accounts.get(pending.credit_account_id)!;
-    // A void is always allowed, so that a closed account's holds can still be released.
-    if (isPost && (debit.flags & AccountFlags.closed || credit.flags & AccountFlags.closed)) {
-      return { result: 'account_closed' };
-    }
-    const held = BigInt(pending.amount_minor);
-    state.adjust(debit, 'debits_pending', -held);
-    state.adjust(credit, 'credits_pending', -held);
-    if (isPost) {
-      state.adjust(debit, 'debits_posted', BigInt(amount));
-      state.adjust(credit, 'credits_posted', BigInt(amount));
-      if (overflows(debit, credit)) {
-        state.rollbackTo(mark);
-        return { result: 'overflows' };
-      }
-    }
-    const transfer: Transfer = {
-      id: t.id,
-      debit_account_id: pending.debit_account_id,
-      credit_account_id: pending.credit_account_id,
-      amount_minor: amount,
-      currency: pending.currency,
-      code: t.code,
-      flags: t.flags,
-      pending_id: pending.id,
-      payment_id: t.payment_id ?? pending.payment_id,
-      created_at: null,
-    };
-    state.add(transfer);
-    return { result: 'created', transfer };
+  if (t.pending_id === undefined) return { result: 'pending_id_required' };
+  if (t.pending_id === t.id) return { result: 'pending_id_must_be_different' };
+  const pending = state.transfers.get(t.pending_id);
+  if (!pending) return { result: 'pending_transfer_not_found' };
+  if (!(pending.flags & TransferFlags.pending)) return { result: 'pending_transfer_not_pending' };
+  if (t.debit_account_id !== undefined && t.debit_account_id !== pending.debit_account_id) {
+    return { result: 'pending_transfer_has_different_debit_account_id' };
   }
+  if (t.credit_account_id !== undefined && t.credit_account_id !== pending.credit_account_id) {
+    return { result: 'pending_transfer_has_different_credit_account_id' };
+  }
+  if (t.currency !== undefined && t.currency !== pending.currency) return { result: 'currency_mismatch' };
+  const resolvedBy = state.resolutions.get(pending.id);
+  if (resolvedBy) {
+    return {
+      result: resolvedBy.flags & TransferFlags.post_pending ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided',
+    };
+  }
+  const isPost = kind === TransferFlags.post_pending;
+  const amount = isPost ? (t.amount_minor ?? pending.amount_minor) : pending.amount_minor;
+  if (isPost) {
+    if (t.amount_minor !== undefined && t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
+    if (t.amount_minor !== undefined && t.amount_minor > pending.amount_minor) return { result: 'exceeds_pending_transfer_amount' };
+  } else if (t.amount_minor !== undefined && t.amount_minor !== 0 && t.amount_minor !== pending.amount_minor) {
+    // TigerBeetle: a void names no amount (0) or exactly the amount it releases.
+    return { result: 'pending_transfer_has_different_amount' };
+  }
+  const debit = state.accounts.get(pending.debit_account_id)!;
+  const credit = state.accounts.get(pending.credit_account_id)!;
+  // A void is always allowed, so that a closed account's holds can still be released.
+  if (isPost && (debit.flags & AccountFlags.closed || credit.flags & AccountFlags.closed)) {
+    return { result: 'account_closed' };
+  }
+  const held = BigInt(pending.amount_minor);
+  state.adjust(debit, 'debits_pending', -held);
+  state.adjust(credit, 'credits_pending', -held);
+  if (isPost) {
+    state.adjust(debit, 'debits_posted', BigInt(amount));
+    state.adjust(credit, 'credits_posted', BigInt(amount));
+    if (overflows(debit, credit)) {
+      state.rollbackTo(mark);
+      return { result: 'overflows' };
+    }
+  }
+  const transfer: Transfer = {
+    id: t.id,
+    debit_account_id: pending.debit_account_id,
+    credit_account_id: pending.credit_account_id,
+    amount_minor: amount,
+    currency: pending.currency,
+    code: t.code,
+    flags: t.flags,
+    pending_id: pending.id,
+    payment_id: t.payment_id ?? pending.payment_id,
+    created_at: null,
+  };
+  state.add(transfer);
+  return { result: 'created', transfer };
+}
 
+/** A new transfer: single-phase, or pending (a hold). */
+function decideNew(t: TransferRequest, kind: number, state: BatchState): Omit<TransferOutcome, 'id'> {
+  const mark = state.mark();
   if (t.pending_id !== undefined) return { result: 'pending_id_must_be_empty' };
   if (t.debit_account_id === undefined || t.credit_account_id === undefined || t.amount_minor === undefined || t.currency === undefined) {
     // Caught by validation before any transaction starts; kept so the types need no assertions.
@@ -433,6 +446,22 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
   };
   state.add(transfer);
   return { result: 'created', transfer };
+}
+
+/** What must hold after a batch was decided, before anything is written: one outcome per
+ * request, in order; every counter non-negative and within bigint; a limit account within its
+ * limit; every created transfer decided as `created`. A failure is a bug: the batch is refused. */
+function assertDecided(requests: TransferRequest[], outcomes: TransferOutcome[], state: BatchState, hot: Set<string>): void {
+  assert(outcomes.length === requests.length, `decided ${outcomes.length} outcomes for ${requests.length} transfers`);
+  for (const [k, o] of outcomes.entries()) assert(o !== undefined && o.id === requests[k]!.id, `outcome ${k} is not for its transfer`);
+  for (const a of state.accounts.values()) {
+    for (const field of ['debits_pending', 'debits_posted', 'credits_pending', 'credits_posted'] as const) {
+      assert(a[field] >= 0n && a[field] <= COUNTER_MAX, `account ${a.id}: ${field} ${a[field]} out of range after deciding`);
+    }
+    if (!hot.has(a.id)) assert(exceedsLimits(a) === null, `account ${a.id} over its limit after deciding`);
+  }
+  const created = outcomes.filter((o) => o.result === 'created').length;
+  assert(created === state.created.length, `${created} outcomes created, ${state.created.length} transfers to write`);
 }
 
 /** Decides a whole batch in order, honouring linked chains. Pure: no I/O. */
@@ -553,7 +582,7 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
     return inTransaction(pool, async (client) => {
       const results: Array<{ id: string; result: AccountResult }> = [];
       for (const a of accounts) {
-        if ((a.flags & 3) === 3) {
+        if ((a.flags & LIMIT_FLAGS) === LIMIT_FLAGS) {
           results.push({ id: a.id, result: 'flags_are_mutually_exclusive' });
           continue;
         }
@@ -582,51 +611,51 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
     });
   }
 
-  // Round trips per batch: [referenced pending transfers], BEGIN + lock + read, write + COMMIT.
-  async function runBatch(client: PoolClient, requests: TransferRequest[]): Promise<TransferOutcome[]> {
+  /** The first round trip: BEGIN, locks, and what the batch decides against. */
+  async function readBatch(
+    client: PoolClient,
+    requests: TransferRequest[],
+  ): Promise<{ state: BatchState; hot: Set<string>; before: Map<string, AccountState> }> {
     const ids = requests.map((t) => t.id);
     const pendingIds = [...new Set(requests.flatMap((t) => (t.pending_id ? [t.pending_id] : [])))];
-    // Transfers never change once written, so the pending ones can be read before the locks.
-    const referenced =
-      pendingIds.length === 0
-        ? []
-        : (await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [pendingIds])).rows;
-    const accountIds = new Set<string>();
+    const named = new Set<string>();
     for (const t of requests) {
-      if (t.debit_account_id) accountIds.add(t.debit_account_id);
-      if (t.credit_account_id) accountIds.add(t.credit_account_id);
-    }
-    for (const p of referenced) {
-      accountIds.add(p.debit_account_id);
-      accountIds.add(p.credit_account_id);
+      if (t.debit_account_id) named.add(t.debit_account_id);
+      if (t.credit_account_id) named.add(t.credit_account_id);
     }
     // One round trip starts the transaction, takes the locks and reads under them.
+    // - The accounts are those the transfers name plus those of the pending transfers they
+    //   resolve, looked up in the same statement (transfers never change once written).
     // - Accounts with limit flags (credit lines) are locked, in ascending id order: every batch
     //   takes its row locks in the same global order, so batches never deadlock.
     // - Accounts without flags (hot platform accounts) are read without a lock: nothing about them
-    //   is checked, and their deltas go to a bucket row (see the write below).
+    //   is checked but overflow, and their deltas go to a bucket row (see the write below).
     // - The read of transfers, resolutions and refusals is a statement of its own, so its snapshot
     //   is taken after the locks were granted and sees every batch that committed meanwhile.
-    // Values are inlined (a multi-statement query takes no parameters): UUIDs only, checked.
-    const accountList = sqlArray('uuid', [...accountIds]);
-    const knownList = sqlArray('uuid', [...ids, ...pendingIds]);
+    // Values are inlined (a multi-statement query takes no parameters), quoted and checked.
     const pendingList = sqlArray('uuid', pendingIds);
+    const wanted = `SELECT unnest(${sqlArray('uuid', [...named])})
+       UNION SELECT debit_account_id FROM ledger.transfers WHERE id = ANY(${pendingList})
+       UNION SELECT credit_account_id FROM ledger.transfers WHERE id = ANY(${pendingList})`;
+    const knownList = sqlArray('uuid', [...ids, ...pendingIds]);
     const idList = sqlArray('uuid', ids);
     const [, locked, unlocked, readResult] = (await client.query(
       `BEGIN;
-       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id = ANY(${accountList}) AND flags <> 0 ORDER BY id FOR UPDATE;
-       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.account_balances WHERE id = ANY(${accountList}) AND flags = 0;
+       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id IN (${wanted}) AND flags <> 0 ORDER BY id FOR UPDATE;
+       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.account_balances WHERE id IN (${wanted}) AND flags = 0;
        SELECT (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.id = ANY(${knownList})) AS known,
               (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.pending_id = ANY(${pendingList})) AS resolutions,
               (SELECT coalesce(json_agg(f), '[]') FROM ledger.transfer_failures f WHERE f.id = ANY(${idList})) AS failures`,
     )) as unknown as [unknown, QueryResult<AccountStateRow>, QueryResult<AccountStateRow>, QueryResult<BatchReads>];
     const reads = readResult.rows;
     const read = reads[0]!;
+    const accountIds = new Set([...locked.rows, ...unlocked.rows].map((r) => r.id));
     const transfers = new Map(read.known.map((r) => [r.id, fromJson(r)]));
+    const pendingSet = new Set(pendingIds);
     for (const p of transfers.values()) {
-      // A pending transfer that appeared after we chose the locks touches accounts we may not
-      // hold: start again rather than lock out of order.
-      if (pendingIds.includes(p.id) && (!accountIds.has(p.debit_account_id) || !accountIds.has(p.credit_account_id))) {
+      // A pending transfer that committed after the lock statement's snapshot touches accounts we
+      // may not hold: start again rather than lock out of order.
+      if (pendingSet.has(p.id) && (!accountIds.has(p.debit_account_id) || !accountIds.has(p.credit_account_id))) {
         throw new RetryTransaction(`pending transfer ${p.id} appeared while the batch waited for its locks`);
       }
     }
@@ -643,10 +672,13 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
       new Map(read.resolutions.map((r) => [r.pending_id!, fromJson(r)])),
       new Map(read.failures.map((r) => [r.id, r.result])),
     );
-    const outcomes = decideBatch(requests, state);
-    if (options.betweenRoundTrips) await options.betweenRoundTrips();
+    return { state, hot, before };
+  }
 
+  /** The second round trip: every write of the batch, then COMMIT. */
+  async function writeBatch(client: PoolClient, state: BatchState, hot: Set<string>, before: Map<string, AccountState>): Promise<void> {
     const c = state.created;
+    const accounts = state.accounts;
     // One write per account per batch, however many transfers touched it.
     const changed = [...accounts.values()].filter((a) => {
       const b = before.get(a.id)!;
@@ -659,7 +691,7 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
     });
     if (c.length === 0 && state.failed.size === 0 && changed.length === 0) {
       await client.query('COMMIT');
-      return outcomes;
+      return;
     }
     const exact = changed.filter((a) => !hot.has(a.id));
     // Hot accounts: the batch's deltas, sorted by account id so that two batches sharing a bucket
@@ -741,6 +773,15 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
     // what had committed, never posts it twice (test: ledger-batcher.test.ts, lost after COMMIT).
     const { created_at } = written.rows[0]!;
     for (const t of c) t.created_at = created_at;
+  }
+
+  // Round trips per batch: BEGIN + lock + read, then write + COMMIT.
+  async function runBatch(client: PoolClient, requests: TransferRequest[]): Promise<TransferOutcome[]> {
+    const { state, hot, before } = await readBatch(client, requests);
+    const outcomes = decideBatch(requests, state);
+    assertDecided(requests, outcomes, state, hot);
+    if (options.betweenRoundTrips) await options.betweenRoundTrips();
+    await writeBatch(client, state, hot, before);
     return outcomes;
   }
 
