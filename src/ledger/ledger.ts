@@ -1,10 +1,12 @@
 // The posting engine: double entry, two phase, idempotent by transfer id, one database
 // transaction per batch. Semantics follow TigerBeetle's create_accounts / create_transfers.
 //
-// A batch runs as: read the transfers it refers to, lock every account it touches in ascending id
-// order (so concurrent batches never deadlock on each other), re-read what may have changed while
-// waiting for the locks, decide every transfer in memory in order, then write the new transfers,
-// the refused ids and one counter UPDATE per touched account. Either all of it commits or none.
+// A batch runs in two round trips: (1) BEGIN, lock the limit accounts it touches (those its
+// transfers name and those of the pending transfers they resolve) in ascending id order, so
+// concurrent batches never deadlock, read the hot accounts without a lock, and read the transfers
+// and refusals it depends on after the locks were granted; then decide every transfer in memory,
+// in order; (2) write the new transfers, the refused ids, one counter UPDATE per limit account and
+// one bucket delta per hot account, check, and COMMIT. Either all of it commits or none.
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { AMOUNT_MINOR_MAX, currencySchema, type Currency } from '../domain/money.js';
@@ -807,7 +809,9 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
           commit: 'in-last-statement',
         });
       } catch (err) {
-        // A deadlock, serialization failure or id race rolled everything back: run it again.
+        // A deadlock, serialization failure, id race or lock timeout rolled everything back; a lost
+        // connection may have committed (COMMIT sent, answer lost). Either way running the batch
+        // again is safe: what committed answers `exists`.
         if (!isRetryableTransactionError(err) || attempt >= TRANSACTION_ATTEMPTS_MAX) throw err;
       }
     }
