@@ -450,6 +450,93 @@ function decideNew(t: TransferRequest, kind: number, state: BatchState): Omit<Tr
   return { result: 'created', transfer };
 }
 
+/** Hot accounts' changes as deltas, sorted by account id so that two batches sharing a bucket
+ * lock its rows in the same order. */
+function hotDeltas(changed: AccountState[], hot: Set<string>, before: Map<string, AccountState>) {
+  return changed
+    .filter((a) => hot.has(a.id))
+    .sort((x, y) => (x.id < y.id ? -1 : 1))
+    .map((a) => {
+      const b = before.get(a.id)!;
+      return {
+        id: a.id,
+        debits_pending: a.debits_pending - b.debits_pending,
+        debits_posted: a.debits_posted - b.debits_posted,
+        credits_pending: a.credits_pending - b.credits_pending,
+        credits_posted: a.credits_posted - b.credits_posted,
+      };
+    });
+}
+
+/** The batch's write round trip as SQL text: new transfers, refused ids, exact counters of
+ * the limit accounts, summed deltas of the hot accounts into one bucket row, the check, COMMIT. */
+function batchWriteSql(
+  state: BatchState,
+  hot: Set<string>,
+  before: Map<string, AccountState>,
+  changed: AccountState[],
+  bucket: number,
+): string {
+  const c = state.created;
+  const exact = changed.filter((a) => !hot.has(a.id));
+  const deltas = hotDeltas(changed, hot, before);
+  const counters = (rows: Array<Pick<AccountState, 'id' | 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'>>) =>
+    [
+      sqlColumn('uuid', rows, (a) => a.id),
+      sqlColumn('bigint', rows, (a) => a.debits_pending),
+      sqlColumn('bigint', rows, (a) => a.debits_posted),
+      sqlColumn('bigint', rows, (a) => a.credits_pending),
+      sqlColumn('bigint', rows, (a) => a.credits_posted),
+    ].join(', ');
+  const newTransfers = [
+    sqlColumn('uuid', c, (t) => t.id),
+    sqlColumn('uuid', c, (t) => t.debit_account_id),
+    sqlColumn('uuid', c, (t) => t.credit_account_id),
+    sqlColumn('bigint', c, (t) => t.amount_minor),
+    sqlColumn('char(3)', c, (t) => t.currency),
+    sqlColumn('int', c, (t) => t.code),
+    sqlColumn('int', c, (t) => t.flags),
+    sqlColumn('uuid', c, (t) => t.pending_id),
+    sqlColumn('text', c, (t) => t.payment_id),
+  ].join(', ');
+  const refusals = `${sqlArray('uuid', [...state.failed.keys()])}, ${sqlArray('result', [...state.failed.values()])}`;
+  const exactIds = sqlColumn('uuid', exact, (a) => a.id);
+  // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, exact
+  // account counters (absolute values, rows locked above), hot-account deltas (added to one
+  // bucket row). A multi-statement query takes no parameters, so values are inlined; each is
+  // checked against a strict pattern first (UUIDs, integers, currency codes, payment ids of
+  // their restricted alphabet, result codes), so nothing free-form is ever spliced into SQL.
+  return `WITH inserted AS (
+         INSERT INTO ledger.transfers
+           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, payment_id)
+         SELECT * FROM unnest(${newTransfers})
+         RETURNING 1
+       ), refused AS (
+         INSERT INTO ledger.transfer_failures (id, result) SELECT * FROM unnest(${refusals})
+         ON CONFLICT (id) DO NOTHING
+       ), exact AS (
+         UPDATE ledger.accounts AS a SET
+           debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
+         FROM unnest(${counters(exact)}) AS u(id, dp, dpo, cp, cpo)
+         -- The ANY lets the planner use the primary key rather than join over every account.
+         WHERE a.id = u.id AND a.id = ANY(${exactIds})
+       ), hot AS (
+         INSERT INTO ledger.account_buckets AS b (account_id, bucket, debits_pending, debits_posted, credits_pending, credits_posted)
+         SELECT id, ${bucket}, dp, dpo, cp, cpo FROM unnest(${counters(deltas)}) AS u(id, dp, dpo, cp, cpo) ORDER BY id
+         ON CONFLICT (account_id, bucket) DO UPDATE SET
+           debits_pending = b.debits_pending + excluded.debits_pending,
+           debits_posted = b.debits_posted + excluded.debits_posted,
+           credits_pending = b.credits_pending + excluded.credits_pending,
+           credits_posted = b.credits_posted + excluded.credits_posted
+       )
+       -- Every row of the batch got now(), the transaction's start time: read it once. The
+       -- assertion runs before COMMIT: if it fails, the statement errs, the COMMIT after it is
+       -- never run, and the transaction rolls back.
+       SELECT now() AS created_at,
+              ledger.assert((SELECT count(*) FROM inserted) = ${c.length}, 'inserted transfers differ from those decided') AS checked;
+       COMMIT`;
+}
+
 /** What must hold after a batch was decided, before anything is written: one outcome per
  * request, in order; every counter non-negative and within bigint; a limit account within its
  * limit; every created transfer decided as `created`. A failure is a bug: the batch is refused. */
@@ -695,80 +782,10 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
       await client.query('COMMIT');
       return;
     }
-    const exact = changed.filter((a) => !hot.has(a.id));
-    // Hot accounts: the batch's deltas, sorted by account id so that two batches sharing a bucket
-    // lock its rows in the same order.
-    const deltas = changed
-      .filter((a) => hot.has(a.id))
-      .sort((x, y) => (x.id < y.id ? -1 : 1))
-      .map((a) => {
-        const b = before.get(a.id)!;
-        return {
-          id: a.id,
-          debits_pending: a.debits_pending - b.debits_pending,
-          debits_posted: a.debits_posted - b.debits_posted,
-          credits_pending: a.credits_pending - b.credits_pending,
-          credits_posted: a.credits_posted - b.credits_posted,
-        };
-      });
-    const counters = (rows: Array<Pick<AccountState, 'id' | 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'>>) =>
-      [
-        sqlColumn('uuid', rows, (a) => a.id),
-        sqlColumn('bigint', rows, (a) => a.debits_pending),
-        sqlColumn('bigint', rows, (a) => a.debits_posted),
-        sqlColumn('bigint', rows, (a) => a.credits_pending),
-        sqlColumn('bigint', rows, (a) => a.credits_posted),
-      ].join(', ');
-    const newTransfers = [
-      sqlColumn('uuid', c, (t) => t.id),
-      sqlColumn('uuid', c, (t) => t.debit_account_id),
-      sqlColumn('uuid', c, (t) => t.credit_account_id),
-      sqlColumn('bigint', c, (t) => t.amount_minor),
-      sqlColumn('char(3)', c, (t) => t.currency),
-      sqlColumn('int', c, (t) => t.code),
-      sqlColumn('int', c, (t) => t.flags),
-      sqlColumn('uuid', c, (t) => t.pending_id),
-      sqlColumn('text', c, (t) => t.payment_id),
-    ].join(', ');
-    const refusals = `${sqlArray('uuid', [...state.failed.keys()])}, ${sqlArray('result', [...state.failed.values()])}`;
-    const exactIds = sqlColumn('uuid', exact, (a) => a.id);
-    const bucket = nextBucket();
-    // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, exact
-    // account counters (absolute values, rows locked above), hot-account deltas (added to one
-    // bucket row). A multi-statement query takes no parameters, so values are inlined; each is
-    // checked against a strict pattern first (UUIDs, integers, currency codes, payment ids of
-    // their restricted alphabet, result codes), so nothing free-form is ever spliced into SQL.
-    const [written] = (await client.query(
-      `WITH inserted AS (
-         INSERT INTO ledger.transfers
-           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, payment_id)
-         SELECT * FROM unnest(${newTransfers})
-         RETURNING 1
-       ), refused AS (
-         INSERT INTO ledger.transfer_failures (id, result) SELECT * FROM unnest(${refusals})
-         ON CONFLICT (id) DO NOTHING
-       ), exact AS (
-         UPDATE ledger.accounts AS a SET
-           debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
-         FROM unnest(${counters(exact)}) AS u(id, dp, dpo, cp, cpo)
-         -- The ANY lets the planner use the primary key rather than join over every account.
-         WHERE a.id = u.id AND a.id = ANY(${exactIds})
-       ), hot AS (
-         INSERT INTO ledger.account_buckets AS b (account_id, bucket, debits_pending, debits_posted, credits_pending, credits_posted)
-         SELECT id, ${bucket}, dp, dpo, cp, cpo FROM unnest(${counters(deltas)}) AS u(id, dp, dpo, cp, cpo) ORDER BY id
-         ON CONFLICT (account_id, bucket) DO UPDATE SET
-           debits_pending = b.debits_pending + excluded.debits_pending,
-           debits_posted = b.debits_posted + excluded.debits_posted,
-           credits_pending = b.credits_pending + excluded.credits_pending,
-           credits_posted = b.credits_posted + excluded.credits_posted
-       )
-       -- Every row of the batch got now(), the transaction's start time: read it once. The
-       -- assertion runs before COMMIT: if it fails, the statement errs, the COMMIT after it is
-       -- never run, and the transaction rolls back.
-       SELECT now() AS created_at,
-              ledger.assert((SELECT count(*) FROM inserted) = ${c.length}, 'inserted transfers differ from those decided') AS checked;
-       COMMIT`,
-    )) as unknown as [QueryResult<{ created_at: Date }>, unknown];
+    const [written] = (await client.query(batchWriteSql(state, hot, before, changed, nextBucket()))) as unknown as [
+      QueryResult<{ created_at: Date }>,
+      unknown,
+    ];
     // Past this point the COMMIT was sent. Had the connection been lost before its answer arrived,
     // the outcome would be unknown (committed or not): the caller's retry (createParsedTransfers)
     // runs the batch again, and since every transfer is idempotent by id it answers `exists` for
