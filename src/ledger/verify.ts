@@ -4,7 +4,7 @@
 import { AccountFlags, LIMIT_FLAGS, TransferFlags } from '../domain/ledger.js';
 import { isTerminal, type PaymentState } from '../domain/payment.js';
 import { inTransaction, type Pool, type PoolClient } from './db.js';
-import { createLedger } from './ledger.js';
+import { createLedger, safeInteger } from './ledger.js';
 import { comparePaymentWithTransfers } from './payment-check.js';
 
 /** The checks, in the order they are reported. 1-5 are DESIGN.md's invariants; the others hold
@@ -84,8 +84,8 @@ export async function verifyLedger(pool: Pool, options: VerifyOptions = {}): Pro
                 (SELECT count(*) FROM ledger.transfer_failures) AS failures`,
       );
       const count = counts.rows[0]!;
-      const accounts = Number(count.accounts);
-      const transfers = Number(count.transfers);
+      const accounts = safeInteger(count.accounts, 'accounts');
+      const transfers = safeInteger(count.transfers, 'transfers');
       const currencies = await checkBalanced(client, violate);
       checked.set('balanced', currencies.length);
       await checkCounters(client, violate);
@@ -95,11 +95,11 @@ export async function verifyLedger(pool: Pool, options: VerifyOptions = {}): Pro
       await checkFlags(client, violate);
       checked.set('flags', accounts);
       await checkResolutions(client, violate);
-      checked.set('resolutions', Number(count.resolutions));
+      checked.set('resolutions', safeInteger(count.resolutions, 'resolutions'));
       await checkDisjointIds(client, violate);
-      checked.set('ids', transfers + Number(count.failures));
+      checked.set('ids', transfers + safeInteger(count.failures, 'failures'));
       await checkNoBuckets(client, violate);
-      checked.set('buckets', Number(count.limit_accounts));
+      checked.set('buckets', safeInteger(count.limit_accounts, 'limit_accounts'));
       await checkNoTimeouts(client, violate);
       checked.set('timeouts', transfers);
       return { accounts, transfers, currencies };
