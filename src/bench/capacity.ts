@@ -30,7 +30,7 @@ import { readStackFile, type StackFile } from '../stack/stack-file.js';
 import { TEMPORAL_CLI_VERSION } from '../stack/temporal-cli.js';
 import { TEMPORAL_SERVER_VERSION } from '../stack/temporal-server-binaries.js';
 import { HISTORY_SHARDS_DEFAULT, SERVER_PORTS_PER_BASE, SERVER_PORT_MAX } from '../stack/temporal-server-config.js';
-import { CLK_TCK, cpuTicksByRoot, machineBusyTicks } from './cpu.js';
+import { CLK_TCK, cpuTicksByRoot, machineBusyTicks } from './measure.js';
 
 function intOption(min: number, max: number) {
   return (value: string) => {

@@ -1,5 +1,6 @@
-// The Temporal server's dynamic configuration, from its one file (config/temporal/dynamicconfig.yaml):
-// server mode and docker-compose.yml use the file itself, the dev server gets it as flags.
+// The Temporal server's dynamic configuration as a file (config/temporal/dynamicconfig.yaml), for
+// server mode and docker-compose.yml. Its values are src/engine-limits.ts's (the dev server gets
+// those as flags); a unit test checks the file agrees with them.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -21,9 +22,4 @@ export function readDynamicConfig(file: string = DYNAMIC_CONFIG_FILE): DynamicCo
   const parsed = dynamicConfigSchema.safeParse(parse(readFileSync(file, 'utf8')));
   if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return Object.fromEntries(Object.entries(parsed.data).map(([key, [entry]]) => [key, entry!.value]));
-}
-
-/** The dev server's spelling: `--dynamic-config-value key=value` (the value as JSON). */
-export function devServerDynamicConfigArgs(config: DynamicConfig = readDynamicConfig()): string[] {
-  return Object.entries(config).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]);
 }

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTES, devServerSearchAttributeArgs } from '../domain/search-attributes.js';
+import { dynamicConfigArgs } from '../engine-limits.js';
 import { assertPortFree } from './ports.js';
-import { devServerDynamicConfigArgs } from './temporal-dynamic-config.js';
 import { spawnManaged, stopLeftover, tail, type ManagedProcess } from './processes.js';
 import { temporalCliMissingMessage, type TemporalExecutable } from './temporal-cli.js';
 
@@ -87,7 +87,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
           ...(options.db_file ? { dbFilename: options.db_file } : {}),
           ...(options.ui_port !== null ? { ui: true, uiPort: options.ui_port } : {}),
           searchAttributes: SEARCH_ATTRIBUTES,
-          extraArgs: [...devServerDynamicConfigArgs(), ...codecArgs(options)],
+          extraArgs: [...dynamicConfigArgs(), ...codecArgs(options)],
         },
       });
       return { address, ui, process: null, stop: () => env.teardown() };
@@ -114,7 +114,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     ...(options.ui_port !== null ? ['--ui-port', String(options.ui_port)] : ['--headless']),
     ...(options.db_file ? ['--db-filename', options.db_file] : []),
     ...devServerSearchAttributeArgs(),
-    ...devServerDynamicConfigArgs(),
+    ...dynamicConfigArgs(),
     ...codecArgs(options),
   ];
   const proc = spawnManaged({

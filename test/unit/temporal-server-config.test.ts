@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveTemporalServerBinaries, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../src/stack/temporal-server-binaries.js';
-import { devServerDynamicConfigArgs, readDynamicConfig } from '../../src/stack/temporal-dynamic-config.js';
+import { readDynamicConfig } from '../../src/stack/temporal-dynamic-config.js';
+import { ENGINE_UPDATES_IN_FLIGHT_PER_WORKFLOW_MAX, TEMPORAL_DYNAMIC_CONFIG } from '../../src/engine-limits.js';
 import { planPorts, planTemporalProcesses, serverConfig } from '../../src/stack/temporal-server-config.js';
 import { prepareTemporal, temporalDatabaseFromUrl, temporalModeFromArgs } from '../../src/stack/temporal-mode.js';
 import { loadConfig } from '../../src/config.js';
@@ -65,12 +66,10 @@ describe('server mode binaries', () => {
 });
 
 describe('dynamic config', () => {
-  test('the one file becomes the dev server flags', () => {
-    const config = readDynamicConfig();
-    assert.equal(config['system.forceSearchAttributesCacheRefreshOnRead'], true);
-    const args = devServerDynamicConfigArgs(config);
-    assert.ok(args.includes('system.forceSearchAttributesCacheRefreshOnRead=true'));
-    assert.equal(args.filter((a) => a === '--dynamic-config-value').length, Object.keys(config).length);
+  test("the file server mode and docker-compose.yml use says what the dev server's flags say", () => {
+    const file = readDynamicConfig();
+    assert.deepEqual(file, Object.fromEntries(TEMPORAL_DYNAMIC_CONFIG.map(({ key, value }) => [key, value])));
+    assert.equal(file['history.maxInFlightUpdates'], ENGINE_UPDATES_IN_FLIGHT_PER_WORKFLOW_MAX);
   });
 });
 

@@ -1,10 +1,15 @@
-// CPU time per component (a process and its descendants), from /proc: where the cores went. Used
-// by the benchmarks (bench:saga, bench:capacity).
+// Measuring helpers shared by the benchmarks (bench:saga, bench:overload, bench:capacity): percentiles, rounding,
+// and the CPU each component used, from /proc.
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 
-const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+export const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 
+// CPU time per component (the process and its descendants), from /proc: where the cores went.
 export const CLK_TCK = 100;
 export function cpuTicksByRoot(roots: Record<string, number>): Record<string, number> {
   const procs = new Map<number, { ppid: number; ticks: number }>();
@@ -58,3 +63,5 @@ export function cpuMeter(roots: () => Record<string, number>) {
     return { cores_used: cores, machine_busy_share: round(busy_share, 2) };
   };
 }
+
+export type CpuReport = ReturnType<ReturnType<typeof cpuMeter>>;
