@@ -228,7 +228,9 @@ async function main(): Promise<void> {
     let temporalAddress: string;
     let ui: string | null = null;
     stack.temporal = await temporal.start({
-      database_url: databaseUrl,
+      // Server mode creates its own databases: the embedded Postgres's superuser, or the role
+      // that may migrate (the app role may not create databases); TEMPORAL_DATABASE_URL wins.
+      database_url: stack.postgres?.url ?? migrationUrl ?? databaseUrl,
       codec_url: codecUrl,
       logs_dir: logsDir,
       log: say,

@@ -50,6 +50,7 @@ export interface StackTemporal {
 }
 
 export interface TemporalStartContext {
+  /** Server mode's Postgres (unless TEMPORAL_DATABASE_URL): a role that may create databases. */
   database_url: string;
   codec_url: string;
   logs_dir: string;

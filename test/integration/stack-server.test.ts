@@ -10,7 +10,7 @@ import { isAlive } from '../../src/stack/processes.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { HISTORY_SHARDS_DEFAULT } from '../../src/stack/temporal-server-config.js';
 import { testEnv } from '../support/env.js';
-import { pidsOf, stackEnv, waitForUp } from '../support/npm-start.js';
+import { embeddedAdminUrl, pidsOf, stackEnv, waitForUp } from '../support/npm-start.js';
 import { tsx, type Started } from '../support/tsx-process.js';
 
 const running: Started[] = [];
@@ -45,7 +45,7 @@ describe('npm start in server mode', () => {
     assert.ok(stack.temporal_processes.every((p) => isAlive(p.pid)));
 
     // The server's databases sit next to the ledger's, on the platform's Postgres.
-    const admin = new pg.Client({ connectionString: stack.database.replace(/\/payments$/, '/temporal') });
+    const admin = new pg.Client({ connectionString: embeddedAdminUrl(env, 'temporal') });
     await admin.connect();
     try {
       const shards = await admin.query('SELECT count(*)::int AS n FROM shards');

@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { isAlive } from '../../src/stack/processes.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
-import { pidsOf, stackEnv, waitForUp } from '../support/npm-start.js';
+import { embeddedAdminUrl, pidsOf, stackEnv, waitForUp } from '../support/npm-start.js';
 import { tsx, type Started } from '../support/tsx-process.js';
 
 const PAYMENTS = 36;
@@ -36,8 +36,8 @@ async function until<T>(what: string, check: () => Promise<T | null | false> | T
 }
 
 /** Each shard's range id: the server increments it whenever a history process takes the shard. */
-async function shardRanges(databaseUrl: string): Promise<Map<number, bigint>> {
-  const client = new pg.Client({ connectionString: databaseUrl.replace(/\/payments$/, '/temporal') });
+async function shardRanges(temporalDatabaseUrl: string): Promise<Map<number, bigint>> {
+  const client = new pg.Client({ connectionString: temporalDatabaseUrl });
   await client.connect();
   try {
     const rows = await client.query('SELECT shard_id, range_id::text FROM shards');
@@ -68,7 +68,7 @@ test('split services: SIGKILL of a history process mid-payments; shards move, it
     const config = JSON.parse(readFileSync(path.join(env.DATA_DIR!, 'temporal-server', name, 'server.yaml'), 'utf8'));
     assert.equal(config.persistence.numHistoryShards, 16);
   }
-  const before = await shardRanges(stack.database);
+  const before = await shardRanges(embeddedAdminUrl(env, 'temporal'));
   assert.equal(before.size, 16, 'the two history processes own every shard');
 
   const demo = tsx('src/demo/demo.ts', env, ['--payments', String(PAYMENTS), '--concurrency', '12', '--json']);
@@ -87,7 +87,7 @@ test('split services: SIGKILL of a history process mid-payments; shards move, it
   const moved = await until(
     "the dead process's shards to move",
     async () => {
-      const now = await shardRanges(stack.database);
+      const now = await shardRanges(embeddedAdminUrl(env, 'temporal'));
       const count = [...now].filter(([shard, range]) => range > (before.get(shard) ?? 0n)).length;
       return count > 0 ? count : null;
     },

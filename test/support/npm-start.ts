@@ -68,3 +68,10 @@ export function pidsOf(dataDir: string): number[] {
     )
     .map((f) => Number(readFileSync(f, 'utf8').trim()));
 }
+
+/** The embedded Postgres's superuser URL for `database` (the platform's own processes get a role
+ * that cannot read Temporal's tables). */
+export function embeddedAdminUrl(env: NodeJS.ProcessEnv, database: string): string {
+  const password = readFileSync(path.join(env.DATA_DIR!, 'postgres', 'pg-password'), 'utf8').trim();
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${env.POSTGRES_PORT}/${database}`;
+}
