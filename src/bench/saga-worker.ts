@@ -42,14 +42,15 @@ if (opts.mode === 'saga') {
   if (!opts.database) throw new Error('--mode saga needs --database');
   // As src/workers/main.ts builds them.
   pool = createPool(opts.database, { connections_max: 10, application_name: 'bench-saga-worker' });
-  postings = createTransferBatcher(createLedger(pool), {
+  const ledger = createLedger(pool);
+  postings = createTransferBatcher(ledger, {
     batch_size_max: config.LEDGER_BATCH_SIZE_MAX,
     batch_wait_ms_max: config.LEDGER_BATCH_WAIT_MS_MAX,
     queue_length_max: config.LEDGER_QUEUE_LENGTH_MAX,
     batches_in_flight_max: 1,
   });
   // The card activities, as the payments worker builds them (the only ones a card payment calls).
-  activities = createCardActivities({ postings, cards: createCardStore(pool) });
+  activities = createCardActivities({ postings, ledger, cards: createCardStore(pool) });
 } else {
   activities = createSagaShapeActivities();
 }

@@ -2,10 +2,15 @@
 // every client.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Authorization, AuthorizationReply, CardDecision, Clearing, Increment, Refund, Reversal } from '../domain/card.js';
+import type { CardState } from '../domain/card-lifecycle.js';
 import type { OpsAction } from '../domain/ops.js';
 import type { PaymentState, SettlementConfirmation } from '../domain/payment.js';
 
 export const getPaymentQuery = defineQuery<PaymentState>('getPayment');
+/** A card payment's lifecycle state and view, as continue-as-new carries them: a message for a
+ * payment whose run has closed starts a new run from them (src/api/card-payments.ts). Payments
+ * started before the decider (patched('card-decider')) do not answer it. */
+export const cardLifecycleQuery = defineQuery<{ lifecycle: CardState; view: PaymentState }>('getCardLifecycle');
 
 /** The payee bank confirmed (or rejected) a payout it had accepted: sent by the settlement callback
  * receiver. The payout workflow acts on the first and ignores the rest (banks repeat callbacks). */
