@@ -22,6 +22,7 @@ import { openCreditLine } from '../src/ledger/accounts.js';
 import { createHttpCardNetwork } from '../src/settlement/network-client.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
 import type { networkSettlementWorkflow } from '../src/workflows/network-settlement.js';
+import { resolveAttentionUpdate, standInAdviceSignal, voidHoldUpdate } from '../src/workflows/messages.js';
 import { startPaymentsHarness } from './support/payments.js';
 import { startTestStack } from './support/stack.js';
 
@@ -87,6 +88,14 @@ try {
     const quick = { ...DEFAULT_CARD_OPTIONS, linger_ms: 500, hold_expiry_ms: 60_000 };
     const opts: CardClientOptions = { task_queue: h.task_queue, workflow: quick };
     const late: CardClientOptions = { task_queue: h.task_queue, workflow: { ...quick, decision_margin_ms: 60_000 } };
+    const adviseStandIn = (p: CardPayment, stand_in: 'decline' | 'approve', o: CardClientOptions) =>
+      h.client.workflow.signalWithStart('cardPaymentWorkflow', {
+        workflowId: paymentWorkflowId(p.payment_id),
+        taskQueue: o.task_queue,
+        args: [p, o.workflow ?? DEFAULT_CARD_OPTIONS],
+        signal: standInAdviceSignal,
+        signalArgs: [{ stand_in }],
+      });
     const purchase = (name: string, mcc = '5411'): CardPayment => ({
       payment_id: `record-${name}-${randomUUID().slice(0, 8)}`,
       card_id: 'record-card',
@@ -153,6 +162,39 @@ try {
       ],
       ['card-force-post', (p) => clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 700 }, opts)],
       [
+        'card-stand-in-advice-after-decision',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(1_500), opts);
+          await adviseStandIn(p, 'decline', opts);
+        },
+      ],
+      [
+        'card-stand-in-advice-first',
+        async (p) => {
+          await adviseStandIn(p, 'decline', opts);
+          await authorizeCardPayment(h.client, p, auth(1_500), opts);
+        },
+      ],
+      [
+        'card-ops-void-hold-resolve-attention',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(1_000, 'approve'), late);
+          const handle = h.client.workflow.getHandle(paymentWorkflowId(p.payment_id));
+          const by = { operator: 'ops@record', reason: 'recorded for the replay corpus' };
+          await handle.executeUpdate(voidHoldUpdate, { args: [by] });
+          await handle.executeUpdate(resolveAttentionUpdate, { args: [by] });
+        },
+      ],
+      [
+        'card-continued-as-new',
+        async (p) => {
+          const short: CardClientOptions = { task_queue: h.task_queue, workflow: { ...quick, continue_as_new_after_events: 20 } };
+          await authorizeCardPayment(h.client, p, auth(1_000), short);
+          for (const id of ['i1', 'i2', 'i3']) await incrementCardPayment(h.client, p.payment_id, { event_id: id, amount_minor: 100 });
+          await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 1_300 }, short);
+        },
+      ],
+      [
         'card-refunded',
         async (p) => {
           await authorizeCardPayment(h.client, p, auth(3_000), opts);
@@ -166,6 +208,18 @@ try {
       const p = purchase(name, mcc);
       await drive(p);
       await save(name, p.payment_id);
+      if (name === 'card-continued-as-new') {
+        // The first run too: the one that continued as new.
+        const described = await h.client.workflow.getHandle(paymentWorkflowId(p.payment_id)).describe();
+        const first = described.raw.workflowExecutionInfo?.firstRunId;
+        if (first) {
+          const history = await h.client.workflow.getHandle(paymentWorkflowId(p.payment_id), first).fetchHistory();
+          writeFileSync(
+            path.join(HISTORIES_DIR, 'card-continued-as-new-first-run.json'),
+            `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 2)}\n`,
+          );
+        }
+      }
     }
 
     // Network settlement: a cycle the network's report matches (GBP), and one it does not (USD:

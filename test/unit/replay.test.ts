@@ -29,6 +29,11 @@ const REQUIRED_PATHS = [
   'card-expired-then-force-post',
   'card-force-post',
   'card-refunded',
+  'card-stand-in-advice-after-decision',
+  'card-stand-in-advice-first',
+  'card-ops-void-hold-resolve-attention',
+  'card-continued-as-new',
+  'card-continued-as-new-first-run',
   'network-settlement-matched',
   'network-settlement-mismatched',
 ];
@@ -65,7 +70,7 @@ async function replayAll(workflowBundle: { code: string } | { codePath: string }
 describe('replay', () => {
   test('every recorded history replays against the current workflow code', async () => {
     const corpus = histories();
-    for (const version of ['v1-', 'v2-']) {
+    for (const version of ['v1-', 'v2-', 'v3-']) {
       assert.ok(
         corpus.some((h) => h.workflowId.startsWith(version)),
         `histories from before the patches (${version}) are kept`,
