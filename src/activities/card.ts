@@ -224,11 +224,11 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
       card: CardAccount | null;
       hold: HoldRef;
       keep_minor: number;
-    }): Promise<{ hold: HoldRef | null; found: boolean }> {
+    }): Promise<{ hold: HoldRef | null; found: boolean; released_minor: number }> {
       const payment = parseOrFail(cardPaymentSchema, input.payment, 'card payment');
       const ids = cardTransferIds(payment.payment_id);
       const located = await findHold(payment.payment_id, input.hold);
-      if (!located) return { hold: null, found: false };
+      if (!located) return { hold: null, found: false, released_minor: 0 };
       const hold = located.hold;
       const resolved = (outcomes: TransferOutcome[]) => outcomes.some((o) => ALREADY_RESOLVED.has(refusalOf(o)));
       if (input.keep_minor === 0) {
@@ -241,7 +241,8 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
             payment_id: payment.payment_id,
           },
         ]);
-        if (outcome && (isSuccess(outcome.result) || resolved([outcome]))) return { hold: null, found: true };
+        if (outcome && isSuccess(outcome.result)) return { hold: null, found: true, released_minor: hold.amount_minor };
+        if (outcome && resolved([outcome])) return { hold: null, found: true, released_minor: 0 };
         throw unexpected('releaseCardHold', outcome ? [outcome] : []);
       }
       assertAmount('keep_minor', input.keep_minor);
@@ -249,9 +250,14 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
       const outcomes = await postings.submit(
         holdChain(payment, key, chargedAccount(input.card, hold.overlimit, payment.currency), input.keep_minor, hold),
       );
-      if (outcomes.every((o) => isSuccess(o.result)))
-        return { hold: { key, amount_minor: input.keep_minor, overlimit: hold.overlimit }, found: true };
-      if (resolved(outcomes)) return { hold: null, found: true };
+      if (outcomes.every((o) => isSuccess(o.result))) {
+        return {
+          hold: { key, amount_minor: input.keep_minor, overlimit: hold.overlimit },
+          found: true,
+          released_minor: hold.amount_minor - input.keep_minor,
+        };
+      }
+      if (resolved(outcomes)) return { hold: null, found: true, released_minor: 0 };
       throw unexpected('releaseCardHold (partial)', outcomes);
     },
 

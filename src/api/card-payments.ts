@@ -268,9 +268,9 @@ export async function authorizeCardPayment(
 export async function incrementCardPayment(client: Client, payment_id: string, input: Increment): Promise<CardDecision> {
   const event = parse(incrementSchema, input, 'increment');
   const handle = client.workflow.getHandle(paymentWorkflowId(payment_id));
+  if (event.deadline_at_ms !== undefined && event.deadline_at_ms - Date.now() <= 0) return standInDecision(event.stand_in);
   const call = refusedOr(handle.executeUpdate(incrementUpdate, { args: [event], updateId: deliveryId(`increment:${event.event_id}`) }));
   if (event.deadline_at_ms === undefined) return call;
-  if (event.deadline_at_ms - Date.now() <= 0) return standInDecision(event.stand_in);
   return inTimeOrStandIn(call, event.deadline_at_ms, event.stand_in, async () => undefined);
 }
 

@@ -23,7 +23,7 @@ export function createSagaShapeActivities(): Pick<
       };
     },
     async releaseCardHold() {
-      return { hold: null, found: true };
+      return { hold: null, found: true, released_minor: 0 };
     },
     async clearCard(input) {
       return { hold: null, posted_minor: input.amount_minor, from_hold_minor: 0, overlimit_minor: 0 };

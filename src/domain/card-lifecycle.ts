@@ -100,7 +100,7 @@ export type CardStepResult =
       decided_at_ms: number;
     }
   /** `found: false`: a probe found nothing placed. */
-  | { kind: 'release_hold'; hold: HoldRef | null; found: boolean }
+  | { kind: 'release_hold'; hold: HoldRef | null; found: boolean; released_minor: number }
   | { kind: 'resolve_card'; card: CardAccount | null }
   | { kind: 'clear'; hold: HoldRef | null; from_hold_minor: number; overlimit_minor: number }
   | { kind: 'refund' }
@@ -355,15 +355,18 @@ function decideAuthorization(s: CardState, m: Of<'authorization'>, step: Step, n
       stand_in: m.stand_in,
     };
     if (s.advice === 'decline') {
-      // The network already told the merchant "declined": nothing is decided, nothing held.
-      if (s.decision)
-        return done(
-          { ...requested },
-          { type: 'noted', event: 'authorization_after_advice' },
-          standInDecline('advice came first'),
-          handled(),
-        );
-      return done(requested, standInDecline('the network stood in before the authorization reached the payment'), handled());
+      // The network already told the merchant "declined": nothing is decided. A decision attempt
+      // whose workflow task was lost (a worker died) may have held: released if it did.
+      return {
+        events: [requested, ...(s.decision ? [{ type: 'noted', event: 'authorization_after_advice' } as CardEvent] : [])],
+        command: {
+          kind: 'release_hold',
+          event_id: 'authorization:late',
+          hold: { key: 'authorization', amount_minor: m.amount_minor, overlimit: false },
+          keep_minor: 0,
+          probe: true,
+        },
+      };
     }
     return {
       events: [requested],
@@ -726,6 +729,15 @@ function decidePosting(s: CardState, m: Of<'clearing'> | Of<'refund'>, input: Ca
   return unexpectedResult(command, result);
 }
 
+/** Releases the hold of an authorization decided in a workflow task that was lost, if any. */
+const lostAttemptProbe: CardCommand = {
+  kind: 'release_hold',
+  event_id: 'authorization:stand_in_advice',
+  hold: { key: 'authorization', amount_minor: 0, overlimit: false },
+  keep_minor: 0,
+  probe: true,
+};
+
 function decideAdvice(s: CardState, m: Of<'advice'>, input: CardInput, now_ms: number): CardStep {
   const key = 'stand_in_advice';
   const step = input.step;
@@ -745,7 +757,8 @@ function decideAdvice(s: CardState, m: Of<'advice'>, input: CardInput, now_ms: n
     if (!s.decision && !s.authorization) {
       // The authorization has not reached the payment (it may come later, and is then declined).
       if (s.card === 'unknown') return { events: [], command: { kind: 'resolve_card' } };
-      return done(received, declined('advice: the authorization did not reach the payment in time'), { type: 'handled', key });
+      // A decision attempt whose workflow task was lost may have held (its amount is the ledger's).
+      return { events: [], command: lostAttemptProbe };
     }
     if (s.decision?.approved && !s.decision.stand_in && s.posted_minor === 0 && s.hold) {
       // Approved in time by our clock, but the answer reached the network after its deadline.
@@ -767,8 +780,32 @@ function decideAdvice(s: CardState, m: Of<'advice'>, input: CardInput, now_ms: n
   if (command.kind === 'resolve_card' && result.kind === 'resolve_card') {
     return andThen(s, [{ type: 'card_resolved', card: result.card }], { message: m }, now_ms);
   }
-  if (command.kind === 'resolve_card') {
-    return done(received, declined('advice: the authorization did not reach the payment in time'), { type: 'handled', key });
+  if (command.kind === 'resolve_card') return { events: [], command: lostAttemptProbe };
+  if (command.kind === 'release_hold' && command.probe) {
+    // Before the authorization: whatever a lost attempt held is released; the authorization, when
+    // it comes, is declined (and probes again).
+    if (result.kind !== 'release_hold') {
+      return done(
+        received,
+        {
+          type: 'step_failed',
+          key,
+          step: 'release_hold',
+          error: result.kind === 'failed' ? result.error : 'unexpected result',
+          at_ms: now_ms,
+        },
+        declined('advice: the authorization did not reach the payment in time'),
+        { type: 'handled', key },
+      );
+    }
+    return done(
+      received,
+      ...(result.found
+        ? ([{ type: 'noted', event: 'lost_attempt_hold_released', detail: String(result.released_minor) }] as CardEvent[])
+        : []),
+      declined('advice: the authorization did not reach the payment in time'),
+      { type: 'handled', key },
+    );
   }
   if (command.kind === 'release_hold' && result.kind === 'release_hold') {
     return done(

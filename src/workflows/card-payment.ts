@@ -174,7 +174,7 @@ export async function cardPaymentWorkflow(
           },
           [{ payment, event_id: c.event_id, card, hold: c.hold, keep_minor: c.keep_minor }],
         );
-        return { kind: 'release_hold', hold: r.hold, found: r.found };
+        return { kind: 'release_hold', hold: r.hold, found: r.found, released_minor: r.released_minor };
       }
       case 'resolve_card':
         return {

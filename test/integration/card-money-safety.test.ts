@@ -206,7 +206,9 @@ describe('increments carry a deadline and a stand-in (point 12)', () => {
       stand_in: 'decline',
     });
     assert.equal(late.approved, false);
-    const s = await eventually(p.payment_id, (x) => x.timeline.some((e) => e.event === 'increment_declined'));
+    const s = await eventually(p.payment_id, (x) =>
+      x.timeline.some((e) => e.event === 'increment_declined' && e.detail === 'late: resized back'),
+    );
     assert.equal(s.held_minor, 1_000);
     assert.equal(s.authorized_minor, 1_000);
     assert.equal(await pending(c.account_id), 1_000);

@@ -112,7 +112,7 @@ class ModelLedger {
         // The hold by its key, or its over-limit twin (an assumed stand-in hold).
         const key = this.holds.has(c.hold.key) ? c.hold.key : `${c.hold.key}:overlimit`;
         const h = this.holds.get(key);
-        if (!h) return { kind: 'release_hold', hold: null, found: false };
+        if (!h) return { kind: 'release_hold', hold: null, found: false, released_minor: 0 };
         if (h.state !== 'pending') {
           const kept = this.holds.get(`${c.event_id}:kept`);
           return {
@@ -120,13 +120,19 @@ class ModelLedger {
             hold:
               kept && kept.state === 'pending' ? { key: `${c.event_id}:kept`, amount_minor: kept.amount, overlimit: kept.overlimit } : null,
             found: true,
+            released_minor: 0,
           };
         }
         this.void(key);
-        if (c.keep_minor === 0) return { kind: 'release_hold', hold: null, found: true };
+        if (c.keep_minor === 0) return { kind: 'release_hold', hold: null, found: true, released_minor: h.amount };
         const kept = `${c.event_id}:kept`;
         this.place(kept, c.keep_minor, h.overlimit);
-        return { kind: 'release_hold', hold: { key: kept, amount_minor: c.keep_minor, overlimit: h.overlimit }, found: true };
+        return {
+          kind: 'release_hold',
+          hold: { key: kept, amount_minor: c.keep_minor, overlimit: h.overlimit },
+          found: true,
+          released_minor: h.amount - c.keep_minor,
+        };
       }
       case 'clear': {
         const seen = this.done.get(c.event_id);
@@ -170,7 +176,9 @@ class ModelLedger {
   }
 }
 
-type Action = { message: CardMessage } | { freeze: boolean } | { wait_ms: number };
+/** `lost_decision`: an authorization decided (and held) in a workflow task that was lost (a worker
+ * died): the ledger has its hold, the payment does not; Temporal delivers the authorization again. */
+type Action = { message: CardMessage } | { freeze: boolean } | { wait_ms: number } | { lost_decision: number; advice_first: boolean };
 
 const eventId = (prefix: string) => fc.constantFrom(`${prefix}1`, `${prefix}2`, `${prefix}3`);
 const amount = fc.integer({ min: 1, max: 4_000 });
@@ -200,6 +208,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.constant<Action>({ message: { kind: 'expiry' } }),
   fc.constant<Action>({ message: { kind: 'void_hold' } }),
   fc.boolean().map((freeze): Action => ({ freeze })),
+  fc.record({ lost_decision: amount, advice_first: fc.boolean() }),
 );
 
 const scenario = fc.record({
@@ -241,7 +250,9 @@ async function run(limit: number, actions: Action[], faults: StepFault[], delays
   let s = initialCardState('5411', { decision_margin_ms: MARGIN_MS, hold_expiry_ms: 1_000 });
   const hooks = { execute: (c: CardCommand) => ledger.execute(c), now_ms: () => ledger.now_ms };
   const delivered: CardMessage[] = [];
+  let started = false;
   const send = async (m: CardMessage) => {
+    started = true;
     const out = await handleCardMessage(s, m, hooks);
     s = out.state;
     return out;
@@ -253,6 +264,32 @@ async function run(limit: number, actions: Action[], faults: StepFault[], delays
       continue;
     }
     if ('wait_ms' in a) continue;
+    if ('lost_decision' in a) {
+      // Only as the payment's first message: the task that decided it was the first one. Temporal
+      // delivers the authorization again; the network's advice may come first.
+      if (!started) {
+        const decision = {
+          kind: 'decide_hold',
+          event_id: 'authorization',
+          hold_minor: a.lost_decision,
+          replaces: null,
+          stand_in_approved: false,
+          deadline_at_ms: null,
+        } as const;
+        ledger.apply(decision);
+        if (a.advice_first) (delivered.push({ kind: 'advice', stand_in: 'decline' }), await send({ kind: 'advice', stand_in: 'decline' }));
+        const auth: CardMessage = {
+          kind: 'authorization',
+          amount_minor: a.lost_decision,
+          deadline_at_ms: ledger.now_ms - 1,
+          stand_in: 'decline',
+        };
+        const out = await send(auth);
+        if (!out.refused) delivered.push(auth);
+        checkAlways(s, ledger, `after #${i} lost decision`);
+      }
+      continue;
+    }
     const m = absolute(a.message, ledger.now_ms);
     const out = await send(m);
     if (!out.refused) delivered.push(m);
