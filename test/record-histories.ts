@@ -22,7 +22,7 @@ import { openCreditLine } from '../src/ledger/accounts.js';
 import { createHttpCardNetwork } from '../src/settlement/network-client.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
 import type { networkSettlementWorkflow } from '../src/workflows/network-settlement.js';
-import { resolveAttentionUpdate, standInAdviceSignal, voidHoldUpdate } from '../src/workflows/messages.js';
+import { getPaymentQuery, resolveAttentionUpdate, standInAdviceSignal, voidHoldUpdate } from '../src/workflows/messages.js';
 import { startPaymentsHarness } from './support/payments.js';
 import { startTestStack } from './support/stack.js';
 
@@ -53,6 +53,15 @@ try {
     });
     const save = async (name: string, payment_id: string, workflowId = paymentWorkflowId(payment_id)) => {
       const handle = h.client.workflow.getHandle(workflowId);
+      // A card payment flagged for people stays open until they resolve it: as ops would.
+      if (name.startsWith('card-')) {
+        const open = await handle.query(getPaymentQuery);
+        if (open.needs_attention && open.status !== 'AUTHORIZED') {
+          await handle.executeUpdate(resolveAttentionUpdate, {
+            args: [{ operator: 'ops@record', reason: 'recorded for the replay corpus' }],
+          });
+        }
+      }
       const state = await handle.result();
       const history = await handle.fetchHistory();
       const file = path.join(HISTORIES_DIR, `${name}.json`);
@@ -85,7 +94,8 @@ try {
       account_id: card_account,
       blocked_mccs: ['7995'],
     });
-    const quick = { ...DEFAULT_CARD_OPTIONS, linger_ms: 500, hold_expiry_ms: 60_000 };
+    // The production timings, but for expiry: payments close at their final state (linger_ms 0).
+    const quick = { ...DEFAULT_CARD_OPTIONS, hold_expiry_ms: 60_000 };
     const opts: CardClientOptions = { task_queue: h.task_queue, workflow: quick };
     const late: CardClientOptions = { task_queue: h.task_queue, workflow: { ...quick, decision_margin_ms: 60_000 } };
     const adviseStandIn = (p: CardPayment, stand_in: 'decline' | 'approve', o: CardClientOptions) =>

@@ -106,13 +106,14 @@ async function sendStandInAdvice(
   stand_in: 'decline' | 'approve',
   options: CardClientOptions,
 ): Promise<void> {
+  let carried: CardCarried | undefined;
   for (let attempt = 1; ; attempt += 1) {
     try {
       await client.workflow.signalWithStart<typeof cardPaymentWorkflow, [{ stand_in: 'decline' | 'approve' }]>('cardPaymentWorkflow', {
         workflowId: paymentWorkflowId(payment.payment_id),
         taskQueue: options.task_queue,
-        args: [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        args: carried ? [payment, options.workflow ?? DEFAULT_CARD_OPTIONS, carried] : [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
+        workflowIdReusePolicy: carried ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
         signal: standInAdviceSignal,
         signalArgs: [{ stand_in }],
         staticSummary: `Card ${payment.card_id}: stand-in ${stand_in} at ${payment.merchant.name}`,
@@ -127,8 +128,13 @@ async function sendStandInAdvice(
       });
       return;
     } catch (err) {
-      // A payment that has closed took its final decision already: nothing to advise.
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      // A payment that has closed (at its final state) takes the advice in a new run from where it
+      // ended; one closed before the decider answers no lifecycle query: nothing to advise.
+      if (err instanceof WorkflowExecutionAlreadyStartedError && !carried) {
+        carried = await closedPaymentState(client, payment).catch(() => undefined);
+        if (!carried) return;
+        continue;
+      }
       if (attempt >= STAND_IN_ADVICE_ATTEMPTS_MAX) throw err;
       await new Promise((r) => setTimeout(r, STAND_IN_ADVICE_BACKOFF_MS * attempt));
     }
@@ -242,7 +248,8 @@ export async function authorizeCardPayment(
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         const state = await getPayment(client, payment.payment_id);
         if (state.decision) {
-          if (state.amount_minor !== authorization.amount_minor) {
+          // amount 0: the payment closed before any authorization reached it (the advice came first).
+          if (state.amount_minor !== 0 && state.amount_minor !== authorization.amount_minor) {
             throw new AuthorizationConflictError(
               `payment ${payment.payment_id} was authorized for ${state.amount_minor} minor units; a repeat for ${authorization.amount_minor} needs a new transaction id`,
             );
@@ -316,7 +323,7 @@ async function sendWithStart<E extends { event_id: string }>(
   }
   let carried: CardCarried;
   try {
-    carried = await client.workflow.getHandle(paymentWorkflowId(payment.payment_id)).query(cardLifecycleQuery);
+    carried = await closedPaymentState(client, payment);
   } catch (err) {
     // Payments closed before the decider answer no lifecycle query: refused, never guessed.
     throw new CardEventRefusedError(
@@ -327,6 +334,11 @@ async function sendWithStart<E extends { event_id: string }>(
     throw new CardEventRefusedError(`payment ${payment.payment_id} is on another card`);
   }
   return send(carried);
+}
+
+/** Where a closed payment's last run ended, to start the next one from. */
+function closedPaymentState(client: Client, payment: CardPayment): Promise<CardCarried> {
+  return client.workflow.getHandle(paymentWorkflowId(payment.payment_id)).query(cardLifecycleQuery);
 }
 
 /** Posts a clearing; starts the payment when the network never authorized it (force post). */

@@ -144,7 +144,9 @@ export function clearingCeilingMinor(authorized_minor: number, mcc: string): num
 export interface CardWorkflowOptions {
   /** Replaces the merchant category's hold expiry (tests). */
   hold_expiry_ms?: number;
-  /** How long a payment stays open for late clearings and refunds after its hold is gone. */
+  /** How long a payment stays open after its hold is gone (0: it closes at its final state; a late
+   * clearing, refund or advice starts a new run of the same id from where it ended). A payment
+   * that needs attention stays open until people resolve it. */
   linger_ms: number;
   /** A payment whose first event never arrives (a rejected start) closes after this long. */
   first_event_wait_ms: number;
@@ -156,7 +158,7 @@ export interface CardWorkflowOptions {
 }
 
 export const DEFAULT_CARD_OPTIONS: CardWorkflowOptions = {
-  linger_ms: 120 * DAY_MS,
+  linger_ms: 0,
   first_event_wait_ms: 10 * 60 * 1000,
   decision_margin_ms: 50,
 };

@@ -13,11 +13,9 @@ import {
   condition,
   continueAsNew,
   patched,
-  proxyActivities,
   proxyLocalActivities,
   setHandler,
   workflowInfo,
-  type ActivityOptions,
   type LocalActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
@@ -75,15 +73,21 @@ const DECIDE_OPTIONS: LocalActivityOptions = {
 };
 /** The least a decision gets, even when its deadline has passed (a stand-in approval's hold). */
 const DECISION_BUDGET_MS_MIN = 1_000;
-/** Stand-in holds and lifecycle steps: money the network already moved. Retried for a bounded
- * time; then the step fails, the payment is flagged, and the next delivery runs it again. */
-const STEP_OPTIONS: ActivityOptions = {
+/** Stand-in holds and lifecycle steps: money the network already moved. Local activities too (no
+ * activity task, no extra workflow task: a purchase's authorization and clearing cost one
+ * workflow task each); retried for a bounded time, then the step fails, the payment is flagged,
+ * and the next delivery of the message runs it again. */
+const STEP_OPTIONS: LocalActivityOptions = {
   startToCloseTimeout: '30 seconds',
   scheduleToCloseTimeout: '2 minutes',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 };
 const local = proxyLocalActivities<Activities>(DECIDE_OPTIONS);
-const steps = proxyActivities<Activities>(STEP_OPTIONS);
+const steps = proxyLocalActivities<Activities>(STEP_OPTIONS);
+
+/** A payment flagged NeedsAttention stays open for ops (voidHold, resolveAttention) until the flag
+ * is resolved, at most this long; an unflagged one closes after `linger_ms`. */
+const ATTENTION_OPEN_MS_MAX = 120 * 24 * 60 * 60 * 1000;
 
 /** Messages waiting for their turn, at most (Temporal accepts 10 in-flight updates per workflow;
  * signals are the rest). */
@@ -375,6 +379,7 @@ export async function cardPaymentWorkflow(
   // reversal, a kept clearing remainder all hold); once nothing is, the payment lingers for late
   // clearings and refunds, then closes.
   let linger_until_ms: number | null = null;
+  let attention_until_ms: number | null = null;
   for (;;) {
     await condition(() => queue.idle);
     if (shouldContinue()) return carry();
@@ -394,6 +399,19 @@ export async function cardPaymentWorkflow(
       await condition(() => queue.idle);
       if (lifecycle.hold && lifecycle.expires_at_ms === armed_for) await handle({ kind: 'expiry' });
       continue;
+    }
+    if (lifecycle.needs_attention) {
+      attention_until_ms ??= Date.now() + Math.max(options.linger_ms, ATTENTION_OPEN_MS_MAX);
+      const wait_ms = attention_until_ms - Date.now();
+      if (wait_ms > 0) {
+        recorder.waitFor(
+          `people: the payment needs attention (resolveAttention closes it), until ${new Date(attention_until_ms).toISOString()}`,
+        );
+        const moved = await condition(() => !lifecycle.needs_attention || lifecycle.hold !== null || shouldContinue(), wait_ms, {
+          summary: 'stay open until the attention flag is resolved',
+        });
+        if (moved) continue;
+      }
     }
     linger_until_ms ??= Date.now() + options.linger_ms;
     const wait_ms = linger_until_ms - Date.now();
