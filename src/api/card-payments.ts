@@ -5,6 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
@@ -256,6 +257,9 @@ export async function authorizeCardPayment(
           }
           return { ...state.decision, held_minor: state.held_minor, card_id: state.card_id ?? '' };
         }
+        throw new CardEventRefusedError(
+          `payment ${payment.payment_id} has completed without an authorization (a clearing or refund came first): an authorization must be its first message`,
+        );
       }
       throw err;
     })
@@ -276,7 +280,16 @@ export async function incrementCardPayment(client: Client, payment_id: string, i
   const event = parse(incrementSchema, input, 'increment');
   const handle = client.workflow.getHandle(paymentWorkflowId(payment_id));
   if (event.deadline_at_ms !== undefined && event.deadline_at_ms - Date.now() <= 0) return standInDecision(event.stand_in);
-  const call = refusedOr(handle.executeUpdate(incrementUpdate, { args: [event], updateId: deliveryId(`increment:${event.event_id}`) }));
+  const call = refusedOr(
+    handle.executeUpdate(incrementUpdate, { args: [event], updateId: deliveryId(`increment:${event.event_id}`) }),
+  ).catch(async (err: unknown): Promise<CardDecision> => {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    // A completed payment holds nothing to raise (not found stays not found).
+    const state = await getPayment(client, payment_id);
+    throw new CardEventRefusedError(
+      `nothing is held: an increment needs an approved, uncleared authorization; the payment is ${state.status}`,
+    );
+  });
   if (event.deadline_at_ms === undefined) return call;
   return inTimeOrStandIn(call, event.deadline_at_ms, event.stand_in, async () => undefined);
 }
@@ -292,7 +305,14 @@ function deliveryId(key: string): string {
 export async function reverseCardPayment(client: Client, payment_id: string, input: Reversal): Promise<PaymentState> {
   const event = parse(reversalSchema, input, 'reversal');
   const handle = client.workflow.getHandle(paymentWorkflowId(payment_id));
-  return refusedOr(handle.executeUpdate(reverseUpdate, { args: [event], updateId: deliveryId(`reversal:${event.event_id}`) }));
+  return refusedOr(handle.executeUpdate(reverseUpdate, { args: [event], updateId: deliveryId(`reversal:${event.event_id}`) })).catch(
+    async (err: unknown) => {
+      // A completed payment holds nothing: the reversal has nothing to release (as the payment
+      // itself answers while open). A payment that never existed is still not found.
+      if (err instanceof WorkflowNotFoundError) return getPayment(client, payment_id);
+      throw err;
+    },
+  );
 }
 
 /** Sends a message that may be a payment's first (a clearing or refund with no authorization):

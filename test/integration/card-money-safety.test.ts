@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { createCardActivities } from '../../src/activities/card.js';
-import { authorizeCardPayment, clearCardPayment, incrementCardPayment, refundCardPayment } from '../../src/api/card-payments.js';
+import {
+  authorizeCardPayment,
+  clearCardPayment,
+  incrementCardPayment,
+  refundCardPayment,
+  reverseCardPayment,
+} from '../../src/api/card-payments.js';
 import { getPayment } from '../../src/api/payments.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../../src/domain/card.js';
 import { TransferCode, TransferFlags } from '../../src/domain/ledger.js';
@@ -245,8 +251,17 @@ describe('long-lived and closed payments (point 9)', () => {
     await h.client.workflow.getHandle(paymentWorkflowId(p.payment_id)).result();
     const repeated = await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 2_000 }, opts(closing));
     assert.equal(repeated.posted_minor, 2_000);
+    await h.client.workflow.getHandle(paymentWorkflowId(p.payment_id)).result();
+    // Messages that need a hold, after the payment completed: answered from its state, never
+    // INTERNAL (a reversal releases nothing; an increment is refused).
+    assert.equal((await reverseCardPayment(h.client, p.payment_id, { event_id: 'rv-late' })).held_minor, 0);
+    await assert.rejects(incrementCardPayment(h.client, p.payment_id, { event_id: 'i-late', amount_minor: 1 }), /nothing is held/);
+    const force = purchase(c.card_id);
+    await clearCardPayment(h.client, force, { event_id: 'c1', amount_minor: 100 }, opts(closing));
+    await h.client.workflow.getHandle(paymentWorkflowId(force.payment_id)).result();
+    await assert.rejects(authorizeCardPayment(h.client, force, inTime(100), opts(closing)), /an authorization must be its first message/);
     const b = (await h.ledger.getBalance(c.account_id))!;
-    assert.deepEqual([Number(b.debits_posted), Number(b.credits_posted)], [2_000, 12_000]);
+    assert.deepEqual([Number(b.debits_posted), Number(b.credits_posted)], [2_100, 12_000]);
   });
 });
 
