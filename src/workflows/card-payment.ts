@@ -208,19 +208,28 @@ export async function cardPaymentWorkflow(
   /** One message, handled to its end in its turn. Never throws: refusals and failed steps are in
    * the outcome, recorded; the caller decides what its sender is told. */
   const handle = (message: CardMessage): Promise<MessageOutcome> =>
-    queue.run(async () => {
-      const outcome = await handleCardMessage(lifecycle, message, {
-        execute,
-        now_ms: () => Date.now(),
-        applied: (events, state) => {
-          lifecycle = state;
-          recordCardEvents(recorder, view, events, state);
-        },
+    queue
+      .run(async () => {
+        const outcome = await handleCardMessage(lifecycle, message, {
+          execute,
+          now_ms: () => Date.now(),
+          applied: (events, state) => {
+            lifecycle = state;
+            recordCardEvents(recorder, view, events, state);
+          },
+        });
+        lifecycle = outcome.state;
+        recorder.flush();
+        return outcome;
+      })
+      .catch((err: unknown): MessageOutcome => {
+        // Only a full queue (or a bug) gets here: the message is not handled, its sender retries; a
+        // rejection never escapes a handler.
+        const error = err instanceof Error ? err.message : String(err);
+        recorder.note('message_not_handled', `${message.kind}: ${error}`);
+        recorder.flush();
+        return { state: lifecycle, events: [], failed: error };
       });
-      lifecycle = outcome.state;
-      recorder.flush();
-      return outcome;
-    });
   /** What an update's sender is told when its message was refused or its step failed. */
   const orThrow = (outcome: MessageOutcome): MessageOutcome => {
     if (outcome.refused) {
