@@ -2,9 +2,9 @@
 // apply its events, run the ledger step it asks for, feed the result back, until it asks for
 // nothing more. The workflow runs it with activities; the unit tests with a model ledger. No I/O
 // of its own: `execute` does the steps and turns their failures into a `failed` result.
+import { decide } from './card-decide.js';
 import {
   STEPS_PER_MESSAGE_MAX,
-  decide,
   evolveAll,
   type CardCommand,
   type CardEvent,

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { decide } from '../../src/domain/card-decide.js';
 import {
-  decide,
   evolveAll,
   initialCardState,
   isFinal,
