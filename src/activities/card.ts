@@ -278,6 +278,31 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
       const payment = parseOrFail(cardPaymentSchema, input.payment, 'card payment');
       assertAmount('clearing amount_minor', input.amount_minor);
       const ids = cardTransferIds(payment.payment_id);
+      // A clearing the ledger already has (a step retried after the payment moved on, or a repeat
+      // that reached a new run after the payment's history was gone) is answered from it: the
+      // network's clearing is posted once, whatever the payment's state says.
+      const booked = await ledger.getTransfers([
+        ids.clearing(input.event_id),
+        ids.clearingExcess(input.event_id),
+        ids.clearingOverlimit(input.event_id),
+      ]);
+      if (booked.length > 0) {
+        let left: HoldRef | null = null;
+        for (const suffix of ['kept', 'overlimit']) {
+          const kept = await findHold(payment.payment_id, {
+            key: `${input.event_id}:${suffix}`,
+            amount_minor: 0,
+            overlimit: suffix === 'overlimit',
+          });
+          if (kept && !kept.released) left = kept.hold;
+        }
+        return {
+          hold: left,
+          posted_minor: booked.reduce((sum, t) => sum + t.amount_minor, 0),
+          from_hold_minor: booked.find((t) => t.id === ids.clearing(input.event_id))?.amount_minor ?? 0,
+          overlimit_minor: booked.find((t) => t.id === ids.clearingOverlimit(input.event_id))?.amount_minor ?? 0,
+        };
+      }
       const located = input.hold ? await findHold(payment.payment_id, input.hold) : null;
       const attempt = async (held: HoldRef | null, overlimit: boolean) => {
         const chain: TransferInput[] = [];

@@ -3,6 +3,7 @@
 // ids and search attributes.
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  QueryNotRegisteredError,
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -132,9 +133,15 @@ async function sendStandInAdvice(
       // A payment that has closed (at its final state) takes the advice in a new run from where it
       // ended; one closed before the decider answers no lifecycle query: nothing to advise.
       if (err instanceof WorkflowExecutionAlreadyStartedError && !carried) {
-        carried = await closedPaymentState(client, payment).catch(() => undefined);
-        if (!carried) return;
-        continue;
+        try {
+          carried = await closedPaymentState(client, payment);
+          continue;
+        } catch (queryErr) {
+          if (queryErr instanceof QueryNotRegisteredError) return;
+          if (attempt >= STAND_IN_ADVICE_ATTEMPTS_MAX) throw queryErr;
+          await new Promise((r) => setTimeout(r, STAND_IN_ADVICE_BACKOFF_MS * attempt));
+          continue;
+        }
       }
       if (attempt >= STAND_IN_ADVICE_ATTEMPTS_MAX) throw err;
       await new Promise((r) => setTimeout(r, STAND_IN_ADVICE_BACKOFF_MS * attempt));
@@ -345,6 +352,9 @@ async function sendWithStart<E extends { event_id: string }>(
   try {
     carried = await closedPaymentState(client, payment);
   } catch (err) {
+    // The payment could not be read now (a worker or the server restarting): not booked yet.
+    if (!(err instanceof QueryNotRegisteredError))
+      throw new CardStepFailedError(`payment ${payment.payment_id} has closed and could not be read now: ${(err as Error).message}`);
     // Payments closed before the decider answer no lifecycle query: refused, never guessed.
     throw new CardEventRefusedError(
       `payment ${payment.payment_id} has closed and predates late-message handling; book this ${kind} by hand (${(err as Error).message})`,

@@ -192,6 +192,35 @@ describe('the decision step is idempotent (point 10)', () => {
   });
 });
 
+describe('a clearing is posted once, whatever the payment remembers (point 8)', () => {
+  test('a clearing repeated with no hold in the payment (its history gone) answers from the ledger and posts nothing more', async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    touched.pop(); // no workflow: the activities alone
+    const postings = createTransferBatcher(h.ledger, DEFAULT_BATCHER_OPTIONS);
+    try {
+      const activities = createCardActivities({ postings, ledger: h.ledger, cards: h.cards });
+      const card = await activities.resolveCard(p);
+      const decided = await activities.authorizeCard({
+        payment: p,
+        event_id: 'authorization',
+        hold_minor: 1_000,
+        stand_in_approved: false,
+      });
+      const clearing = { payment: p, event_id: 'clearing:c1', card, amount_minor: 600, final: false };
+      const first = await activities.clearCard({ ...clearing, hold: decided.hold! });
+      assert.equal(first.hold?.amount_minor, 400);
+      const again = await activities.clearCard({ ...clearing, hold: null });
+      assert.deepEqual(again.hold, first.hold, 'the kept remainder is found again');
+      const b = (await h.ledger.getBalance(c.account_id))!;
+      assert.deepEqual([Number(b.debits_posted), Number(b.debits_pending)], [600, 400], 'posted once');
+      await activities.releaseCardHold({ payment: p, event_id: 'test', card, hold: first.hold!, keep_minor: 0 });
+    } finally {
+      await postings.close();
+    }
+  });
+});
+
 describe('increments carry a deadline and a stand-in (point 12)', () => {
   test('an increment answered past its deadline is the stand-in; the hold the workflow decided late is shrunk back', async () => {
     const c = await cardholder(10_000);
