@@ -9,7 +9,7 @@ import type { Currency } from '../domain/money.js';
 import { parseOrFail } from '../domain/validation.js';
 import { platformAccount } from '../ledger/accounts.js';
 import type { TransferBatcher } from '../ledger/batcher.js';
-import { transferId } from '../ledger/ids.js';
+import { holdKey, transferId } from '../ledger/ids.js';
 import type { TransferInput, TransferOutcome } from '../ledger/ledger.js';
 import type { CardStore } from '../cards/cards.js';
 import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
@@ -58,12 +58,12 @@ const HOLD_REFUSALS: Partial<Record<TransferResult | string, DeclineReason>> = {
 };
 
 export const cardTransferIds = (payment_id: string) => ({
-  hold: (key: string) => transferId(payment_id, `card_hold:${key}`),
-  holdRelease: (key: string) => transferId(payment_id, `card_hold_release:${key}`),
-  clearing: (event_id: string) => transferId(payment_id, `card_clearing:${event_id}`),
-  clearingExcess: (event_id: string) => transferId(payment_id, `card_clearing_excess:${event_id}`),
-  clearingOverlimit: (event_id: string) => transferId(payment_id, `card_clearing_overlimit:${event_id}`),
-  refund: (event_id: string) => transferId(payment_id, `card_refund:${event_id}`),
+  hold: (key: string) => transferId(payment_id, 'card_hold', key),
+  holdRelease: (key: string) => transferId(payment_id, 'card_hold_release', key),
+  clearing: (event_id: string) => transferId(payment_id, 'card_clearing', event_id),
+  clearingExcess: (event_id: string) => transferId(payment_id, 'card_clearing_excess', event_id),
+  clearingOverlimit: (event_id: string) => transferId(payment_id, 'card_clearing_overlimit', event_id),
+  refund: (event_id: string) => transferId(payment_id, 'card_refund', event_id),
 });
 
 function refusalOf(outcome: TransferOutcome): string {
@@ -113,7 +113,7 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
     const ids = cardTransferIds(payment_id);
     for (const [key, overlimit] of [
       [hold.key, hold.overlimit],
-      [`${hold.key}:overlimit`, true],
+      [holdKey(hold.key, 'overlimit'), true],
     ] as const) {
       const found = await ledger.getTransfers([ids.hold(key), ids.holdRelease(key)]);
       const placed = found.find((t) => t.id === ids.hold(key));
@@ -184,7 +184,7 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
       const account: CardAccount | undefined = card ? { company_id: card.company_id, account_id: card.account_id } : undefined;
       // A retried decision answers from the hold a previous attempt placed, whatever the card's
       // rules say now (a card frozen between two attempts must not decline a held payment).
-      const placed = await findHold(payment.payment_id, { key: input.event_id, amount_minor: input.hold_minor, overlimit: false });
+      const placed = await findHold(payment.payment_id, { key: holdKey(input.event_id), amount_minor: input.hold_minor, overlimit: false });
       if (placed && !placed.released)
         return { approved: true, hold: placed.hold, ...(account ? { card: account } : {}), decided_at_ms: Date.now() };
       if (!input.stand_in_approved) {
@@ -197,7 +197,7 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
         }
       }
       const tryHold = async (debit_account_id: string, overlimit: boolean) => {
-        const key = overlimit ? `${input.event_id}:overlimit` : input.event_id;
+        const key = holdKey(input.event_id, overlimit ? 'overlimit' : undefined);
         const outcomes = await postings.submit(holdChain(payment, key, debit_account_id, input.hold_minor, input.replaces));
         const hold: HoldRef = { key, amount_minor: input.hold_minor, overlimit };
         return { outcomes, hold, failed: outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed') };
@@ -246,7 +246,7 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
         throw unexpected('releaseCardHold', outcome ? [outcome] : []);
       }
       assertAmount('keep_minor', input.keep_minor);
-      const key = `${input.event_id}:${hold.overlimit ? 'overlimit' : 'kept'}`;
+      const key = holdKey(input.event_id, hold.overlimit ? 'overlimit' : 'kept');
       const outcomes = await postings.submit(
         holdChain(payment, key, chargedAccount(input.card, hold.overlimit, payment.currency), input.keep_minor, hold),
       );
@@ -288,9 +288,9 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
       ]);
       if (booked.length > 0) {
         let left: HoldRef | null = null;
-        for (const suffix of ['kept', 'overlimit']) {
+        for (const suffix of ['kept', 'overlimit'] as const) {
           const kept = await findHold(payment.payment_id, {
-            key: `${input.event_id}:${suffix}`,
+            key: holdKey(input.event_id, suffix),
             amount_minor: 0,
             overlimit: suffix === 'overlimit',
           });
@@ -319,7 +319,7 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
           });
           const rest = held.amount_minor - from_hold_minor;
           if (!input.final && rest > 0) {
-            const key = `${input.event_id}:${held.overlimit ? 'overlimit' : 'kept'}`;
+            const key = holdKey(input.event_id, held.overlimit ? 'overlimit' : 'kept');
             chain.push(...holdChain(payment, key, chargedAccount(input.card, held.overlimit, payment.currency), rest, undefined));
             left = { key, amount_minor: rest, overlimit: held.overlimit };
           }

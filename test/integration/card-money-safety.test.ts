@@ -94,7 +94,7 @@ async function voidInLedger(payment_id: string, hold_key: string) {
   const [outcome] = await h.ledger.createTransfers([
     {
       id: randomUUID(),
-      pending_id: transferId(payment_id, `card_hold:${hold_key}`),
+      pending_id: transferId(payment_id, 'card_hold', hold_key),
       code: TransferCode.card_hold_release,
       flags: TransferFlags.void_pending,
       payment_id,
