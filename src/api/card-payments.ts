@@ -111,30 +111,36 @@ async function sendStandInAdvice(
   let carried: CardCarried | undefined;
   for (let attempt = 1; ; attempt += 1) {
     try {
-      await client.workflow.signalWithStart<typeof cardPaymentWorkflow, [{ stand_in: 'decline' | 'approve' }]>('cardPaymentWorkflow', {
-        workflowId: paymentWorkflowId(payment.payment_id),
-        taskQueue: options.task_queue,
-        args: carried ? [payment, options.workflow ?? DEFAULT_CARD_OPTIONS, carried] : [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
-        workflowIdReusePolicy: carried ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
-        signal: standInAdviceSignal,
-        signalArgs: [{ stand_in }],
-        staticSummary: `Card ${payment.card_id}: stand-in ${stand_in} at ${payment.merchant.name}`,
-        typedSearchAttributes: [
-          { key: PaymentStatusKey, value: 'RECEIVED' },
-          { key: PaymentKindKey, value: 'card' },
-          { key: CurrencyKey, value: payment.currency },
-          { key: NeedsAttentionKey, value: false },
-          { key: CardIdKey, value: payment.card_id },
-          { key: MerchantCategoryKey, value: payment.merchant.mcc },
-        ],
-      });
+      // Each attempt has its own deadline: the advice outlives the caller's (whose deadline the
+      // network has passed already), or it would never be delivered once the answer was late.
+      await client.withDeadline(Date.now() + STAND_IN_ADVICE_ATTEMPT_MS_MAX, () =>
+        client.workflow.signalWithStart<typeof cardPaymentWorkflow, [{ stand_in: 'decline' | 'approve' }]>('cardPaymentWorkflow', {
+          workflowId: paymentWorkflowId(payment.payment_id),
+          taskQueue: options.task_queue,
+          args: carried
+            ? [payment, options.workflow ?? DEFAULT_CARD_OPTIONS, carried]
+            : [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
+          workflowIdReusePolicy: carried ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
+          signal: standInAdviceSignal,
+          signalArgs: [{ stand_in }],
+          staticSummary: `Card ${payment.card_id}: stand-in ${stand_in} at ${payment.merchant.name}`,
+          typedSearchAttributes: [
+            { key: PaymentStatusKey, value: 'RECEIVED' },
+            { key: PaymentKindKey, value: 'card' },
+            { key: CurrencyKey, value: payment.currency },
+            { key: NeedsAttentionKey, value: false },
+            { key: CardIdKey, value: payment.card_id },
+            { key: MerchantCategoryKey, value: payment.merchant.mcc },
+          ],
+        }),
+      );
       return;
     } catch (err) {
       // A payment that has closed (at its final state) takes the advice in a new run from where it
       // ended; one closed before the decider answers no lifecycle query: nothing to advise.
       if (err instanceof WorkflowExecutionAlreadyStartedError && !carried) {
         try {
-          carried = await closedPaymentState(client, payment);
+          carried = await client.withDeadline(Date.now() + STAND_IN_ADVICE_ATTEMPT_MS_MAX, () => closedPaymentState(client, payment));
           continue;
         } catch (queryErr) {
           if (queryErr instanceof QueryNotRegisteredError) return;
@@ -150,6 +156,8 @@ async function sendStandInAdvice(
 }
 /** The stand-in advice is tried this many times, backing off linearly from this (about 5 s in all). */
 const STAND_IN_ADVICE_ATTEMPTS_MAX = 10;
+/** One attempt of the advice (a signal-with-start, or reading a closed payment), at most. */
+const STAND_IN_ADVICE_ATTEMPT_MS_MAX = 2_000;
 const STAND_IN_ADVICE_BACKOFF_MS = 100;
 
 /** The payment's ledger step failed (the ledger is unreachable, a step timed out): nothing is
