@@ -13,6 +13,11 @@
 // typically after the payment finished); requests can be held longer than the caller's timeout
 // (the payout is still made once: a retry with the same key joins the held request, or gets the
 // stored answer).
+//
+// Tests script a payout's next answers by idempotency key (`script`): each scripted answer is
+// given to one request, before and instead of processing it (the bank did nothing), so a test can
+// make the bank answer 401, 409, 425, 5xx, a 422 that is not a rejection, a 200 with a body no
+// bank should send, and then let the payout go through.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { describeIssue } from '../domain/validation.js';
@@ -55,6 +60,16 @@ export interface SimulatorOptions {
   request_hold_ms?: number;
 }
 
+/** One answer a test makes the bank give to the next request for a key; the bank acts on nothing. */
+export interface ScriptedAnswer {
+  status: number;
+  /** Sent as JSON; a string is sent as it is (a body the gateway cannot parse). */
+  body?: unknown;
+}
+
+/** Scripted answers one key may have queued at once. */
+export const SCRIPTED_ANSWERS_MAX = 100;
+
 export type CallbackKind = 'first' | 'duplicate' | 'late';
 
 export interface CallbackDelivery {
@@ -83,6 +98,10 @@ export interface SettlementSimulator {
   replies_lost: number;
   /** Confirmation callbacks delivered or given up on, in the order they finished. */
   callbacks: CallbackDelivery[];
+  /** Queues answers for the next requests with this idempotency key (see ScriptedAnswer). */
+  script(idempotency_key: string, answers: ScriptedAnswer[]): void;
+  /** Scripted answers given so far, per key. */
+  scripted: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -128,6 +147,8 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   const settled: SettlementSimulator['settled'] = new Map();
   const requests: SettlementSimulator['requests'] = new Map();
   const callbacks: CallbackDelivery[] = [];
+  const scripts = new Map<string, ScriptedAnswer[]>();
+  const scripted: SettlementSimulator['scripted'] = new Map();
   const counters = { held: 0, transient_failures: 0, replies_lost: 0 };
 
   // Timers and callback requests still pending; close() cancels them.
@@ -241,6 +262,12 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       if (requests.size < IDEMPOTENCY_KEYS_MAX || requests.has(instruction.idempotency_key)) {
         requests.set(instruction.idempotency_key, (requests.get(instruction.idempotency_key) ?? 0) + 1);
       }
+      const next = scripts.get(instruction.idempotency_key)?.shift();
+      if (next) {
+        scripted.set(instruction.idempotency_key, (scripted.get(instruction.idempotency_key) ?? 0) + 1);
+        res.writeHead(next.status, { 'content-type': 'application/json' });
+        return res.end(typeof next.body === 'string' ? next.body : JSON.stringify(next.body ?? { error: `scripted ${next.status}` }));
+      }
       const previous = answers.get(instruction.idempotency_key);
       if (previous) return reply(previous.status, previous.body);
       const inflight = processing.get(instruction.idempotency_key);
@@ -290,6 +317,16 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       return counters.replies_lost;
     },
     callbacks,
+    scripted,
+    script(idempotency_key, list) {
+      const queue = scripts.get(idempotency_key) ?? [];
+      if (queue.length + list.length > SCRIPTED_ANSWERS_MAX) throw new Error(`at most ${SCRIPTED_ANSWERS_MAX} scripted answers per key`);
+      for (const a of list) {
+        if (!(Number.isInteger(a.status) && a.status >= 200 && a.status <= 599))
+          throw new Error(`scripted status must be 200..599, got ${a.status}`);
+      }
+      scripts.set(idempotency_key, [...queue, ...list]);
+    },
     close: () => {
       closed = true;
       for (const timer of timers) clearTimeout(timer);

@@ -380,3 +380,44 @@ describe('a bank slow to confirm', () => {
     await assertInvariants(h);
   });
 });
+
+describe('a confirmation that arrives while the send is still being retried', () => {
+  let h: PaymentsHarness;
+  before(async () => {
+    h = await startPaymentsHarness('payout-callbacks-during-send', { callbacks: true, simulator: { callback_delay_ms: 50 } });
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('settles the payout with the confirmed reference, and the send stops', async () => {
+    const co = await company(h, 10_000);
+    const platformBefore = await platformBalances(h);
+    const request = payout(co, 900);
+    const key = `payout:${request.payment_id}`;
+    // The bank's API keeps failing (its payments went through another channel), yet it confirms.
+    h.simulator.script(
+      key,
+      Array.from({ length: 60 }, () => ({ status: 503 })),
+    );
+    const { handle } = await startPayout(h.client, request, h.task_queue);
+    await waitFor('the send retried', () => (h.simulator.requests.get(key) ?? 0) >= 2);
+    const confirmed = await postCallback(h, { idempotency_key: key, status: 'settled', bank_reference: 'BANK-during-retries' });
+    assert.equal(confirmed.status, 200);
+    const state = await Promise.race([
+      handle.result(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still waiting for the send after the confirmation')), 20_000)),
+    ]);
+    assert.equal(state.status, 'SETTLED');
+    assert.equal(state.bank_reference, 'BANK-during-retries');
+    const codes = (await h.ledger.getPaymentTransfers(request.payment_id)).map((t) => t.code).sort();
+    assert.deepEqual(codes, [TransferCode.payout_hold, TransferCode.payout_posting, TransferCode.payout_settlement].sort());
+    const platform = await platformBalances(h);
+    assert.deepEqual(delta(platformBefore.bank, platform.bank), { ...zero, credits_posted: 900 });
+    // The send was cancelled: the bank hears no more of it.
+    const sent = h.simulator.requests.get(key);
+    await new Promise((r) => setTimeout(r, 2_000));
+    assert.equal(h.simulator.requests.get(key), sent, 'no send after the payout settled');
+    await assertInvariants(h);
+  });
+});

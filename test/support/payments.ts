@@ -6,7 +6,7 @@ import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createCardStore, type CardStore } from '../../src/cards/cards.js';
 import type { Pool } from '../../src/ledger/db.js';
-import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
+import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher, type TransferBatcher } from '../../src/ledger/batcher.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createNetworkCycleStore } from '../../src/ledger/network-cycles.js';
 import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
@@ -55,6 +55,8 @@ export interface HarnessOptions {
   /** Default: the platform's encrypting converter with the test keys; null: payloads in clear
    * (the replay corpus is recorded so, to replay without keys). */
   data_converter?: DataConverter | null;
+  /** Wraps the worker's ledger writes, to inject a ledger fault (the real batcher underneath). */
+  postings?: (inner: TransferBatcher) => TransferBatcher;
 }
 
 export async function startPaymentsHarness(label: string, options: HarnessOptions = {}): Promise<PaymentsHarness> {
@@ -93,6 +95,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
   });
   const task_queue = `${label}-${randomUUID()}`;
   const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
+  const workerPostings = options.postings ? options.postings(postings) : postings;
   const nativeConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
   const worker = await createPaymentsWorker({
     tracing: options.tracing,
@@ -101,7 +104,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     task_queue,
     deps: {
       ledger,
-      postings,
+      postings: workerPostings,
       cards,
       gateway: createHttpSettlementGateway(simulator.url, { request_timeout_ms: options.gateway_timeout_ms ?? 10_000 }),
       // The simulator plays the card network too.
