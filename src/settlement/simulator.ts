@@ -7,8 +7,9 @@
 // happened) and lost replies (the payout is made, then the connection drops before the answer).
 //
 // With a callback URL the bank answers like most real ones: it accepts the payout (202, idempotent
-// by key) and POSTs its confirmation (settled with a bank reference, or rejected with a reason) to
-// the URL after `callback_delay_ms`, retrying the callback while the receiver answers 5xx or cannot
+// by key) and POSTs its confirmation (settled with a bank reference, or rejected with a reason),
+// signed with its secret (Standard Webhooks, src/settlement/webhook-signature.ts), to the URL
+// after `callback_delay_ms`, retrying the callback while the receiver answers 5xx or cannot
 // be reached. Callbacks can be repeated at once (duplicates) or again much later (late callbacks,
 // typically after the payment finished); requests can be held longer than the caller's timeout
 // (the payout is still made once: a retry with the same key joins the held request, or gets the
@@ -23,6 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { describeIssue } from '../domain/validation.js';
 import { createNetworkSimulator, type NetworkSimulator } from './network.js';
 import { payoutInstructionSchema, type PayoutInstruction, type PayoutResult, type SettlementCallback } from './gateway.js';
+import { webhookHeaders } from './webhook-signature.js';
 
 export const REJECTED_ACCOUNT_PREFIX = 'REJECT';
 /** Largest request body accepted, in bytes. */
@@ -46,6 +48,8 @@ export interface SimulatorOptions {
   random?: () => number;
   /** When set, payouts are accepted (202) and confirmed by a POST to this URL; else answered at once. */
   callback_url?: string | undefined;
+  /** The key callbacks are signed with (Standard Webhooks); required with a callback URL. */
+  callback_secret?: Buffer | undefined;
   /** Delay before the confirmation callback (default 0). */
   callback_delay_ms?: number;
   /** Probability in [0, 1) that a confirmation is delivered twice, at once. */
@@ -139,6 +143,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   for (const [name, ms] of Object.entries({ callback_delay_ms, late_callback_delay_ms, request_hold_ms })) {
     if (!(Number.isSafeInteger(ms) && ms >= 0)) throw new Error(`${name} must be a non-negative integer, got ${ms}`);
   }
+  if (callback_url && !options.callback_secret) throw new Error('callback_secret is required with a callback_url: callbacks are signed');
   const random = options.random ?? Math.random;
   type Answer = { status: number; body: PayoutResult };
   const answers = new Map<string, Answer>();
@@ -165,18 +170,22 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   };
   const sleep = (ms: number) => new Promise<void>((resolve) => later(ms, resolve));
 
-  const deliver = (kind: CallbackKind, body: SettlementCallback, attempt = 1): void => {
-    if (closed || !callback_url) return;
+  // One message id per callback, the same on each of its delivery attempts (Standard Webhooks);
+  // every attempt is signed with its own timestamp.
+  const deliver = (kind: CallbackKind, body: SettlementCallback, attempt = 1, id = `msg_${randomUUID()}`): void => {
+    if (closed || !callback_url || !options.callback_secret) return;
+    const json = JSON.stringify(body);
     const done = (http_status: number | null, error?: string) =>
       callbacks.push({ idempotency_key: body.idempotency_key, kind, body, http_status, attempts: attempt, ...(error ? { error } : {}) });
     const retry = (why: string) => {
       if (attempt >= CALLBACK_ATTEMPTS_MAX) return done(null, why);
-      later(CALLBACK_RETRY_MS_MIN * 2 ** (attempt - 1), () => deliver(kind, body, attempt + 1));
+      later(CALLBACK_RETRY_MS_MIN * 2 ** (attempt - 1), () => deliver(kind, body, attempt + 1, id));
     };
+    const signature = webhookHeaders(options.callback_secret, { id, timestamp_s: Math.floor(Date.now() / 1000), body: json });
     void fetch(callback_url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', ...signature },
+      body: json,
       signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(CALLBACK_TIMEOUT_MS)]),
     }).then(
       async (response) => {

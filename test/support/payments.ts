@@ -13,6 +13,7 @@ import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
 import { startSettlementCallbackReceiver, type SettlementCallbackReceiver } from '../../src/settlement/callback-receiver.js';
 import { createLogger } from '../../src/logger.js';
+import { generateWebhookSecret, parseWebhookSecret, webhookHeaders } from '../../src/settlement/webhook-signature.js';
 import { startSettlementSimulator, type SettlementSimulator, type SimulatorOptions } from '../../src/settlement/simulator.js';
 import { createPaymentsWorker } from '../../src/workers/worker.js';
 import { testDataConverter } from './codec.js';
@@ -26,6 +27,8 @@ export interface PaymentsHarness {
   simulator: SettlementSimulator;
   /** The settlement callback receiver, when the options asked for callbacks. */
   receiver: SettlementCallbackReceiver | null;
+  /** The bank's callback-signing key (the simulator signs with it; postCallback too). */
+  callback_secret: Buffer;
   task_queue: string;
   worker: Worker;
   /** What the client and worker encrypt with (null: payloads in clear). */
@@ -81,8 +84,16 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     ...(data_converter ? { dataConverter: data_converter } : {}),
     ...(options.tracing ? { interceptors: tracingClientInterceptors() } : {}),
   });
+  // The bank's callback secret for this harness: the simulator signs, the receiver verifies.
+  const callback_secret = parseWebhookSecret(generateWebhookSecret(), 'test callback secret');
   const receiver = options.callbacks
-    ? await startSettlementCallbackReceiver({ host: '127.0.0.1', port: 0, client, log: createLogger(`${label}-callbacks`) })
+    ? await startSettlementCallbackReceiver({
+        host: '127.0.0.1',
+        port: 0,
+        client,
+        log: createLogger(`${label}-callbacks`),
+        secrets: [callback_secret],
+      })
     : null;
   const simulator = await startSettlementSimulator({
     host: '127.0.0.1',
@@ -92,6 +103,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     reply_lost_rate: 0,
     ...options.simulator,
     callback_url: receiver?.url,
+    callback_secret,
   });
   const task_queue = `${label}-${randomUUID()}`;
   const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
@@ -123,6 +135,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     client,
     simulator,
     receiver,
+    callback_secret,
     task_queue,
     worker,
     data_converter,
@@ -137,4 +150,24 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
       await pool.end();
     },
   };
+}
+
+/** POSTs a callback to the harness's receiver as the bank would: signed with its secret (or
+ * `signed: false`, or with other headers), now. */
+export async function postCallback(
+  h: PaymentsHarness,
+  body: unknown,
+  options: { raw?: string; signed?: boolean; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const text = options.raw ?? JSON.stringify(body);
+  const signature =
+    options.signed === false
+      ? {}
+      : webhookHeaders(h.callback_secret, { id: `msg_${randomUUID()}`, timestamp_s: Math.floor(Date.now() / 1000), body: text });
+  const response = await fetch(h.receiver!.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signature, ...options.headers },
+    body: text,
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
