@@ -384,6 +384,9 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
     // A confirmation that came with the send's `accepted` (in the same workflow task) is the
     // ordinary callback path; one that came alone ended a send still being retried.
     const answer = winner === 'confirmed' && sendAnswer && 'accepted' in sendAnswer ? sendAnswer : winner;
+    // The send may still be pausing or retrying when the answer came from elsewhere (a confirmation,
+    // an ops re-send): stop it. Nothing to stop when the send itself answered.
+    if (firstFinalAnswer) sendScope.cancel();
     let bank_reference: string;
     if (answer === 'confirmed' || 'accepted' in answer) {
       if (answer !== 'confirmed') {
@@ -411,8 +414,6 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
       bank_reference = answer.bank_reference;
     }
     bankAnswered = true;
-    // The send may still be pausing or retrying when the answer came from elsewhere: stop it.
-    if (firstFinalAnswer) sendScope.cancel();
     paid = true;
     booking = true;
     waitFor('the ledger: booking the settlement');
@@ -431,6 +432,13 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
     await condition(allHandlersFinished);
     return state;
   } catch (err) {
+    const unresolved = sendFailureEvent(err);
+    if (unresolved) {
+      // The send kept being refused for our credentials or answered unexpectedly until the retries
+      // ran out (weeks): the bank may have paid, so nothing is undone; people finish it.
+      markNeedsAttention(unresolved, `gave up sending the payout: ${failureMessage(err)}`);
+      throw err;
+    }
     if (paid && patched(PATCH_PAYOUT_PAID_NEVER_COMPENSATED)) {
       // The bank has paid: undoing the posting would charge the platform for the company's
       // payout. Leave the posting, flag, and fail the workflow for people to finish.

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { payoutTransferIds } from '../../src/activities/payout.js';
-import { retrySettlement } from '../../src/api/ops.js';
+import { resolveAttention, retrySettlement } from '../../src/api/ops.js';
 import { getPayment, startPayout } from '../../src/api/payments.js';
 import { TransferCode } from '../../src/domain/ledger.js';
 import type { PaymentState, PayoutRequest } from '../../src/domain/payment.js';
@@ -116,6 +116,32 @@ describe('a bank answering the send with every HTTP class', () => {
       assert.ok(!events(state).includes('settlement_rejected'));
     });
   }
+
+  test('an ops re-send that fails inside the handler is recorded and flagged; the payout goes on, takes later messages, settles', async () => {
+    const co = await company(h, 100_000);
+    const request = payout(co, 5_100, 'ops-401');
+    const key = payoutIdempotencyKey(request.payment_id);
+    h.simulator.script(
+      key,
+      Array.from({ length: 4 }, () => ({ status: 401, body: { error: 'invalid api key' } })),
+    );
+    const { handle } = await startPayout(h.client, request, h.task_queue);
+    await eventually('the credential problem flagged', async () =>
+      (await getPayment(h.client, request.payment_id)).timeline.some((e) => e.event === 'settlement_credentials_refused'),
+    );
+    const retried = await retrySettlement(h.client, request.payment_id, { operator: 'jane.ops', reason: 'rotated the api key' });
+    assert.equal(retried.status, 'SETTLING');
+    const failed = retried.timeline.find((e) => e.event === 'ops_retry_failed');
+    assert.ok(failed, events(retried).join(', '));
+    assert.match(failed.detail ?? '', /401/);
+    assert.equal(retried.needs_attention, true);
+    // Later messages are still accepted.
+    const resolved = await resolveAttention(h.client, request.payment_id, { operator: 'sam', reason: 'key rotated, bank will take it' });
+    assert.equal(resolved.needs_attention, false);
+    const state = await handle.result();
+    await assertSettledOnce(h, request, state);
+    assert.equal(h.simulator.scripted.get(key), 4);
+  });
 
   const unexpected: Array<[string, ScriptedAnswer]> = [
     ['400', { status: 400, body: { error: 'bad request' } }],
