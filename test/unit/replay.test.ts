@@ -19,6 +19,15 @@ const REQUIRED_PATHS = [
   'payout-settled',
   'payout-declined',
   'payout-compensated',
+  // The bank's other answers (src/settlement/gateway.ts) and the steps around them.
+  'payout-retried-409-5xx',
+  'payout-credentials-refused',
+  'payout-rejected-at-once',
+  'payout-settled-booking-failed',
+  'payout-retry-settlement-after-confirmation',
+  'payout-confirmed-during-retries',
+  'payout-compensation-retried',
+  'payout-attention-retry-resolve',
   'card-cleared',
   'card-declined',
   'card-late-stand-in-decline',
@@ -65,7 +74,7 @@ async function replayAll(workflowBundle: { code: string } | { codePath: string }
 describe('replay', () => {
   test('every recorded history replays against the current workflow code', async () => {
     const corpus = histories();
-    for (const version of ['v1-', 'v2-']) {
+    for (const version of ['v1-', 'v2-', 'v3-']) {
       assert.ok(
         corpus.some((h) => h.workflowId.startsWith(version)),
         `histories from before the patches (${version}) are kept`,
