@@ -39,7 +39,15 @@ async function stackEnv(): Promise<NodeJS.ProcessEnv> {
     LOG_LEVEL: 'info',
   };
   // No key given: npm start creates its key file in the data folder.
-  for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SETTLEMENT_GATEWAY_URL', 'PAYLOAD_CODEC_KEYS', 'PAYLOAD_CODEC_KEYS_FILE'])
+  for (const name of [
+    'DATABASE_URL',
+    'TEMPORAL_ADDRESS',
+    'SETTLEMENT_GATEWAY_URL',
+    'PAYLOAD_CODEC_KEYS',
+    'PAYLOAD_CODEC_KEYS_FILE',
+    'SETTLEMENT_CALLBACK_SECRET',
+    'SETTLEMENT_CALLBACK_SECRET_FILE',
+  ])
     delete env[name];
   return env;
 }
