@@ -3,6 +3,9 @@
 // every way a callback must be refused.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
   WEBHOOK_SIGNATURES_MAX,
@@ -14,6 +17,12 @@ import {
   verifyWebhook,
   webhookHeaders,
 } from '../../src/settlement/webhook-signature.js';
+import {
+  defaultCallbackSecretFile,
+  ensureCallbackSecretFile,
+  ensureStackCallbackSecret,
+  loadCallbackSecrets,
+} from '../../src/settlement/callback-secret.js';
 
 // The Standard Webhooks specification's example; the signature also checked with
 // printf '%s' 'msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.{"test": 2432232314}' |
@@ -138,5 +147,48 @@ describe('secrets', () => {
     assert.deepEqual(keys[0], parseWebhookSecret(a, 'x'));
     assert.equal(parseWebhookSecrets(`${a} ${b}`, 'env').length, 2);
     assert.throws(() => parseWebhookSecrets('# nothing\n', 'file'), /file: no secret/);
+  });
+});
+
+describe('the bank secret from the configuration', () => {
+  test('SETTLEMENT_CALLBACK_SECRET, else the file, else the data folder file npm start creates (0600)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'callback-secret-'));
+    try {
+      assert.throws(() => loadCallbackSecrets({ DATA_DIR: dir }), /no settlement callback secret: set SETTLEMENT_CALLBACK_SECRET/);
+      const secret = generateWebhookSecret();
+      assert.deepEqual(loadCallbackSecrets({ DATA_DIR: dir, SETTLEMENT_CALLBACK_SECRET: secret }), [parseWebhookSecret(secret, 'x')]);
+      assert.throws(
+        () => loadCallbackSecrets({ DATA_DIR: dir, SETTLEMENT_CALLBACK_SECRET: secret, SETTLEMENT_CALLBACK_SECRET_FILE: '/x' }),
+        /not both/,
+      );
+      assert.throws(
+        () => loadCallbackSecrets({ DATA_DIR: dir, SETTLEMENT_CALLBACK_SECRET_FILE: path.join(dir, 'nope') }),
+        /does not exist/,
+      );
+
+      const file = defaultCallbackSecretFile(dir);
+      assert.equal(ensureCallbackSecretFile(file), true);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const keys = loadCallbackSecrets({ DATA_DIR: dir });
+      assert.equal(keys.length, 1);
+      assert.equal(keys[0]!.length, 32);
+      assert.equal(ensureCallbackSecretFile(file), false, 'an existing secret is kept');
+      assert.deepEqual(loadCallbackSecrets({ DATA_DIR: dir }), keys);
+      assert.deepEqual(
+        ensureStackCallbackSecret({ DATA_DIR: dir }, () => undefined),
+        { SETTLEMENT_CALLBACK_SECRET_FILE: file },
+      );
+      assert.deepEqual(
+        ensureStackCallbackSecret({ DATA_DIR: dir, SETTLEMENT_CALLBACK_SECRET: secret }, () => undefined),
+        {},
+      );
+
+      chmodSync(file, 0o644);
+      assert.throws(() => loadCallbackSecrets({ DATA_DIR: dir }), /readable by others: chmod 600/);
+      writeFileSync(path.join(dir, 'bad'), 'whsec_c2hvcnQ=\n', { mode: 0o600 });
+      assert.throws(() => loadCallbackSecrets({ DATA_DIR: dir, SETTLEMENT_CALLBACK_SECRET_FILE: path.join(dir, 'bad') }), /24 to 64 bytes/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
