@@ -19,6 +19,9 @@ const optionalUrl = z.url().optional();
 const envSchema = z.object({
   DATA_DIR: z.string().min(1).default(path.join(REPO_ROOT, 'data')),
   DATABASE_URL: optionalUrl,
+  /** The owner role's URL, for migrations only (npm start, migrate-main); DATABASE_URL (the app
+   * role) when unset. */
+  DATABASE_MIGRATION_URL: optionalUrl,
   POSTGRES_PORT: port.default(55432),
   TEMPORAL_ADDRESS: z
     .string()
@@ -57,6 +60,12 @@ const envSchema = z.object({
   SETTLEMENT_SIMULATOR_LATE_CALLBACK_DELAY_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   SETTLEMENT_SIMULATOR_TIMEOUT_RATE: z.coerce.number().min(0).lt(1).default(0),
   SETTLEMENT_SIMULATOR_TIMEOUT_HOLD_MS: z.coerce.number().int().min(0).max(600_000).default(15_000),
+  /** Server-side bounds set on every database connection (src/ledger/db.ts): how long a statement
+   * waits for a row lock, how long any statement runs, and how long a session may sit idle inside
+   * an open transaction (a stalled process holding locks) before the server ends it. */
+  DATABASE_LOCK_TIMEOUT_MS: z.coerce.number().int().min(10).max(600_000).default(2_000),
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  DATABASE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   LEDGER_BATCH_SIZE_MAX: z.coerce.number().int().min(1).max(1000).default(500),
   LEDGER_BATCH_WAIT_MS_MAX: z.coerce.number().int().min(0).max(1000).default(0),
   LEDGER_QUEUE_LENGTH_MAX: z.coerce.number().int().min(1000).max(1_000_000).default(50_000),
@@ -114,6 +123,22 @@ export class ConfigError extends Error {
 }
 
 /** Reads the environment; a bad value stops the process with the variable's name and the rule. */
+export interface DatabaseTimeouts {
+  lock_timeout_ms: number;
+  statement_timeout_ms: number;
+  idle_in_transaction_session_timeout_ms: number;
+}
+
+/** The configured bounds on database waits (DATABASE_*_TIMEOUT_MS). */
+export function databaseTimeouts(env: NodeJS.ProcessEnv = process.env): DatabaseTimeouts {
+  const config = loadConfig(env);
+  return {
+    lock_timeout_ms: config.DATABASE_LOCK_TIMEOUT_MS,
+    statement_timeout_ms: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    idle_in_transaction_session_timeout_ms: config.DATABASE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT_MS,
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "unset": shells and compose files often export VAR= to clear a value.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
