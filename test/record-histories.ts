@@ -2,8 +2,6 @@
 // server, and saves each workflow's history under test/histories/, where the replay test
 // (test/unit/replay.test.ts) replays them against the current workflow code. Re-record only on
 // purpose: the recorded histories are what proves that old payments still replay.
-// `npm run histories:record -- payout` records only the paths whose name contains one of the
-// arguments (here the payouts), leaving the other files as they are.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -29,13 +27,17 @@ import { openCreditLine } from '../src/ledger/accounts.js';
 import { createHttpCardNetwork } from '../src/settlement/network-client.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
 import type { networkSettlementWorkflow } from '../src/workflows/network-settlement.js';
+import { getNetworkSettlementQuery } from '../src/workflows/network-settlement-messages.js';
 import { postCallback, startPaymentsHarness } from './support/payments.js';
 import { startTestStack } from './support/stack.js';
 
 export const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
 const log = (msg: string) => console.error(`[histories:record] ${msg}`);
-const filters = process.argv.slice(2);
-const wanted = (name: string) => filters.length === 0 || filters.some((f) => name.includes(f));
+
+/** `npm run histories:record -- <word>` records only the histories whose name contains the word
+ * (e.g. `network-settlement`), so a change to one workflow re-records only that workflow's files. */
+const only = process.argv[2];
+const wanted = (name: string) => only === undefined || name.includes(only);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function eventually(what: string, ok: () => Promise<boolean>, timeout_ms = 60_000): Promise<void> {
   const deadline = Date.now() + timeout_ms;
@@ -269,53 +271,78 @@ try {
         },
       ],
     ];
+    // Driven even when not recorded: network settlement's USD cycle is these payments, which the
+    // network never heard of (its mismatch).
     for (const [name, drive, mcc] of cards) {
-      if (!wanted(name)) continue;
       const p = purchase(name, mcc);
       await drive(p);
-      await save(name, p.payment_id);
+      if (wanted(name)) await save(name, p.payment_id);
     }
 
-    // (Needs the card paths above: with a filter that leaves them out, the cycles are not recorded.)
-    if (filters.length === 0 || ['network-settlement-matched', 'network-settlement-mismatched'].some(wanted)) {
-      // Network settlement: a cycle the network's report matches (GBP), and one it does not (USD:
-      // the card paths above were never reported by the network).
-      const gbp_account = await openCreditLine(h.ledger, {
-        company_id: 'acme-gbp',
-        currency: 'GBP',
-        limit_minor: 100_000,
-        grant_key: 'record',
+    // Network settlement: a cycle the network's report matches (GBP), and one it does not (USD:
+    // the card paths above were never reported by the network).
+    const gbp_account = await openCreditLine(h.ledger, {
+      company_id: 'acme-gbp',
+      currency: 'GBP',
+      limit_minor: 100_000,
+      grant_key: 'record',
+    });
+    await h.cards.issue({ card_id: 'record-card-gbp', company_id: 'acme-gbp', currency: 'GBP', account_id: gbp_account });
+    const gbp: CardPayment = {
+      payment_id: `record-gbp-${randomUUID().slice(0, 8)}`,
+      card_id: 'record-card-gbp',
+      currency: 'GBP',
+      merchant: { mcc: '5411', name: 'Record Merchant' },
+    };
+    await authorizeCardPayment(h.client, gbp, { ...auth(4_200), stand_in: 'decline' }, opts);
+    await clearCardPayment(h.client, gbp, { event_id: 'c1', amount_minor: 4_200 }, opts);
+    await createHttpCardNetwork(h.simulator.url).record([
+      { record_id: `${gbp.payment_id}:c1`, kind: 'clearing', currency: 'GBP', amount_minor: 4_200, at: new Date().toISOString() },
+    ]);
+    const LAG_MS = 200;
+    const { rows } = await h.pool.query<{ end_at: Date }>(
+      `SELECT date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond' AS end_at`,
+    );
+    await new Promise((r) => setTimeout(r, LAG_MS + 50));
+    const cycle_end = rows[0]!.end_at.toISOString();
+    for (const [name, currency] of [
+      ['network-settlement-matched', 'GBP'],
+      ['network-settlement-mismatched', 'USD'],
+    ] as const) {
+      if (!wanted(name)) continue;
+      const workflowId = `record-${name}-${randomUUID().slice(0, 8)}`;
+      await h.client.workflow.start<typeof networkSettlementWorkflow>('networkSettlementWorkflow', {
+        taskQueue: h.task_queue,
+        workflowId,
+        args: [{ cycle_end, currencies: [currency], lag_ms: LAG_MS }],
       });
-      await h.cards.issue({ card_id: 'record-card-gbp', company_id: 'acme-gbp', currency: 'GBP', account_id: gbp_account });
-      const gbp: CardPayment = {
-        payment_id: `record-gbp-${randomUUID().slice(0, 8)}`,
-        card_id: 'record-card-gbp',
-        currency: 'GBP',
-        merchant: { mcc: '5411', name: 'Record Merchant' },
-      };
-      await authorizeCardPayment(h.client, gbp, { ...auth(4_200), stand_in: 'decline' }, opts);
-      await clearCardPayment(h.client, gbp, { event_id: 'c1', amount_minor: 4_200 }, opts);
-      await createHttpCardNetwork(h.simulator.url).record([
-        { record_id: `${gbp.payment_id}:c1`, kind: 'clearing', currency: 'GBP', amount_minor: 4_200, at: new Date().toISOString() },
-      ]);
-      const LAG_MS = 200;
-      const { rows } = await h.pool.query<{ end_at: Date }>(
-        `SELECT date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond' AS end_at`,
-      );
-      await new Promise((r) => setTimeout(r, LAG_MS + 50));
-      const cycle_end = rows[0]!.end_at.toISOString();
-      for (const [name, currency] of [
-        ['network-settlement-matched', 'GBP'],
-        ['network-settlement-mismatched', 'USD'],
-      ] as const) {
-        const workflowId = `record-${name}-${randomUUID().slice(0, 8)}`;
-        await h.client.workflow.start<typeof networkSettlementWorkflow>('networkSettlementWorkflow', {
+      await save(name, workflowId, workflowId);
+    }
+    // A cycle stuck on a retryable error (a transaction open across its end keeps netting "not
+    // due"): the run flags NeedsAttention after attention_after_ms, then settles once it commits.
+    if (wanted('network-settlement-stuck')) {
+      const workflowId = `record-network-settlement-stuck-${randomUUID().slice(0, 8)}`;
+      const straggler = await h.pool.connect();
+      try {
+        await straggler.query('BEGIN');
+        await straggler.query('SELECT 1');
+        const { rows: stuckRows } = await h.pool.query<{ end_at: Date }>(
+          `SELECT date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond' AS end_at`,
+        );
+        await new Promise((r) => setTimeout(r, LAG_MS + 50));
+        const handle = await h.client.workflow.start<typeof networkSettlementWorkflow>('networkSettlementWorkflow', {
           taskQueue: h.task_queue,
           workflowId,
-          args: [{ cycle_end, currencies: [currency], lag_ms: LAG_MS }],
+          args: [{ cycle_end: stuckRows[0]!.end_at.toISOString(), currencies: ['GBP'], lag_ms: LAG_MS, attention_after_ms: 1_000 }],
         });
-        await save(name, workflowId, workflowId);
+        for (let attempt = 0; attempt < 150 && !(await handle.query(getNetworkSettlementQuery)).needs_attention; attempt += 1) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await straggler.query('COMMIT');
+      } finally {
+        straggler.release();
       }
+      await save('network-settlement-stuck', workflowId, workflowId);
     }
   } finally {
     await h.close();

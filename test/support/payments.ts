@@ -15,7 +15,7 @@ import { startSettlementCallbackReceiver, type SettlementCallbackReceiver } from
 import { createLogger } from '../../src/logger.js';
 import { generateWebhookSecret, parseWebhookSecret, webhookHeaders } from '../../src/settlement/webhook-signature.js';
 import { startSettlementSimulator, type SettlementSimulator, type SimulatorOptions } from '../../src/settlement/simulator.js';
-import { createPaymentsWorker } from '../../src/workers/worker.js';
+import { AUTHORIZATION_WORKER_TUNING, createPaymentsWorker } from '../../src/workers/worker.js';
 import { testDataConverter } from './codec.js';
 import { freshDatabase, testEnv } from './env.js';
 
@@ -126,6 +126,8 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     workflow_bundle_path: endpoints.workflowBundlePath,
     shutdown_grace_ms: 2_000,
     data_converter: data_converter ?? {},
+    // One queue for every workflow in tests: the larger of the two tunings.
+    tuning: AUTHORIZATION_WORKER_TUNING,
   });
   const running = worker.run();
   return {
