@@ -19,6 +19,7 @@ import { readStackFile, removeStackFile, stackFilePath, writeStackFile } from '.
 import { resolveTemporalCli } from './temporal-cli.js';
 import { startTemporalDevServer, type RunningDevServer } from './temporal-server.js';
 import { startStackCodec, type StackCodec } from '../codec/stack.js';
+import { ensureStackCallbackSecret } from '../settlement/callback-secret.js';
 
 const HELP = `usage: npm start
 
@@ -240,13 +241,17 @@ async function main(): Promise<void> {
       ui = stack.temporal.ui;
     }
 
-    // The worker serves the callback receiver; the simulator confirms payouts to it.
+    // The worker serves the callback receiver; the simulator confirms payouts to it, signed with the
+    // bank's secret (SETTLEMENT_CALLBACK_SECRET / _FILE, else generated in the data folder).
+    const callbackSecretEnv = ensureStackCallbackSecret(config, say);
     const callbackUrl = callbackReceiverUrl(config);
     let gatewayUrl = config.SETTLEMENT_GATEWAY_URL;
     if (!gatewayUrl) {
       const simulatorCallbackUrl =
         config.SETTLEMENT_SIMULATOR_MODE === 'callback' ? (config.SETTLEMENT_SIMULATOR_CALLBACK_URL ?? callbackUrl) : undefined;
-      stack.simulator = await startSettlementSimulator(simulatorOptionsFromConfig(config, simulatorCallbackUrl));
+      stack.simulator = await startSettlementSimulator(
+        simulatorOptionsFromConfig(config, simulatorCallbackUrl, { ...config, ...callbackSecretEnv }),
+      );
       gatewayUrl = stack.simulator.url;
     }
 
@@ -257,6 +262,7 @@ async function main(): Promise<void> {
       DATABASE_URL: databaseUrl,
       SETTLEMENT_GATEWAY_URL: gatewayUrl,
       ...stack.codec.env,
+      ...callbackSecretEnv,
     });
     const connection = await Connection.connect({ address: temporalAddress });
     try {

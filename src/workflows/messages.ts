@@ -34,8 +34,10 @@ export const refundUpdate = defineUpdate<PaymentState, [Refund]>('refund');
 
 /** Ops actions (src/domain/ops.ts): each validated (operator, reason, and whether it applies now;
  * a refused one writes nothing) and recorded in the timeline as `ops_<action>` with who and why. */
-/** Payout waiting for its bank past the settlement-attention time: send it again with the same
- * idempotency key (the bank pays once); a final answer settles or compensates the payout. */
+/** Payout waiting for its bank and flagged (no answer past the settlement-attention time, our
+ * credentials refused, an answer the gateway cannot read): send it again now with the same
+ * idempotency key (the bank pays once); a final answer settles or compensates the payout. Payout
+ * the bank paid whose booking is flagged as failing: book it now. */
 export const retrySettlementUpdate = defineUpdate<PaymentState, [OpsAction]>('retrySettlement');
 /** Card payment: release what it still holds now, as expiry would. */
 export const voidHoldUpdate = defineUpdate<PaymentState, [OpsAction]>('voidHold');
