@@ -71,6 +71,11 @@ const envSchema = z.object({
   /** The settlement callback receiver, served by the worker process. */
   SETTLEMENT_CALLBACK_HOST: z.string().min(1).default('127.0.0.1'),
   SETTLEMENT_CALLBACK_PORT: port.default(7481),
+  /** The bank's callback-signing secret(s), `whsec_<base64>` (several, space-separated, during a
+   * rotation: the first signs), or a file of them; neither: `<DATA_DIR>/settlement-callback-secret`
+   * (npm start creates it). src/settlement/callback-secret.ts. */
+  SETTLEMENT_CALLBACK_SECRET: z.string().min(1).optional(),
+  SETTLEMENT_CALLBACK_SECRET_FILE: z.string().min(1).optional(),
   /** `callback`: the simulator accepts payouts (202) and confirms them by callback; `sync`: it
    * answers each payout at once (200 settled / 422 rejected). */
   SETTLEMENT_SIMULATOR_MODE: z.enum(['callback', 'sync']).default('callback'),

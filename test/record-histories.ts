@@ -17,13 +17,19 @@ import {
 import { startPayout } from '../src/api/payments.js';
 import { REPO_ROOT } from '../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment } from '../src/domain/card.js';
+import { getPayment } from '../src/api/payments.js';
+import { resolveAttention, retrySettlement } from '../src/api/ops.js';
+import { payoutTransferIds } from '../src/activities/payout.js';
 import { paymentWorkflowId, type PayoutRequest } from '../src/domain/payment.js';
+import type { TransferBatcher } from '../src/ledger/batcher.js';
+import { payoutIdempotencyKey } from '../src/settlement/gateway.js';
 import { openCreditLine } from '../src/ledger/accounts.js';
 import { createHttpCardNetwork } from '../src/settlement/network-client.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
 import type { networkSettlementWorkflow } from '../src/workflows/network-settlement.js';
+import { getPaymentQuery, resolveAttentionUpdate, standInAdviceSignal, voidHoldUpdate } from '../src/workflows/messages.js';
 import { getNetworkSettlementQuery } from '../src/workflows/network-settlement-messages.js';
-import { startPaymentsHarness } from './support/payments.js';
+import { postCallback, startPaymentsHarness } from './support/payments.js';
 import { startTestStack } from './support/stack.js';
 
 export const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
@@ -33,6 +39,14 @@ const log = (msg: string) => console.error(`[histories:record] ${msg}`);
  * (e.g. `network-settlement`), so a change to one workflow re-records only that workflow's files. */
 const only = process.argv[2];
 const wanted = (name: string) => only === undefined || name.includes(only);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function eventually(what: string, ok: () => Promise<boolean>, timeout_ms = 60_000): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
 
 const scratch = path.join(REPO_ROOT, '.tmp', `record-${process.pid}`);
 mkdirSync(scratch, { recursive: true });
@@ -41,10 +55,24 @@ try {
   // Payouts are confirmed by the bank's callback, as under `npm start`. Payloads are recorded in
   // clear (no codec), so the replay test needs no key and the corpus stays readable; the replay
   // test replays them through the platform's converter, which passes unencrypted payloads through.
+  // Ledger faults for the paths that need one: how many more times the ledger answers a
+  // transfer id unexpectedly.
+  const ledgerFaults = new Map<string, number>();
   const h = await startPaymentsHarness('record', {
     endpoints: { databaseUrl: stack.databaseUrl, temporalAddress: stack.temporalAddress },
     callbacks: true,
     data_converter: null,
+    postings: (inner): TransferBatcher => ({
+      ...inner,
+      submit: async (transfers) => {
+        const left = transfers[0] ? (ledgerFaults.get(transfers[0].id) ?? 0) : 0;
+        if (left > 0 && transfers.length === 1) {
+          ledgerFaults.set(transfers[0]!.id, left - 1);
+          return [{ id: transfers[0]!.id, result: 'exists_with_different_amount' }];
+        }
+        return inner.submit(transfers);
+      },
+    }),
   });
   try {
     const account_id = await openCreditLine(h.ledger, { company_id: 'acme', currency: 'EUR', limit_minor: 50_000, grant_key: 'record' });
@@ -58,6 +86,15 @@ try {
     });
     const save = async (name: string, payment_id: string, workflowId = paymentWorkflowId(payment_id)) => {
       const handle = h.client.workflow.getHandle(workflowId);
+      // A card payment flagged for people stays open until they resolve it: as ops would.
+      if (name.startsWith('card-')) {
+        const open = await handle.query(getPaymentQuery);
+        if (open.needs_attention && open.status !== 'AUTHORIZED') {
+          await handle.executeUpdate(resolveAttentionUpdate, {
+            args: [{ operator: 'ops@record', reason: 'recorded for the replay corpus' }],
+          });
+        }
+      }
       const state = await handle.result();
       const history = await handle.fetchHistory();
       const file = path.join(HISTORIES_DIR, `${name}.json`);
@@ -76,6 +113,81 @@ try {
       await save(name, request.payment_id);
     }
 
+    // The bank's other answers (src/settlement/gateway.ts), scripted per idempotency key, and the
+    // ledger faults and ops actions around them.
+    const ok = 'DE89370400440532013000';
+    const by = { operator: 'record.ops', reason: 'recording the replay corpus' };
+    const key = (p: PayoutRequest) => payoutIdempotencyKey(p.payment_id);
+    const accepted = { status: 202, body: { status: 'accepted' } };
+    const timeline = async (p: PayoutRequest, event: string) =>
+      (await getPayment(h.client, p.payment_id)).timeline.some((e) => e.event === event);
+    const confirm = async (p: PayoutRequest, bank_reference: string) => {
+      const answer = await postCallback(h, { idempotency_key: key(p), status: 'settled', bank_reference });
+      if (answer.status !== 200) throw new Error(`callback for ${p.payment_id} answered ${answer.status}`);
+    };
+    const answers: Array<[string, (p: PayoutRequest) => Promise<void>, number?, string?]> = [
+      // 409 (in progress) and 503 are retried inside the send activity with the same key.
+      ['payout-retried-409-5xx', async (p) => void h.simulator.script(key(p), [{ status: 409 }, { status: 503 }])],
+      // 401: flagged, sent again after a pause, settled.
+      ['payout-credentials-refused', async (p) => void h.simulator.script(key(p), [{ status: 401 }, { status: 401 }])],
+      // A final rejection at once (422 saying rejected): compensated.
+      [
+        'payout-rejected-at-once',
+        async (p) => void h.simulator.script(key(p), [{ status: 422, body: { status: 'rejected', reason: 'payee_unknown' } }]),
+      ],
+      // Paid, then the booking fails twice: flagged, retried, settled; nothing compensated.
+      ['payout-settled-booking-failed', async (p) => void ledgerFaults.set(payoutTransferIds(p.payment_id).settlement, 2)],
+      // Paid, the booking keeps failing: ops book it with retrySettlement.
+      [
+        'payout-retry-settlement-after-confirmation',
+        async (p) => {
+          ledgerFaults.set(payoutTransferIds(p.payment_id).settlement, 1_000);
+          await eventually('the booking flagged', () => timeline(p, 'settlement_booking_failed'));
+          ledgerFaults.delete(payoutTransferIds(p.payment_id).settlement);
+          await retrySettlement(h.client, p.payment_id, by);
+        },
+      ],
+      // The confirmation arrives while the send is still being retried (503s): it settles.
+      [
+        'payout-confirmed-during-retries',
+        async (p) => {
+          h.simulator.script(
+            key(p),
+            Array.from({ length: 60 }, () => ({ status: 503 })),
+          );
+          await eventually('the send retried', async () => (h.simulator.requests.get(key(p)) ?? 0) >= 2);
+          await confirm(p, 'BANK-record-during-retries');
+        },
+      ],
+      // The bank rejects (callback); reversing the posting fails twice: flagged, retried, compensated.
+      [
+        'payout-compensation-retried',
+        async (p) => void ledgerFaults.set(payoutTransferIds(p.payment_id).reversal, 2),
+        3_000,
+        'REJECT0000000077',
+      ],
+      // The bank accepts and goes silent: the attention timer fires, ops send again and resolve the
+      // flag, then the confirmation comes.
+      [
+        'payout-attention-retry-resolve',
+        async (p) => {
+          h.simulator.script(key(p), [accepted, accepted]);
+          await eventually('the settlement_waiting flag', () => timeline(p, 'settlement_waiting'));
+          await retrySettlement(h.client, p.payment_id, by);
+          await resolveAttention(h.client, p.payment_id, by);
+          await confirm(p, 'BANK-record-attention');
+        },
+      ],
+    ];
+    for (const [name, drive, amount_minor = 1_500, bank_account = ok] of answers) {
+      if (!wanted(name)) continue;
+      const request = payout(name.slice('payout-'.length), amount_minor, bank_account);
+      const options = name === 'payout-attention-retry-resolve' ? { settlement_attention_after_ms: 300 } : undefined;
+      await startPayout(h.client, request, h.task_queue, options);
+      await drive(request);
+      await save(name, request.payment_id);
+    }
+
     // Card purchases: one per row of DESIGN.md section 5's table, with short timers so that
     // every history runs to completion.
     const card_account = await openCreditLine(h.ledger, {
@@ -91,9 +203,18 @@ try {
       account_id: card_account,
       blocked_mccs: ['7995'],
     });
-    const quick = { ...DEFAULT_CARD_OPTIONS, linger_ms: 500, hold_expiry_ms: 60_000 };
+    // The production timings, but for expiry: payments close at their final state (linger_ms 0).
+    const quick = { ...DEFAULT_CARD_OPTIONS, hold_expiry_ms: 60_000 };
     const opts: CardClientOptions = { task_queue: h.task_queue, workflow: quick };
     const late: CardClientOptions = { task_queue: h.task_queue, workflow: { ...quick, decision_margin_ms: 60_000 } };
+    const adviseStandIn = (p: CardPayment, stand_in: 'decline' | 'approve', o: CardClientOptions) =>
+      h.client.workflow.signalWithStart('cardPaymentWorkflow', {
+        workflowId: paymentWorkflowId(p.payment_id),
+        taskQueue: o.task_queue,
+        args: [p, o.workflow ?? DEFAULT_CARD_OPTIONS],
+        signal: standInAdviceSignal,
+        signalArgs: [{ stand_in }],
+      });
     const purchase = (name: string, mcc = '5411'): CardPayment => ({
       payment_id: `record-${name}-${randomUUID().slice(0, 8)}`,
       card_id: 'record-card',
@@ -160,6 +281,39 @@ try {
       ],
       ['card-force-post', (p) => clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 700 }, opts)],
       [
+        'card-stand-in-advice-after-decision',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(1_500), opts);
+          await adviseStandIn(p, 'decline', opts);
+        },
+      ],
+      [
+        'card-stand-in-advice-first',
+        async (p) => {
+          await adviseStandIn(p, 'decline', opts);
+          await authorizeCardPayment(h.client, p, auth(1_500), opts);
+        },
+      ],
+      [
+        'card-ops-void-hold-resolve-attention',
+        async (p) => {
+          await authorizeCardPayment(h.client, p, auth(1_000, 'approve'), late);
+          const handle = h.client.workflow.getHandle(paymentWorkflowId(p.payment_id));
+          const by = { operator: 'ops@record', reason: 'recorded for the replay corpus' };
+          await handle.executeUpdate(voidHoldUpdate, { args: [by] });
+          await handle.executeUpdate(resolveAttentionUpdate, { args: [by] });
+        },
+      ],
+      [
+        'card-continued-as-new',
+        async (p) => {
+          const short: CardClientOptions = { task_queue: h.task_queue, workflow: { ...quick, continue_as_new_after_events: 20 } };
+          await authorizeCardPayment(h.client, p, auth(1_000), short);
+          for (const id of ['i1', 'i2', 'i3']) await incrementCardPayment(h.client, p.payment_id, { event_id: id, amount_minor: 100 });
+          await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 1_300 }, short);
+        },
+      ],
+      [
         'card-refunded',
         async (p) => {
           await authorizeCardPayment(h.client, p, auth(3_000), opts);
@@ -174,7 +328,20 @@ try {
     for (const [name, drive, mcc] of cards) {
       const p = purchase(name, mcc);
       await drive(p);
-      if (wanted(name)) await save(name, p.payment_id);
+      if (!wanted(name)) continue;
+      await save(name, p.payment_id);
+      if (name === 'card-continued-as-new') {
+        // The first run too: the one that continued as new.
+        const described = await h.client.workflow.getHandle(paymentWorkflowId(p.payment_id)).describe();
+        const first = described.raw.workflowExecutionInfo?.firstRunId;
+        if (first) {
+          const history = await h.client.workflow.getHandle(paymentWorkflowId(p.payment_id), first).fetchHistory();
+          writeFileSync(
+            path.join(HISTORIES_DIR, 'card-continued-as-new-first-run.json'),
+            `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 2)}\n`,
+          );
+        }
+      }
     }
 
     // Network settlement: a cycle the network's report matches (GBP), and one it does not (USD:

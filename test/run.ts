@@ -6,6 +6,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../src/config.js';
 import { generateKeyEntry } from '../src/codec/keys.js';
+import { generateWebhookSecret } from '../src/settlement/webhook-signature.js';
 import { bundleWorkflows } from '../src/workers/worker.js';
 import { SERVER_PASS_FILES, startTestStack, testTemporalMode, type TestStack } from './support/stack.js';
 
@@ -49,6 +50,9 @@ try {
     // Payload encryption keys for this run only (test/support/codec.ts), never a committed one.
     PAYLOAD_CODEC_KEYS: generateKeyEntry(`test-${process.pid}`),
     PAYLOAD_CODEC_KEYS_FILE: '',
+    // The bank's callback-signing secret for this run only (workers verify, simulators sign).
+    SETTLEMENT_CALLBACK_SECRET: generateWebhookSecret(),
+    SETTLEMENT_CALLBACK_SECRET_FILE: '',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
   // Files run one at a time: integration tests share one server and two cores.

@@ -12,27 +12,20 @@ import type { TransferBatcher } from '../ledger/batcher.js';
 import { holdKey, transferId } from '../ledger/ids.js';
 import type { TransferInput, TransferOutcome } from '../ledger/ledger.js';
 import type { CardStore } from '../cards/cards.js';
+import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
 
 export interface CardActivityDeps {
   postings: TransferBatcher;
+  /** Reads: a retried step looks for what a previous attempt wrote. */
+  ledger: Pick<Ledger, 'getTransfers'>;
   cards: CardStore;
   /** Decision latency and outcomes (the worker's metrics); absent in tests that do not look. */
   metrics?: Pick<WorkerMetrics, 'cardDecision'> | undefined;
 }
 
-/** One open hold of a card payment: a pending transfer, named by the event that placed it. */
-export interface HoldRef {
-  key: string;
-  amount_minor: number;
-  /** Booked on the over-limit receivable instead of the company (a stand-in approval past it). */
-  overlimit: boolean;
-}
-
-export interface CardAccount {
-  company_id: string;
-  account_id: string;
-}
+export type { CardAccount, HoldRef };
 
 export interface AuthorizeCardInput {
   payment: CardPayment;
@@ -109,7 +102,26 @@ export function createCardActivities(deps: CardActivityDeps) {
   };
 }
 
-function createUnmeteredCardActivities({ postings, cards }: CardActivityDeps) {
+/** Ledger answers that mean a pending transfer was resolved already (posted or voided): a
+ * release of it is a no-op, and a clearing against it is a force post. */
+const ALREADY_RESOLVED = new Set(['pending_transfer_already_posted', 'pending_transfer_already_voided', 'pending_transfer_not_found']);
+
+function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivityDeps) {
+  /** The hold as the ledger has it: by its key, or its over-limit twin (a stand-in hold whose
+   * placing attempt's answer was lost); null when neither was placed. */
+  const findHold = async (payment_id: string, hold: HoldRef): Promise<{ hold: HoldRef; released: boolean } | null> => {
+    const ids = cardTransferIds(payment_id);
+    for (const [key, overlimit] of [
+      [hold.key, hold.overlimit],
+      [holdKey(hold.key, 'overlimit'), true],
+    ] as const) {
+      const found = await ledger.getTransfers([ids.hold(key), ids.holdRelease(key)]);
+      const placed = found.find((t) => t.id === ids.hold(key));
+      if (placed) return { hold: { key, amount_minor: placed.amount_minor, overlimit }, released: found.length > 1 };
+    }
+    return null;
+  };
+
   /** The account a card payment charges: the company's credit line, or the over-limit
    * receivable for money the network settled past it (or on a card the issuer does not know). */
   const chargedAccount = (card: CardAccount | null, overlimit: boolean, currency: Currency) =>
@@ -148,34 +160,6 @@ function createUnmeteredCardActivities({ postings, cards }: CardActivityDeps) {
     return chain;
   };
 
-  /** A direct charge of the company, or of the over-limit receivable when the company's line
-   * cannot take it: the network has settled the money already, so it is never refused. */
-  const chargeOrOverlimit = async (
-    payment: CardPayment,
-    card: CardAccount | null,
-    ids: { direct: string; overlimit: string },
-    amount_minor: number,
-    code: number,
-  ): Promise<{ overlimit_minor: number }> => {
-    const charge = (id: string, debit_account_id: string): TransferInput => ({
-      id,
-      debit_account_id,
-      credit_account_id: platformAccount('network_payable', payment.currency),
-      amount_minor,
-      currency: payment.currency,
-      code,
-      payment_id: payment.payment_id,
-    });
-    if (card) {
-      const [direct] = await postings.submit([charge(ids.direct, card.account_id)]);
-      if (direct && isSuccess(direct.result)) return { overlimit_minor: 0 };
-      if (!direct || refusalOf(direct) !== 'exceeds_credits') throw unexpected('charge', direct ? [direct] : []);
-    }
-    const [overlimit] = await postings.submit([charge(ids.overlimit, platformAccount('card_overlimit_receivable', payment.currency))]);
-    if (overlimit && isSuccess(overlimit.result)) return { overlimit_minor: amount_minor };
-    throw unexpected('charge over limit', overlimit ? [overlimit] : []);
-  };
-
   return {
     /** Looks the card up: which company and credit line it spends from. */
     async resolveCard(input: CardPayment): Promise<CardAccount | null> {
@@ -198,6 +182,11 @@ function createUnmeteredCardActivities({ postings, cards }: CardActivityDeps) {
       });
       const card = await cards.get(payment.card_id);
       const account: CardAccount | undefined = card ? { company_id: card.company_id, account_id: card.account_id } : undefined;
+      // A retried decision answers from the hold a previous attempt placed, whatever the card's
+      // rules say now (a card frozen between two attempts must not decline a held payment).
+      const placed = await findHold(payment.payment_id, { key: holdKey(input.event_id), amount_minor: input.hold_minor, overlimit: false });
+      if (placed && !placed.released)
+        return { approved: true, hold: placed.hold, ...(account ? { card: account } : {}), decided_at_ms: Date.now() };
       if (!input.stand_in_approved) {
         if (!card) return decline('card_not_found');
         if (card.currency !== payment.currency) return decline('currency_mismatch', account);
@@ -227,42 +216,57 @@ function createUnmeteredCardActivities({ postings, cards }: CardActivityDeps) {
     },
 
     /** Releases a hold, or shrinks it to `keep_minor` (a partial reversal): release and replace
-     * in one transaction. */
+     * in one transaction. A hold never placed (a probe after a lost decision) writes nothing
+     * (`found: false`); a hold already posted or voided is a no-op. */
     async releaseCardHold(input: {
       payment: CardPayment;
       event_id: string;
       card: CardAccount | null;
       hold: HoldRef;
       keep_minor: number;
-    }): Promise<{ hold: HoldRef | null }> {
+    }): Promise<{ hold: HoldRef | null; found: boolean; released_minor: number }> {
       const payment = parseOrFail(cardPaymentSchema, input.payment, 'card payment');
       const ids = cardTransferIds(payment.payment_id);
+      const located = await findHold(payment.payment_id, input.hold);
+      if (!located) return { hold: null, found: false, released_minor: 0 };
+      const hold = located.hold;
+      const resolved = (outcomes: TransferOutcome[]) => outcomes.some((o) => ALREADY_RESOLVED.has(refusalOf(o)));
       if (input.keep_minor === 0) {
         const [outcome] = await postings.submit([
           {
-            id: ids.holdRelease(input.hold.key),
-            pending_id: ids.hold(input.hold.key),
+            id: ids.holdRelease(hold.key),
+            pending_id: ids.hold(hold.key),
             code: TransferCode.card_hold_release,
             flags: TransferFlags.void_pending,
             payment_id: payment.payment_id,
           },
         ]);
-        if (outcome && isSuccess(outcome.result)) return { hold: null };
+        if (outcome && isSuccess(outcome.result)) return { hold: null, found: true, released_minor: hold.amount_minor };
+        if (outcome && resolved([outcome])) return { hold: null, found: true, released_minor: 0 };
         throw unexpected('releaseCardHold', outcome ? [outcome] : []);
       }
       assertAmount('keep_minor', input.keep_minor);
-      const key = holdKey(input.event_id, input.hold.overlimit ? 'overlimit' : 'kept');
+      const key = holdKey(input.event_id, hold.overlimit ? 'overlimit' : 'kept');
       const outcomes = await postings.submit(
-        holdChain(payment, key, chargedAccount(input.card, input.hold.overlimit, payment.currency), input.keep_minor, input.hold),
+        holdChain(payment, key, chargedAccount(input.card, hold.overlimit, payment.currency), input.keep_minor, hold),
       );
-      if (outcomes.every((o) => isSuccess(o.result)))
-        return { hold: { key, amount_minor: input.keep_minor, overlimit: input.hold.overlimit } };
+      if (outcomes.every((o) => isSuccess(o.result))) {
+        return {
+          hold: { key, amount_minor: input.keep_minor, overlimit: hold.overlimit },
+          found: true,
+          released_minor: hold.amount_minor - input.keep_minor,
+        };
+      }
+      if (resolved(outcomes)) return { hold: null, found: true, released_minor: 0 };
       throw unexpected('releaseCardHold (partial)', outcomes);
     },
 
-    /** Posts a clearing: against the hold as far as it goes (keeping the rest held when more
-     * clearings will follow), and any excess, or the whole amount when nothing is held (a force
-     * post), as a direct charge. */
+    /** Posts a clearing as one linked chain: against the hold as far as it goes (keeping the rest
+     * held when more clearings will follow), and any excess, or the whole amount when nothing is
+     * held (a force post), as a direct charge — of the company, or of the over-limit receivable
+     * when its line cannot take it (the network has settled the money: never refused). A hold
+     * that is no longer pending (voided, or posted by another clearing) is not posted against:
+     * the clearing is force posted. */
     async clearCard(input: {
       payment: CardPayment;
       event_id: string;
@@ -270,48 +274,92 @@ function createUnmeteredCardActivities({ postings, cards }: CardActivityDeps) {
       hold: HoldRef | null;
       amount_minor: number;
       final: boolean;
-    }): Promise<{ hold: HoldRef | null; posted_minor: number; overlimit_minor: number }> {
+    }): Promise<{ hold: HoldRef | null; posted_minor: number; from_hold_minor: number; overlimit_minor: number }> {
       const payment = parseOrFail(cardPaymentSchema, input.payment, 'card payment');
       assertAmount('clearing amount_minor', input.amount_minor);
       const ids = cardTransferIds(payment.payment_id);
-      let hold: HoldRef | null = input.hold;
-      let fromHold = 0;
-      if (input.hold) {
-        fromHold = Math.min(input.amount_minor, input.hold.amount_minor);
-        const rest = input.hold.amount_minor - fromHold;
-        const keep = !input.final && rest > 0;
-        const chain: TransferInput[] = [
-          {
-            id: ids.clearing(input.event_id),
-            pending_id: ids.hold(input.hold.key),
-            amount_minor: fromHold,
-            code: TransferCode.card_clearing,
-            flags: TransferFlags.post_pending | (keep ? TransferFlags.linked : 0),
-            payment_id: payment.payment_id,
-          },
-        ];
-        hold = null;
-        if (keep) {
-          const key = holdKey(input.event_id, input.hold.overlimit ? 'overlimit' : 'kept');
-          chain.push(...holdChain(payment, key, chargedAccount(input.card, input.hold.overlimit, payment.currency), rest, undefined));
-          hold = { key, amount_minor: rest, overlimit: input.hold.overlimit };
+      // A clearing the ledger already has (a step retried after the payment moved on, or a repeat
+      // that reached a new run after the payment's history was gone) is answered from it: the
+      // network's clearing is posted once, whatever the payment's state says.
+      const booked = await ledger.getTransfers([
+        ids.clearing(input.event_id),
+        ids.clearingExcess(input.event_id),
+        ids.clearingOverlimit(input.event_id),
+      ]);
+      if (booked.length > 0) {
+        let left: HoldRef | null = null;
+        for (const suffix of ['kept', 'overlimit'] as const) {
+          const kept = await findHold(payment.payment_id, {
+            key: holdKey(input.event_id, suffix),
+            amount_minor: 0,
+            overlimit: suffix === 'overlimit',
+          });
+          if (kept && !kept.released) left = kept.hold;
         }
-        const outcomes = await postings.submit(chain);
-        if (!outcomes.every((o) => isSuccess(o.result))) throw unexpected('clearCard', outcomes);
+        return {
+          hold: left,
+          posted_minor: booked.reduce((sum, t) => sum + t.amount_minor, 0),
+          from_hold_minor: booked.find((t) => t.id === ids.clearing(input.event_id))?.amount_minor ?? 0,
+          overlimit_minor: booked.find((t) => t.id === ids.clearingOverlimit(input.event_id))?.amount_minor ?? 0,
+        };
       }
-      const excess = input.amount_minor - fromHold;
-      let overlimit_minor = 0;
-      if (excess > 0) {
-        const charged = await chargeOrOverlimit(
-          payment,
-          input.card,
-          { direct: ids.clearingExcess(input.event_id), overlimit: ids.clearingOverlimit(input.event_id) },
-          excess,
-          input.hold ? TransferCode.card_over_clearing : TransferCode.card_force_post,
-        );
-        overlimit_minor = charged.overlimit_minor;
+      const located = input.hold ? await findHold(payment.payment_id, input.hold) : null;
+      const attempt = async (held: HoldRef | null, overlimit: boolean) => {
+        const chain: TransferInput[] = [];
+        const from_hold_minor = held ? Math.min(input.amount_minor, held.amount_minor) : 0;
+        let left: HoldRef | null = null;
+        if (held) {
+          chain.push({
+            id: ids.clearing(input.event_id),
+            pending_id: ids.hold(held.key),
+            amount_minor: from_hold_minor,
+            code: TransferCode.card_clearing,
+            flags: TransferFlags.post_pending,
+            payment_id: payment.payment_id,
+          });
+          const rest = held.amount_minor - from_hold_minor;
+          if (!input.final && rest > 0) {
+            const key = holdKey(input.event_id, held.overlimit ? 'overlimit' : 'kept');
+            chain.push(...holdChain(payment, key, chargedAccount(input.card, held.overlimit, payment.currency), rest, undefined));
+            left = { key, amount_minor: rest, overlimit: held.overlimit };
+          }
+        }
+        const excess = input.amount_minor - from_hold_minor;
+        if (excess > 0) {
+          chain.push({
+            id: overlimit ? ids.clearingOverlimit(input.event_id) : ids.clearingExcess(input.event_id),
+            debit_account_id: chargedAccount(input.card, overlimit, payment.currency),
+            credit_account_id: platformAccount('network_payable', payment.currency),
+            amount_minor: excess,
+            currency: payment.currency,
+            code: held ? TransferCode.card_over_clearing : TransferCode.card_force_post,
+            payment_id: payment.payment_id,
+          });
+        }
+        const linked = chain.map((t, k) => ({
+          ...t,
+          flags: k < chain.length - 1 ? (t.flags ?? 0) | TransferFlags.linked : (t.flags ?? 0) & ~TransferFlags.linked,
+        }));
+        const outcomes = await postings.submit(linked);
+        const failed = outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed');
+        return { outcomes, failed, from_hold_minor, left, overlimit_minor: overlimit && excess > 0 ? excess : 0 };
+      };
+      let held = located && !located.released ? located.hold : null;
+      let overlimit = input.card === null;
+      // At most three tries: the hold turns out resolved, then the line turns out short.
+      for (let tries = 0; tries < 3; tries += 1) {
+        const r = await attempt(held, overlimit);
+        if (!r.failed)
+          return { hold: r.left, posted_minor: input.amount_minor, from_hold_minor: r.from_hold_minor, overlimit_minor: r.overlimit_minor };
+        const refusal = refusalOf(r.failed);
+        if (held && r.failed.id === ids.clearing(input.event_id) && ALREADY_RESOLVED.has(refusal)) held = null;
+        else if (!overlimit && refusal === 'exceeds_credits') overlimit = true;
+        else throw unexpected('clearCard', r.outcomes);
       }
-      return { hold, posted_minor: input.amount_minor, overlimit_minor };
+      throw ApplicationFailure.nonRetryable(
+        `clearCard ${input.event_id}: no chain the ledger accepts after 3 tries`,
+        'LedgerUnexpectedResult',
+      );
     },
 
     /** Credits a refund or return back to the company's credit line. */

@@ -8,7 +8,13 @@ import { platformAccount } from '../ledger/accounts.js';
 import { transferId } from '../ledger/ids.js';
 import type { TransferBatcher } from '../ledger/batcher.js';
 import type { Ledger, TransferInput, TransferOutcome } from '../ledger/ledger.js';
-import { payoutIdempotencyKey, type SettlementGateway } from '../settlement/gateway.js';
+import { SETTLEMENT_FAILURE_TYPES } from '../domain/payout.js';
+import {
+  SettlementCredentialsError,
+  SettlementUnexpectedAnswerError,
+  payoutIdempotencyKey,
+  type SettlementGateway,
+} from '../settlement/gateway.js';
 
 export interface PayoutActivityDeps {
   /** Reads. */
@@ -131,16 +137,30 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
 
     /** Sends the payout to the payee's bank, keyed by the payment id so the bank pays once. A bank
      * that settles at once answers with its reference; one that confirms by callback answers
-     * `accepted` (the workflow then waits for settlementConfirmedSignal). A timeout or a transient
-     * error is thrown and retried with the same key. */
+     * `accepted` (the workflow then waits for settlementConfirmedSignal). Only a final rejection
+     * (422 saying `rejected`) is thrown as SettlementRejected. A timeout or a transient error is
+     * thrown plainly and retried here with the same key; a credential refusal (401/403) or an
+     * unexpected answer is thrown to the workflow at once (non-retryable here), which flags the
+     * payout and sends again after a pause. */
     async sendPayout(input: PayoutRequest): Promise<{ bank_reference: string } | { accepted: true }> {
       const request = parsePayoutRequestOrFail(input);
-      const result = await gateway.sendPayout({
-        idempotency_key: payoutIdempotencyKey(request.payment_id),
-        amount_minor: request.amount_minor,
-        currency: request.currency,
-        payee: request.payee,
-      });
+      let result;
+      try {
+        result = await gateway.sendPayout({
+          idempotency_key: payoutIdempotencyKey(request.payment_id),
+          amount_minor: request.amount_minor,
+          currency: request.currency,
+          payee: request.payee,
+        });
+      } catch (err) {
+        if (err instanceof SettlementCredentialsError) {
+          throw ApplicationFailure.nonRetryable(err.message, SETTLEMENT_FAILURE_TYPES.credentialsRefused);
+        }
+        if (err instanceof SettlementUnexpectedAnswerError) {
+          throw ApplicationFailure.nonRetryable(err.message, SETTLEMENT_FAILURE_TYPES.unexpectedAnswer);
+        }
+        throw err;
+      }
       if (result.status === 'settled') return { bank_reference: result.bank_reference };
       if (result.status === 'accepted') return { accepted: true };
       throw ApplicationFailure.create({

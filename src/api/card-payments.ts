@@ -1,14 +1,16 @@
 // Card payments through Temporal: the one place clients (gRPC API, demo, benchmarks, tests) send a
 // network message to a card payment, so every message gets the same workflow id, policies, update
 // ids and search attributes.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
+  QueryNotRegisteredError,
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
@@ -28,6 +30,7 @@ import {
   type Increment,
   type Refund,
   type Reversal,
+  type StandInAnswer,
 } from '../domain/card.js';
 import { formatMinor } from '../domain/money.js';
 import { paymentWorkflowId, type PaymentState } from '../domain/payment.js';
@@ -40,9 +43,17 @@ import {
   PaymentStatusKey,
 } from '../domain/search-attributes.js';
 import { describeIssue } from '../domain/validation.js';
-import type { cardPaymentWorkflow } from '../workflows/card-payment.js';
-import { authorizeUpdate, clearUpdate, incrementUpdate, refundUpdate, reverseUpdate, standInAdviceSignal } from '../workflows/messages.js';
-import { InvalidPaymentError, PaymentNotFoundError, getPayment } from './payments.js';
+import type { CardCarried, cardPaymentWorkflow } from '../workflows/card-payment.js';
+import {
+  authorizeUpdate,
+  cardLifecycleQuery,
+  clearUpdate,
+  incrementUpdate,
+  refundUpdate,
+  reverseUpdate,
+  standInAdviceSignal,
+} from '../workflows/messages.js';
+import { InvalidPaymentError, getPayment } from './payments.js';
 
 /** Parses a card message at the edge: a malformed one is an InvalidPaymentError naming the field
  * (`<what>.<field>: <rule>`). Exported so that a front door can refuse bad input before it looks
@@ -65,15 +76,15 @@ export interface CardClientOptions {
   workflow?: CardWorkflowOptions;
 }
 
-function startOperation(payment: CardPayment, options: CardClientOptions, summary: string) {
+function startOperation(payment: CardPayment, options: CardClientOptions, summary: string, carried?: CardCarried) {
   return new WithStartWorkflowOperation<typeof cardPaymentWorkflow>('cardPaymentWorkflow', {
     workflowId: paymentWorkflowId(payment.payment_id),
     taskQueue: options.task_queue,
-    args: [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
-    // One network transaction id is one payment: a running one is joined, a closed one is never
-    // run again.
+    args: carried ? [payment, options.workflow ?? DEFAULT_CARD_OPTIONS, carried] : [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
+    // One network transaction id is one payment: a running one is joined; a closed one is run
+    // again only to take a late message, from where its last run ended (`carried`).
     workflowIdConflictPolicy: 'USE_EXISTING',
-    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    workflowIdReusePolicy: carried ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
     staticSummary: summary,
     typedSearchAttributes: [
       { key: PaymentStatusKey, value: 'RECEIVED' },
@@ -88,67 +99,91 @@ function startOperation(payment: CardPayment, options: CardClientOptions, summar
 
 /** Tells the payment the network answered the stand-in (starting it if the authorization has not
  * yet): a decision the workflow made in time by its clock, whose answer reached the network too
- * late, is undone (a decline) or flagged (an approval). Sent in the background after the stand-in
- * answer; if it is lost (this process dies at once), a late decision is still voided by the
- * workflow's own deadline check, and only the race within decision_margin_ms stays open. */
-function sendStandInAdvice(
+ * late, is undone (a decline) or flagged (an approval). Retried until the server acknowledges it
+ * (the signal is then in the payment's history), within a bound; the stand-in answer is given
+ * only after it, so a process that dies before answering has not answered either. */
+async function sendStandInAdvice(
   client: Client,
   payment: CardPayment,
   stand_in: 'decline' | 'approve',
   options: CardClientOptions,
 ): Promise<void> {
-  return client.workflow
-    .signalWithStart<typeof cardPaymentWorkflow, [{ stand_in: 'decline' | 'approve' }]>('cardPaymentWorkflow', {
-      workflowId: paymentWorkflowId(payment.payment_id),
-      taskQueue: options.task_queue,
-      args: [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      signal: standInAdviceSignal,
-      signalArgs: [{ stand_in }],
-      staticSummary: `Card ${payment.card_id}: stand-in ${stand_in} at ${payment.merchant.name}`,
-      typedSearchAttributes: [
-        { key: PaymentStatusKey, value: 'RECEIVED' },
-        { key: PaymentKindKey, value: 'card' },
-        { key: CurrencyKey, value: payment.currency },
-        { key: NeedsAttentionKey, value: false },
-        { key: CardIdKey, value: payment.card_id },
-        { key: MerchantCategoryKey, value: payment.merchant.mcc },
-      ],
-    })
-    .then(
-      () => undefined,
-      () => undefined,
-    );
+  let carried: CardCarried | undefined;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      // Each attempt has its own deadline: the advice outlives the caller's (whose deadline the
+      // network has passed already), or it would never be delivered once the answer was late.
+      await client.withDeadline(Date.now() + STAND_IN_ADVICE_ATTEMPT_MS_MAX, () =>
+        client.workflow.signalWithStart<typeof cardPaymentWorkflow, [{ stand_in: 'decline' | 'approve' }]>('cardPaymentWorkflow', {
+          workflowId: paymentWorkflowId(payment.payment_id),
+          taskQueue: options.task_queue,
+          args: carried
+            ? [payment, options.workflow ?? DEFAULT_CARD_OPTIONS, carried]
+            : [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
+          workflowIdReusePolicy: carried ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
+          signal: standInAdviceSignal,
+          signalArgs: [{ stand_in }],
+          staticSummary: `Card ${payment.card_id}: stand-in ${stand_in} at ${payment.merchant.name}`,
+          typedSearchAttributes: [
+            { key: PaymentStatusKey, value: 'RECEIVED' },
+            { key: PaymentKindKey, value: 'card' },
+            { key: CurrencyKey, value: payment.currency },
+            { key: NeedsAttentionKey, value: false },
+            { key: CardIdKey, value: payment.card_id },
+            { key: MerchantCategoryKey, value: payment.merchant.mcc },
+          ],
+        }),
+      );
+      return;
+    } catch (err) {
+      // A payment that has closed (at its final state) takes the advice in a new run from where it
+      // ended; one closed before the decider answers no lifecycle query: nothing to advise.
+      if (err instanceof WorkflowExecutionAlreadyStartedError && !carried) {
+        try {
+          carried = await client.withDeadline(Date.now() + STAND_IN_ADVICE_ATTEMPT_MS_MAX, () => closedPaymentState(client, payment));
+          continue;
+        } catch (queryErr) {
+          if (queryErr instanceof QueryNotRegisteredError) return;
+          if (attempt >= STAND_IN_ADVICE_ATTEMPTS_MAX) throw queryErr;
+          await new Promise((r) => setTimeout(r, STAND_IN_ADVICE_BACKOFF_MS * attempt));
+          continue;
+        }
+      }
+      if (attempt >= STAND_IN_ADVICE_ATTEMPTS_MAX) throw err;
+      await new Promise((r) => setTimeout(r, STAND_IN_ADVICE_BACKOFF_MS * attempt));
+    }
+  }
 }
-/** How long the stand-in answer waits for its advice to be recorded (so that a retry answered
- * after it sees the stand-in's decline); past it, the answer goes and the advice follows. */
-const STAND_IN_ADVICE_WAIT_MS_MAX = 200;
+/** The stand-in advice is tried this many times, backing off linearly from this (about 5 s in all). */
+const STAND_IN_ADVICE_ATTEMPTS_MAX = 10;
+/** One attempt of the advice (a signal-with-start, or reading a closed payment), at most. */
+const STAND_IN_ADVICE_ATTEMPT_MS_MAX = 2_000;
+const STAND_IN_ADVICE_BACKOFF_MS = 100;
+
+/** The payment's ledger step failed (the ledger is unreachable, a step timed out): nothing is
+ * lost, the payment is flagged, and the same message delivered again runs the step again. */
+export class CardStepFailedError extends Error {
+  override name = 'CardStepFailedError';
+}
+
+/** A repeated authorization that is not a repeat: another amount, or another card, under a
+ * transaction id the platform already has. Refused (ALREADY_EXISTS); nothing was written. */
+export class AuthorizationConflictError extends Error {
+  override name = 'AuthorizationConflictError';
+}
 
 async function refusedOr<T>(call: Promise<T>): Promise<T> {
   try {
     return await call;
   } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) throw new CardEventRefusedError(err.cause?.message ?? err.message);
+    if (err instanceof WorkflowUpdateFailedError) {
+      const type = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+      const message = err.cause?.message ?? err.message;
+      if (type === 'AuthorizationConflict') throw new AuthorizationConflictError(message);
+      if (type === 'CardStepFailed') throw new CardStepFailedError(message);
+      throw new CardEventRefusedError(message);
+    }
     // A validator's rejection arrives as an update failure too; anything else is infrastructure.
-    throw err;
-  }
-}
-
-/** A repeated authorization (a retry of one the platform already has) found no decision yet by
- * its own deadline. The workflow judges lateness against the first request's deadline, which
- * this call does not know, so it cannot answer the stand-in without perhaps contradicting the
- * decision still to come: it answers nothing (DEADLINE_EXCEEDED), and the next retry gets the
- * workflow's decision. Nothing was written by this call. */
-export class AuthorizationUndecidedError extends Error {
-  override name = 'AuthorizationUndecidedError';
-}
-
-async function paymentExists(client: Client, payment_id: string): Promise<boolean> {
-  try {
-    await client.workflow.getHandle(paymentWorkflowId(payment_id)).describe();
-    return true;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
     throw err;
   }
 }
@@ -169,11 +204,39 @@ export function standInDecision(stand_in: 'decline' | 'approve'): CardDecision {
     : { approved: false, reason: 'late_decision', stand_in: true, held_minor: 0 };
 }
 
+/** Runs `call` until the deadline; past it (or when the answer arrives past it) the network has
+ * answered the stand-in: the payment is told (advice, acknowledged before the answer goes), and
+ * the caller gets the stand-in decision. */
+async function inTimeOrStandIn<T extends CardDecision>(
+  call: Promise<T>,
+  deadline_at_ms: number,
+  stand_in: StandInAnswer,
+  advise: () => Promise<void>,
+): Promise<T | CardDecision> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), Math.max(deadline_at_ms - Date.now(), 0));
+  });
+  try {
+    const answer = await Promise.race([call, late]);
+    // The clock is read when the answer arrives: one that comes after the deadline reaches a
+    // network that has already stood in.
+    if (answer !== 'late' && Date.now() <= deadline_at_ms) return answer;
+    call.catch(() => undefined);
+    await advise();
+    return standInDecision(stand_in);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * Asks for an authorization decision: starts the payment (update-with-start) and waits for its
- * answer until the network's deadline. A late answer is replaced by the stand-in; the workflow
- * notices it was late by itself and voids what it held. A repeated authorization (same network
- * transaction id) returns the first decision and holds nothing more.
+ * Asks for an authorization decision: starts the payment (update-with-start, no other call before
+ * it) and waits for its answer until the network's deadline (`deadline_at_ms`, which already
+ * leaves the response margin). A late answer is replaced by the stand-in, and the payment gets the
+ * stand-in advice; the workflow also treats a decision made after the deadline as late by itself.
+ * A repeated authorization (same network transaction id, same amount and card) returns the first
+ * decision and holds nothing more; another amount or card is refused (AuthorizationConflictError).
  */
 export async function authorizeCardPayment(
   client: Client,
@@ -183,72 +246,95 @@ export async function authorizeCardPayment(
 ): Promise<CardDecision> {
   const payment = parse(cardPaymentSchema, paymentInput, 'payment');
   const authorization = parse(authorizationSchema, authorizationInput, 'authorization');
-  const remaining_ms = authorization.deadline_at_ms - Date.now();
-  if (remaining_ms <= 0) return standInDecision(authorization.stand_in);
+  if (authorization.deadline_at_ms - Date.now() <= 0) return standInDecision(authorization.stand_in);
   const summary = `Card ${payment.card_id}: ${formatMinor(authorization.amount_minor, payment.currency)} at ${payment.merchant.name} (MCC ${payment.merchant.mcc})`;
-  // Only the request that starts the payment shares its deadline with the workflow; a retry must
-  // not answer a stand-in of its own (see AuthorizationUndecidedError).
-  const repeated = await paymentExists(client, payment.payment_id);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), remaining_ms);
-  });
-  try {
-    const answer = await Promise.race([
-      refusedOr(
-        client.workflow.executeUpdateWithStart(authorizeUpdate, {
-          args: [authorization],
-          // One update id per distinct request: Temporal keeps one request per update id, so a
-          // retry with another deadline under the first one's id could be run with one request's
-          // deadline and recorded with the other's (a nondeterministic replay). The workflow runs
-          // the first authorization and answers every repeat with its decision (once()). The id is
-          // a digest of the request: update ids are stored in clear, amounts must not be.
-          updateId: authorizationUpdateId(authorization),
-          startWorkflowOperation: startOperation(payment, options, summary),
-        }),
-      ).catch(async (err: unknown): Promise<AuthorizationReply> => {
-        // A closed payment is never restarted: its first decision stands.
-        if (err instanceof WorkflowExecutionAlreadyStartedError) {
-          const state = await getPayment(client, payment.payment_id);
-          if (state.decision) return { ...state.decision, held_minor: state.held_minor, card_id: state.card_id ?? '' };
+  const call = refusedOr(
+    client.workflow.executeUpdateWithStart(authorizeUpdate, {
+      args: [authorization],
+      // One update id per distinct request: Temporal keeps one request per update id, so a retry
+      // with another deadline under the first one's id could be run with one request's deadline
+      // and recorded with the other's. The id is a digest of the request: update ids are stored
+      // in clear, amounts must not be.
+      updateId: authorizationUpdateId(authorization),
+      startWorkflowOperation: startOperation(payment, options, summary),
+    }),
+  )
+    .catch(async (err: unknown): Promise<AuthorizationReply> => {
+      // A closed payment is never restarted by an authorization: its first decision stands.
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        const state = await getPayment(client, payment.payment_id);
+        if (state.decision) {
+          // amount 0: the payment closed before any authorization reached it (the advice came first).
+          if (state.amount_minor !== 0 && state.amount_minor !== authorization.amount_minor) {
+            throw new AuthorizationConflictError(
+              `payment ${payment.payment_id} was authorized for ${state.amount_minor} minor units; a repeat for ${authorization.amount_minor} needs a new transaction id`,
+            );
+          }
+          return { ...state.decision, held_minor: state.held_minor, card_id: state.card_id ?? '' };
         }
-        throw err;
-      }),
-      late,
-    ]);
-    if (answer === 'late') {
-      if (repeated) throw new AuthorizationUndecidedError(`payment ${payment.payment_id}: no decision yet; retry with the same payment id`);
-      await Promise.race([
-        sendStandInAdvice(client, payment, authorization.stand_in, options),
-        new Promise((r) => setTimeout(r, STAND_IN_ADVICE_WAIT_MS_MAX)),
-      ]);
-      return standInDecision(authorization.stand_in);
-    }
-    const { card_id, ...decision } = answer;
-    if (card_id !== payment.card_id) throw new PaymentNotFoundError(`payment ${payment.payment_id} belongs to another card`);
-    return decision;
-  } finally {
-    clearTimeout(timer);
-  }
+        throw new CardEventRefusedError(
+          `payment ${payment.payment_id} has completed without an authorization (a clearing or refund came first): an authorization must be its first message`,
+        );
+      }
+      throw err;
+    })
+    .then(({ card_id, ...decision }): CardDecision => {
+      if (card_id !== payment.card_id) {
+        throw new AuthorizationConflictError(`payment ${payment.payment_id} exists on another card: a new card needs a new transaction id`);
+      }
+      return decision;
+    });
+  return inTimeOrStandIn(call, authorization.deadline_at_ms, authorization.stand_in, () =>
+    sendStandInAdvice(client, payment, authorization.stand_in, options),
+  );
 }
 
-/** Raises the hold of a running payment. */
+/** Raises the hold of a running payment. With a deadline, answered like an authorization: past it,
+ * the stand-in (the workflow judges the decision late by the same deadline and follows it). */
 export async function incrementCardPayment(client: Client, payment_id: string, input: Increment): Promise<CardDecision> {
   const event = parse(incrementSchema, input, 'increment');
   const handle = client.workflow.getHandle(paymentWorkflowId(payment_id));
-  return refusedOr(handle.executeUpdate(incrementUpdate, { args: [event], updateId: `increment:${event.event_id}` }));
+  if (event.deadline_at_ms !== undefined && event.deadline_at_ms - Date.now() <= 0) return standInDecision(event.stand_in);
+  const call = refusedOr(
+    handle.executeUpdate(incrementUpdate, { args: [event], updateId: deliveryId(`increment:${event.event_id}`) }),
+  ).catch(async (err: unknown): Promise<CardDecision> => {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    // A completed payment holds nothing to raise (not found stays not found).
+    const state = await getPayment(client, payment_id);
+    throw new CardEventRefusedError(
+      `nothing is held: an increment needs an approved, uncleared authorization; the payment is ${state.status}`,
+    );
+  });
+  if (event.deadline_at_ms === undefined) return call;
+  return inTimeOrStandIn(call, event.deadline_at_ms, event.stand_in, async () => undefined);
+}
+
+/** The update id of one delivery of a network message: the payment itself makes a repeated
+ * message (same event id) change nothing, and a delivery whose step failed must run again, which
+ * Temporal would not do under the first delivery's update id (it answers the cached failure). */
+function deliveryId(key: string): string {
+  return `${key}:${randomUUID()}`;
 }
 
 /** Releases all or part of a running payment's hold. */
 export async function reverseCardPayment(client: Client, payment_id: string, input: Reversal): Promise<PaymentState> {
   const event = parse(reversalSchema, input, 'reversal');
   const handle = client.workflow.getHandle(paymentWorkflowId(payment_id));
-  return refusedOr(handle.executeUpdate(reverseUpdate, { args: [event], updateId: `reversal:${event.event_id}` }));
+  return refusedOr(handle.executeUpdate(reverseUpdate, { args: [event], updateId: deliveryId(`reversal:${event.event_id}`) })).catch(
+    async (err: unknown) => {
+      // A completed payment holds nothing: the reversal has nothing to release (as the payment
+      // itself answers while open). A payment that never existed is still not found.
+      if (err instanceof WorkflowNotFoundError) return getPayment(client, payment_id);
+      throw err;
+    },
+  );
 }
 
 /** Sends a message that may be a payment's first (a clearing or refund with no authorization):
- * update-with-start, joining the running payment when there is one. */
-function sendWithStart<E extends { event_id: string }>(
+ * update-with-start, joining the running payment when there is one. A payment whose run has
+ * closed (after its linger) is run again from where that run ended — its state and the messages it
+ * handled — so a late clearing or refund is booked, and a repeat of one it booked changes nothing. */
+async function sendWithStart<E extends { event_id: string }>(
   client: Client,
   update: UpdateDefinition<PaymentState, [E]>,
   kind: 'clearing' | 'refund',
@@ -257,13 +343,40 @@ function sendWithStart<E extends { event_id: string }>(
   options: CardClientOptions,
   summary: string,
 ): Promise<PaymentState> {
-  return refusedOr(
-    client.workflow.executeUpdateWithStart(update, {
-      args: [event],
-      updateId: `${kind}:${event.event_id}`,
-      startWorkflowOperation: startOperation(payment, options, summary),
-    }),
-  );
+  const send = (carried?: CardCarried) =>
+    refusedOr(
+      client.workflow.executeUpdateWithStart(update, {
+        args: [event],
+        updateId: deliveryId(`${kind}:${event.event_id}`),
+        startWorkflowOperation: startOperation(payment, options, summary, carried),
+      }),
+    );
+  try {
+    return await send();
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+  let carried: CardCarried;
+  try {
+    carried = await closedPaymentState(client, payment);
+  } catch (err) {
+    // The payment could not be read now (a worker or the server restarting): not booked yet.
+    if (!(err instanceof QueryNotRegisteredError))
+      throw new CardStepFailedError(`payment ${payment.payment_id} has closed and could not be read now: ${(err as Error).message}`);
+    // Payments closed before the decider answer no lifecycle query: refused, never guessed.
+    throw new CardEventRefusedError(
+      `payment ${payment.payment_id} has closed and predates late-message handling; book this ${kind} by hand (${(err as Error).message})`,
+    );
+  }
+  if (carried.view.card_id !== undefined && carried.view.card_id !== payment.card_id) {
+    throw new CardEventRefusedError(`payment ${payment.payment_id} is on another card`);
+  }
+  return send(carried);
+}
+
+/** Where a closed payment's last run ended, to start the next one from. */
+function closedPaymentState(client: Client, payment: CardPayment): Promise<CardCarried> {
+  return client.workflow.getHandle(paymentWorkflowId(payment.payment_id)).query(cardLifecycleQuery);
 }
 
 /** Posts a clearing; starts the payment when the network never authorized it (force post). */

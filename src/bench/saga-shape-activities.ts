@@ -23,10 +23,10 @@ export function createSagaShapeActivities(): Pick<
       };
     },
     async releaseCardHold() {
-      return { hold: null };
+      return { hold: null, found: true, released_minor: 0 };
     },
     async clearCard(input) {
-      return { hold: null, posted_minor: input.amount_minor, overlimit_minor: 0 };
+      return { hold: null, posted_minor: input.amount_minor, from_hold_minor: 0, overlimit_minor: 0 };
     },
     async refundCard(input) {
       return { refunded_minor: input.amount_minor };

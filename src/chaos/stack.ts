@@ -14,6 +14,13 @@ import { REPO_ROOT } from '../config.js';
 import { createPool, type Pool } from '../ledger/db.js';
 import { migrate } from '../ledger/migrate.js';
 import { CALLBACK_PATH } from '../settlement/callback-receiver.js';
+import {
+  WEBHOOK_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+  generateWebhookSecret,
+  parseWebhookSecret,
+} from '../settlement/webhook-signature.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../settlement/simulator.js';
 import { freePort } from '../stack/ports.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
@@ -116,6 +123,7 @@ export class ChaosStack {
     await new Promise<void>((resolve) => this.forwarder!.listen(0, '127.0.0.1', () => resolve()));
     const forwarderPort = (this.forwarder.address() as { port: number }).port;
     const g = this.options.gateway;
+    const callbackSecret = generateWebhookSecret();
     this.simulator = await startSettlementSimulator({
       host: '127.0.0.1',
       port: 0,
@@ -124,6 +132,8 @@ export class ChaosStack {
       latency_ms: 0,
       random: this.options.random,
       callback_url: `http://127.0.0.1:${forwarderPort}${CALLBACK_PATH}`,
+      // The bank signs its callbacks; the workers verify with the same secret (`common` below).
+      callback_secret: parseWebhookSecret(callbackSecret, 'chaos callback secret'),
       callback_delay_ms: 200,
       duplicate_callback_rate: g.duplicate_callback_rate,
       late_callback_rate: g.late_callback_rate,
@@ -142,6 +152,8 @@ export class ChaosStack {
       // One key ring for the run's workers and API (src/codec/), never a committed one.
       PAYLOAD_CODEC_KEYS: process.env.PAYLOAD_CODEC_KEYS || generateKeyEntry('chaos'),
       PAYLOAD_CODEC_KEYS_FILE: '',
+      SETTLEMENT_CALLBACK_SECRET: callbackSecret,
+      SETTLEMENT_CALLBACK_SECRET_FILE: '',
       LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'warn',
     };
     this.workers = Array.from({ length: this.options.workers }, (_, i) => ({
@@ -246,7 +258,16 @@ export class ChaosStack {
       try {
         const answer = await fetch(`http://127.0.0.1:${port}${req.url ?? CALLBACK_PATH}`, {
           method: req.method ?? 'POST',
-          headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+          // The bank's signature headers pass through, as through a load balancer.
+          headers: {
+            'content-type': req.headers['content-type'] ?? 'application/json',
+            ...Object.fromEntries(
+              [WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER, WEBHOOK_SIGNATURE_HEADER].flatMap((name) => {
+                const value = req.headers[name];
+                return typeof value === 'string' ? [[name, value]] : [];
+              }),
+            ),
+          },
           body,
           signal: AbortSignal.timeout(4_000),
         });

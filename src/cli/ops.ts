@@ -46,7 +46,11 @@ async function run(fn: () => Promise<void>): Promise<void> {
 export function opsCommand(): Command {
   const ops = new Command('ops').description('operator actions on running payments (Temporal updates), recorded with who and why');
   const actions: Array<[string, OpsActionName, string]> = [
-    ['retry-settlement', 'retrySettlement', 'send a payout flagged settlement_waiting to the bank again (same idempotency key)'],
+    [
+      'retry-settlement',
+      'retrySettlement',
+      'send a flagged payout to the bank again (same idempotency key), or book a paid one whose booking failed',
+    ],
     ['void-hold', 'voidHold', 'release what a card payment still holds now (as expiry would)'],
     ['resolve-attention', 'resolveAttention', 'clear NeedsAttention; the timeline keeps why it was raised'],
   ];

@@ -45,8 +45,16 @@ export const authorizationSchema = z.strictObject({
 });
 export type Authorization = z.input<typeof authorizationSchema>;
 
-export const incrementSchema = z.strictObject({ event_id: eventIdSchema, amount_minor: amountMinorSchema });
-export type Increment = z.infer<typeof incrementSchema>;
+export const incrementSchema = z.strictObject({
+  event_id: eventIdSchema,
+  amount_minor: amountMinorSchema,
+  /** When the network stops waiting for the answer (epoch ms); omitted by callers that have no
+   * deadline (then a decision is never late). */
+  deadline_at_ms: z.number({ error: 'must be epoch milliseconds' }).int({ error: 'must be epoch milliseconds' }).positive().optional(),
+  /** What the network answers for the issuer when the decision is late. */
+  stand_in: z.enum(STAND_IN_ANSWERS, { error: `must be one of ${STAND_IN_ANSWERS.join(', ')}` }).default('decline'),
+});
+export type Increment = z.input<typeof incrementSchema>;
 
 export const reversalSchema = z.strictObject({
   event_id: eventIdSchema,
@@ -136,20 +144,28 @@ export function clearingCeilingMinor(authorized_minor: number, mcc: string): num
 export interface CardWorkflowOptions {
   /** Replaces the merchant category's hold expiry (tests). */
   hold_expiry_ms?: number;
-  /** How long a payment stays open for late clearings and refunds after its hold is gone. */
+  /** How long a payment stays open after its hold is gone (0: it closes at its final state; a late
+   * clearing, refund or advice starts a new run of the same id from where it ended). A payment
+   * that needs attention stays open until people resolve it. */
   linger_ms: number;
   /** A payment whose first event never arrives (a rejected start) closes after this long. */
   first_event_wait_ms: number;
   /** A decision made less than this before the deadline counts as late: the answer still has to
    * travel back to the network, and an approval it never sees must not leave a hold behind. */
   decision_margin_ms: number;
+  /** Continue as new once the history has this many events (or the server suggests it). */
+  continue_as_new_after_events?: number;
 }
 
 export const DEFAULT_CARD_OPTIONS: CardWorkflowOptions = {
-  linger_ms: 120 * DAY_MS,
+  linger_ms: 0,
   first_event_wait_ms: 10 * 60 * 1000,
   decision_margin_ms: 50,
 };
 
-/** Events one payment accepts in its lifetime: bounds its history. */
+/** Events one payment accepts in its lifetime in the workflow that ran before the decider
+ * (src/workflows/card-payment-legacy.ts); newer payments continue as new instead. */
 export const CARD_EVENTS_PER_PAYMENT_MAX = 200;
+/** History events after which a card payment continues as new (carrying its state and the
+ * messages it handled), when the server has not suggested it earlier. */
+export const CARD_HISTORY_EVENTS_CONTINUE_AT = 2_000;

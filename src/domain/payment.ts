@@ -130,6 +130,10 @@ export const DEFAULT_PAYOUT_OPTIONS: PayoutWorkflowOptions = { settlement_attent
 /** patched() id of one search-attribute upsert per card event (see src/workflows/card-payment.ts). */
 export const PATCH_CARD_COALESCED_ATTRIBUTES = 'card-coalesced-search-attributes';
 
+/** patched() id of the card lifecycle run by the pure decider (src/domain/card-lifecycle.ts,
+ * src/workflows/card-payment.ts); payments started before it run src/workflows/card-payment-legacy.ts. */
+export const PATCH_CARD_DECIDER = 'card-decider';
+
 /** patched() id of the settlement-attention timer (see src/workflows/payout.ts). */
 export const PATCH_SETTLEMENT_ATTENTION = 'settlement-attention-timer';
 /** patched() id of waiting for the bank's confirmation callback (see src/workflows/payout.ts). */

@@ -3,11 +3,17 @@
 // (settlementConfirmedSignal); the workflow acts on the first confirmation and ignores repeats.
 // It writes nothing itself: the ledger moves only in the workflow's activities.
 //
+// Every callback must be signed by the bank in the Standard Webhooks scheme
+// (src/settlement/webhook-signature.ts): `webhook-id`, `webhook-timestamp` (within 5 minutes of
+// this clock) and `webhook-signature` over the raw body with the bank's secret. Anything else is
+// refused with 401 before the body is even parsed, and signals nothing.
+//
 // POST /v1/settlement-callbacks, body `settlementCallbackSchema` (src/settlement/gateway.ts):
 //   200 {"result":"delivered"}                 signalled to the running payout (repeats included)
 //   200 {"result":"ignored","reason":"payment_closed"}  the payment already finished: a late
 //                                              callback, acknowledged so the bank stops sending it
 //   400 {"error":"..."}                        not JSON, or not a valid callback (names the field)
+//   401 {"error":"callback signature: ..."}    unsigned, badly signed, or outside the replay window
 //   404 {"error":"unknown payment ..."}        no payout with that id
 //   413 {"error":"..."}                        body over CALLBACK_BYTES_MAX
 //   503 {"error":"..."}                        Temporal unreachable: the bank should retry
@@ -19,6 +25,7 @@ import { paymentWorkflowId } from '../domain/payment.js';
 import { describeIssue } from '../domain/validation.js';
 import { settlementConfirmedSignal } from '../workflows/messages.js';
 import { settlementCallbackSchema } from './gateway.js';
+import { verifyWebhook } from './webhook-signature.js';
 
 export const CALLBACK_PATH = '/v1/settlement-callbacks';
 /** Largest callback body accepted, in bytes: a confirmation is a few hundred. */
@@ -32,6 +39,10 @@ export interface CallbackReceiverOptions {
   port: number;
   client: Client;
   log: Logger;
+  /** The bank's signing secrets (src/settlement/callback-secret.ts); a callback signed by any counts. */
+  secrets: readonly Buffer[];
+  /** The clock the replay window is measured on (tests move it). */
+  now_ms?: () => number;
 }
 
 export interface SettlementCallbackReceiver {
@@ -69,6 +80,8 @@ async function paymentExists(client: Client, workflowId: string): Promise<boolea
 
 export async function startSettlementCallbackReceiver(options: CallbackReceiverOptions): Promise<SettlementCallbackReceiver> {
   const { client, log } = options;
+  if (options.secrets.length === 0) throw new Error('the settlement callback receiver needs the bank secret it verifies callbacks with');
+  const now_ms = options.now_ms ?? Date.now;
 
   async function handle(req: IncomingMessage): Promise<{ status: number; body: Record<string, unknown> }> {
     let raw: string;
@@ -78,6 +91,8 @@ export async function startSettlementCallbackReceiver(options: CallbackReceiverO
       if (err instanceof BodyTooLargeError) return { status: 413, body: { error: `callback body over ${CALLBACK_BYTES_MAX} bytes` } };
       throw err;
     }
+    const verdict = verifyWebhook(options.secrets, req.headers, raw, now_ms());
+    if (!verdict.ok) return { status: 401, body: { error: `callback signature: ${verdict.reason}` } };
     let json: unknown;
     try {
       json = JSON.parse(raw);
@@ -119,7 +134,7 @@ export async function startSettlementCallbackReceiver(options: CallbackReceiverO
       new Promise<never>((_, reject) => timeout.addEventListener('abort', () => reject(new Error('timed out reaching Temporal')))),
     ]).then(
       ({ status, body }) => {
-        if (status === 400 || status === 413) log.warn({ status, error: body.error }, 'settlement callback refused');
+        if (status === 400 || status === 401 || status === 413) log.warn({ status, error: body.error }, 'settlement callback refused');
         reply(status, body);
       },
       (err: unknown) => {

@@ -2,6 +2,9 @@
 // interface; `createHttpSettlementGateway` talks to a bank (or the simulator) over HTTP.
 // A bank answers a payout either at once (200 settled / 422 rejected) or by accepting it (202) and
 // confirming later with a callback (`settlementCallbackSchema`, received by callback-receiver.ts).
+// Only a 422 whose body says `rejected` is a rejection (the saga compensates on nothing else):
+// 408, 409, 425, 429, 5xx, timeouts and lost replies are transient; 401/403 are a credential
+// problem; anything else is an unexpected answer (classifyPayoutAnswer).
 import { z } from 'zod';
 import { amountMinorSchema, currencySchema } from '../domain/money.js';
 import { paymentIdSchema, payeeSchema, settlementConfirmationSchema } from '../domain/payment.js';
@@ -43,13 +46,57 @@ export const settlementCallbackSchema = z.discriminatedUnion('status', [
 export type SettlementCallback = z.input<typeof settlementCallbackSchema>;
 
 export interface SettlementGateway {
-  /** Resolves with the bank's answer, final or `accepted` (final answer by callback); throws on
-   * anything transient (retry with the same key). */
+  /** Resolves with the bank's answer, final or `accepted` (final answer by callback). Throws
+   * SettlementUnavailableError on anything transient (retry with the same key),
+   * SettlementCredentialsError on 401/403 and SettlementUnexpectedAnswerError on anything else
+   * it cannot read as settled, accepted or rejected: none of these is a rejection. */
   sendPayout(instruction: PayoutInstruction): Promise<PayoutResult>;
 }
 
+/** Nothing happened that the caller can rely on: retry with the same key. */
 export class SettlementUnavailableError extends Error {
   override name = 'SettlementUnavailableError';
+}
+
+/** The bank refused our credentials (401, 403): the platform's problem, not the payee's. */
+export class SettlementCredentialsError extends Error {
+  override name = 'SettlementCredentialsError';
+}
+
+/** An answer the gateway cannot read as settled, accepted or rejected: the bank may have paid. */
+export class SettlementUnexpectedAnswerError extends Error {
+  override name = 'SettlementUnexpectedAnswerError';
+}
+
+/** Statuses that say "not now, nothing decided": 408 timeout, 409 a request with this key is in
+ * progress, 425 too early, 429 too many requests; and every 5xx. */
+const TRANSIENT_STATUSES = new Set([408, 409, 425, 429]);
+const CREDENTIAL_STATUSES = new Set([401, 403]);
+/** How much of a body an error message quotes. */
+const QUOTED_BODY_CHARS_MAX = 200;
+
+/** Reads the bank's answer to a payout. Only a 422 whose body says `rejected` is a rejection. */
+export function classifyPayoutAnswer(status: number, text: string): PayoutResult {
+  const quoted = text.slice(0, QUOTED_BODY_CHARS_MAX);
+  if (status >= 500 || TRANSIENT_STATUSES.has(status)) {
+    throw new SettlementUnavailableError(`settlement gateway answered ${status}: ${quoted}`);
+  }
+  if (CREDENTIAL_STATUSES.has(status)) {
+    throw new SettlementCredentialsError(`settlement gateway refused our credentials (${status}): ${quoted}`);
+  }
+  if (status === 202) return { status: 'accepted' };
+  if (status === 200 || status === 422) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    const parsed = payoutResultSchema.safeParse(json);
+    const expected = status === 200 ? 'settled' : 'rejected';
+    if (parsed.success && parsed.data.status === expected) return parsed.data;
+  }
+  throw new SettlementUnexpectedAnswerError(`settlement gateway answered ${status} with a body it cannot read as an answer: ${quoted}`);
 }
 
 export interface HttpSettlementGatewayOptions {
@@ -73,6 +120,8 @@ export function createHttpSettlementGateway(
           method: 'POST',
           headers: { 'content-type': 'application/json', 'idempotency-key': instruction.idempotency_key },
           body,
+          // A redirect is an answer we do not expect from a bank's payout endpoint: never follow it.
+          redirect: 'manual',
           signal: AbortSignal.timeout(options.request_timeout_ms),
         });
       } catch (err) {
@@ -84,15 +133,7 @@ export function createHttpSettlementGateway(
       } catch (err) {
         throw new SettlementUnavailableError(`settlement gateway reply lost at ${url}: ${(err as Error).message}`);
       }
-      if (response.status >= 500 || response.status === 429) {
-        throw new SettlementUnavailableError(`settlement gateway answered ${response.status}: ${text.slice(0, 200)}`);
-      }
-      if (response.status === 200 || response.status === 422) {
-        return payoutResultSchema.parse(JSON.parse(text));
-      }
-      if (response.status === 202) return { status: 'accepted' };
-      // Any other 4xx means the bank will never accept this instruction as sent.
-      return { status: 'rejected', reason: `bank refused the request (${response.status}): ${text.slice(0, 200)}` };
+      return classifyPayoutAnswer(response.status, text);
     },
   };
 }

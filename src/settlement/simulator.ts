@@ -7,17 +7,24 @@
 // happened) and lost replies (the payout is made, then the connection drops before the answer).
 //
 // With a callback URL the bank answers like most real ones: it accepts the payout (202, idempotent
-// by key) and POSTs its confirmation (settled with a bank reference, or rejected with a reason) to
-// the URL after `callback_delay_ms`, retrying the callback while the receiver answers 5xx or cannot
+// by key) and POSTs its confirmation (settled with a bank reference, or rejected with a reason),
+// signed with its secret (Standard Webhooks, src/settlement/webhook-signature.ts), to the URL
+// after `callback_delay_ms`, retrying the callback while the receiver answers 5xx or cannot
 // be reached. Callbacks can be repeated at once (duplicates) or again much later (late callbacks,
 // typically after the payment finished); requests can be held longer than the caller's timeout
 // (the payout is still made once: a retry with the same key joins the held request, or gets the
 // stored answer).
+//
+// Tests script a payout's next answers by idempotency key (`script`): each scripted answer is
+// given to one request, before and instead of processing it (the bank did nothing), so a test can
+// make the bank answer 401, 409, 425, 5xx, a 422 that is not a rejection, a 200 with a body no
+// bank should send, and then let the payout go through.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { describeIssue } from '../domain/validation.js';
 import { createNetworkSimulator, type NetworkSimulator } from './network.js';
 import { payoutInstructionSchema, type PayoutInstruction, type PayoutResult, type SettlementCallback } from './gateway.js';
+import { webhookHeaders } from './webhook-signature.js';
 
 export const REJECTED_ACCOUNT_PREFIX = 'REJECT';
 /** Largest request body accepted, in bytes. */
@@ -41,6 +48,8 @@ export interface SimulatorOptions {
   random?: () => number;
   /** When set, payouts are accepted (202) and confirmed by a POST to this URL; else answered at once. */
   callback_url?: string | undefined;
+  /** The key callbacks are signed with (Standard Webhooks); required with a callback URL. */
+  callback_secret?: Buffer | undefined;
   /** Delay before the confirmation callback (default 0). */
   callback_delay_ms?: number;
   /** Probability in [0, 1) that a confirmation is delivered twice, at once. */
@@ -54,6 +63,16 @@ export interface SimulatorOptions {
   request_timeout_rate?: number;
   request_hold_ms?: number;
 }
+
+/** One answer a test makes the bank give to the next request for a key; the bank acts on nothing. */
+export interface ScriptedAnswer {
+  status: number;
+  /** Sent as JSON; a string is sent as it is (a body the gateway cannot parse). */
+  body?: unknown;
+}
+
+/** Scripted answers one key may have queued at once. */
+export const SCRIPTED_ANSWERS_MAX = 100;
 
 export type CallbackKind = 'first' | 'duplicate' | 'late';
 
@@ -83,6 +102,10 @@ export interface SettlementSimulator {
   replies_lost: number;
   /** Confirmation callbacks delivered or given up on, in the order they finished. */
   callbacks: CallbackDelivery[];
+  /** Queues answers for the next requests with this idempotency key (see ScriptedAnswer). */
+  script(idempotency_key: string, answers: ScriptedAnswer[]): void;
+  /** Scripted answers given so far, per key. */
+  scripted: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -120,6 +143,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   for (const [name, ms] of Object.entries({ callback_delay_ms, late_callback_delay_ms, request_hold_ms })) {
     if (!(Number.isSafeInteger(ms) && ms >= 0)) throw new Error(`${name} must be a non-negative integer, got ${ms}`);
   }
+  if (callback_url && !options.callback_secret) throw new Error('callback_secret is required with a callback_url: callbacks are signed');
   const random = options.random ?? Math.random;
   type Answer = { status: number; body: PayoutResult };
   const answers = new Map<string, Answer>();
@@ -128,6 +152,8 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   const settled: SettlementSimulator['settled'] = new Map();
   const requests: SettlementSimulator['requests'] = new Map();
   const callbacks: CallbackDelivery[] = [];
+  const scripts = new Map<string, ScriptedAnswer[]>();
+  const scripted: SettlementSimulator['scripted'] = new Map();
   const counters = { held: 0, transient_failures: 0, replies_lost: 0 };
 
   // Timers and callback requests still pending; close() cancels them.
@@ -144,18 +170,22 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   };
   const sleep = (ms: number) => new Promise<void>((resolve) => later(ms, resolve));
 
-  const deliver = (kind: CallbackKind, body: SettlementCallback, attempt = 1): void => {
-    if (closed || !callback_url) return;
+  // One message id per callback, the same on each of its delivery attempts (Standard Webhooks);
+  // every attempt is signed with its own timestamp.
+  const deliver = (kind: CallbackKind, body: SettlementCallback, attempt = 1, id = `msg_${randomUUID()}`): void => {
+    if (closed || !callback_url || !options.callback_secret) return;
+    const json = JSON.stringify(body);
     const done = (http_status: number | null, error?: string) =>
       callbacks.push({ idempotency_key: body.idempotency_key, kind, body, http_status, attempts: attempt, ...(error ? { error } : {}) });
     const retry = (why: string) => {
       if (attempt >= CALLBACK_ATTEMPTS_MAX) return done(null, why);
-      later(CALLBACK_RETRY_MS_MIN * 2 ** (attempt - 1), () => deliver(kind, body, attempt + 1));
+      later(CALLBACK_RETRY_MS_MIN * 2 ** (attempt - 1), () => deliver(kind, body, attempt + 1, id));
     };
+    const signature = webhookHeaders(options.callback_secret, { id, timestamp_s: Math.floor(Date.now() / 1000), body: json });
     void fetch(callback_url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', ...signature },
+      body: json,
       signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(CALLBACK_TIMEOUT_MS)]),
     }).then(
       async (response) => {
@@ -241,6 +271,12 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       if (requests.size < IDEMPOTENCY_KEYS_MAX || requests.has(instruction.idempotency_key)) {
         requests.set(instruction.idempotency_key, (requests.get(instruction.idempotency_key) ?? 0) + 1);
       }
+      const next = scripts.get(instruction.idempotency_key)?.shift();
+      if (next) {
+        scripted.set(instruction.idempotency_key, (scripted.get(instruction.idempotency_key) ?? 0) + 1);
+        res.writeHead(next.status, { 'content-type': 'application/json' });
+        return res.end(typeof next.body === 'string' ? next.body : JSON.stringify(next.body ?? { error: `scripted ${next.status}` }));
+      }
       const previous = answers.get(instruction.idempotency_key);
       if (previous) return reply(previous.status, previous.body);
       const inflight = processing.get(instruction.idempotency_key);
@@ -290,6 +326,16 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       return counters.replies_lost;
     },
     callbacks,
+    scripted,
+    script(idempotency_key, list) {
+      const queue = scripts.get(idempotency_key) ?? [];
+      if (queue.length + list.length > SCRIPTED_ANSWERS_MAX) throw new Error(`at most ${SCRIPTED_ANSWERS_MAX} scripted answers per key`);
+      for (const a of list) {
+        if (!(Number.isInteger(a.status) && a.status >= 200 && a.status <= 599))
+          throw new Error(`scripted status must be 200..599, got ${a.status}`);
+      }
+      scripts.set(idempotency_key, [...queue, ...list]);
+    },
     close: () => {
       closed = true;
       for (const timer of timers) clearTimeout(timer);

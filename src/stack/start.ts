@@ -18,6 +18,7 @@ import { waitForWorker } from './search-attributes.js';
 import { readStackFile, removeStackFile, stackFilePath, writeStackFile, type StackFile } from './stack-file.js';
 import { prepareTemporal, type StackTemporal } from './temporal-mode.js';
 import { startStackCodec, type StackCodec } from '../codec/stack.js';
+import { ensureStackCallbackSecret } from '../settlement/callback-secret.js';
 
 const HELP = `usage: npm start [-- --temporal dev|server]
 
@@ -254,13 +255,17 @@ async function main(): Promise<void> {
       await connection.close();
     }
 
-    // The worker serves the callback receiver; the simulator confirms payouts to it.
+    // The worker serves the callback receiver; the simulator confirms payouts to it, signed with the
+    // bank's secret (SETTLEMENT_CALLBACK_SECRET / _FILE, else generated in the data folder).
+    const callbackSecretEnv = ensureStackCallbackSecret(config, say);
     const callbackUrl = callbackReceiverUrl(config);
     let gatewayUrl = config.SETTLEMENT_GATEWAY_URL;
     if (!gatewayUrl) {
       const simulatorCallbackUrl =
         config.SETTLEMENT_SIMULATOR_MODE === 'callback' ? (config.SETTLEMENT_SIMULATOR_CALLBACK_URL ?? callbackUrl) : undefined;
-      stack.simulator = await startSettlementSimulator(simulatorOptionsFromConfig(config, simulatorCallbackUrl));
+      stack.simulator = await startSettlementSimulator(
+        simulatorOptionsFromConfig(config, simulatorCallbackUrl, { ...config, ...callbackSecretEnv }),
+      );
       gatewayUrl = stack.simulator.url;
     }
 
@@ -271,6 +276,7 @@ async function main(): Promise<void> {
       DATABASE_URL: databaseUrl,
       SETTLEMENT_GATEWAY_URL: gatewayUrl,
       ...stack.codec.env,
+      ...callbackSecretEnv,
     });
     const connection = await Connection.connect({ address: temporalAddress });
     try {

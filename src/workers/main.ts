@@ -16,6 +16,7 @@ import { createNetworkCycleStore } from '../ledger/network-cycles.js';
 import { createHttpCardNetwork } from '../settlement/network-client.js';
 import { createHttpSettlementGateway } from '../settlement/gateway.js';
 import { startSettlementCallbackReceiver } from '../settlement/callback-receiver.js';
+import { loadCallbackSecrets } from '../settlement/callback-secret.js';
 import { registerSearchAttributes } from '../stack/search-attributes.js';
 import { readStackFile } from '../stack/stack-file.js';
 import { loadDataConverter } from '../codec/data-converter.js';
@@ -94,6 +95,8 @@ const receiver = await startSettlementCallbackReceiver({
   port: config.SETTLEMENT_CALLBACK_PORT,
   client: new Client({ connection: receiverConnection, namespace: config.TEMPORAL_NAMESPACE, dataConverter }),
   log: log.child({ component: 'settlement-callbacks' }),
+  // The bank's signing secret; none configured or found stops the worker (like the payload keys).
+  secrets: loadCallbackSecrets(config),
 });
 log.info({ url: receiver.url }, 'settlement callback receiver listening');
 const connection = await NativeConnection.connect({ address: temporalAddress });

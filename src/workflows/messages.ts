@@ -2,10 +2,15 @@
 // every client.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Authorization, AuthorizationReply, CardDecision, Clearing, Increment, Refund, Reversal } from '../domain/card.js';
+import type { CardState } from '../domain/card-lifecycle.js';
 import type { OpsAction } from '../domain/ops.js';
 import type { PaymentState, SettlementConfirmation } from '../domain/payment.js';
 
 export const getPaymentQuery = defineQuery<PaymentState>('getPayment');
+/** A card payment's lifecycle state and view, as continue-as-new carries them: a message for a
+ * payment whose run has closed starts a new run from them (src/api/card-payments.ts). Payments
+ * started before the decider (patched('card-decider')) do not answer it. */
+export const cardLifecycleQuery = defineQuery<{ lifecycle: CardState; view: PaymentState }>('getCardLifecycle');
 
 /** The payee bank confirmed (or rejected) a payout it had accepted: sent by the settlement callback
  * receiver. The payout workflow acts on the first and ignores the rest (banks repeat callbacks). */
@@ -29,8 +34,10 @@ export const refundUpdate = defineUpdate<PaymentState, [Refund]>('refund');
 
 /** Ops actions (src/domain/ops.ts): each validated (operator, reason, and whether it applies now;
  * a refused one writes nothing) and recorded in the timeline as `ops_<action>` with who and why. */
-/** Payout waiting for its bank past the settlement-attention time: send it again with the same
- * idempotency key (the bank pays once); a final answer settles or compensates the payout. */
+/** Payout waiting for its bank and flagged (no answer past the settlement-attention time, our
+ * credentials refused, an answer the gateway cannot read): send it again now with the same
+ * idempotency key (the bank pays once); a final answer settles or compensates the payout. Payout
+ * the bank paid whose booking is flagged as failing: book it now. */
 export const retrySettlementUpdate = defineUpdate<PaymentState, [OpsAction]>('retrySettlement');
 /** Card payment: release what it still holds now, as expiry would. */
 export const voidHoldUpdate = defineUpdate<PaymentState, [OpsAction]>('voidHold');

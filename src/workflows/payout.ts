@@ -6,9 +6,18 @@
 // settlementConfirmedSignal (the first one counts, repeats are ignored) and settles or compensates
 // on it exactly as on a synchronous answer.
 //
-// Saga rules (DESIGN.md section 5): each compensation is registered before its step runs, so a
-// step whose reply was lost is still undone; compensations run in reverse order, in a
-// non-cancellable scope, retrying until they succeed.
+// Only the bank's final rejection compensates (a 422 saying `rejected`, a `rejected` callback, an
+// ops re-send rejected). The first final answer counts, whichever source gives it: the send, the
+// confirmation callback (even while the send is still being retried: the send is then cancelled),
+// an ops re-send. A send the bank refuses for our credentials (401/403) or answers in a way the
+// gateway cannot read is flagged NeedsAttention and sent again after a pause; transient answers
+// are retried inside the activity. Once the bank has paid nothing compensates: a failing booking
+// of the settlement is flagged and retried (ops can book it at once with retrySettlement), and
+// the posting stays.
+//
+// Saga rules (DESIGN.md section 5, src/workflows/saga.ts): each compensation is registered before
+// its step runs, so a step whose reply was lost is still undone; compensations run in reverse
+// order, in a non-cancellable scope, retrying until they succeed.
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -36,9 +45,11 @@ import {
   type PaymentState,
   type PayoutRequest,
 } from '../domain/payment.js';
+import { PATCH_PAYOUT_FIRST_FINAL_ANSWER, PATCH_PAYOUT_PAID_NEVER_COMPENSATED, SETTLEMENT_FAILURE_TYPES } from '../domain/payout.js';
 import { opsRefused, parseOpsAction, validateResolveAttention, withCurrentDetails } from './details.js';
 import { getPaymentQuery, resolveAttentionUpdate, retrySettlementUpdate, settlementConfirmedSignal } from './messages.js';
 import { createPaymentRecorder } from './payment-state.js';
+import { createSaga, retryUntilDone, type RetryPolicy } from './saga.js';
 
 /** Ledger and gateway calls: retried on infrastructure errors without limit (money steps must
  * finish), with a ceiling on the backoff so recovery is noticed within a minute. */
@@ -55,18 +66,38 @@ const COMPENSATION_OPTIONS: ActivityOptions = {
 };
 const compensations = proxyActivities<Activities>(COMPENSATION_OPTIONS);
 
+/** Booking the settlement: infrastructure errors are retried here a bounded number of times
+ * (about 100 s), then the workflow flags the payout and keeps retrying with a growing pause: money
+ * the bank has paid is booked, never compensated. */
+const BOOKING_OPTIONS: ActivityOptions = {
+  ...STEP_OPTIONS,
+  retry: { ...STEP_OPTIONS.retry, maximumAttempts: 10 },
+};
+
 /** Each call carries a summary for the Web UI (user metadata on the command: replay does not
  * compare it, so histories recorded without summaries still replay). */
 const step = (summary: string): ActivityOptions => ({ ...STEP_OPTIONS, summary });
 const compensation = (summary: string): ActivityOptions => ({ ...COMPENSATION_OPTIONS, summary });
+const bookingStep = (summary: string): ActivityOptions => ({ ...BOOKING_OPTIONS, summary });
 
 type SendAnswer = Awaited<ReturnType<Activities['sendPayout']>>;
 
-/** A compensation that keeps failing is retried this often before the workflow fails; with the
- * pause capped at an hour that is about 40 days, long enough for people to step in. */
-const COMPENSATION_ATTEMPTS_MAX = 1000;
-const COMPENSATION_PAUSE_MS_MIN = 1_000;
-const COMPENSATION_PAUSE_MS_MAX = 3_600_000;
+/** A step that must finish (a compensation, the booking of a paid payout, a send the bank refused
+ * for our credentials) and keeps failing is retried this often before the workflow fails; with the
+ * pause capped at an hour that is about 40 days, long enough for people to step in, and under 10
+ * history events per attempt. */
+const MUST_FINISH_RETRY: RetryPolicy = { attempts_max: 1000, pause_ms_min: 1_000, pause_ms_max: 3_600_000 };
+
+/** Why a send failed, when it is a failure the workflow retries and flags (null: any other). */
+function sendFailureEvent(err: unknown): 'settlement_credentials_refused' | 'settlement_unexpected_answer' | null {
+  if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure)) return null;
+  if (err.cause.type === SETTLEMENT_FAILURE_TYPES.credentialsRefused) return 'settlement_credentials_refused';
+  if (err.cause.type === SETTLEMENT_FAILURE_TYPES.unexpectedAnswer) return 'settlement_unexpected_answer';
+  return null;
+}
+
+/** The message of an activity's failure, for the timeline. */
+const failureMessage = (err: unknown): string => String((err as Error).cause ?? err);
 
 function businessFailure(err: unknown, type: string): ApplicationFailure | null {
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === type) {
@@ -134,6 +165,14 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
   );
   /** Raised when the settlement-attention timer fired in this wait for the bank. */
   let settlementOverdue = false;
+  /** Raised when a send was refused for our credentials or answered unexpectedly. */
+  let sendFlagged = false;
+  /** The bank has paid; its settlement is being booked. */
+  let booking = false;
+  /** Raised when booking the settlement failed: ops may book it at once. */
+  let bookingFlagged = false;
+  /** Set by an ops retry that booked the settlement (the workflow's own retry then stops). */
+  let booked = false;
   let retrying = false;
   /** The bank has answered for good: at once, or (after `accepted`) by its confirmation. */
   let bankAnswered = false;
@@ -145,13 +184,27 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
     resendFailed = reject;
   });
   resent.catch(() => undefined); // awaited only in a race; never an unhandled rejection
+  const bookSettlement = (summary: string) =>
+    steps.recordSettlement.executeWithOptions(bookingStep(summary), [request]).then(() => undefined);
+
+  // Ops: a payout waiting for its bank (flagged settlement_waiting, or for a credential problem or
+  // an unexpected answer) is sent again now with the same key; a paid payout whose booking keeps
+  // failing is booked now. A step that fails inside the handler is recorded in the timeline and
+  // flagged; the payout goes on and later messages are accepted.
   setHandler(
     retrySettlementUpdate,
     async (raw) => {
       const by = parseOpsAction(raw);
       retrying = true;
-      recorder.ops('retrySettlement', by, `payout sent again to the bank with idempotency key payout:${request.payment_id}`);
       try {
+        if (booking) {
+          recorder.ops('retrySettlement', by, `settlement of ${money(request.amount_minor)} booked again (the bank has paid)`);
+          await bookSettlement(`ops retry by ${by.operator}: book the settlement of ${money(request.amount_minor)}`);
+          booked = true;
+          note('ops_retry_answered', 'booked');
+          return state;
+        }
+        recorder.ops('retrySettlement', by, `payout sent again to the bank with idempotency key payout:${request.payment_id}`);
         const answer = await steps.sendPayout.executeWithOptions(
           step(`ops retry by ${by.operator}: send ${money(request.amount_minor)} again (same idempotency key)`),
           [request],
@@ -165,11 +218,14 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
         resendAnswered(answer);
       } catch (err) {
         const rejected = businessFailure(err, BUSINESS_FAILURE_TYPES.settlementRejected);
-        if (!rejected) throw err;
-        const reason = String(rejected.details?.[0] ?? rejected.message);
-        note('ops_retry_answered', `rejected: ${reason}`);
-        confirmation ??= { status: 'rejected', reason };
-        resendFailed(err);
+        if (rejected) {
+          const reason = String(rejected.details?.[0] ?? rejected.message);
+          note('ops_retry_answered', `rejected: ${reason}`);
+          confirmation ??= { status: 'rejected', reason };
+          resendFailed(err);
+        } else {
+          markNeedsAttention('ops_retry_failed', failureMessage(err));
+        }
       } finally {
         retrying = false;
       }
@@ -178,64 +234,58 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
     {
       validator: (raw) => {
         parseOpsAction(raw);
+        if (retrying) throw opsRefused(`a retry of payment ${state.payment_id} is already waiting for an answer`);
+        if (booking) {
+          if (!bookingFlagged || booked) {
+            throw opsRefused(
+              `retrySettlement of a paid payout needs its booking flagged settlement_booking_failed; payment ${state.payment_id} is booking it`,
+            );
+          }
+          return;
+        }
         if (state.status !== 'SETTLING' || bankAnswered || confirmation) {
           throw opsRefused(`retrySettlement needs a payout waiting for its bank; payment ${state.payment_id} is ${state.status}`);
         }
-        if (!settlementOverdue) {
+        if (!settlementOverdue && !sendFlagged) {
           throw opsRefused(
             `retrySettlement needs a payout flagged settlement_waiting (no answer from the bank after ` +
-              `${options.settlement_attention_after_ms} ms); payment ${state.payment_id} has waited less`,
+              `${options.settlement_attention_after_ms} ms) or for a refused send; payment ${state.payment_id} has waited less`,
           );
         }
-        if (retrying) throw opsRefused(`a retry of payment ${state.payment_id} is already waiting for the bank`);
       },
     },
   );
 
-  // Undo steps, most recent first.
-  const undo: Array<{ name: string; run: () => Promise<void> }> = [];
   // Compensations never give up: infrastructure errors are retried inside the activity; a failure
   // that the activity will not retry (a ledger answer the saga did not expect, a bug) marks the
   // payment as needing attention and is tried again with a growing pause, so that a fix by an
   // operator or a deployment lets it finish.
-  const runCompensations = () =>
-    CancellationScope.nonCancellable(async () => {
-      for (const step of undo) {
-        for (let attempt = 1; ; attempt += 1) {
-          try {
-            await step.run();
-            break;
-          } catch (err) {
-            if (attempt >= COMPENSATION_ATTEMPTS_MAX) throw err;
-            if (attempt === 1) markNeedsAttention(`compensation_failed_${step.name}`, String((err as Error).cause ?? err));
-            const pause_ms = Math.min(COMPENSATION_PAUSE_MS_MIN * 2 ** (attempt - 1), COMPENSATION_PAUSE_MS_MAX);
-            waitFor(`a retry of the ${step.name} compensation in ${pause_ms} ms (attempt ${attempt + 1}): it keeps failing`);
-            await sleep(pause_ms, { summary: `pause before compensation ${step.name} attempt ${attempt + 1}` });
-          }
-        }
-        note(`compensated_${step.name}`);
-      }
-    });
-
-  undo.unshift({
-    name: 'hold',
-    run: async () => {
-      waitFor('the ledger: release of the hold (compensation)');
-      const { released } = await compensations.releaseHold.executeWithOptions(compensation(`compensate: release the hold`), [request]);
-      if (released) state.held_minor = 0;
+  const saga = createSaga(MUST_FINISH_RETRY, {
+    failed: (name, attempt, err, pause_ms) => {
+      if (attempt === 1) markNeedsAttention(`compensation_failed_${name}`, failureMessage(err));
+      waitFor(`a retry of the ${name} compensation in ${pause_ms} ms (attempt ${attempt + 1}): it keeps failing`);
     },
+    pause: (name, pause_ms, next_attempt) => sleep(pause_ms, { summary: `pause before compensation ${name} attempt ${next_attempt}` }),
+    compensated: (name) => note(`compensated_${name}`),
+    shielded: (fn) => CancellationScope.nonCancellable(fn),
+  });
+
+  saga.register('hold', async () => {
+    waitFor('the ledger: release of the hold (compensation)');
+    const { released } = await compensations.releaseHold.executeWithOptions(compensation(`compensate: release the hold`), [request]);
+    if (released) state.held_minor = 0;
   });
   try {
     await steps.placeHold.executeWithOptions(step(`hold ${money(request.amount_minor)} on ${request.company_id}'s credit line`), [request]);
   } catch (err) {
     const declined = businessFailure(err, BUSINESS_FAILURE_TYPES.holdDeclined);
     if (!declined) {
-      await runCompensations();
+      await saga.compensate();
       throw err;
     }
     // The ledger refused the hold and records the refusal under its id, so it can never land
     // later: there is nothing to undo.
-    undo.shift();
+    saga.forget('hold');
     state.decline_reason = String(declined.details?.[0] ?? declined.message);
     waitFor(null);
     transition('DECLINED', 'hold_declined', state.decline_reason);
@@ -246,16 +296,15 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
   waitFor('the ledger: posting the hold');
   transition('AUTHORIZED', 'hold_placed');
 
+  /** The bank has paid: from here on nothing compensates. */
+  let paid = false;
   try {
-    undo.unshift({
-      name: 'posting',
-      run: async () => {
-        waitFor('the ledger: reversal of the posting (compensation)');
-        const { reversed_minor } = await compensations.reversePosting.executeWithOptions(compensation(`compensate: reverse the posting`), [
-          request,
-        ]);
-        state.reversed_minor = reversed_minor;
-      },
+    saga.register('posting', async () => {
+      waitFor('the ledger: reversal of the posting (compensation)');
+      const { reversed_minor } = await compensations.reversePosting.executeWithOptions(compensation(`compensate: reverse the posting`), [
+        request,
+      ]);
+      state.reversed_minor = reversed_minor;
     });
     await steps.postHold.executeWithOptions(step(`post the hold: charge ${request.company_id} ${money(request.amount_minor)}`), [request]);
     state.held_minor = 0;
@@ -264,11 +313,48 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
 
     waitFor(`the payee's bank: its answer to the payout of ${money(request.amount_minor)}`);
     transition('SETTLING', 'payout_sent');
-    const sending = steps.sendPayout
-      .executeWithOptions(step(`send ${money(request.amount_minor)} to the payee's bank (key payout:${request.payment_id})`), [request])
+    // Payouts that reached this point before the patch keep waiting for the send's answer (or an
+    // ops re-send's) before they look at a confirmation, as their histories did.
+    const firstFinalAnswer = patched(PATCH_PAYOUT_FIRST_FINAL_ANSWER);
+    // The send, sent again after a pause while the bank refuses our credentials or answers in a way
+    // the gateway cannot read (both flagged); cancelled when a final answer comes from elsewhere.
+    const sendScope = new CancellationScope();
+    let lastSendFailure: string | null = null;
+    /** The send's answer once it came (the race below may be won by a confirmation at the same time). */
+    let sendAnswer: SendAnswer | undefined;
+    const sending = sendScope
+      .run(() =>
+        retryUntilDone(
+          (attempt) =>
+            steps.sendPayout.executeWithOptions(
+              step(
+                attempt === 1
+                  ? `send ${money(request.amount_minor)} to the payee's bank (key payout:${request.payment_id})`
+                  : `send ${money(request.amount_minor)} again, attempt ${attempt} (key payout:${request.payment_id})`,
+              ),
+              [request],
+            ),
+          MUST_FINISH_RETRY,
+          {
+            retryable: (err) => sendFailureEvent(err) !== null,
+            failed: (attempt, err, pause_ms) => {
+              const event = sendFailureEvent(err)!;
+              if (event !== lastSendFailure) {
+                markNeedsAttention(event, failureMessage(err));
+                lastSendFailure = event;
+              }
+              sendFlagged = true;
+              waitFor(`the payee's bank: the payout is sent again in ${pause_ms} ms (attempt ${attempt + 1}); ${event}`);
+            },
+            pause: (pause_ms, next_attempt) =>
+              sleep(pause_ms, { summary: `pause before sending the payout again, attempt ${next_attempt}` }),
+          },
+        ),
+      )
       .then(
         (answer) => {
           if (!('accepted' in answer)) bankAnswered = true;
+          sendAnswer = answer;
           return answer;
         },
         (err: unknown) => {
@@ -276,6 +362,7 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
           throw err;
         },
       );
+    sending.catch(() => undefined); // awaited in a race below; a cancelled send is nobody's error
     // A payout whose bank has not answered for a while is flagged for ops (the send keeps being
     // retried). Added after the first histories were recorded: payments started before keep
     // replaying without the timer.
@@ -290,18 +377,28 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
         }
       })();
     }
-    // An ops retry's answer counts as much as the first send's (the bank pays once per key).
-    const answer = await Promise.race([sending, resent]);
+    // An ops retry's answer counts as much as the first send's (the bank pays once per key), and so
+    // does a confirmation that arrives while the send is still being retried.
+    const confirmedEarly = firstFinalAnswer ? condition(() => confirmation !== undefined).then(() => 'confirmed' as const) : null;
+    const winner = await Promise.race([sending, resent, ...(confirmedEarly ? [confirmedEarly] : [])]);
+    // A confirmation that came with the send's `accepted` (in the same workflow task) is the
+    // ordinary callback path; one that came alone ended a send still being retried.
+    const answer = winner === 'confirmed' && sendAnswer && 'accepted' in sendAnswer ? sendAnswer : winner;
+    // The send may still be pausing or retrying when the answer came from elsewhere (a confirmation,
+    // an ops re-send): stop it. Nothing to stop when the send itself answered.
+    if (firstFinalAnswer) sendScope.cancel();
     let bank_reference: string;
-    if ('accepted' in answer) {
-      // Waiting for the callback moves the attention timer's cancellation (and every later command)
-      // from the send's answer to the confirmation. Histories recorded before this patch never hold
-      // an `accepted` answer (banks answered at once), so their replay never reaches this point; the
-      // marker records the new behaviour for payments that do.
-      patched(PATCH_SETTLEMENT_CALLBACK);
-      waitFor(`the payee's bank: its confirmation callback (settled or rejected)`);
-      note('payout_accepted');
-      await condition(() => confirmation !== undefined);
+    if (answer === 'confirmed' || 'accepted' in answer) {
+      if (answer !== 'confirmed') {
+        // Waiting for the callback moves the attention timer's cancellation (and every later
+        // command) from the send's answer to the confirmation. Histories recorded before this patch
+        // never hold an `accepted` answer (banks answered at once), so their replay never reaches
+        // this point; the marker records the new behaviour for payments that do.
+        patched(PATCH_SETTLEMENT_CALLBACK);
+        waitFor(`the payee's bank: its confirmation callback (settled or rejected)`);
+        note('payout_accepted');
+        await condition(() => confirmation !== undefined);
+      }
       bankAnswered = true;
       const confirmed = confirmation!;
       if (confirmed.status === 'rejected') {
@@ -317,10 +414,17 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
       bank_reference = answer.bank_reference;
     }
     bankAnswered = true;
+    paid = true;
+    booking = true;
     waitFor('the ledger: booking the settlement');
-    await steps.recordSettlement.executeWithOptions(step(`book the settlement of ${money(request.amount_minor)} (${bank_reference})`), [
-      request,
-    ]);
+    try {
+      await bookSettlement(`book the settlement of ${money(request.amount_minor)} (${bank_reference})`);
+    } catch (err) {
+      // Payouts whose booking failed before the patch compensated (their histories say so).
+      if (!patched(PATCH_PAYOUT_PAID_NEVER_COMPENSATED)) throw err;
+      await bookUntilDone(err, bank_reference);
+    }
+    booking = false;
     state.bank_reference = bank_reference;
     state.settled_minor = request.amount_minor;
     waitFor(null);
@@ -328,17 +432,51 @@ export async function payoutWorkflow(input: PayoutRequest, options: PayoutWorkfl
     await condition(allHandlersFinished);
     return state;
   } catch (err) {
+    const unresolved = sendFailureEvent(err);
+    if (unresolved) {
+      // The send kept being refused for our credentials or answered unexpectedly until the retries
+      // ran out (weeks): the bank may have paid, so nothing is undone; people finish it.
+      markNeedsAttention(unresolved, `gave up sending the payout: ${failureMessage(err)}`);
+      throw err;
+    }
+    if (paid && patched(PATCH_PAYOUT_PAID_NEVER_COMPENSATED)) {
+      // The bank has paid: undoing the posting would charge the platform for the company's
+      // payout. Leave the posting, flag, and fail the workflow for people to finish.
+      markNeedsAttention('settlement_booking_failed', `gave up booking the settlement: ${failureMessage(err)}`);
+      throw err;
+    }
     const rejected =
       businessFailure(err, BUSINESS_FAILURE_TYPES.settlementRejected) ??
       // The bank's rejection by callback (thrown above).
       (err instanceof ApplicationFailure && err.type === BUSINESS_FAILURE_TYPES.settlementRejected ? err : null);
     state.compensation_reason = rejected ? String(rejected.details?.[0] ?? rejected.message) : 'step_failed';
     transition('COMPENSATING', rejected ? 'settlement_rejected' : 'step_failed', state.compensation_reason);
-    await runCompensations();
+    await saga.compensate();
     waitFor(null);
     if (!rejected) throw err;
     transition('COMPENSATED', 'compensation_finished');
     await condition(allHandlersFinished);
     return state;
+  }
+
+  /** Books a paid payout's settlement until the ledger takes it: flagged at the first failure,
+   * retried with a growing pause that an ops retry (which books it itself) cuts short. */
+  async function bookUntilDone(first: unknown, bank_reference: string): Promise<void> {
+    bookingFlagged = true;
+    markNeedsAttention('settlement_booking_failed', failureMessage(first));
+    await retryUntilDone(
+      async (attempt) => {
+        if (attempt === 1) throw first;
+        if (!booked) await bookSettlement(`book the settlement of ${money(request.amount_minor)} (${bank_reference}), attempt ${attempt}`);
+      },
+      MUST_FINISH_RETRY,
+      {
+        failed: (attempt, _err, pause_ms) =>
+          waitFor(`the ledger: booking the settlement again in ${pause_ms} ms (attempt ${attempt + 1}); retrySettlement books it now`),
+        pause: async (pause_ms, next_attempt) => {
+          await condition(() => booked, pause_ms, { summary: `pause before booking the settlement, attempt ${next_attempt}` });
+        },
+      },
+    );
   }
 }

@@ -177,6 +177,9 @@ describe('payments', () => {
     assert.equal(afterAuth, 1, 'one hold');
     assert.deepEqual((await api.payments.Authorize({ transaction: tx, amount_minor: '2500' })).decision, auth.decision);
     assert.equal(await transferCount(tx.payment_id), afterAuth);
+    // The same transaction id with another amount is not a repeat: ALREADY_EXISTS, nothing written.
+    assert.equal(await outcome(api.payments.Authorize({ transaction: tx, amount_minor: '9000' })), 'ALREADY_EXISTS');
+    assert.equal(await transferCount(tx.payment_id), afterAuth);
 
     const inc = await api.payments.Increment({ payment_id: tx.payment_id, event_id: 'inc-1', amount_minor: '500' });
     assert.equal(inc.decision.approved, true);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import {
+  AuthorizationConflictError,
   CardEventRefusedError,
   authorizeCardPayment,
   clearCardPayment,
@@ -140,8 +141,19 @@ describe('authorization', () => {
     const c = await cardholder(10_000);
     const p = purchase(c.card_id);
     const first = await authorizeCardPayment(h.client, p, inTime(3_000), opts());
-    const again = await authorizeCardPayment(h.client, p, inTime(9_000), opts());
+    const again = await authorizeCardPayment(h.client, p, inTime(3_000), opts());
     assert.deepEqual(again, first);
+    // Another amount under the same transaction id is not a repeat: refused, never answered with
+    // the first decision as if it covered 9,000 (it did before: issue 11 point 11).
+    await assert.rejects(authorizeCardPayment(h.client, p, inTime(9_000), opts()), (err: Error) => {
+      assert.ok(err instanceof AuthorizationConflictError, String(err));
+      assert.match(err.message, /authorized for 3000 minor units; a repeat for 9000 needs a new transaction id/);
+      return true;
+    });
+    await assert.rejects(
+      authorizeCardPayment(h.client, { ...p, card_id: 'card-other' }, inTime(3_000), opts()),
+      AuthorizationConflictError,
+    );
     assert.equal((await balance(c.account_id)).debits_pending, 3_000);
     const transfers = await h.ledger.getPaymentTransfers(p.payment_id);
     assert.equal(transfers.length, 1);

@@ -17,7 +17,7 @@ import { openCreditLine, platformAccount } from '../../src/ledger/accounts.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { payoutIdempotencyKey } from '../../src/settlement/gateway.js';
 import { retrySettlementUpdate } from '../../src/workflows/messages.js';
-import { startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
+import { postCallback, startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
 
 const by = { operator: 'jane.ops', reason: 'bank support confirmed the instruction was lost' };
 
@@ -176,10 +176,10 @@ describe('payout: retrySettlement and resolveAttention', () => {
     // The bank's confirmation finally arrives: settled once.
     for (const p of [request, patient]) {
       const k = payoutIdempotencyKey(p.payment_id);
-      const response = await fetch(h.receiver!.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ idempotency_key: k, status: 'settled', bank_reference: h.simulator.settled.get(k)!.bank_reference }),
+      const response = await postCallback(h, {
+        idempotency_key: k,
+        status: 'settled',
+        bank_reference: h.simulator.settled.get(k)!.bank_reference,
       });
       assert.equal(response.status, 200);
     }

@@ -3,16 +3,17 @@
 // Temporal, Postgres, HTTP simulator and receiver; every scenario asserts the final state, each
 // account it touched, what the bank paid, and the ledger invariants.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { startPayout } from '../../src/api/payments.js';
+import { getPayment, startPayout } from '../../src/api/payments.js';
 import { TransferCode } from '../../src/domain/ledger.js';
 import type { PaymentState, PayoutRequest } from '../../src/domain/payment.js';
 import { openCreditLine, platformAccount } from '../../src/ledger/accounts.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { CALLBACK_BYTES_MAX } from '../../src/settlement/callback-receiver.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../../src/settlement/simulator.js';
-import { startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
+import { webhookHeaders } from '../../src/settlement/webhook-signature.js';
+import { postCallback, startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
 
 const CURRENCY = 'EUR';
 
@@ -74,15 +75,6 @@ const zero = { debits_pending: 0, debits_posted: 0, credits_pending: 0, credits_
 
 async function assertInvariants(h: PaymentsHarness) {
   assert.deepEqual((await verifyLedger(h.pool)).violations, []);
-}
-
-async function postCallback(h: PaymentsHarness, body: unknown, raw?: string) {
-  const response = await fetch(h.receiver!.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: raw ?? JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
 async function waitFor(what: string, ok: () => boolean, timeout_ms = 15_000) {
@@ -207,7 +199,7 @@ describe('payouts confirmed by callback', () => {
       [{ idempotency_key: key, status: 'settled', bank_reference: 'X', amount_minor: 1 }, /callback/],
     ];
     for (const [body, message, raw] of cases) {
-      const answer = await postCallback(h, body, raw);
+      const answer = await postCallback(h, body, raw === undefined ? {} : { raw });
       assert.equal(answer.status, 400, JSON.stringify(body ?? raw));
       assert.match(String(answer.body.error), message);
     }
@@ -377,6 +369,97 @@ describe('a bank slow to confirm', () => {
       'payout_settled',
     ]);
     await assertSettled(h, request, 10_000, platformBefore);
+    await assertInvariants(h);
+  });
+});
+
+describe('a confirmation that arrives while the send is still being retried', () => {
+  let h: PaymentsHarness;
+  before(async () => {
+    h = await startPaymentsHarness('payout-callbacks-during-send', { callbacks: true, simulator: { callback_delay_ms: 50 } });
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('settles the payout with the confirmed reference, and the send stops', async () => {
+    const co = await company(h, 10_000);
+    const platformBefore = await platformBalances(h);
+    const request = payout(co, 900);
+    const key = `payout:${request.payment_id}`;
+    // The bank's API keeps failing (its payments went through another channel), yet it confirms.
+    h.simulator.script(
+      key,
+      Array.from({ length: 60 }, () => ({ status: 503 })),
+    );
+    const { handle } = await startPayout(h.client, request, h.task_queue);
+    await waitFor('the send retried', () => (h.simulator.requests.get(key) ?? 0) >= 2);
+    const confirmed = await postCallback(h, { idempotency_key: key, status: 'settled', bank_reference: 'BANK-during-retries' });
+    assert.equal(confirmed.status, 200);
+    const state = await Promise.race([
+      handle.result(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still waiting for the send after the confirmation')), 20_000)),
+    ]);
+    assert.equal(state.status, 'SETTLED');
+    assert.equal(state.bank_reference, 'BANK-during-retries');
+    const codes = (await h.ledger.getPaymentTransfers(request.payment_id)).map((t) => t.code).sort();
+    assert.deepEqual(codes, [TransferCode.payout_hold, TransferCode.payout_posting, TransferCode.payout_settlement].sort());
+    const platform = await platformBalances(h);
+    assert.deepEqual(delta(platformBefore.bank, platform.bank), { ...zero, credits_posted: 900 });
+    // The send was cancelled: the bank hears no more of it.
+    const sent = h.simulator.requests.get(key);
+    await new Promise((r) => setTimeout(r, 2_000));
+    assert.equal(h.simulator.requests.get(key), sent, 'no send after the payout settled');
+    await assertInvariants(h);
+  });
+});
+
+describe('callbacks must be signed by the bank', () => {
+  let h: PaymentsHarness;
+  before(async () => {
+    // The bank accepts and stays silent (its own confirmation would come in ten minutes).
+    h = await startPaymentsHarness('payout-callbacks-signed', { callbacks: true, simulator: { callback_delay_ms: 600_000 } });
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('unsigned, badly signed, wrongly keyed or stale callbacks get 401 and signal nothing; a signed one settles', async () => {
+    const co = await company(h, 10_000);
+    const request = payout(co, 1_500);
+    const key = `payout:${request.payment_id}`;
+    const { handle } = await startPayout(h.client, request, h.task_queue);
+    await waitFor('the payout accepted', () => h.simulator.settled.has(key));
+    const body = { idempotency_key: key, status: 'rejected', reason: 'forged_rejection' };
+    const text = JSON.stringify(body);
+    const now_s = Math.floor(Date.now() / 1000);
+    const sign = (secret: Buffer, id: string, timestamp_s: number, signed = text) =>
+      webhookHeaders(secret, { id, timestamp_s, body: signed });
+    const forged: Array<[string, Parameters<typeof postCallback>[2], RegExp]> = [
+      ['unsigned', { signed: false }, /missing webhook-id, webhook-timestamp or webhook-signature/],
+      ['signed with another secret', { signed: false, headers: sign(randomBytes(32), 'msg_1', now_s) }, /no valid signature/],
+      ['signature of another body', { signed: false, headers: sign(h.callback_secret, 'msg_2', now_s, '{}') }, /no valid signature/],
+      ['stale (replayed 6 minutes later)', { signed: false, headers: sign(h.callback_secret, 'msg_3', now_s - 360) }, /from now/],
+      ['from the future', { signed: false, headers: sign(h.callback_secret, 'msg_4', now_s + 360) }, /from now/],
+      ['a signature header without v1', { headers: { 'webhook-signature': 'v0,abc' } }, /no valid signature/],
+    ];
+    for (const [name, options, message] of forged) {
+      const answer = await postCallback(h, body, options);
+      assert.equal(answer.status, 401, name);
+      assert.match(String(answer.body.error), message, name);
+    }
+    const signals = async () =>
+      ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).length;
+    assert.equal(await signals(), 0, 'no forged callback reached the workflow');
+    assert.equal((await getPayment(h.client, request.payment_id)).status, 'SETTLING');
+
+    const reference = h.simulator.settled.get(key)!.bank_reference;
+    const genuine = await postCallback(h, { idempotency_key: key, status: 'settled', bank_reference: reference });
+    assert.equal(genuine.status, 200);
+    const state = await handle.result();
+    assert.equal(state.status, 'SETTLED');
+    assert.equal(state.bank_reference, reference);
+    assert.equal(await signals(), 1);
     await assertInvariants(h);
   });
 });

@@ -82,6 +82,15 @@ describe('npm start', () => {
     // Payloads are encrypted with a key npm start created (owner-only), and the codec server the
     // Web UI is pointed at decodes for the UI's origin, and for others only with the token.
     assert.equal(statSync(path.join(env.DATA_DIR!, 'payload-codec-keys')).mode & 0o777, 0o600);
+    // Bank callbacks are verified with a secret npm start created (owner-only, shared with the
+    // simulator, which signs): an unsigned one is refused.
+    assert.equal(statSync(path.join(env.DATA_DIR!, 'settlement-callback-secret')).mode & 0o777, 0o600);
+    const unsigned = await fetch(stack.settlement_callback!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(unsigned.status, 401);
     assert.equal(stack.codec_server, `http://127.0.0.1:${env.CODEC_SERVER_PORT}`);
     const decode = (headers: Record<string, string>) =>
       fetch(`${stack.codec_server}/decode`, {

@@ -56,7 +56,15 @@ async function stackEnv(dataDir: string): Promise<NodeJS.ProcessEnv> {
   };
   for (const name of ports) env[name] = String(await freePort());
   // npm start's own database, Temporal and keys (it creates its key file), not the harness's.
-  for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SETTLEMENT_GATEWAY_URL', 'PAYLOAD_CODEC_KEYS', 'PAYLOAD_CODEC_KEYS_FILE'])
+  for (const name of [
+    'DATABASE_URL',
+    'TEMPORAL_ADDRESS',
+    'SETTLEMENT_GATEWAY_URL',
+    'PAYLOAD_CODEC_KEYS',
+    'PAYLOAD_CODEC_KEYS_FILE',
+    'SETTLEMENT_CALLBACK_SECRET',
+    'SETTLEMENT_CALLBACK_SECRET_FILE',
+  ])
     delete env[name];
   return env;
 }

@@ -6,13 +6,14 @@ import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createCardStore, type CardStore } from '../../src/cards/cards.js';
 import type { Pool } from '../../src/ledger/db.js';
-import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
+import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher, type TransferBatcher } from '../../src/ledger/batcher.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createNetworkCycleStore } from '../../src/ledger/network-cycles.js';
 import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
 import { startSettlementCallbackReceiver, type SettlementCallbackReceiver } from '../../src/settlement/callback-receiver.js';
 import { createLogger } from '../../src/logger.js';
+import { generateWebhookSecret, parseWebhookSecret, webhookHeaders } from '../../src/settlement/webhook-signature.js';
 import { startSettlementSimulator, type SettlementSimulator, type SimulatorOptions } from '../../src/settlement/simulator.js';
 import { AUTHORIZATION_WORKER_TUNING, createPaymentsWorker } from '../../src/workers/worker.js';
 import { testDataConverter } from './codec.js';
@@ -26,6 +27,8 @@ export interface PaymentsHarness {
   simulator: SettlementSimulator;
   /** The settlement callback receiver, when the options asked for callbacks. */
   receiver: SettlementCallbackReceiver | null;
+  /** The bank's callback-signing key (the simulator signs with it; postCallback too). */
+  callback_secret: Buffer;
   task_queue: string;
   worker: Worker;
   /** What the client and worker encrypt with (null: payloads in clear). */
@@ -55,6 +58,8 @@ export interface HarnessOptions {
   /** Default: the platform's encrypting converter with the test keys; null: payloads in clear
    * (the replay corpus is recorded so, to replay without keys). */
   data_converter?: DataConverter | null;
+  /** Wraps the worker's ledger writes, to inject a ledger fault (the real batcher underneath). */
+  postings?: (inner: TransferBatcher) => TransferBatcher;
 }
 
 export async function startPaymentsHarness(label: string, options: HarnessOptions = {}): Promise<PaymentsHarness> {
@@ -79,8 +84,16 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     ...(data_converter ? { dataConverter: data_converter } : {}),
     ...(options.tracing ? { interceptors: tracingClientInterceptors() } : {}),
   });
+  // The bank's callback secret for this harness: the simulator signs, the receiver verifies.
+  const callback_secret = parseWebhookSecret(generateWebhookSecret(), 'test callback secret');
   const receiver = options.callbacks
-    ? await startSettlementCallbackReceiver({ host: '127.0.0.1', port: 0, client, log: createLogger(`${label}-callbacks`) })
+    ? await startSettlementCallbackReceiver({
+        host: '127.0.0.1',
+        port: 0,
+        client,
+        log: createLogger(`${label}-callbacks`),
+        secrets: [callback_secret],
+      })
     : null;
   const simulator = await startSettlementSimulator({
     host: '127.0.0.1',
@@ -90,9 +103,11 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     reply_lost_rate: 0,
     ...options.simulator,
     callback_url: receiver?.url,
+    callback_secret,
   });
   const task_queue = `${label}-${randomUUID()}`;
   const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
+  const workerPostings = options.postings ? options.postings(postings) : postings;
   const nativeConnection = await NativeConnection.connect({ address: endpoints.temporalAddress });
   const worker = await createPaymentsWorker({
     tracing: options.tracing,
@@ -101,7 +116,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     task_queue,
     deps: {
       ledger,
-      postings,
+      postings: workerPostings,
       cards,
       gateway: createHttpSettlementGateway(simulator.url, { request_timeout_ms: options.gateway_timeout_ms ?? 10_000 }),
       // The simulator plays the card network too.
@@ -122,6 +137,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     client,
     simulator,
     receiver,
+    callback_secret,
     task_queue,
     worker,
     data_converter,
@@ -136,4 +152,24 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
       await pool.end();
     },
   };
+}
+
+/** POSTs a callback to the harness's receiver as the bank would: signed with its secret (or
+ * `signed: false`, or with other headers), now. */
+export async function postCallback(
+  h: PaymentsHarness,
+  body: unknown,
+  options: { raw?: string; signed?: boolean; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const text = options.raw ?? JSON.stringify(body);
+  const signature =
+    options.signed === false
+      ? {}
+      : webhookHeaders(h.callback_secret, { id: `msg_${randomUUID()}`, timestamp_s: Math.floor(Date.now() / 1000), body: text });
+  const response = await fetch(h.receiver!.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signature, ...options.headers },
+    body: text,
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }

@@ -19,6 +19,15 @@ const REQUIRED_PATHS = [
   'payout-settled',
   'payout-declined',
   'payout-compensated',
+  // The bank's other answers (src/settlement/gateway.ts) and the steps around them.
+  'payout-retried-409-5xx',
+  'payout-credentials-refused',
+  'payout-rejected-at-once',
+  'payout-settled-booking-failed',
+  'payout-retry-settlement-after-confirmation',
+  'payout-confirmed-during-retries',
+  'payout-compensation-retried',
+  'payout-attention-retry-resolve',
   'card-cleared',
   'card-declined',
   'card-late-stand-in-decline',
@@ -29,6 +38,11 @@ const REQUIRED_PATHS = [
   'card-expired-then-force-post',
   'card-force-post',
   'card-refunded',
+  'card-stand-in-advice-after-decision',
+  'card-stand-in-advice-first',
+  'card-ops-void-hold-resolve-attention',
+  'card-continued-as-new',
+  'card-continued-as-new-first-run',
   'network-settlement-matched',
   'network-settlement-mismatched',
   'network-settlement-stuck',
@@ -66,7 +80,7 @@ async function replayAll(workflowBundle: { code: string } | { codePath: string }
 describe('replay', () => {
   test('every recorded history replays against the current workflow code', async () => {
     const corpus = histories();
-    for (const version of ['v1-', 'v2-', 'network-settlement-v1-']) {
+    for (const version of ['v1-', 'v2-', 'v3-', 'network-settlement-v1-']) {
       assert.ok(
         corpus.some((h) => h.workflowId.startsWith(version)),
         `histories from before the patches (${version}) are kept`,

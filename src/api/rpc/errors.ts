@@ -7,7 +7,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { CardInputError } from '../../cards/cards.js';
 import { LedgerInputError } from '../../ledger/ledger.js';
-import { AuthorizationUndecidedError, CardEventRefusedError } from '../card-payments.js';
+import { AuthorizationConflictError, CardEventRefusedError, CardStepFailedError } from '../card-payments.js';
 import { InvalidPaymentError } from '../payments.js';
 
 export function invalidArgument(message: string): ConnectError {
@@ -78,7 +78,11 @@ export function toConnectError(err: unknown, log: Logger, method: string): Conne
     return invalidArgument(err.message);
   }
   if (err instanceof CardEventRefusedError) return new ConnectError(err.message, Code.FailedPrecondition);
-  if (err instanceof AuthorizationUndecidedError) return new ConnectError(err.message, Code.DeadlineExceeded);
+  // Another amount or card under a transaction id the platform already has: never the first
+  // decision, as if it covered the new request.
+  if (err instanceof AuthorizationConflictError) return new ConnectError(err.message, Code.AlreadyExists);
+  // A ledger step that failed: the payment is flagged; the same message delivered again books it.
+  if (err instanceof CardStepFailedError) return new ConnectError(`${err.message}; retry with the same ids`, Code.Unavailable);
   if (err instanceof WorkflowNotFoundError) return notFound('payment');
   if (isUnavailable(err)) {
     log.warn({ method, err: (err as Error).message }, 'dependency unavailable');

@@ -315,7 +315,17 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
 
     async increment(req, ctx) {
       const payment_id = paymentIdOrInvalid(req.paymentId);
-      const event = parseCardMessage(incrementSchema, { event_id: req.eventId, amount_minor: minor(req.amountMinor) }, 'increment');
+      // Like an authorization, an increment carries the caller's deadline: past it, the stand-in.
+      const timeout_ms = ctx.timeoutMs();
+      const event = parseCardMessage(
+        incrementSchema,
+        {
+          event_id: req.eventId,
+          amount_minor: minor(req.amountMinor),
+          ...(timeout_ms !== undefined ? { deadline_at_ms: Date.now() + Math.max(timeout_ms - RESPONSE_MARGIN_MS, 0) } : {}),
+        },
+        'increment',
+      );
       await visiblePayment(ctx, payment_id);
       const decision = await incrementCardPayment(client, payment_id, event);
       return {
