@@ -11,11 +11,10 @@ import { after, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import packagedChromium from '@sparticuz/chromium';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO_ROOT } from '../../src/config.js';
 import { paymentWorkflowId } from '../../src/domain/payment.js';
-import { freePort } from '../../src/stack/ports.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { testEnv } from '../support/env.js';
+import { stackEnv } from '../support/stack-env.js';
 import { tsx, type Started } from '../support/tsx-process.js';
 
 const START_TIMEOUT_MS = 180_000;
@@ -36,25 +35,6 @@ async function findChromium(): Promise<string> {
   const unpacked = await packagedChromium.executablePath();
   accessSync(unpacked, constants.X_OK);
   return unpacked;
-}
-
-/** A scratch data folder and a free port for every `*_PORT` variable the configuration has. */
-async function stackEnv(dataDir: string): Promise<NodeJS.ProcessEnv> {
-  const config = readFileSync(path.join(REPO_ROOT, 'src', 'config.ts'), 'utf8');
-  const ports = [...config.matchAll(/^\s+([A-Z][A-Z0-9_]*_PORT):\s*port\b/gm)].map((m) => m[1]!);
-  assert.ok(ports.includes('TEMPORAL_UI_PORT'), `found the port variables in src/config.ts: ${ports.join(', ')}`);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATA_DIR: dataDir,
-    TEMPORAL_CLI_PATH: testEnv.temporalCliPath,
-    WORKER_SHUTDOWN_GRACE_MS: '2000',
-    LOG_LEVEL: 'info',
-  };
-  for (const name of ports) env[name] = String(await freePort());
-  // npm start's own database, Temporal and keys (it creates its key file), not the harness's.
-  for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SETTLEMENT_GATEWAY_URL', 'PAYLOAD_CODEC_KEYS', 'PAYLOAD_CODEC_KEYS_FILE'])
-    delete env[name];
-  return env;
 }
 
 let platform: Started | null = null;
