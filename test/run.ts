@@ -35,6 +35,8 @@ function testFiles(filter: string[]): string[] {
 
 let stack: TestStack | null = null;
 let exitCode = 1;
+/** The run's last line, for the whole run (each file's runner printed its own counts above). */
+let closingLine = 'tests: 0 passed, 1 failed';
 try {
   const files = testFiles(process.argv.slice(2));
   if (files.length === 0) throw new Error(`no test file matches ${process.argv.slice(2).join(' ')}`);
@@ -74,8 +76,7 @@ try {
   const bad = results.filter((r) => !r.ok);
   for (const r of bad) log(`not ok: ${r.file}${r.timed_out ? ' (timed out)' : ''}`);
   log(`${files.length} files in ${Math.round((Date.now() - started) / 1000)} s`);
-  // The closing line, for the whole run (each file's runner printed its own counts above).
-  console.log(`tests: ${passed} passed, ${failed} failed`);
+  closingLine = `tests: ${passed} passed, ${failed} failed`;
   exitCode = bad.length === 0 && passed > 0 ? 0 : 1;
 } catch (err) {
   log(`failed: ${(err as Error).stack ?? String(err)}`);
@@ -85,4 +86,5 @@ try {
   if (exitCode === 0) rmSync(scratch, { recursive: true, force: true });
   else log(`logs kept in ${scratch}`);
 }
+console.log(closingLine);
 process.exit(exitCode);
