@@ -58,6 +58,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How long terminated database connections get to disappear before they count as not dropped. */
 const TERMINATED_WAIT_MS = 5_000;
 
+/** Tries to find `n` distinct free ports, each asked of the OS in turn. */
+const PORT_DRAWS_PER_PORT_MAX = 20;
+
+export async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let draws = 0; ports.size < n; draws++) {
+    if (draws >= n * PORT_DRAWS_PER_PORT_MAX) throw new Error(`could not find ${n} distinct free ports in ${draws} draws`);
+    ports.add(await freePort());
+  }
+  return [...ports];
+}
+
 /** Signals a process's whole group; true only when the process was alive and the signal went out. */
 function killGroup(proc: ManagedProcess, signal: NodeJS.Signals): boolean {
   const pid = proc.child.pid;
@@ -105,15 +117,19 @@ export class ChaosStack {
     const { scratch, log } = this.options;
     const executable = await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: false }, { log });
     this.executable = executable;
-    const free = async (n: number) => Promise.all(Array.from({ length: n }, () => freePort()));
-    const [pgPort, temporalPort, apiPort, apiMetricsPort] = await free(4);
+    // One draw of distinct ports for everything: drawn one group at a time, a port released by one
+    // group could come back in the next (a worker then got the same callback and metrics port and
+    // could never start: it exited at once, again and again).
+    const ports = await distinctFreePorts(4 + 2 * this.options.workers);
+    const take = (n: number) => ports.splice(0, n);
+    const [pgPort, temporalPort, apiPort, apiMetricsPort] = take(4);
     this.ports = {
       postgres: pgPort!,
       temporal: temporalPort!,
       api: apiPort!,
       api_metrics: apiMetricsPort!,
-      callbacks: await free(this.options.workers),
-      metrics: await free(this.options.workers),
+      callbacks: take(this.options.workers),
+      metrics: take(this.options.workers),
     };
     log(`starting Postgres (127.0.0.1:${pgPort}), Temporal (127.0.0.1:${temporalPort}, SQLite) and bundling the workflows in ${scratch}`);
     const bundlePath = path.join(scratch, 'workflow-bundle.js');

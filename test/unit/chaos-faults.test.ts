@@ -11,7 +11,7 @@ import type { PaymentRecord } from '../../src/chaos/driver.js';
 import { FaultInjector } from '../../src/chaos/faults.js';
 import { BankDraws, faultLog, readFaultLog, writeFaultLog } from '../../src/chaos/replay.js';
 import { countByKind, planChaos, type ScheduledFault } from '../../src/chaos/schedule.js';
-import type { ChaosStack } from '../../src/chaos/stack.js';
+import { distinctFreePorts, type ChaosStack } from '../../src/chaos/stack.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'chaos-faults-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -113,4 +113,10 @@ test('coverage: a path counts only payments that reached its own final state wit
   assert.match(stoodIn.problems.join('\n'), /the stand-in answered 4 of 7 authorizations/);
   const declines = pathCoverage([record('card_decline', 'DECLINED', true)]);
   assert.equal(declines.paths.card_decline.ok, false, 'a stand-in decline does not show the decline path');
+});
+
+test("the run's ports are distinct: a worker never gets the same port twice", async () => {
+  const ports = await distinctFreePorts(20);
+  assert.equal(new Set(ports).size, 20);
+  assert.ok(ports.every((p) => Number.isInteger(p) && p > 0));
 });
