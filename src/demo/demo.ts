@@ -416,9 +416,8 @@ async function main(): Promise<number> {
         `${standIns} of ${authorizations} authorizations missed their ${opts.authorizationDeadlineMs} ms deadline and were declined by the network's stand-in,`,
       );
       console.log(`so these payments did not show their paths (${notShown.join(', ')}). The platform is too busy for this load:`);
-      console.log(
-        `  - run fewer payments at once: --concurrency ${Math.max(1, Math.floor(opts.concurrency / 4))} (now ${opts.concurrency})`,
-      );
+      const inFlight = Math.min(opts.concurrency, opts.payments);
+      console.log(`  - run fewer payments at once: --concurrency ${Math.max(1, Math.floor(inFlight / 4))} (now ${inFlight})`);
       console.log(
         `  - or give the network more time: --authorization-deadline-ms ${Math.min(AUTHORIZATION_DEADLINE_MS_MAX, opts.authorizationDeadlineMs * 3)}`,
       );
