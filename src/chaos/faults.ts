@@ -20,6 +20,18 @@ export interface FaultLogEntry {
   error?: string;
 }
 
+/** Why the faults played are not the faults planned (empty when every planned fault was played):
+ * a run with any of these fails, since it did not test what it claims. */
+export function unplayedFaults(planned: Record<FaultKind, number>, log: readonly FaultLogEntry[]): string[] {
+  const played = countByKind(log.filter((e) => e.played));
+  return [
+    ...FAULT_KINDS.filter((k) => played[k] !== planned[k]).map((k) => `fault ${k}: planned ${planned[k]}, played ${played[k]}`),
+    ...log
+      .filter((f) => !f.played)
+      .map((f) => `not played at ${(f.at_ms / 1000).toFixed(1)} s: ${f.detail}${f.error ? ` (${f.error})` : ''}`),
+  ];
+}
+
 export class FaultInjector {
   log: FaultLogEntry[] = [];
   /** Connections terminated by the connection drops, in all. */

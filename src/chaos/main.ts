@@ -19,7 +19,7 @@ import { RetryStats, createChaosClients, withRetries } from './client.js';
 import { checkRun } from './check.js';
 import { CURRENCY, Driver, type Fixtures, type PaymentRecord } from './driver.js';
 import { pathCoverage } from './coverage.js';
-import { FaultInjector } from './faults.js';
+import { FaultInjector, unplayedFaults } from './faults.js';
 import { Fuzzer } from './fuzz.js';
 import { MemorySampler } from './memory.js';
 import { SEED_MAX, createPrng, randomSeed } from './prng.js';
@@ -225,13 +225,7 @@ async function main(): Promise<number> {
     const coverage = pathCoverage(records);
     const rss = memory.stop();
     const faults_played = injector.played;
-    const unplayed = FAULT_KINDS.filter((k) => faults_played[k] !== faults_planned[k]);
-    const faultProblems = [
-      ...unplayed.map((k) => `fault ${k}: planned ${faults_planned[k]}, played ${faults_played[k]}`),
-      ...injector.log
-        .filter((f) => !f.played)
-        .map((f) => `not played at ${(f.at_ms / 1000).toFixed(1)} s: ${f.detail}${f.error ? ` (${f.error})` : ''}`),
-    ];
+    const faultProblems = unplayedFaults(faults_planned, injector.log);
     writeFaultLog(
       faultLogFile,
       faultLog({ seed, payments: plan.payments, rate_per_s: plan.rate_per_s, workers: plan.workers }, injector.log, bank),
@@ -304,8 +298,7 @@ async function main(): Promise<number> {
       result.invariant_violations === 0 &&
       result.not_final === 0 &&
       reconciliation.reconciled &&
-      unplayed.length === 0 &&
-      injector.log.every((f) => f.played) &&
+      faultProblems.length === 0 &&
       coverage.ok &&
       rss.ok;
     return clean ? 0 : 1;

@@ -32,6 +32,28 @@ function rssMb(pid: number): number | null {
   }
 }
 
+/** Peaks per process name, and the incarnations ("name pid") over the limit or growing steeply. */
+export function judgeMemory(series: ReadonlyMap<string, readonly number[]>): Omit<MemoryReport, 'samples'> {
+  const rss_mb_max: Record<string, number> = {};
+  const problems: string[] = [];
+  for (const [key, values] of series) {
+    if (values.length === 0) continue;
+    const name = key.split(' ')[0]!;
+    const peak = Math.max(...values);
+    rss_mb_max[name] = Math.max(rss_mb_max[name] ?? 0, peak);
+    if (peak > RSS_MB_LIMIT) problems.push(`${key}: ${peak} MB resident, over the ${RSS_MB_LIMIT} MB limit`);
+    if (values.length >= GROWTH_SAMPLES_MIN) {
+      const third = Math.floor(values.length / 3);
+      const early = Math.max(...values.slice(0, third));
+      const late = Math.max(...values.slice(-third));
+      if (late > early * GROWTH_FACTOR_MAX && late - early > GROWTH_MB_MIN) {
+        problems.push(`${key}: grew from ${early} MB to ${late} MB over ${values.length} samples`);
+      }
+    }
+  }
+  return { rss_mb_max, ok: problems.length === 0, problems };
+}
+
 export class MemorySampler {
   /** Samples per incarnation, keyed by "name pid". */
   private readonly series = new Map<string, number[]>();
@@ -55,23 +77,7 @@ export class MemorySampler {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.sample();
-    const rss_mb_max: Record<string, number> = {};
-    const problems: string[] = [];
-    for (const [key, values] of this.series) {
-      const name = key.split(' ')[0]!;
-      const peak = Math.max(...values);
-      rss_mb_max[name] = Math.max(rss_mb_max[name] ?? 0, peak);
-      if (peak > RSS_MB_LIMIT) problems.push(`${key}: ${peak} MB resident, over the ${RSS_MB_LIMIT} MB limit`);
-      if (values.length >= GROWTH_SAMPLES_MIN) {
-        const third = Math.floor(values.length / 3);
-        const early = Math.max(...values.slice(0, third));
-        const late = Math.max(...values.slice(-third));
-        if (late > early * GROWTH_FACTOR_MAX && late - early > GROWTH_MB_MIN) {
-          problems.push(`${key}: grew from ${early} MB to ${late} MB over ${values.length} samples`);
-        }
-      }
-    }
-    return { rss_mb_max, samples: this.samples, ok: problems.length === 0, problems };
+    return { ...judgeMemory(this.series), samples: this.samples };
   }
 
   private sample(): void {

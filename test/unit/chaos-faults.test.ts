@@ -8,7 +8,8 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { pathCoverage } from '../../src/chaos/coverage.js';
 import type { PaymentRecord } from '../../src/chaos/driver.js';
-import { FaultInjector } from '../../src/chaos/faults.js';
+import { FaultInjector, unplayedFaults } from '../../src/chaos/faults.js';
+import { MemorySampler, RSS_MB_LIMIT, judgeMemory } from '../../src/chaos/memory.js';
 import { BankDraws, faultLog, readFaultLog, writeFaultLog } from '../../src/chaos/replay.js';
 import { countByKind, planChaos, type ScheduledFault } from '../../src/chaos/schedule.js';
 import { distinctFreePorts, type ChaosStack } from '../../src/chaos/stack.js';
@@ -40,6 +41,10 @@ test('a fault that found nothing to strike is planned but not played', async () 
   assert.deepEqual(countByKind(planned), { worker_kill: 1, temporal_kill: 1, api_kill: 1, database_crash: 1, connection_drop: 1 });
   assert.deepEqual(injector.played, { worker_kill: 0, temporal_kill: 0, api_kill: 0, database_crash: 0, connection_drop: 0 });
   assert.ok(injector.log.every((e) => !e.played));
+  const problems = unplayedFaults(countByKind(planned), injector.log);
+  assert.match(problems.join('\n'), /fault worker_kill: planned 1, played 0/);
+  assert.match(problems.join('\n'), /not played at .*SIGKILL Temporal dev server/);
+  assert.deepEqual(unplayedFaults(countByKind([]), []), [], 'nothing planned, nothing missing');
 });
 
 test('a fault that struck counts once; connections count as terminated', async () => {
@@ -119,4 +124,31 @@ test("the run's ports are distinct: a worker never gets the same port twice", as
   const ports = await distinctFreePorts(20);
   assert.equal(new Set(ports).size, 20);
   assert.ok(ports.every((p) => Number.isInteger(p) && p > 0));
+});
+
+test('memory: peaks per process name; a process over the limit or growing steeply fails the run', () => {
+  const flat = Array.from({ length: 60 }, (_, i) => 200 + (i % 5));
+  const growing = Array.from({ length: 60 }, (_, i) => 100 + i * 15);
+  const ok = judgeMemory(
+    new Map([
+      ['worker-0 11', flat],
+      ['worker-0 12', [250]],
+      ['api 13', flat],
+    ]),
+  );
+  assert.deepEqual(ok, { rss_mb_max: { 'worker-0': 250, api: 204 }, ok: true, problems: [] });
+  const leak = judgeMemory(new Map([['worker-1 21', growing]]));
+  assert.equal(leak.ok, false);
+  assert.match(leak.problems[0]!, /worker-1 21: grew from \d+ MB to \d+ MB over 60 samples/);
+  const big = judgeMemory(new Map([['temporal 31', [RSS_MB_LIMIT + 1]]]));
+  assert.match(big.problems[0]!, /over the 2048 MB limit/);
+});
+
+test('memory: the sampler reads the resident memory of live processes', async () => {
+  const sampler = new MemorySampler(() => [{ name: 'self', pid: process.pid }], 100);
+  sampler.start();
+  await new Promise((r) => setTimeout(r, 350));
+  const report = sampler.stop();
+  assert.ok(report.samples >= 3, `sampled ${report.samples} times`);
+  assert.ok(report.rss_mb_max.self! > 10 && report.rss_mb_max.chaos! > 10, JSON.stringify(report.rss_mb_max));
 });
