@@ -9,6 +9,7 @@ import {
   DEFAULT_NETWORK_SETTLEMENT_LAG_MS,
   NETWORK_SETTLEMENT_INTERVAL_MS_MAX,
   NETWORK_SETTLEMENT_INTERVAL_MS_MIN,
+  NETWORK_SETTLEMENT_ATTENTION_AFTER_MS_MIN,
 } from './domain/network-settlement.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,6 +20,9 @@ const optionalUrl = z.url().optional();
 const envSchema = z.object({
   DATA_DIR: z.string().min(1).default(path.join(REPO_ROOT, 'data')),
   DATABASE_URL: optionalUrl,
+  /** The owner role's URL, for migrations only (npm start, migrate-main); DATABASE_URL (the app
+   * role) when unset. */
+  DATABASE_MIGRATION_URL: optionalUrl,
   POSTGRES_PORT: port.default(55432),
   TEMPORAL_ADDRESS: z
     .string()
@@ -26,6 +30,10 @@ const envSchema = z.object({
     .optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),
+  /** Card payment workflows (authorizations and the rest of their lifecycle) run here, on a
+   * worker of their own with dedicated slots, so payouts, settlement and network settlement on
+   * TEMPORAL_TASK_QUEUE cannot delay an authorization (docs/performance.md). */
+  TEMPORAL_AUTHORIZATION_TASK_QUEUE: z.string().min(1).default('authorizations'),
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
@@ -52,6 +60,12 @@ const envSchema = z.object({
   SETTLEMENT_SIMULATOR_LATE_CALLBACK_DELAY_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   SETTLEMENT_SIMULATOR_TIMEOUT_RATE: z.coerce.number().min(0).lt(1).default(0),
   SETTLEMENT_SIMULATOR_TIMEOUT_HOLD_MS: z.coerce.number().int().min(0).max(600_000).default(15_000),
+  /** Server-side bounds set on every database connection (src/ledger/db.ts): how long a statement
+   * waits for a row lock, how long any statement runs, and how long a session may sit idle inside
+   * an open transaction (a stalled process holding locks) before the server ends it. */
+  DATABASE_LOCK_TIMEOUT_MS: z.coerce.number().int().min(10).max(600_000).default(2_000),
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  DATABASE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   LEDGER_BATCH_SIZE_MAX: z.coerce.number().int().min(1).max(1000).default(500),
   LEDGER_BATCH_WAIT_MS_MAX: z.coerce.number().int().min(0).max(1000).default(0),
   LEDGER_QUEUE_LENGTH_MAX: z.coerce.number().int().min(1000).max(1_000_000).default(50_000),
@@ -70,6 +84,10 @@ const envSchema = z.object({
     .default(DEFAULT_NETWORK_SETTLEMENT_INTERVAL_MS),
   /** How long after a cycle's end it is netted, so transfers still committing land in it. */
   NETWORK_SETTLEMENT_LAG_MS: z.coerce.number().int().min(0).max(DAY_MS).default(DEFAULT_NETWORK_SETTLEMENT_LAG_MS),
+  /** A network settlement step still retrying after this long flags its run NeedsAttention (the
+   * schedule skips later runs while one is open). Unset: 30 minutes, or half of what is left of a
+   * shorter cycle after the lag (src/domain/network-settlement.ts attentionAfterMs). */
+  NETWORK_SETTLEMENT_ATTENTION_AFTER_MS: z.coerce.number().int().min(NETWORK_SETTLEMENT_ATTENTION_AFTER_MS_MIN).max(DAY_MS).optional(),
   /** The card network's settlement reports; by default the settlement simulator's /network endpoints. */
   CARD_NETWORK_URL: optionalUrl,
   /** Prometheus endpoints: the worker's (SDK and platform metrics) and the API's. */
@@ -79,6 +97,27 @@ const envSchema = z.object({
   /** The gRPC / Connect API (src/api/main.ts). */
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(7470),
+  /** Admission control at the API (src/api/admission.ts; sizes explained in docs/performance.md):
+   * the adaptive bound on calls one API process has in flight into Temporal: its ceiling, floor
+   * and start. */
+  API_TEMPORAL_IN_FLIGHT_MAX: z.coerce.number().int().min(1).max(10_000).default(64),
+  API_TEMPORAL_IN_FLIGHT_MIN: z.coerce.number().int().min(1).max(10_000).default(2),
+  API_TEMPORAL_IN_FLIGHT_INITIAL: z.coerce.number().int().min(1).max(10_000).default(8),
+  /** Authorization answer time the bound steers under (it shrinks when answers are slower). */
+  API_AUTHORIZATION_LATENCY_TARGET_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  /** Share of the bound that calls other than authorizations leave free for authorizations. */
+  API_AUTHORIZATION_RESERVE_PERCENT: z.coerce.number().int().min(0).max(90).default(50),
+  /** Calls in flight on one payment at once, per API process (the server refuses a workflow's
+   * 11th in-flight update: processes × this must stay below 10). */
+  API_PAYMENT_IN_FLIGHT_MAX: z.coerce.number().int().min(1).max(9).default(2),
+  /** Authorizations waiting for a slot at once (each waits at most until its deadline minus the
+   * engine time); beyond it, the stand-in at once. */
+  API_AUTHORIZATION_WAITING_MAX: z.coerce.number().int().min(0).max(100_000).default(64),
+  /** The least deadline an authorization must have left to enter the engine (more when recent
+   * answers were slower); less: the stand-in at once. */
+  API_AUTHORIZATION_ENGINE_MS: z.coerce.number().int().min(0).max(60_000).default(150),
+  /** The retry hint of a refused call (RESOURCE_EXHAUSTED), jittered up to twice this. */
+  API_RETRY_AFTER_MS: z.coerce.number().int().min(1).max(60_000).default(200),
   /** Companies the key that `npm start` creates for local use (CLI, curl) is scoped to. */
   API_LOCAL_COMPANIES: z
     .string()
@@ -109,6 +148,22 @@ export class ConfigError extends Error {
 }
 
 /** Reads the environment; a bad value stops the process with the variable's name and the rule. */
+export interface DatabaseTimeouts {
+  lock_timeout_ms: number;
+  statement_timeout_ms: number;
+  idle_in_transaction_session_timeout_ms: number;
+}
+
+/** The configured bounds on database waits (DATABASE_*_TIMEOUT_MS). */
+export function databaseTimeouts(env: NodeJS.ProcessEnv = process.env): DatabaseTimeouts {
+  const config = loadConfig(env);
+  return {
+    lock_timeout_ms: config.DATABASE_LOCK_TIMEOUT_MS,
+    statement_timeout_ms: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    idle_in_transaction_session_timeout_ms: config.DATABASE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT_MS,
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "unset": shells and compose files often export VAR= to clear a value.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));

@@ -22,11 +22,17 @@ import { openCreditLine } from '../src/ledger/accounts.js';
 import { createHttpCardNetwork } from '../src/settlement/network-client.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
 import type { networkSettlementWorkflow } from '../src/workflows/network-settlement.js';
+import { getNetworkSettlementQuery } from '../src/workflows/network-settlement-messages.js';
 import { startPaymentsHarness } from './support/payments.js';
 import { startTestStack } from './support/stack.js';
 
 export const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
 const log = (msg: string) => console.error(`[histories:record] ${msg}`);
+
+/** `npm run histories:record -- <word>` records only the histories whose name contains the word
+ * (e.g. `network-settlement`), so a change to one workflow re-records only that workflow's files. */
+const only = process.argv[2];
+const wanted = (name: string) => only === undefined || name.includes(only);
 
 const scratch = path.join(REPO_ROOT, '.tmp', `record-${process.pid}`);
 mkdirSync(scratch, { recursive: true });
@@ -65,6 +71,7 @@ try {
       ['payout-compensated', payout('compensated', 20_000, `${REJECTED_ACCOUNT_PREFIX}0000000042`)],
     ];
     for (const [name, request] of payouts) {
+      if (!wanted(name)) continue;
       await startPayout(h.client, request, h.task_queue);
       await save(name, request.payment_id);
     }
@@ -162,10 +169,12 @@ try {
         },
       ],
     ];
+    // Driven even when not recorded: network settlement's USD cycle is these payments, which the
+    // network never heard of (its mismatch).
     for (const [name, drive, mcc] of cards) {
       const p = purchase(name, mcc);
       await drive(p);
-      await save(name, p.payment_id);
+      if (wanted(name)) await save(name, p.payment_id);
     }
 
     // Network settlement: a cycle the network's report matches (GBP), and one it does not (USD:
@@ -198,6 +207,7 @@ try {
       ['network-settlement-matched', 'GBP'],
       ['network-settlement-mismatched', 'USD'],
     ] as const) {
+      if (!wanted(name)) continue;
       const workflowId = `record-${name}-${randomUUID().slice(0, 8)}`;
       await h.client.workflow.start<typeof networkSettlementWorkflow>('networkSettlementWorkflow', {
         taskQueue: h.task_queue,
@@ -205,6 +215,32 @@ try {
         args: [{ cycle_end, currencies: [currency], lag_ms: LAG_MS }],
       });
       await save(name, workflowId, workflowId);
+    }
+    // A cycle stuck on a retryable error (a transaction open across its end keeps netting "not
+    // due"): the run flags NeedsAttention after attention_after_ms, then settles once it commits.
+    if (wanted('network-settlement-stuck')) {
+      const workflowId = `record-network-settlement-stuck-${randomUUID().slice(0, 8)}`;
+      const straggler = await h.pool.connect();
+      try {
+        await straggler.query('BEGIN');
+        await straggler.query('SELECT 1');
+        const { rows: stuckRows } = await h.pool.query<{ end_at: Date }>(
+          `SELECT date_trunc('milliseconds', clock_timestamp()) + interval '1 millisecond' AS end_at`,
+        );
+        await new Promise((r) => setTimeout(r, LAG_MS + 50));
+        const handle = await h.client.workflow.start<typeof networkSettlementWorkflow>('networkSettlementWorkflow', {
+          taskQueue: h.task_queue,
+          workflowId,
+          args: [{ cycle_end: stuckRows[0]!.end_at.toISOString(), currencies: ['GBP'], lag_ms: LAG_MS, attention_after_ms: 1_000 }],
+        });
+        for (let attempt = 0; attempt < 150 && !(await handle.query(getNetworkSettlementQuery)).needs_attention; attempt += 1) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await straggler.query('COMMIT');
+      } finally {
+        straggler.release();
+      }
+      await save('network-settlement-stuck', workflowId, workflowId);
     }
   } finally {
     await h.close();

@@ -9,7 +9,7 @@ import type { Currency } from '../domain/money.js';
 import { parseOrFail } from '../domain/validation.js';
 import { platformAccount } from '../ledger/accounts.js';
 import type { TransferBatcher } from '../ledger/batcher.js';
-import { transferId } from '../ledger/ids.js';
+import { holdKey, transferId } from '../ledger/ids.js';
 import type { TransferInput, TransferOutcome } from '../ledger/ledger.js';
 import type { CardStore } from '../cards/cards.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
@@ -65,12 +65,12 @@ const HOLD_REFUSALS: Partial<Record<TransferResult | string, DeclineReason>> = {
 };
 
 export const cardTransferIds = (payment_id: string) => ({
-  hold: (key: string) => transferId(payment_id, `card_hold:${key}`),
-  holdRelease: (key: string) => transferId(payment_id, `card_hold_release:${key}`),
-  clearing: (event_id: string) => transferId(payment_id, `card_clearing:${event_id}`),
-  clearingExcess: (event_id: string) => transferId(payment_id, `card_clearing_excess:${event_id}`),
-  clearingOverlimit: (event_id: string) => transferId(payment_id, `card_clearing_overlimit:${event_id}`),
-  refund: (event_id: string) => transferId(payment_id, `card_refund:${event_id}`),
+  hold: (key: string) => transferId(payment_id, 'card_hold', key),
+  holdRelease: (key: string) => transferId(payment_id, 'card_hold_release', key),
+  clearing: (event_id: string) => transferId(payment_id, 'card_clearing', event_id),
+  clearingExcess: (event_id: string) => transferId(payment_id, 'card_clearing_excess', event_id),
+  clearingOverlimit: (event_id: string) => transferId(payment_id, 'card_clearing_overlimit', event_id),
+  refund: (event_id: string) => transferId(payment_id, 'card_refund', event_id),
 });
 
 function refusalOf(outcome: TransferOutcome): string {
@@ -208,7 +208,7 @@ function createUnmeteredCardActivities({ postings, cards }: CardActivityDeps) {
         }
       }
       const tryHold = async (debit_account_id: string, overlimit: boolean) => {
-        const key = overlimit ? `${input.event_id}:overlimit` : input.event_id;
+        const key = holdKey(input.event_id, overlimit ? 'overlimit' : undefined);
         const outcomes = await postings.submit(holdChain(payment, key, debit_account_id, input.hold_minor, input.replaces));
         const hold: HoldRef = { key, amount_minor: input.hold_minor, overlimit };
         return { outcomes, hold, failed: outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed') };
@@ -251,7 +251,7 @@ function createUnmeteredCardActivities({ postings, cards }: CardActivityDeps) {
         throw unexpected('releaseCardHold', outcome ? [outcome] : []);
       }
       assertAmount('keep_minor', input.keep_minor);
-      const key = `${input.event_id}:${input.hold.overlimit ? 'overlimit' : 'kept'}`;
+      const key = holdKey(input.event_id, input.hold.overlimit ? 'overlimit' : 'kept');
       const outcomes = await postings.submit(
         holdChain(payment, key, chargedAccount(input.card, input.hold.overlimit, payment.currency), input.keep_minor, input.hold),
       );
@@ -292,7 +292,7 @@ function createUnmeteredCardActivities({ postings, cards }: CardActivityDeps) {
         ];
         hold = null;
         if (keep) {
-          const key = `${input.event_id}:${input.hold.overlimit ? 'overlimit' : 'kept'}`;
+          const key = holdKey(input.event_id, input.hold.overlimit ? 'overlimit' : 'kept');
           chain.push(...holdChain(payment, key, chargedAccount(input.card, input.hold.overlimit, payment.currency), rest, undefined));
           hold = { key, amount_minor: rest, overlimit: input.hold.overlimit };
         }

@@ -13,6 +13,7 @@ import { loadDataConverter } from '../codec/data-converter.js';
 import { installTracing, tracingClientInterceptors } from '../telemetry/tracing.js';
 import { createApiKeyStore } from './keys.js';
 import { connectApiTemporal } from './temporal-connection.js';
+import { createAdmissionControl } from './admission.js';
 import { createApiMetrics, serveMetrics } from './rpc/metrics.js';
 import { startApiServer } from './rpc/server.js';
 
@@ -38,6 +39,19 @@ const client = new Client({
   interceptors: tracingClientInterceptors(),
 });
 const metrics = createApiMetrics();
+// Bounds this process's calls into Temporal; sizes in docs/performance.md.
+const admission = createAdmissionControl({
+  in_flight_max: config.API_TEMPORAL_IN_FLIGHT_MAX,
+  in_flight_min: config.API_TEMPORAL_IN_FLIGHT_MIN,
+  in_flight_initial: config.API_TEMPORAL_IN_FLIGHT_INITIAL,
+  authorization_latency_target_ms: config.API_AUTHORIZATION_LATENCY_TARGET_MS,
+  authorization_reserve_percent: config.API_AUTHORIZATION_RESERVE_PERCENT,
+  payment_in_flight_max: config.API_PAYMENT_IN_FLIGHT_MAX,
+  authorization_waiting_max: config.API_AUTHORIZATION_WAITING_MAX,
+  authorization_engine_ms: config.API_AUTHORIZATION_ENGINE_MS,
+  retry_after_ms: config.API_RETRY_AFTER_MS,
+});
+metrics.observeAdmission(admission);
 const metricsServer = await serveMetrics(metrics.registry, { host: config.API_HOST, port: config.API_METRICS_PORT });
 const server = await startApiServer(
   {
@@ -46,14 +60,16 @@ const server = await startApiServer(
     cards: createCardStore(pool),
     keys: createApiKeyStore(pool),
     task_queue: config.TEMPORAL_TASK_QUEUE,
+    card_task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
     payout_options: { settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS },
     card_options: DEFAULT_CARD_OPTIONS,
     log,
     metrics,
+    admission,
   },
   { host: config.API_HOST, port: config.API_PORT },
 );
-log.info({ url: server.url, metrics: metricsServer.url }, 'api serving gRPC, gRPC-Web and Connect');
+log.info({ url: server.url, metrics: metricsServer.url, admission: admission.limits }, 'api serving gRPC, gRPC-Web and Connect');
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -2,7 +2,10 @@
 // (Temporal server, worker, ledger), against the engine's own ceiling measured in the same run on
 // the same Temporal server: the same workflow code, driven the same way, on a worker whose
 // activities do nothing. Then the authorization latency of the real saga under a steady, open-loop
-// offered load of half the ceiling.
+// offered load of half the ceiling, timed from each arrival's due time, errors counted as the
+// deadline or more. Both workers are the production worker as `npm start` builds it
+// (./saga-worker.ts: interceptors, metrics, tracing, payload codec); only the engine-ceiling
+// one's activities differ.
 //
 // A payment is a card purchase: authorize (update-with-start, src/api/card-payments.ts), one final
 // clearing (update-with-start, joining the running workflow), linger_ms 0 so the workflow closes.
@@ -11,7 +14,7 @@
 // saga...), so load from anything else on a shared machine falls on both alike; the CPU each
 // component (and everything else) used is recorded per round.
 import { randomInt, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +41,8 @@ import { waitForWorker } from '../stack/search-attributes.js';
 import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.js';
 import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
 import { WORKFLOWS_PATH } from '../workers/worker.js';
+import { WORKFLOW_TRACING_INTERCEPTORS } from '../telemetry/tracing.js';
+import { cpuMeter, percentile, round, type CpuReport } from './measure.js';
 
 function intOption(min: number, max: number) {
   return (value: string) => {
@@ -85,67 +90,6 @@ const WORKFLOW_OPTIONS: CardWorkflowOptions = { ...DEFAULT_CARD_OPTIONS, linger_
 /** The network's deadline: generous, so a slow decision shows as latency, not as a stand-in. */
 const DEADLINE_MS = 10_000;
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-const round = (n: number, digits = 1) => Number(n.toFixed(digits));
-
-// CPU time per component (the process and its descendants), from /proc: where the cores went.
-const CLK_TCK = 100;
-function cpuTicksByRoot(roots: Record<string, number>): Record<string, number> {
-  const procs = new Map<number, { ppid: number; ticks: number }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // utime + stime, plus cutime + cstime: an exited child's time moves to its parent, so the
-      // sum over a tree does not drop when a database connection closes.
-      const ticks = [11, 12, 13, 14].reduce((a, k) => a + Number(fields[k]), 0);
-      procs.set(Number(entry), { ppid: Number(fields[1]), ticks });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const byPid = new Map(Object.entries(roots).map(([name, pid]) => [pid, name]));
-  const totals: Record<string, number> = Object.fromEntries(Object.keys(roots).map((name) => [name, 0]));
-  for (const [pid, { ticks }] of procs) {
-    for (let p: number | undefined = pid, hops = 0; p && hops < 50; p = procs.get(p)?.ppid, hops++) {
-      const name = byPid.get(p);
-      if (name) {
-        totals[name]! += ticks;
-        break;
-      }
-    }
-  }
-  return totals;
-}
-function machineBusyTicks(): { busy: number; total: number } {
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = cpu.reduce((a, b) => a + b, 0);
-  return { busy: total - cpu[3]! - (cpu[4] ?? 0), total };
-}
-function cpuMeter(roots: () => Record<string, number>) {
-  const r = roots();
-  const t0 = performance.now();
-  const start = cpuTicksByRoot(r);
-  const m0 = machineBusyTicks();
-  return () => {
-    const s = (performance.now() - t0) / 1000;
-    const end = cpuTicksByRoot(r);
-    const m1 = machineBusyTicks();
-    const cores: Record<string, number> = Object.fromEntries(
-      Object.keys(end).map((k) => [k, round((end[k]! - start[k]!) / CLK_TCK / s, 2)]),
-    );
-    const busy_share = (m1.busy - m0.busy) / (m1.total - m0.total);
-    const ours = Object.values(cores).reduce((a, b) => a + b, 0);
-    // Whatever else runs on the machine meanwhile (it is shared): busy cores that are not ours.
-    cores.other = round(Math.max(0, busy_share * os.cpus().length - ours), 2);
-    return { cores_used: cores, machine_busy_share: round(busy_share, 2) };
-  };
-}
-
 interface BenchContext {
   client: Client;
   cardIds: string[];
@@ -187,8 +131,6 @@ async function clear(ctx: BenchContext, task_queue: string, payment: CardPayment
   );
   if (state.status !== 'SETTLED') throw new Error(`clearing left the payment ${state.status}`);
 }
-
-type CpuReport = ReturnType<ReturnType<typeof cpuMeter>>;
 
 interface Round {
   payments: number;
@@ -310,9 +252,18 @@ async function openLoop(
     const { payment, amount_minor } = newPurchase(ctx);
     sent += 1;
     const p = (async () => {
+      // Timed from the due time, as the network times it: a dispatch that lags counts; a failed
+      // authorization counts as at least the deadline.
       try {
-        const ms = await authorize(ctx, task_queue, payment, amount_minor);
-        if (counted) auth.push(ms);
+        await authorize(ctx, task_queue, payment, amount_minor);
+        if (counted) auth.push(performance.now() - due);
+      } catch (err) {
+        if (counted) auth.push(Math.max(performance.now() - due, DEADLINE_MS));
+        errors += 1;
+        firstError ??= (err as Error).message;
+        return;
+      }
+      try {
         await clear(ctx, task_queue, payment, amount_minor);
       } catch (err) {
         errors += 1;
@@ -329,6 +280,7 @@ async function openLoop(
   return {
     offered_per_s: rate,
     achieved_per_s: auth.length / seconds,
+    n: auth.length,
     authorizations: auth.length,
     errors,
     first_error: firstError,
@@ -376,7 +328,10 @@ async function startWorker(
       bundle,
       '--worker-options',
       workerOptions,
-      ...(mode === 'saga' ? ['--database', databaseUrl] : []),
+      '--database',
+      databaseUrl,
+      '--metrics-port',
+      String(await freePort()),
     ],
     logFile,
     cwd: REPO_ROOT,
@@ -465,12 +420,23 @@ async function main(): Promise<void> {
     progress('bundling the payments workflows and the engine-ceiling workflow module');
     const sagaBundle = path.join(scratch, 'workflows-saga.js');
     const shapeBundle = path.join(scratch, 'workflows-shape.js');
+    // As bundleWorkflows (src/workers/worker.ts) builds the production bundle: the failure
+    // converter and the workflow tracing interceptors.
     const bundle = async (workflowsPath: string) =>
-      (await bundleWorkflowCode({ workflowsPath, failureConverterPath: FAILURE_CONVERTER_PATH, logger: new DefaultLogger('WARN') })).code;
+      (
+        await bundleWorkflowCode({
+          workflowsPath,
+          failureConverterPath: FAILURE_CONVERTER_PATH,
+          workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
+          logger: new DefaultLogger('WARN'),
+        })
+      ).code;
     writeFileSync(sagaBundle, await bundle(WORKFLOWS_PATH));
     writeFileSync(shapeBundle, await bundle(SHAPE_WORKFLOWS));
 
     connection = await Connection.connect({ address: temporal.address });
+    // The workers log warnings only, as a production deployment would at this rate.
+    process.env.LOG_LEVEL ??= 'warn';
     // Payloads encrypted as in production; the workers (child processes) inherit the key.
     if (!process.env.PAYLOAD_CODEC_KEYS && !process.env.PAYLOAD_CODEC_KEYS_FILE) process.env.PAYLOAD_CODEC_KEYS = generateKeyEntry('bench');
     const dataConverter = loadDataConverter(loadConfig());
@@ -507,7 +473,10 @@ async function main(): Promise<void> {
     // 3. The saga's authorization latency under a steady offered load of half the ceiling.
     const offered = options.offeredPerS ?? Math.max(1, Math.round(ceiling.per_s / 2));
     const latency = await openLoop(ctx, workers.saga.task_queue, offered, options.latencySeconds, 2, roots);
-    progress(`open loop: auth p50 ${latency.auth_latency_ms_p50.toFixed(1)} ms, p99 ${latency.auth_latency_ms_p99.toFixed(1)} ms`);
+    progress(
+      `open loop: n ${latency.n}, auth p50 ${latency.auth_latency_ms_p50.toFixed(1)} ms, p99 ${latency.auth_latency_ms_p99.toFixed(1)} ms, ` +
+        `max ${latency.auth_latency_ms_max.toFixed(1)} ms, ${latency.errors} errors`,
+    );
     await workers.shape.stop();
     workers.shape = null;
     const workerReport = await workers.saga.stop();
@@ -523,6 +492,10 @@ async function main(): Promise<void> {
       ratio: round(saga.per_s / ceiling.per_s, 2),
       auth_latency_ms_p50: round(latency.auth_latency_ms_p50, 2),
       auth_latency_ms_p99: round(latency.auth_latency_ms_p99, 2),
+      auth_latency_ms_max: round(latency.auth_latency_ms_max, 2),
+      auth_n: latency.n,
+      auth_latency_from: 'due time (open loop); errors count as the deadline or more',
+      worker: 'createPaymentsWorker as npm start builds it (interceptors, metrics, tracing, codec), AUTHORIZATION_WORKER_TUNING',
       offered_per_s: offered,
       counted_when: 'workflow completed',
       concurrency: options.concurrency,

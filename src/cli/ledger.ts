@@ -1,6 +1,7 @@
 // `ledger ...`: cardplatform.ledger.v1.LedgerService.
 import { Command } from 'commander';
 import {
+  CloseCreditLineResponseSchema,
   CreateCreditLineResponseSchema,
   GetAccountResponseSchema,
   ListTransfersResponseSchema,
@@ -29,6 +30,16 @@ export function ledgerCommand(): Command {
         grantKey: o.grantKey,
       });
       out.message(CreateCreditLineResponseSchema, res, () => renderAccount(res.account));
+    });
+
+  ledger
+    .command('close-credit-line')
+    .description("close a company's credit line: no new holds or charges; its open holds can still be released")
+    .argument('<account-id>', 'the credit-line account (a UUID, as credit-line prints it)')
+    .action(async (account_id: string, _o: object, cmd: Command) => {
+      const { clients, out } = await apiContext(cmd);
+      const res = await clients.ledger.closeCreditLine({ accountId: account_id });
+      out.message(CloseCreditLineResponseSchema, res, () => `${renderAccount(res.account)}\nclosed: ${res.account?.closed ? 'yes' : 'no'}`);
     });
 
   ledger

@@ -421,6 +421,7 @@ async function main(): Promise<number> {
       console.log(
         `  - or give the network more time: --authorization-deadline-ms ${Math.min(AUTHORIZATION_DEADLINE_MS_MAX, opts.authorizationDeadlineMs * 3)}`,
       );
+      console.log("  - or see the platform's admission settings (API_TEMPORAL_IN_FLIGHT_*, docs/performance.md)");
       console.log('  - or free the machine (other builds, tests) before the demo');
       if (overloaded) console.log(`More than ${STAND_IN_SHARE_MAX * 100} % stood in: the demo counts this run as failed.`);
     }

@@ -11,6 +11,12 @@ export const AccountFlags = {
   closed: 1 << 2,
 } as const;
 export const ACCOUNT_FLAGS_ALL = 0b111;
+/** The flags that make an account checked per transfer (and locked by the engine). */
+export const LIMIT_FLAGS = AccountFlags.debits_must_not_exceed_credits | AccountFlags.credits_must_not_exceed_debits;
+
+/** What closing an account answers. */
+export const CLOSE_ACCOUNT_RESULTS = ['closed', 'already_closed', 'account_not_found', 'account_not_closable'] as const;
+export type CloseAccountResult = (typeof CLOSE_ACCOUNT_RESULTS)[number];
 
 /** Transfer flags (bit set). */
 export const TransferFlags = {
@@ -81,7 +87,6 @@ export const TRANSFER_RESULTS = [
   'exists',
   'exists_with_different_flags',
   'exists_with_different_pending_id',
-  'exists_with_different_timeout',
   'exists_with_different_debit_account_id',
   'exists_with_different_credit_account_id',
   'exists_with_different_amount',
@@ -100,7 +105,6 @@ export const TRANSFER_RESULTS = [
   'pending_id_required',
   'pending_id_must_be_empty',
   'pending_id_must_be_different',
-  'timeout_reserved_for_pending_transfer',
   'pending_transfer_not_found',
   'pending_transfer_not_pending',
   'pending_transfer_has_different_debit_account_id',
@@ -108,6 +112,7 @@ export const TRANSFER_RESULTS = [
   'pending_transfer_already_posted',
   'pending_transfer_already_voided',
   'exceeds_pending_transfer_amount',
+  'pending_transfer_has_different_amount',
   'account_closed',
   'exceeds_credits',
   'exceeds_debits',

@@ -12,6 +12,12 @@ export const NETWORK_SETTLEMENT_INTERVAL_MS_MIN = 60_000;
 export const DEFAULT_NETWORK_SETTLEMENT_INTERVAL_MS = DAY_MS;
 /** How long after a cycle's end it is netted (see cycleEndFor and src/ledger/network-cycles.ts). */
 export const DEFAULT_NETWORK_SETTLEMENT_LAG_MS = 5 * 60_000;
+/** How long one step of a run may keep retrying before the run flags NeedsAttention. A run that
+ * is still retrying makes the schedule skip the next cycles (overlap SKIP): people must hear of it
+ * well before the next cycle is due, and not for a blip (a restart, a short outage). */
+export const DEFAULT_NETWORK_SETTLEMENT_ATTENTION_AFTER_MS = 30 * 60_000;
+/** Shortest bound accepted: shorter would flag ordinary retries. */
+export const NETWORK_SETTLEMENT_ATTENTION_AFTER_MS_MIN = 1_000;
 
 /** A cycle is named by its end: the same end is the same cycle, however often it is run. */
 export const cycleIdSchema = z
@@ -40,9 +46,25 @@ export const networkSettlementInputSchema = z
       .max(NETWORK_SETTLEMENT_INTERVAL_MS_MAX)
       .default(DEFAULT_NETWORK_SETTLEMENT_INTERVAL_MS),
     lag_ms: z.number().int().min(0).max(DAY_MS).default(DEFAULT_NETWORK_SETTLEMENT_LAG_MS),
+    /** A step still retrying after this long flags the run NeedsAttention (it keeps retrying).
+     * Omitted: the smaller of DEFAULT_NETWORK_SETTLEMENT_ATTENTION_AFTER_MS and half a cycle. */
+    attention_after_ms: z.number().int().min(NETWORK_SETTLEMENT_ATTENTION_AFTER_MS_MIN).max(NETWORK_SETTLEMENT_INTERVAL_MS_MAX).optional(),
   })
-  .refine((input) => input.lag_ms < input.interval_ms, { error: 'lag_ms must be shorter than interval_ms', path: ['lag_ms'] });
+  .refine((input) => input.lag_ms < input.interval_ms, { error: 'lag_ms must be shorter than interval_ms', path: ['lag_ms'] })
+  .refine((input) => input.attention_after_ms === undefined || input.attention_after_ms + input.lag_ms < input.interval_ms, {
+    error: 'attention_after_ms plus lag_ms must be shorter than interval_ms (a stuck run must be flagged before the next cycle is due)',
+    path: ['attention_after_ms'],
+  });
 export type NetworkSettlementInput = z.input<typeof networkSettlementInputSchema>;
+
+/** The bound a run uses: the input's, else the default, kept within half of what is left of the
+ * cycle after the lag (so the flag comes before the next run is due and skipped). */
+export function attentionAfterMs(input: { interval_ms: number; lag_ms: number; attention_after_ms?: number | undefined }): number {
+  const bound_ms =
+    input.attention_after_ms ?? Math.min(DEFAULT_NETWORK_SETTLEMENT_ATTENTION_AFTER_MS, Math.floor((input.interval_ms - input.lag_ms) / 2));
+  if (!(Number.isSafeInteger(bound_ms) && bound_ms > 0)) throw new Error(`attentionAfterMs: ${bound_ms} from ${JSON.stringify(input)}`);
+  return bound_ms;
+}
 
 /**
  * The cycle a run at `now_ms` settles: the latest end on the grid (multiples of interval_ms from

@@ -58,7 +58,7 @@ export async function openCreditLine(ledger: Ledger, request: CreditLineRequest)
   await ledger.recordCreditLineOwner(account_id, request.company_id, request.currency);
   const [grant] = await ledger.createTransfers([
     {
-      id: transferId(`credit-line:${account_id}`, `grant:${request.grant_key}`),
+      id: transferId(`credit-line:${account_id}`, 'grant', request.grant_key),
       debit_account_id: platformAccountId('credit_line_issuance', request.currency),
       credit_account_id: account_id,
       amount_minor: request.limit_minor,

@@ -133,7 +133,9 @@ export function createTransferBatcher(
       }
     } catch (err) {
       observe({ transfers: transfers.length, latency_ms: performance.now() - started_ms, ok: false });
-      // The batch was one transaction: nothing of it was written, so every caller may retry.
+      // The batch was one transaction. It usually wrote nothing, but if its connection was lost
+      // after COMMIT was sent (and the ledger's own retries ran out) it may have committed: either
+      // way every caller may retry, since transfers are idempotent by id (a retry answers exists).
       for (const p of batch) p.reject(err);
     }
   }

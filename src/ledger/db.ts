@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { databaseTimeouts, type DatabaseTimeouts } from '../config.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -6,16 +7,36 @@ export type PoolClient = pg.PoolClient;
 export interface PoolOptions {
   connections_max: number;
   application_name: string;
+  /** Server-side bounds on every wait; by default the configured ones (databaseTimeouts()). */
+  timeouts?: DatabaseTimeouts;
 }
 
 export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
   if (!(options.connections_max >= 1 && options.connections_max <= 100)) {
     throw new Error(`connections_max must be 1..100, got ${options.connections_max}`);
   }
+  const timeouts = options.timeouts ?? databaseTimeouts();
+  for (const [name, ms] of Object.entries(timeouts)) {
+    if (!(Number.isSafeInteger(ms) && ms >= 1 && ms <= 3_600_000)) throw new Error(`${name} must be 1..3600000 ms, got ${ms}`);
+  }
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.connections_max,
     application_name: options.application_name,
+    // Session settings, sent in the startup packet so that no connection ever runs without them:
+    // - every wait is bounded: a statement waiting for a row lock gives up after lock_timeout, any
+    //   statement after statement_timeout, and a session idle inside an open transaction (its
+    //   process stalled between two round trips while holding locks) is ended by the server after
+    //   idle_in_transaction_session_timeout, releasing its locks so other workers go on. The
+    //   ledger retries such a batch (ledger.ts, isRetryableTransactionError).
+    // - sql-array.ts writes literals whose backslashes must be plain characters (the server
+    //   default, pinned here so a cluster setting cannot change it).
+    options: [
+      `-c lock_timeout=${timeouts.lock_timeout_ms}`,
+      `-c statement_timeout=${timeouts.statement_timeout_ms}`,
+      `-c idle_in_transaction_session_timeout=${timeouts.idle_in_transaction_session_timeout_ms}`,
+      '-c standard_conforming_strings=on',
+    ].join(' '),
     // Fail fast on an unreachable database rather than hanging an activity until its timeout.
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
@@ -55,6 +76,7 @@ export async function inTransaction<T>(
     if (options.commit === 'COMMIT') await client.query('COMMIT');
     return result;
   } catch (err) {
+    if (broken) throw new ConnectionLostError('the database connection was lost inside a transaction', { cause: err });
     await client.query('ROLLBACK').catch(() => {
       broken = true;
     });
@@ -71,10 +93,20 @@ export class RetryTransaction extends Error {
   override name = 'RetryTransaction';
 }
 
-/** Postgres error codes after which the whole transaction can simply run again. */
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '23505']);
+/** The connection died while a transaction was open (the server ended an idle-in-transaction
+ * session, restarted, or the network failed). If the COMMIT had been sent, the transaction may or
+ * may not have committed: only a caller whose work is idempotent may run it again. */
+export class ConnectionLostError extends Error {
+  override name = 'ConnectionLostError';
+}
+
+/** Postgres error codes after which the whole transaction can simply run again: serialization
+ * failure, deadlock, unique violation (an id race), lock_timeout, the server ending an idle
+ * transaction or the session (admin shutdown, crash), and connection failures (class 08). */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '23505', '55P03', '25P03', '57P01', '57P02', '57P03']);
 
 export function isRetryableTransactionError(err: unknown): boolean {
-  if (err instanceof RetryTransaction) return true;
-  return typeof err === 'object' && err !== null && RETRYABLE_SQLSTATES.has((err as { code?: string }).code ?? '');
+  if (err instanceof RetryTransaction || err instanceof ConnectionLostError) return true;
+  const code = typeof err === 'object' && err !== null ? ((err as { code?: unknown }).code ?? '') : '';
+  return typeof code === 'string' && (RETRYABLE_SQLSTATES.has(code) || code.startsWith('08'));
 }

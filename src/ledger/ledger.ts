@@ -1,16 +1,21 @@
 // The posting engine: double entry, two phase, idempotent by transfer id, one database
 // transaction per batch. Semantics follow TigerBeetle's create_accounts / create_transfers.
 //
-// A batch runs as: read the transfers it refers to, lock every account it touches in ascending id
-// order (so concurrent batches never deadlock on each other), re-read what may have changed while
-// waiting for the locks, decide every transfer in memory in order, then write the new transfers,
-// the refused ids and one counter UPDATE per touched account. Either all of it commits or none.
+// A batch runs in two round trips: (1) BEGIN, lock the limit accounts it touches (those its
+// transfers name and those of the pending transfers they resolve) in ascending id order, so
+// concurrent batches never deadlock, read the hot accounts without a lock, and read the transfers
+// and refusals it depends on after the locks were granted; then decide every transfer in memory,
+// in order; (2) write the new transfers, the refused ids, one counter UPDATE per limit account and
+// one bucket delta per hot account, check, and COMMIT. Either all of it commits or none.
+import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { AMOUNT_MINOR_MAX, currencySchema, type Currency } from '../domain/money.js';
 import { paymentIdSchema } from '../domain/payment.js';
 import { describeIssue } from '../domain/validation.js';
 import {
   ACCOUNT_FLAGS_ALL,
+  LIMIT_FLAGS,
+  type CloseAccountResult,
   AccountFlags,
   RESULTS_RECORDED_AS_FAILED,
   TRANSFER_FLAGS_ALL,
@@ -20,6 +25,8 @@ import {
   type TransferResult,
 } from '../domain/ledger.js';
 import type { QueryResult } from 'pg';
+import { LedgerInputError } from './errors.js';
+import { sqlArray, sqlColumn } from './sql-array.js';
 import { RetryTransaction, inTransaction, isRetryableTransactionError, type Pool, type PoolClient } from './db.js';
 
 /** Largest batch accepted in one call (TigerBeetle's is 8190; ours bounds one SQL statement). */
@@ -29,11 +36,13 @@ export const TRANSACTION_ATTEMPTS_MAX = 5;
 /** Postgres bigint ceiling: a counter above it is refused as `overflows`. */
 const COUNTER_MAX = 9_223_372_036_854_775_807n;
 
-export class LedgerInputError extends Error {
-  override name = 'LedgerInputError';
-}
+export { LedgerInputError };
 
-const uuid = z.uuid({ error: 'must be a UUID' });
+/** UUIDs are canonical (lowercase) from the boundary in: Postgres prints them lowercase, and the
+ * engine matches ids as strings (an uppercase retry would miss its `exists`). */
+const uuid = z.uuid({ error: 'must be a UUID' }).transform((id) => id.toLowerCase());
+/** Ids passed to a read: lowercased; a malformed one simply matches nothing. */
+const canonicalIds = (ids: readonly string[]) => ids.map((id) => id.toLowerCase());
 const code = z.number().int().min(1).max(65535);
 
 export const accountInputSchema = z.strictObject({
@@ -44,30 +53,40 @@ export const accountInputSchema = z.strictObject({
 });
 export type AccountInput = z.input<typeof accountInputSchema>;
 
-export const transferInputSchema = z.strictObject({
-  id: uuid,
-  debit_account_id: uuid.optional(),
-  credit_account_id: uuid.optional(),
-  /** Minor units. Zero or negative is answered `amount_must_be_positive`, not thrown. For a post
-   * it defaults to the whole pending amount; for a void it may be omitted. */
-  amount_minor: z
-    .number({ error: 'must be a number of minor units' })
-    .int({ error: 'must be an integer number of minor units' })
-    .min(-AMOUNT_MINOR_MAX)
-    .max(AMOUNT_MINOR_MAX, { error: `must be at most ${AMOUNT_MINOR_MAX}` })
-    .optional(),
-  currency: currencySchema.optional(),
-  code,
-  flags: z.number().int().min(0).max(TRANSFER_FLAGS_ALL).default(0),
-  pending_id: uuid.optional(),
-  timeout_s: z
-    .number()
-    .int()
-    .min(0)
-    .max(365 * 24 * 3600)
-    .default(0),
-  payment_id: paymentIdSchema.optional(),
-});
+const RESOLUTION_FLAGS = TransferFlags.post_pending | TransferFlags.void_pending;
+const KIND_FLAGS = TransferFlags.pending | RESOLUTION_FLAGS;
+
+export const transferInputSchema = z
+  .strictObject({
+    id: uuid,
+    debit_account_id: uuid.optional(),
+    credit_account_id: uuid.optional(),
+    /** Minor units. Zero or negative is answered `amount_must_be_positive`, not thrown. For a post
+     * it defaults to the whole pending amount; for a void it is omitted, 0, or exactly the pending
+     * amount (anything else: `pending_transfer_has_different_amount`). */
+    amount_minor: z
+      .number({ error: 'must be a number of minor units' })
+      .int({ error: 'must be an integer number of minor units' })
+      .min(-AMOUNT_MINOR_MAX)
+      .max(AMOUNT_MINOR_MAX, { error: `must be at most ${AMOUNT_MINOR_MAX}` })
+      .optional(),
+    currency: currencySchema.optional(),
+    code,
+    flags: z.number().int().min(0).max(TRANSFER_FLAGS_ALL).default(0),
+    pending_id: uuid.optional(),
+    // No timeout_s: the engine does not expire pending transfers (card sagas expire their holds
+    // with durable timers), so it does not accept a field it would not honour.
+    payment_id: paymentIdSchema.optional(),
+  })
+  // The whole shape is checked here, by the schema the batcher also parses each caller with, so a
+  // malformed request is refused alone before it joins a batch (not inside the batch's call).
+  .superRefine((t, ctx) => {
+    if ((t.flags & RESOLUTION_FLAGS) !== 0) return;
+    for (const field of ['debit_account_id', 'credit_account_id', 'amount_minor', 'currency'] as const) {
+      if (t[field] === undefined)
+        ctx.addIssue({ code: 'custom', path: [field], message: 'required for a transfer that is not a post or void' });
+    }
+  });
 export type TransferInput = z.input<typeof transferInputSchema>;
 /** A transfer that passed transferInputSchema (defaults filled in). */
 export type TransferRequest = z.output<typeof transferInputSchema>;
@@ -96,7 +115,6 @@ export interface Transfer {
   code: number;
   flags: number;
   pending_id: string | null;
-  timeout_s: number;
   payment_id: string | null;
   created_at: Date | null;
 }
@@ -123,6 +141,8 @@ export interface Balance {
   pending: bigint;
   /** For a credit line: credits posted - debits posted - debits pending (what may still be spent). */
   available: bigint;
+  /** The account was closed (closeAccount). */
+  closed: boolean;
 }
 
 function parseBatch<S extends z.ZodType>(schema: S, items: unknown[], what: string): z.output<S>[] {
@@ -166,38 +186,6 @@ interface TransferRow {
   created_at: Date;
 }
 
-/** What each SQL array element type accepts. A value that does not match is refused (a bug, or
- * input that escaped validation), so nothing free-form ever reaches SQL text. */
-const SQL_ELEMENT_PATTERNS = {
-  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
-  bigint: /^-?\d{1,19}$/,
-  int: /^-?\d{1,10}$/,
-  'char(3)': /^[A-Z]{3}$/,
-  text: /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
-  result: /^[a-z_]{1,64}$/,
-} as const;
-
-/** One column of rows as an SQL array literal: sqlColumn('uuid', transfers, (t) => t.id). */
-function sqlColumn<T>(
-  type: keyof typeof SQL_ELEMENT_PATTERNS,
-  rows: readonly T[],
-  pick: (row: T) => string | number | bigint | null,
-): string {
-  return sqlArray(type, rows.map(pick));
-}
-
-/** An array literal for SQL text, e.g. '{a,b,NULL}'::uuid[]. */
-function sqlArray(type: keyof typeof SQL_ELEMENT_PATTERNS, values: ReadonlyArray<string | number | bigint | null>): string {
-  const pattern = SQL_ELEMENT_PATTERNS[type];
-  const elements = values.map((v) => {
-    if (v === null) return 'NULL';
-    const text = String(v);
-    if (!pattern.test(text)) throw new LedgerInputError(`not a valid ${type} for the ledger: ${JSON.stringify(text).slice(0, 60)}`);
-    return text;
-  });
-  return `'{${elements.join(',')}}'::${type === 'result' ? 'text' : type}[]`;
-}
-
 interface BatchReads {
   known: TransferJson[];
   resolutions: TransferJson[];
@@ -231,24 +219,27 @@ function toAccount(row: AccountRow): Account {
   return { ...toAccountState(row), created_at: row.created_at };
 }
 
+/** A bigint column as a JS number, refused if it does not fit exactly. */
+export function safeInteger(value: string | number | bigint, what: string): number {
+  const n = Number(value);
+  assert(Number.isSafeInteger(n) && BigInt(value) === BigInt(n), `${what}: ${String(value)} is not a safe integer`);
+  return n;
+}
+
 function toTransfer(row: TransferRow): Transfer {
   return {
     id: row.id,
     debit_account_id: row.debit_account_id,
     credit_account_id: row.credit_account_id,
-    amount_minor: Number(row.amount),
+    amount_minor: safeInteger(row.amount, `transfer ${row.id} amount`),
     currency: row.currency as Currency,
     code: row.code,
     flags: row.flags,
     pending_id: row.pending_id,
-    timeout_s: row.timeout_s,
     payment_id: row.payment_id,
     created_at: row.created_at,
   };
 }
-
-const RESOLUTION_FLAGS = TransferFlags.post_pending | TransferFlags.void_pending;
-const KIND_FLAGS = TransferFlags.pending | RESOLUTION_FLAGS;
 
 /** The in-memory state one batch decides against; everything it changes is written at the end. */
 class BatchState {
@@ -294,14 +285,15 @@ class BatchState {
 function compareExisting(t: TransferRequest, stored: Transfer): TransferResult {
   if (t.flags !== stored.flags) return 'exists_with_different_flags';
   if ((t.pending_id ?? null) !== stored.pending_id) return 'exists_with_different_pending_id';
-  if (t.timeout_s !== stored.timeout_s) return 'exists_with_different_timeout';
   if (t.debit_account_id !== undefined && t.debit_account_id !== stored.debit_account_id) {
     return 'exists_with_different_debit_account_id';
   }
   if (t.credit_account_id !== undefined && t.credit_account_id !== stored.credit_account_id) {
     return 'exists_with_different_credit_account_id';
   }
-  if (t.amount_minor !== undefined && t.amount_minor !== stored.amount_minor) return 'exists_with_different_amount';
+  // A void stores the pending amount it released; its request may say 0 for the same thing.
+  const voidOfWhole = (t.flags & TransferFlags.void_pending) !== 0 && t.amount_minor === 0;
+  if (t.amount_minor !== undefined && !voidOfWhole && t.amount_minor !== stored.amount_minor) return 'exists_with_different_amount';
   if (t.currency !== undefined && t.currency !== stored.currency) return 'exists_with_different_currency';
   if (t.code !== stored.code) return 'exists_with_different_code';
   if (t.payment_id !== undefined && t.payment_id !== stored.payment_id) return 'exists_with_different_payment_id';
@@ -350,70 +342,76 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
   if (kind !== 0 && kind !== TransferFlags.pending && kind !== TransferFlags.post_pending && kind !== TransferFlags.void_pending) {
     return { result: 'flags_are_mutually_exclusive' };
   }
+  return kind & RESOLUTION_FLAGS ? decideResolution(t, kind, state) : decideNew(t, kind, state);
+}
+
+/** A post or void of a pending transfer. */
+function decideResolution(t: TransferRequest, kind: number, state: BatchState): Omit<TransferOutcome, 'id'> {
   const mark = state.mark();
-
-  if (kind & RESOLUTION_FLAGS) {
-    if (t.pending_id === undefined) return { result: 'pending_id_required' };
-    if (t.pending_id === t.id) return { result: 'pending_id_must_be_different' };
-    if (t.timeout_s !== 0) return { result: 'timeout_reserved_for_pending_transfer' };
-    const pending = state.transfers.get(t.pending_id);
-    if (!pending) return { result: 'pending_transfer_not_found' };
-    if (!(pending.flags & TransferFlags.pending)) return { result: 'pending_transfer_not_pending' };
-    if (t.debit_account_id !== undefined && t.debit_account_id !== pending.debit_account_id) {
-      return { result: 'pending_transfer_has_different_debit_account_id' };
-    }
-    if (t.credit_account_id !== undefined && t.credit_account_id !== pending.credit_account_id) {
-      return { result: 'pending_transfer_has_different_credit_account_id' };
-    }
-    if (t.currency !== undefined && t.currency !== pending.currency) return { result: 'currency_mismatch' };
-    const resolvedBy = state.resolutions.get(pending.id);
-    if (resolvedBy) {
-      return {
-        result: resolvedBy.flags & TransferFlags.post_pending ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided',
-      };
-    }
-    const isPost = kind === TransferFlags.post_pending;
-    const amount = isPost ? (t.amount_minor ?? pending.amount_minor) : pending.amount_minor;
-    if (t.amount_minor !== undefined && t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
-    if (t.amount_minor !== undefined && t.amount_minor > pending.amount_minor) {
-      return { result: 'exceeds_pending_transfer_amount' };
-    }
-    const debit = state.accounts.get(pending.debit_account_id)!;
-    const credit = state.accounts.get(pending.credit_account_id)!;
-    // A void is always allowed, so that a closed account's holds can still be released.
-    if (isPost && (debit.flags & AccountFlags.closed || credit.flags & AccountFlags.closed)) {
-      return { result: 'account_closed' };
-    }
-    const held = BigInt(pending.amount_minor);
-    state.adjust(debit, 'debits_pending', -held);
-    state.adjust(credit, 'credits_pending', -held);
-    if (isPost) {
-      state.adjust(debit, 'debits_posted', BigInt(amount));
-      state.adjust(credit, 'credits_posted', BigInt(amount));
-      if (overflows(debit, credit)) {
-        state.rollbackTo(mark);
-        return { result: 'overflows' };
-      }
-    }
-    const transfer: Transfer = {
-      id: t.id,
-      debit_account_id: pending.debit_account_id,
-      credit_account_id: pending.credit_account_id,
-      amount_minor: amount,
-      currency: pending.currency,
-      code: t.code,
-      flags: t.flags,
-      pending_id: pending.id,
-      timeout_s: 0,
-      payment_id: t.payment_id ?? pending.payment_id,
-      created_at: null,
-    };
-    state.add(transfer);
-    return { result: 'created', transfer };
+  if (t.pending_id === undefined) return { result: 'pending_id_required' };
+  if (t.pending_id === t.id) return { result: 'pending_id_must_be_different' };
+  const pending = state.transfers.get(t.pending_id);
+  if (!pending) return { result: 'pending_transfer_not_found' };
+  if (!(pending.flags & TransferFlags.pending)) return { result: 'pending_transfer_not_pending' };
+  if (t.debit_account_id !== undefined && t.debit_account_id !== pending.debit_account_id) {
+    return { result: 'pending_transfer_has_different_debit_account_id' };
   }
+  if (t.credit_account_id !== undefined && t.credit_account_id !== pending.credit_account_id) {
+    return { result: 'pending_transfer_has_different_credit_account_id' };
+  }
+  if (t.currency !== undefined && t.currency !== pending.currency) return { result: 'currency_mismatch' };
+  const resolvedBy = state.resolutions.get(pending.id);
+  if (resolvedBy) {
+    return {
+      result: resolvedBy.flags & TransferFlags.post_pending ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided',
+    };
+  }
+  const isPost = kind === TransferFlags.post_pending;
+  const amount = isPost ? (t.amount_minor ?? pending.amount_minor) : pending.amount_minor;
+  if (isPost) {
+    if (t.amount_minor !== undefined && t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
+    if (t.amount_minor !== undefined && t.amount_minor > pending.amount_minor) return { result: 'exceeds_pending_transfer_amount' };
+  } else if (t.amount_minor !== undefined && t.amount_minor !== 0 && t.amount_minor !== pending.amount_minor) {
+    // TigerBeetle: a void names no amount (0) or exactly the amount it releases.
+    return { result: 'pending_transfer_has_different_amount' };
+  }
+  const debit = state.accounts.get(pending.debit_account_id)!;
+  const credit = state.accounts.get(pending.credit_account_id)!;
+  // A void is always allowed, so that a closed account's holds can still be released.
+  if (isPost && (debit.flags & AccountFlags.closed || credit.flags & AccountFlags.closed)) {
+    return { result: 'account_closed' };
+  }
+  const held = BigInt(pending.amount_minor);
+  state.adjust(debit, 'debits_pending', -held);
+  state.adjust(credit, 'credits_pending', -held);
+  if (isPost) {
+    state.adjust(debit, 'debits_posted', BigInt(amount));
+    state.adjust(credit, 'credits_posted', BigInt(amount));
+    if (overflows(debit, credit)) {
+      state.rollbackTo(mark);
+      return { result: 'overflows' };
+    }
+  }
+  const transfer: Transfer = {
+    id: t.id,
+    debit_account_id: pending.debit_account_id,
+    credit_account_id: pending.credit_account_id,
+    amount_minor: amount,
+    currency: pending.currency,
+    code: t.code,
+    flags: t.flags,
+    pending_id: pending.id,
+    payment_id: t.payment_id ?? pending.payment_id,
+    created_at: null,
+  };
+  state.add(transfer);
+  return { result: 'created', transfer };
+}
 
+/** A new transfer: single-phase, or pending (a hold). */
+function decideNew(t: TransferRequest, kind: number, state: BatchState): Omit<TransferOutcome, 'id'> {
+  const mark = state.mark();
   if (t.pending_id !== undefined) return { result: 'pending_id_must_be_empty' };
-  if (kind !== TransferFlags.pending && t.timeout_s !== 0) return { result: 'timeout_reserved_for_pending_transfer' };
   if (t.debit_account_id === undefined || t.credit_account_id === undefined || t.amount_minor === undefined || t.currency === undefined) {
     // Caught by validation before any transaction starts; kept so the types need no assertions.
     throw new LedgerInputError(`transfer ${t.id}: debit_account_id, credit_account_id, amount_minor and currency are required`);
@@ -445,12 +443,114 @@ function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'i
     code: t.code,
     flags: t.flags,
     pending_id: null,
-    timeout_s: t.timeout_s,
     payment_id: t.payment_id ?? null,
     created_at: null,
   };
   state.add(transfer);
   return { result: 'created', transfer };
+}
+
+/** Hot accounts' changes as deltas, sorted by account id so that two batches sharing a bucket
+ * lock its rows in the same order. */
+function hotDeltas(changed: AccountState[], hot: Set<string>, before: Map<string, AccountState>) {
+  return changed
+    .filter((a) => hot.has(a.id))
+    .sort((x, y) => (x.id < y.id ? -1 : 1))
+    .map((a) => {
+      const b = before.get(a.id)!;
+      return {
+        id: a.id,
+        debits_pending: a.debits_pending - b.debits_pending,
+        debits_posted: a.debits_posted - b.debits_posted,
+        credits_pending: a.credits_pending - b.credits_pending,
+        credits_posted: a.credits_posted - b.credits_posted,
+      };
+    });
+}
+
+/** The batch's write round trip as SQL text: new transfers, refused ids, exact counters of
+ * the limit accounts, summed deltas of the hot accounts into one bucket row, the check, COMMIT. */
+function batchWriteSql(
+  state: BatchState,
+  hot: Set<string>,
+  before: Map<string, AccountState>,
+  changed: AccountState[],
+  bucket: number,
+): string {
+  const c = state.created;
+  const exact = changed.filter((a) => !hot.has(a.id));
+  const deltas = hotDeltas(changed, hot, before);
+  const counters = (rows: Array<Pick<AccountState, 'id' | 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'>>) =>
+    [
+      sqlColumn('uuid', rows, (a) => a.id),
+      sqlColumn('bigint', rows, (a) => a.debits_pending),
+      sqlColumn('bigint', rows, (a) => a.debits_posted),
+      sqlColumn('bigint', rows, (a) => a.credits_pending),
+      sqlColumn('bigint', rows, (a) => a.credits_posted),
+    ].join(', ');
+  const newTransfers = [
+    sqlColumn('uuid', c, (t) => t.id),
+    sqlColumn('uuid', c, (t) => t.debit_account_id),
+    sqlColumn('uuid', c, (t) => t.credit_account_id),
+    sqlColumn('bigint', c, (t) => t.amount_minor),
+    sqlColumn('char(3)', c, (t) => t.currency),
+    sqlColumn('int', c, (t) => t.code),
+    sqlColumn('int', c, (t) => t.flags),
+    sqlColumn('uuid', c, (t) => t.pending_id),
+    sqlColumn('text', c, (t) => t.payment_id),
+  ].join(', ');
+  const refusals = `${sqlArray('uuid', [...state.failed.keys()])}, ${sqlArray('result', [...state.failed.values()])}`;
+  const exactIds = sqlColumn('uuid', exact, (a) => a.id);
+  // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, exact
+  // account counters (absolute values, rows locked above), hot-account deltas (added to one
+  // bucket row). A multi-statement query takes no parameters, so values are inlined; each is
+  // checked against a strict pattern first (UUIDs, integers, currency codes, payment ids of
+  // their restricted alphabet, result codes), so nothing free-form is ever spliced into SQL.
+  return `WITH inserted AS (
+         INSERT INTO ledger.transfers
+           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, payment_id)
+         SELECT * FROM unnest(${newTransfers})
+         RETURNING 1
+       ), refused AS (
+         INSERT INTO ledger.transfer_failures (id, result) SELECT * FROM unnest(${refusals})
+         ON CONFLICT (id) DO NOTHING
+       ), exact AS (
+         UPDATE ledger.accounts AS a SET
+           debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
+         FROM unnest(${counters(exact)}) AS u(id, dp, dpo, cp, cpo)
+         -- The ANY lets the planner use the primary key rather than join over every account.
+         WHERE a.id = u.id AND a.id = ANY(${exactIds})
+       ), hot AS (
+         INSERT INTO ledger.account_buckets AS b (account_id, bucket, debits_pending, debits_posted, credits_pending, credits_posted)
+         SELECT id, ${bucket}, dp, dpo, cp, cpo FROM unnest(${counters(deltas)}) AS u(id, dp, dpo, cp, cpo) ORDER BY id
+         ON CONFLICT (account_id, bucket) DO UPDATE SET
+           debits_pending = b.debits_pending + excluded.debits_pending,
+           debits_posted = b.debits_posted + excluded.debits_posted,
+           credits_pending = b.credits_pending + excluded.credits_pending,
+           credits_posted = b.credits_posted + excluded.credits_posted
+       )
+       -- Every row of the batch got now(), the transaction's start time: read it once. The
+       -- assertion runs before COMMIT: if it fails, the statement errs, the COMMIT after it is
+       -- never run, and the transaction rolls back.
+       SELECT now() AS created_at,
+              ledger.assert((SELECT count(*) FROM inserted) = ${c.length}, 'inserted transfers differ from those decided') AS checked;
+       COMMIT`;
+}
+
+/** What must hold after a batch was decided, before anything is written: one outcome per
+ * request, in order; every counter non-negative and within bigint; a limit account within its
+ * limit; every created transfer decided as `created`. A failure is a bug: the batch is refused. */
+function assertDecided(requests: TransferRequest[], outcomes: TransferOutcome[], state: BatchState, hot: Set<string>): void {
+  assert(outcomes.length === requests.length, `decided ${outcomes.length} outcomes for ${requests.length} transfers`);
+  for (const [k, o] of outcomes.entries()) assert(o !== undefined && o.id === requests[k]!.id, `outcome ${k} is not for its transfer`);
+  for (const a of state.accounts.values()) {
+    for (const field of ['debits_pending', 'debits_posted', 'credits_pending', 'credits_posted'] as const) {
+      assert(a[field] >= 0n && a[field] <= COUNTER_MAX, `account ${a.id}: ${field} ${a[field]} out of range after deciding`);
+    }
+    if (!hot.has(a.id)) assert(exceedsLimits(a) === null, `account ${a.id} over its limit after deciding`);
+  }
+  const created = outcomes.filter((o) => o.result === 'created').length;
+  assert(created === state.created.length, `${created} outcomes created, ${state.created.length} transfers to write`);
 }
 
 /** Decides a whole batch in order, honouring linked chains. Pure: no I/O. */
@@ -492,16 +592,6 @@ function decideBatch(requests: TransferRequest[], state: BatchState): TransferOu
   return outcomes;
 }
 
-function validateShape(t: TransferRequest, index: number): void {
-  const isResolution = (t.flags & RESOLUTION_FLAGS) !== 0;
-  if (isResolution) return;
-  for (const field of ['debit_account_id', 'credit_account_id', 'amount_minor', 'currency'] as const) {
-    if (t[field] === undefined) {
-      throw new LedgerInputError(`transfers[${index}].${field}: required for a transfer that is not a post or void`);
-    }
-  }
-}
-
 export interface Ledger {
   createAccounts(accounts: AccountInput[]): Promise<Array<{ id: string; result: AccountResult }>>;
   createTransfers(transfers: TransferInput[]): Promise<TransferOutcome[]>;
@@ -512,6 +602,9 @@ export interface Ledger {
   getTransfers(ids: string[]): Promise<Transfer[]>;
   getPaymentTransfers(payment_id: string): Promise<Transfer[]>;
   getBalance(account_id: string): Promise<Balance | null>;
+  /** Sets an account's `closed` flag (a company's credit line): it then refuses every transfer
+   * except voids, so its holds can still be released. Only accounts with a limit flag close. */
+  closeAccount(account_id: string): Promise<CloseAccountResult>;
   /** One page of a payment's or an account's transfers, oldest first. `after` is the cursor a
    * previous page returned. */
   listTransfers(
@@ -535,8 +628,9 @@ export const TRANSFER_PAGE_SIZE_MAX = 500;
 
 export class InvalidCursorError extends LedgerInputError {}
 
-function encodeCursor(created_at: string, id: string): string {
-  return Buffer.from(JSON.stringify([created_at, id]), 'utf8').toString('base64url');
+/** A page cursor: the (tx, id) of the last transfer served. */
+function encodeCursor(tx: string, id: string): string {
+  return Buffer.from(JSON.stringify([tx, id]), 'utf8').toString('base64url');
 }
 
 function decodeCursor(cursor: string): [string, string] {
@@ -546,7 +640,7 @@ function decodeCursor(cursor: string): [string, string] {
       Array.isArray(value) &&
       value.length === 2 &&
       typeof value[0] === 'string' &&
-      /^[0-9: .+-]{19,40}$/.test(value[0]) &&
+      /^\d{1,20}$/.test(value[0]) &&
       typeof value[1] === 'string' &&
       uuid.safeParse(value[1]).success
     ) {
@@ -561,7 +655,13 @@ function decodeCursor(cursor: string): [string, string] {
 /** Bucket rows per hot account: concurrent batches spread their deltas over them. */
 export const HOT_ACCOUNT_BUCKETS = 16;
 
-export function createLedger(pool: Pool): Ledger {
+export interface LedgerOptions {
+  /** Fault injection for tests: awaited after a batch's first round trip (its locks held) and
+   * before its write round trip, as a stalled process would be. */
+  betweenRoundTrips?: () => Promise<void>;
+}
+
+export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
   // Round robin from a random start, so that several workers rarely pick the same bucket at once.
   let bucketCursor = Math.floor(Math.random() * HOT_ACCOUNT_BUCKETS);
   const nextBucket = () => (bucketCursor = (bucketCursor + 1) % HOT_ACCOUNT_BUCKETS);
@@ -571,7 +671,7 @@ export function createLedger(pool: Pool): Ledger {
     return inTransaction(pool, async (client) => {
       const results: Array<{ id: string; result: AccountResult }> = [];
       for (const a of accounts) {
-        if ((a.flags & 3) === 3) {
+        if ((a.flags & LIMIT_FLAGS) === LIMIT_FLAGS) {
           results.push({ id: a.id, result: 'flags_are_mutually_exclusive' });
           continue;
         }
@@ -600,61 +700,60 @@ export function createLedger(pool: Pool): Ledger {
     });
   }
 
-  // Round trips per batch: [referenced pending transfers], BEGIN + lock + read, write + COMMIT.
-  async function runBatch(client: PoolClient, requests: TransferRequest[]): Promise<TransferOutcome[]> {
+  /** The first round trip: BEGIN, locks, and what the batch decides against. */
+  async function readBatch(
+    client: PoolClient,
+    requests: TransferRequest[],
+  ): Promise<{ state: BatchState; hot: Set<string>; before: Map<string, AccountState> }> {
     const ids = requests.map((t) => t.id);
     const pendingIds = [...new Set(requests.flatMap((t) => (t.pending_id ? [t.pending_id] : [])))];
-    // Transfers never change once written, so the pending ones can be read before the locks.
-    const referenced =
-      pendingIds.length === 0
-        ? []
-        : (await client.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [pendingIds])).rows;
-    const accountIds = new Set<string>();
+    const named = new Set<string>();
     for (const t of requests) {
-      if (t.debit_account_id) accountIds.add(t.debit_account_id);
-      if (t.credit_account_id) accountIds.add(t.credit_account_id);
-    }
-    for (const p of referenced) {
-      accountIds.add(p.debit_account_id);
-      accountIds.add(p.credit_account_id);
+      if (t.debit_account_id) named.add(t.debit_account_id);
+      if (t.credit_account_id) named.add(t.credit_account_id);
     }
     // One round trip starts the transaction, takes the locks and reads under them.
+    // - The accounts are those the transfers name plus those of the pending transfers they
+    //   resolve, looked up in the same statement (transfers never change once written).
     // - Accounts with limit flags (credit lines) are locked, in ascending id order: every batch
     //   takes its row locks in the same global order, so batches never deadlock.
     // - Accounts without flags (hot platform accounts) are read without a lock: nothing about them
-    //   is checked, and their deltas go to a bucket row (see the write below).
+    //   is checked but overflow, and their deltas go to a bucket row (see the write below).
     // - The read of transfers, resolutions and refusals is a statement of its own, so its snapshot
     //   is taken after the locks were granted and sees every batch that committed meanwhile.
-    // Values are inlined (a multi-statement query takes no parameters): UUIDs only, checked.
-    const accountList = sqlArray('uuid', [...accountIds]);
-    const knownList = sqlArray('uuid', [...ids, ...pendingIds]);
+    // Values are inlined (a multi-statement query takes no parameters), quoted and checked.
     const pendingList = sqlArray('uuid', pendingIds);
+    const wanted = `SELECT unnest(${sqlArray('uuid', [...named])})
+       UNION SELECT debit_account_id FROM ledger.transfers WHERE id = ANY(${pendingList})
+       UNION SELECT credit_account_id FROM ledger.transfers WHERE id = ANY(${pendingList})`;
+    const knownList = sqlArray('uuid', [...ids, ...pendingIds]);
     const idList = sqlArray('uuid', ids);
     const [, locked, unlocked, readResult] = (await client.query(
       `BEGIN;
-       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id = ANY(${accountList}) AND flags <> 0 ORDER BY id FOR UPDATE;
-       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id = ANY(${accountList}) AND flags = 0;
+       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id IN (${wanted}) AND flags <> 0 ORDER BY id FOR UPDATE;
+       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.account_balances WHERE id IN (${wanted}) AND flags = 0;
        SELECT (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.id = ANY(${knownList})) AS known,
               (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.pending_id = ANY(${pendingList})) AS resolutions,
               (SELECT coalesce(json_agg(f), '[]') FROM ledger.transfer_failures f WHERE f.id = ANY(${idList})) AS failures`,
     )) as unknown as [unknown, QueryResult<AccountStateRow>, QueryResult<AccountStateRow>, QueryResult<BatchReads>];
     const reads = readResult.rows;
     const read = reads[0]!;
+    const accountIds = new Set([...locked.rows, ...unlocked.rows].map((r) => r.id));
     const transfers = new Map(read.known.map((r) => [r.id, fromJson(r)]));
+    const pendingSet = new Set(pendingIds);
     for (const p of transfers.values()) {
-      // A pending transfer that appeared after we chose the locks touches accounts we may not
-      // hold: start again rather than lock out of order.
-      if (pendingIds.includes(p.id) && (!accountIds.has(p.debit_account_id) || !accountIds.has(p.credit_account_id))) {
+      // A pending transfer that committed after the lock statement's snapshot touches accounts we
+      // may not hold: start again rather than lock out of order.
+      if (pendingSet.has(p.id) && (!accountIds.has(p.debit_account_id) || !accountIds.has(p.credit_account_id))) {
         throw new RetryTransaction(`pending transfer ${p.id} appeared while the batch waited for its locks`);
       }
     }
-    // Hot accounts start from zero: the batch only needs their deltas (they have no limits).
+    // Hot accounts start from their totals (row plus buckets, read without a lock): they have no
+    // limits, but their counters are checked for overflow like any other's. Only their deltas are
+    // written. A batch committing meanwhile in another bucket is not seen; the bucket columns and
+    // the balance view's sums are bigint, so the database still refuses a real overflow.
     const hot = new Set(unlocked.rows.map((r) => r.id));
-    const zero = { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n };
-    const accounts = new Map([
-      ...locked.rows.map((r) => [r.id, toAccountState(r)] as const),
-      ...unlocked.rows.map((r) => [r.id, { ...toAccountState(r), ...zero }] as const),
-    ]);
+    const accounts = new Map([...locked.rows, ...unlocked.rows].map((r) => [r.id, toAccountState(r)] as const));
     const before = new Map([...accounts.values()].map((a) => [a.id, { ...a }]));
     const state = new BatchState(
       accounts,
@@ -662,9 +761,13 @@ export function createLedger(pool: Pool): Ledger {
       new Map(read.resolutions.map((r) => [r.pending_id!, fromJson(r)])),
       new Map(read.failures.map((r) => [r.id, r.result])),
     );
-    const outcomes = decideBatch(requests, state);
+    return { state, hot, before };
+  }
 
+  /** The second round trip: every write of the batch, then COMMIT. */
+  async function writeBatch(client: PoolClient, state: BatchState, hot: Set<string>, before: Map<string, AccountState>): Promise<void> {
     const c = state.created;
+    const accounts = state.accounts;
     // One write per account per batch, however many transfers touched it.
     const changed = [...accounts.values()].filter((a) => {
       const b = before.get(a.id)!;
@@ -677,83 +780,27 @@ export function createLedger(pool: Pool): Ledger {
     });
     if (c.length === 0 && state.failed.size === 0 && changed.length === 0) {
       await client.query('COMMIT');
-      return outcomes;
+      return;
     }
-    const exact = changed.filter((a) => !hot.has(a.id));
-    // Hot accounts: the batch's deltas, sorted by account id so that two batches sharing a bucket
-    // lock its rows in the same order.
-    const deltas = changed
-      .filter((a) => hot.has(a.id))
-      .sort((x, y) => (x.id < y.id ? -1 : 1))
-      .map((a) => {
-        const b = before.get(a.id)!;
-        return {
-          id: a.id,
-          debits_pending: a.debits_pending - b.debits_pending,
-          debits_posted: a.debits_posted - b.debits_posted,
-          credits_pending: a.credits_pending - b.credits_pending,
-          credits_posted: a.credits_posted - b.credits_posted,
-        };
-      });
-    const counters = (rows: Array<Pick<AccountState, 'id' | 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'>>) =>
-      [
-        sqlColumn('uuid', rows, (a) => a.id),
-        sqlColumn('bigint', rows, (a) => a.debits_pending),
-        sqlColumn('bigint', rows, (a) => a.debits_posted),
-        sqlColumn('bigint', rows, (a) => a.credits_pending),
-        sqlColumn('bigint', rows, (a) => a.credits_posted),
-      ].join(', ');
-    const newTransfers = [
-      sqlColumn('uuid', c, (t) => t.id),
-      sqlColumn('uuid', c, (t) => t.debit_account_id),
-      sqlColumn('uuid', c, (t) => t.credit_account_id),
-      sqlColumn('bigint', c, (t) => t.amount_minor),
-      sqlColumn('char(3)', c, (t) => t.currency),
-      sqlColumn('int', c, (t) => t.code),
-      sqlColumn('int', c, (t) => t.flags),
-      sqlColumn('uuid', c, (t) => t.pending_id),
-      sqlColumn('int', c, (t) => t.timeout_s),
-      sqlColumn('text', c, (t) => t.payment_id),
-    ].join(', ');
-    const refusals = `${sqlArray('uuid', [...state.failed.keys()])}, ${sqlArray('result', [...state.failed.values()])}`;
-    const exactIds = sqlColumn('uuid', exact, (a) => a.id);
-    const bucket = nextBucket();
-    // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, exact
-    // account counters (absolute values, rows locked above), hot-account deltas (added to one
-    // bucket row). A multi-statement query takes no parameters, so values are inlined; each is
-    // checked against a strict pattern first (UUIDs, integers, currency codes, payment ids of
-    // their restricted alphabet, result codes), so nothing free-form is ever spliced into SQL.
-    const [written] = (await client.query(
-      `WITH inserted AS (
-         INSERT INTO ledger.transfers
-           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, timeout_s, payment_id)
-         SELECT * FROM unnest(${newTransfers})
-         RETURNING 1
-       ), refused AS (
-         INSERT INTO ledger.transfer_failures (id, result) SELECT * FROM unnest(${refusals})
-         ON CONFLICT (id) DO NOTHING
-       ), exact AS (
-         UPDATE ledger.accounts AS a SET
-           debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
-         FROM unnest(${counters(exact)}) AS u(id, dp, dpo, cp, cpo)
-         -- The ANY lets the planner use the primary key rather than join over every account.
-         WHERE a.id = u.id AND a.id = ANY(${exactIds})
-       ), hot AS (
-         INSERT INTO ledger.account_buckets AS b (account_id, bucket, debits_pending, debits_posted, credits_pending, credits_posted)
-         SELECT id, ${bucket}, dp, dpo, cp, cpo FROM unnest(${counters(deltas)}) AS u(id, dp, dpo, cp, cpo) ORDER BY id
-         ON CONFLICT (account_id, bucket) DO UPDATE SET
-           debits_pending = b.debits_pending + excluded.debits_pending,
-           debits_posted = b.debits_posted + excluded.debits_posted,
-           credits_pending = b.credits_pending + excluded.credits_pending,
-           credits_posted = b.credits_posted + excluded.credits_posted
-       )
-       -- Every row of the batch got now(), the transaction's start time: read it once.
-       SELECT now() AS created_at, (SELECT count(*)::int FROM inserted) AS inserted;
-       COMMIT`,
-    )) as unknown as [QueryResult<{ created_at: Date; inserted: number }>, unknown];
-    const { created_at, inserted } = written.rows[0]!;
-    if (inserted !== c.length) throw new Error(`ledger invariant: inserted ${inserted} transfers, decided ${c.length}`);
+    const [written] = (await client.query(batchWriteSql(state, hot, before, changed, nextBucket()))) as unknown as [
+      QueryResult<{ created_at: Date }>,
+      unknown,
+    ];
+    // Past this point the COMMIT was sent. Had the connection been lost before its answer arrived,
+    // the outcome would be unknown (committed or not): the caller's retry (createParsedTransfers)
+    // runs the batch again, and since every transfer is idempotent by id it answers `exists` for
+    // what had committed, never posts it twice (test: ledger-batcher.test.ts, lost after COMMIT).
+    const { created_at } = written.rows[0]!;
     for (const t of c) t.created_at = created_at;
+  }
+
+  // Round trips per batch: BEGIN + lock + read, then write + COMMIT.
+  async function runBatch(client: PoolClient, requests: TransferRequest[]): Promise<TransferOutcome[]> {
+    const { state, hot, before } = await readBatch(client, requests);
+    const outcomes = decideBatch(requests, state);
+    assertDecided(requests, outcomes, state, hot);
+    if (options.betweenRoundTrips) await options.betweenRoundTrips();
+    await writeBatch(client, state, hot, before);
     return outcomes;
   }
 
@@ -765,7 +812,13 @@ export function createLedger(pool: Pool): Ledger {
     if (requests.length === 0 || requests.length > BATCH_SIZE_MAX) {
       throw new LedgerInputError(`transfers: a batch holds 1 to ${BATCH_SIZE_MAX} transfers, got ${requests.length}`);
     }
-    requests.forEach(validateShape);
+    for (const [index, t] of requests.entries()) {
+      // A TransferRequest comes out of transferInputSchema; re-check the one rule decide() relies on.
+      const incomplete = [t.debit_account_id, t.credit_account_id, t.amount_minor, t.currency].some((v) => v === undefined);
+      if ((t.flags & RESOLUTION_FLAGS) === 0 && incomplete) {
+        throw new LedgerInputError(`transfers[${index}]: not parsed with transferInputSchema`);
+      }
+    }
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await inTransaction(pool, (client) => runBatch(client, requests), {
@@ -773,21 +826,26 @@ export function createLedger(pool: Pool): Ledger {
           commit: 'in-last-statement',
         });
       } catch (err) {
-        // A deadlock, serialization failure or id race rolled everything back: run it again.
+        // A deadlock, serialization failure, id race or lock timeout rolled everything back; a lost
+        // connection may have committed (COMMIT sent, answer lost). Either way running the batch
+        // again is safe: what committed answers `exists`.
         if (!isRetryableTransactionError(err) || attempt >= TRANSACTION_ATTEMPTS_MAX) throw err;
       }
     }
   }
 
   async function getAccounts(ids: string[]): Promise<Account[]> {
-    const { rows } = await pool.query<AccountRow>('SELECT * FROM ledger.account_balances WHERE id = ANY($1::uuid[]) ORDER BY id', [ids]);
+    const { rows } = await pool.query<AccountRow>('SELECT * FROM ledger.account_balances WHERE id = ANY($1::uuid[]) ORDER BY id', [
+      canonicalIds(ids),
+    ]);
     return rows.map(toAccount);
   }
 
   async function getTransfers(ids: string[]): Promise<Transfer[]> {
-    const { rows } = await pool.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [ids]);
+    const wanted = canonicalIds(ids);
+    const { rows } = await pool.query<TransferRow>('SELECT * FROM ledger.transfers WHERE id = ANY($1::uuid[])', [wanted]);
     const byId = new Map(rows.map((r) => [r.id, toTransfer(r)]));
-    return ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+    return wanted.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
   }
 
   async function getPaymentTransfers(payment_id: string): Promise<Transfer[]> {
@@ -810,37 +868,52 @@ export function createLedger(pool: Pool): Ledger {
       params.push(filter.payment_id);
       where = 'payment_id = $1';
     } else {
-      if (!uuid.safeParse(filter.account_id).success) throw new LedgerInputError('account_id: must be a UUID');
-      params.push(filter.account_id);
+      const account_id = uuid.safeParse(filter.account_id);
+      if (!account_id.success) throw new LedgerInputError('account_id: must be a UUID');
+      params.push(account_id.data);
       where = '(debit_account_id = $1 OR credit_account_id = $1)';
     }
     if (page.after !== undefined) {
-      const [created_at, id] = decodeCursor(page.after);
-      params.push(created_at, id);
-      where += ' AND (created_at, id) > ($2::timestamptz, $3::uuid)';
+      const [tx, id] = decodeCursor(page.after);
+      params.push(tx, id);
+      where += ' AND (tx, id) > ($2::xid8, $3::uuid)';
     }
     params.push(page.limit + 1);
-    const { rows } = await pool.query<TransferRow & { created_at_text: string }>(
-      `SELECT *, created_at::text AS created_at_text FROM ledger.transfers WHERE ${where} ORDER BY created_at, id LIMIT $${params.length}`,
+    // Commit order: only rows below the oldest running transaction are served (see migration
+    // 1764000000011); a row held back by that horizon is served by a later page.
+    const horizon = 'pg_snapshot_xmin(pg_current_snapshot())';
+    const { rows } = await pool.query<TransferRow & { tx_text: string; held: boolean }>(
+      `SELECT *, tx::text AS tx_text, false AS held FROM (
+         SELECT * FROM ledger.transfers WHERE ${where} AND tx < ${horizon} ORDER BY tx, id LIMIT $${params.length}
+       ) page
+       UNION ALL
+       SELECT *, tx::text, true FROM (
+         SELECT * FROM ledger.transfers WHERE ${where} AND tx >= ${horizon} LIMIT 1
+       ) held
+       ORDER BY held, tx, id`,
       params,
     );
-    const more = rows.length > page.limit;
-    const shown = rows.slice(0, page.limit);
+    const served = rows.filter((r) => !r.held);
+    const heldBack = served.length < rows.length;
+    const more = served.length > page.limit || heldBack;
+    const shown = served.slice(0, page.limit);
     const last = shown.at(-1);
-    return { transfers: shown.map(toTransfer), ...(more && last ? { next: encodeCursor(last.created_at_text, last.id) } : {}) };
+    const next = last ? encodeCursor(last.tx_text, last.id) : (page.after ?? encodeCursor('0', '00000000-0000-0000-0000-000000000000'));
+    return { transfers: shown.map(toTransfer), ...(more ? { next } : {}) };
   }
 
   async function recordCreditLineOwner(account_id: string, company_id: string, currency: Currency): Promise<void> {
     await pool.query(
       'INSERT INTO ledger.credit_lines (account_id, company_id, currency) VALUES ($1, $2, $3) ON CONFLICT (account_id) DO NOTHING',
-      [account_id, company_id, currency],
+      [account_id.toLowerCase(), company_id, currency],
     );
   }
 
   async function getCreditLineOwner(account_id: string): Promise<string | null> {
-    if (!uuid.safeParse(account_id).success) return null;
+    const parsed = uuid.safeParse(account_id);
+    if (!parsed.success) return null;
     const { rows } = await pool.query<{ company_id: string }>('SELECT company_id FROM ledger.credit_lines WHERE account_id = $1', [
-      account_id,
+      parsed.data,
     ]);
     return rows[0]?.company_id ?? null;
   }
@@ -851,7 +924,27 @@ export function createLedger(pool: Pool): Ledger {
     return balanceOf(account);
   }
 
+  async function closeAccount(account_id: string): Promise<CloseAccountResult> {
+    const parsed = uuid.safeParse(account_id);
+    if (!parsed.success) throw new LedgerInputError('account_id: must be a UUID');
+    // The row lock of the UPDATE orders the close with batches: one that locked the account first
+    // commits before it, any later one reads the flag.
+    const closed = await pool.query(
+      `UPDATE ledger.accounts SET flags = flags | ${AccountFlags.closed}
+        WHERE id = $1 AND flags & ${LIMIT_FLAGS} <> 0 AND flags & ${AccountFlags.closed} = 0 RETURNING id`,
+      [parsed.data],
+    );
+    if (closed.rowCount === 1) return 'closed';
+    const { rows } = await pool.query<{ flags: number }>('SELECT flags FROM ledger.accounts WHERE id = $1', [parsed.data]);
+    const flags = rows[0]?.flags;
+    if (flags === undefined) return 'account_not_found';
+    if ((flags & LIMIT_FLAGS) === 0) return 'account_not_closable';
+    assert(flags & AccountFlags.closed, `account ${parsed.data}: neither closed nor closable`);
+    return 'already_closed';
+  }
+
   return {
+    closeAccount,
     createAccounts,
     createTransfers,
     createParsedTransfers,
@@ -876,5 +969,6 @@ export function balanceOf(account: Account): Balance {
     posted: account.credits_posted - account.debits_posted,
     pending: account.credits_pending - account.debits_pending,
     available: account.credits_posted - account.debits_posted - account.debits_pending,
+    closed: (account.flags & AccountFlags.closed) !== 0,
   };
 }

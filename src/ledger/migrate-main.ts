@@ -6,9 +6,11 @@ import { migrate } from './migrate.js';
 
 const log = createLogger('migrate');
 const config = loadConfig();
-if (!config.DATABASE_URL) {
-  log.fatal('DATABASE_URL is not set: say which database to migrate');
+// Migrations run as the owner role (DATABASE_MIGRATION_URL), else as DATABASE_URL's role.
+const url = config.DATABASE_MIGRATION_URL ?? config.DATABASE_URL;
+if (!url) {
+  log.fatal('DATABASE_MIGRATION_URL (or DATABASE_URL) is not set: say which database to migrate');
   process.exit(2);
 }
-const applied = await migrate(config.DATABASE_URL, (msg) => log.debug(msg));
+const applied = await migrate(url, (msg) => log.debug(msg));
 log.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');

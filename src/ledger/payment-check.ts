@@ -24,8 +24,8 @@ export function paymentLedgerTotals(transfers: readonly Transfer[]): PaymentLedg
 }
 
 /** null when the payment's transfers agree with its state, else what disagrees. */
-export async function checkPaymentAgainstLedger(ledger: Ledger, state: PaymentState): Promise<string | null> {
-  const totals = paymentLedgerTotals(await ledger.getPaymentTransfers(state.payment_id));
+export function comparePaymentWithTransfers(state: PaymentState, transfers: readonly Transfer[]): string | null {
+  const totals = paymentLedgerTotals(transfers);
   const expected_charged = state.posted_minor - state.reversed_minor - state.refunded_minor;
   const problems: string[] = [];
   if (totals.net_charged_minor !== expected_charged) {
@@ -33,4 +33,9 @@ export async function checkPaymentAgainstLedger(ledger: Ledger, state: PaymentSt
   }
   if (totals.held_minor !== state.held_minor) problems.push(`holds ${totals.held_minor} in the ledger, ${state.held_minor} by its state`);
   return problems.length === 0 ? null : `${state.payment_id} (${state.status}): ${problems.join('; ')}`;
+}
+
+/** null when the payment's transfers agree with its state, else what disagrees. */
+export async function checkPaymentAgainstLedger(ledger: Ledger, state: PaymentState): Promise<string | null> {
+  return comparePaymentWithTransfers(state, await ledger.getPaymentTransfers(state.payment_id));
 }

@@ -7,6 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, stat
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { ensureDatabaseOwner, ensureRoles, passwordFromFile, urlAs, type DatabaseRoles } from '../ledger/roles.js';
 import { assertPortFree } from './ports.js';
 import { spawnManaged, stopLeftover, tail, type ManagedProcess } from './processes.js';
 
@@ -170,4 +171,19 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     // SIGINT is Postgres's "fast shutdown": roll back open transactions, checkpoint, exit cleanly.
     stop: () => proc.stop('SIGINT', STOP_GRACE_MS),
   };
+}
+
+/** The embedded database's two login roles (src/ledger/roles.ts): the owner, which runs the
+ * migrations, and the app role, which the worker, API and CLI use. Their passwords live in the
+ * Postgres folder, mode 0600. */
+export async function provisionEmbeddedRoles(running: RunningPostgres, dir: string): Promise<{ ownerUrl: string; appUrl: string }> {
+  const roles: DatabaseRoles = {
+    owner: { name: 'payments_owner', password: passwordFromFile(path.join(dir, 'owner-password')) },
+    app: { name: 'payments_app', password: passwordFromFile(path.join(dir, 'app-password')) },
+  };
+  const server = new URL(running.url);
+  server.pathname = '/postgres';
+  await ensureRoles(server.toString(), roles);
+  await ensureDatabaseOwner(server.toString(), DATABASE_NAME, roles.owner);
+  return { ownerUrl: urlAs(running.url, roles.owner), appUrl: urlAs(running.url, roles.app) };
 }

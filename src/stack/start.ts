@@ -11,7 +11,7 @@ import { createPool } from '../ledger/db.js';
 import { migrate } from '../ledger/migrate.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../settlement/simulator.js';
 import { callbackReceiverUrl, simulatorOptionsFromConfig } from '../settlement/simulator-config.js';
-import { startEmbeddedPostgres, type RunningPostgres } from './postgres.js';
+import { provisionEmbeddedRoles, startEmbeddedPostgres, type RunningPostgres } from './postgres.js';
 import { assertPortFree } from './ports.js';
 import { isAlive, spawnManaged, tail, type ManagedProcess } from './processes.js';
 import { waitForWorker } from './search-attributes.js';
@@ -187,13 +187,19 @@ async function main(): Promise<void> {
       if (port !== null) await assertPortFree(port, what, variable);
     }
 
+    // Least privilege: migrations run as the owner role; every process of the platform (and
+    // stack.json) gets the app role's URL.
     let databaseUrl = config.DATABASE_URL;
+    let migrationUrl = config.DATABASE_MIGRATION_URL ?? config.DATABASE_URL;
     if (!databaseUrl) {
       say(`starting embedded Postgres on 127.0.0.1:${config.POSTGRES_PORT} (data in ${path.join(config.DATA_DIR, 'postgres')})`);
-      stack.postgres = await startEmbeddedPostgres({ dir: path.join(config.DATA_DIR, 'postgres'), port: config.POSTGRES_PORT, log: say });
-      databaseUrl = stack.postgres.url;
+      const pgDir = path.join(config.DATA_DIR, 'postgres');
+      stack.postgres = await startEmbeddedPostgres({ dir: pgDir, port: config.POSTGRES_PORT, log: say });
+      const urls = await provisionEmbeddedRoles(stack.postgres, pgDir);
+      databaseUrl = urls.appUrl;
+      migrationUrl = urls.ownerUrl;
     }
-    const applied = await migrate(databaseUrl).catch((err: Error) => {
+    const applied = await migrate(migrationUrl!).catch((err: Error) => {
       throw new Error(
         `cannot use the database at ${redact(databaseUrl!)}: ${err.message}. ` +
           (config.DATABASE_URL

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTES, devServerSearchAttributeArgs } from '../domain/search-attributes.js';
+import { dynamicConfigArgs } from '../engine-limits.js';
 import { assertPortFree } from './ports.js';
 import { spawnManaged, stopLeftover, tail, type ManagedProcess } from './processes.js';
 import { temporalCliMissingMessage, type TemporalExecutable } from './temporal-cli.js';
@@ -33,14 +34,6 @@ export interface RunningDevServer {
   process: ManagedProcess | null;
   stop(): Promise<void>;
 }
-
-/** Dynamic config the platform relies on; update-with-start is on by default in server 1.29. */
-const DYNAMIC_CONFIG = [
-  // Search attributes registered at start must be visible to the first workflows at once.
-  'system.forceSearchAttributesCacheRefreshOnRead=true',
-  'frontend.enableUpdateWorkflowExecution=true',
-  'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
-];
 
 async function waitForFrontend(address: string, proc: ManagedProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -90,7 +83,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
           ...(options.db_file ? { dbFilename: options.db_file } : {}),
           ...(options.ui_port !== null ? { ui: true, uiPort: options.ui_port } : {}),
           searchAttributes: SEARCH_ATTRIBUTES,
-          extraArgs: [...DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]), ...codecArgs(options)],
+          extraArgs: [...dynamicConfigArgs(), ...codecArgs(options)],
         },
       });
       return { address, ui, process: null, stop: () => env.teardown() };
@@ -117,7 +110,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     ...(options.ui_port !== null ? ['--ui-port', String(options.ui_port)] : ['--headless']),
     ...(options.db_file ? ['--db-filename', options.db_file] : []),
     ...devServerSearchAttributeArgs(),
-    ...DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
+    ...dynamicConfigArgs(),
     ...codecArgs(options),
   ];
   const proc = spawnManaged({

@@ -1,4 +1,5 @@
-// The payments worker process: `npm run worker` (started by `npm start`, or on its own against
+// The payments worker process (two Workers: card payments on TEMPORAL_AUTHORIZATION_TASK_QUEUE,
+// the rest on TEMPORAL_TASK_QUEUE): `npm run worker` (started by `npm start`, or on its own against
 // TEMPORAL_ADDRESS and DATABASE_URL). SIGINT/SIGTERM drain it: no new tasks, in-flight activities
 // get WORKER_SHUTDOWN_GRACE_MS to finish, then connections close. It also serves the settlement
 // callback receiver on SETTLEMENT_CALLBACK_HOST:SETTLEMENT_CALLBACK_PORT (banks' confirmations,
@@ -19,7 +20,7 @@ import { registerSearchAttributes } from '../stack/search-attributes.js';
 import { readStackFile } from '../stack/stack-file.js';
 import { loadDataConverter } from '../codec/data-converter.js';
 import { ensureNetworkSettlementSchedule } from './network-settlement-schedule.js';
-import { createPaymentsWorker } from './worker.js';
+import { AUTHORIZATION_WORKER_TUNING, PAYMENTS_WORKER_TUNING, createPaymentsWorker } from './worker.js';
 import { installTracing } from '../telemetry/tracing.js';
 import { WORKER_HISTOGRAM_BUCKETS, createWorkerMetrics } from './metrics.js';
 import { createSdkLogger } from './sdk-logger.js';
@@ -63,6 +64,7 @@ try {
     task_queue: config.TEMPORAL_TASK_QUEUE,
     interval_ms: config.NETWORK_SETTLEMENT_INTERVAL_MS,
     lag_ms: config.NETWORK_SETTLEMENT_LAG_MS,
+    attention_after_ms: config.NETWORK_SETTLEMENT_ATTENTION_AFTER_MS,
     data_converter: dataConverter,
   });
   log.info({ schedule }, 'network settlement schedule ready');
@@ -96,11 +98,10 @@ const receiver = await startSettlementCallbackReceiver({
 log.info({ url: receiver.url }, 'settlement callback receiver listening');
 const connection = await NativeConnection.connect({ address: temporalAddress });
 try {
-  const worker = await createPaymentsWorker({
+  const common = {
     tracing,
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    task_queue: config.TEMPORAL_TASK_QUEUE,
     deps: {
       metrics,
       ledger,
@@ -112,10 +113,27 @@ try {
     workflow_bundle_path: process.env.WORKFLOW_BUNDLE_PATH,
     data_converter: dataConverter,
     shutdown_grace_ms: config.WORKER_SHUTDOWN_GRACE_MS,
-  });
-  log.info({ task_queue: config.TEMPORAL_TASK_QUEUE, temporal: temporalAddress }, 'worker running');
-  // Worker.run() resolves after a shutdown signal (SIGINT, SIGTERM...) once in-flight work drained.
-  await worker.run();
+  };
+  // Two workers, one process: card payments on their own queue and slots (authorization
+  // first, docs/performance.md), everything else on the payments queue.
+  const workers = [
+    await createPaymentsWorker({ ...common, task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE, tuning: AUTHORIZATION_WORKER_TUNING }),
+    await createPaymentsWorker({ ...common, task_queue: config.TEMPORAL_TASK_QUEUE, tuning: PAYMENTS_WORKER_TUNING }),
+  ];
+  log.info(
+    { task_queues: [config.TEMPORAL_AUTHORIZATION_TASK_QUEUE, config.TEMPORAL_TASK_QUEUE], temporal: temporalAddress },
+    'workers running',
+  );
+  // Worker.run() resolves after a shutdown signal (SIGINT, SIGTERM...) once in-flight work
+  // drained; the signal reaches both. One failing stops the other, so the supervisor restarts both.
+  const runs = workers.map((w) => w.run());
+  try {
+    await Promise.race(runs);
+  } finally {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled(runs);
+  }
+  await Promise.all(runs);
   log.info('worker stopped');
 } finally {
   await receiver.close();

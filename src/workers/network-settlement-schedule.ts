@@ -17,6 +17,8 @@ export interface NetworkSettlementScheduleOptions {
   task_queue: string;
   interval_ms: number;
   lag_ms: number;
+  /** A step retrying this long flags the run; omitted: the workflow's default (attentionAfterMs). */
+  attention_after_ms?: number | undefined;
   /** Omitted: every currency that has a network payable account when the run starts. */
   currencies?: Currency[];
   /** Tests use their own. */
@@ -35,6 +37,7 @@ export async function ensureNetworkSettlementSchedule(
     interval_ms: options.interval_ms,
     lag_ms: options.lag_ms,
     ...(options.currencies ? { currencies: options.currencies } : {}),
+    ...(options.attention_after_ms !== undefined ? { attention_after_ms: options.attention_after_ms } : {}),
   };
   // Refuse a configuration every run would refuse, before it is stored in a schedule.
   const parsed = networkSettlementInputSchema.safeParse(args);
@@ -59,7 +62,9 @@ export async function ensureNetworkSettlementSchedule(
       },
       policies: {
         // A run still retrying when the next one is due: skip the next one. Its cycle is not
-        // lost: the following run's window starts where the last settled cycle ended.
+        // lost: the following run's window starts where the last settled cycle ended. Skipping
+        // is never silent: a run whose step retries past attention_after_ms has flagged itself
+        // NeedsAttention before the next run is due.
         overlap: ScheduleOverlapPolicy.SKIP,
         // After downtime, one catch-up run settles everything since the last cycle.
         catchupWindow: options.interval_ms,

@@ -21,11 +21,52 @@ export interface PaymentsWorkerOptions {
   data_converter: DataConverter;
   /** Traces activities and workflows (src/telemetry/tracing.ts); absent: spans are dropped. */
   tracing?: Tracing | undefined;
+  /** Slots and pollers (one of the tunings below); default PAYMENTS_WORKER_TUNING. */
+  tuning?: WorkerTuning | undefined;
+  /** Only `npm run bench:saga`'s engine-ceiling worker: activities that do nothing, in a worker
+   * otherwise built exactly as the production one. */
+  activities_override?: WorkerOptions['activities'];
 }
 
-/** Concurrency settings of the payments worker (SDK defaults unless set here); `npm run
- * bench:saga` runs its engine-ceiling worker with the same ones. */
-export const PAYMENTS_WORKER_TUNING: Partial<WorkerOptions> = {};
+export type WorkerTuning = Pick<
+  WorkerOptions,
+  | 'maxConcurrentWorkflowTaskExecutions'
+  | 'maxConcurrentActivityTaskExecutions'
+  | 'maxConcurrentLocalActivityExecutions'
+  | 'maxConcurrentWorkflowTaskPolls'
+  | 'maxConcurrentActivityTaskPolls'
+>;
+
+/**
+ * The authorizations worker (TEMPORAL_AUTHORIZATION_TASK_QUEUE): card payment workflows, whose
+ * ledger steps are local activities. Its slots serve nothing else, so a backlog of payouts or a
+ * settlement run never holds one. 40 workflow tasks in flight is the SDK's default and more than
+ * two cores finish at once (a task is a few ms of CPU, the rest is the round trip to the server);
+ * 40 local activities match it (each waits on the ledger's batcher, which group-commits them);
+ * 10 workflow pollers (SDK default) keep a task always waiting for the next authorization.
+ */
+export const AUTHORIZATION_WORKER_TUNING: WorkerTuning = {
+  maxConcurrentWorkflowTaskExecutions: 40,
+  maxConcurrentLocalActivityExecutions: 40,
+  maxConcurrentActivityTaskExecutions: 40,
+  maxConcurrentWorkflowTaskPolls: 10,
+  maxConcurrentActivityTaskPolls: 4,
+};
+
+/**
+ * The payments worker (TEMPORAL_TASK_QUEUE): payouts, network settlement, and card payments
+ * started there before the authorizations queue existed. Background work: few slots and pollers,
+ * so that it takes a small share of the process's CPU and of the namespace's poller budget
+ * (docs/performance.md), and waits when busy instead of competing with authorizations.
+ * `npm run bench:saga` runs its engine-ceiling worker with the same settings.
+ */
+export const PAYMENTS_WORKER_TUNING: WorkerTuning = {
+  maxConcurrentWorkflowTaskExecutions: 10,
+  maxConcurrentLocalActivityExecutions: 10,
+  maxConcurrentActivityTaskExecutions: 20,
+  maxConcurrentWorkflowTaskPolls: 2,
+  maxConcurrentActivityTaskPolls: 2,
+};
 
 /** Adds the activity log line (src/workers/activity-logging.ts) after the tracing interceptors,
  * so the log line is written inside the activity's span. */
@@ -51,11 +92,11 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
     taskQueue: options.task_queue,
     dataConverter: options.data_converter,
     ...workflows,
-    activities: createActivities(options.deps),
+    activities: options.activities_override ?? createActivities(options.deps),
     ...withActivityLogging(tracingWorkerOptions(options.tracing ?? untraced(), workflowModules)),
     // In-flight activities get this long to finish when the worker is asked to stop.
     shutdownGraceTime: options.shutdown_grace_ms,
-    ...PAYMENTS_WORKER_TUNING,
+    ...(options.tuning ?? PAYMENTS_WORKER_TUNING),
   });
 }
 

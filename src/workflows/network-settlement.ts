@@ -11,16 +11,20 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { formatMinor, type Currency } from '../domain/money.js';
 import {
+  attentionAfterMs,
   cycleEndFor,
   cycleIdOf,
   networkSettlementInputSchema,
@@ -45,7 +49,8 @@ const step = (summary: string): ActivityOptions => ({ ...STEP_OPTIONS, summary }
 export function renderNetworkSettlementDetails(state: NetworkSettlementState, waiting_for: string | null): string {
   const m = (v: number | null | undefined, currency: Currency) => (v === null || v === undefined ? '—' : formatMinor(v, currency));
   const lines = [`**Network settlement ${state.cycle_id}: ${state.status}** — cycle ending ${state.cycle_end}`];
-  if (state.needs_attention) lines.push('', '**Needs attention**: the network report and the ledger disagree, or a cycle failed');
+  if (state.needs_attention)
+    lines.push('', '**Needs attention**: the network report and the ledger disagree, a cycle failed, or a step kept retrying too long');
   if (state.cycles.length > 0) {
     lines.push(
       '',
@@ -68,6 +73,11 @@ export function renderNetworkSettlementDetails(state: NetworkSettlementState, wa
   );
   return lines.join('\n');
 }
+
+/** Runs started before this patch never arm the stuck-step alarm (their histories have no timer
+ * beside each step). Deprecate once no run started before it is open: a run lives as long as its
+ * steps retry, so after the first deployment in which no such run shows in the Web UI. */
+export const STUCK_ATTENTION_PATCH = 'network-settlement-stuck-attention';
 
 /** Timeline entries kept; a run has a few per currency. */
 const TIMELINE_LENGTH_MAX = 200;
@@ -116,11 +126,31 @@ export async function networkSettlementWorkflow(input: NetworkSettlementInput = 
     upsertSearchAttributes([{ key: NeedsAttentionKey, value: true }]);
     log.warn('network settlement needs attention', { cycle_id, event, detail });
   };
+  // Money steps retry without limit, and the schedule skips every later run while this one is
+  // open (overlap SKIP): a step still retrying after attention_after_ms flags the run, so people
+  // hear of a stuck cycle before the next one is due. The step goes on retrying.
+  const attention_after_ms = attentionAfterMs(parsed.data);
+  const watched = async <T>(running: Promise<T>): Promise<T> => {
+    if (!patched(STUCK_ATTENTION_PATCH)) return running;
+    const alarm = new CancellationScope();
+    alarm
+      .run(() => sleep(attention_after_ms, { summary: 'flag the run if this step is still retrying' }))
+      .then(
+        () => markNeedsAttention('cycle_stuck', `${waiting_for ?? 'a step'}: still retrying after ${attention_after_ms} ms`),
+        () => undefined, // cancelled: the step finished in time
+      );
+    try {
+      return await running;
+    } finally {
+      alarm.cancel();
+    }
+  };
   note('cycle_started', cycle_end);
 
   waitFor('the ledger: currencies with a network payable account');
   const currencies =
-    parsed.data.currencies ?? (await steps.listNetworkCurrencies.executeWithOptions(step('list currencies with network payable'), []));
+    parsed.data.currencies ??
+    (await watched(steps.listNetworkCurrencies.executeWithOptions(step('list currencies with network payable'), [])));
   // Bounded: at most one entry per supported currency.
   for (const currency of currencies) {
     const entry: NetworkSettlementState['cycles'][number] = { currency, cycle: null };
@@ -128,25 +158,29 @@ export async function networkSettlementWorkflow(input: NetworkSettlementInput = 
     const key = { cycle_id, currency };
     try {
       waitFor(`${currency}: netting the cycle on network payable (after the cutoff)`);
-      entry.cycle = await steps.openNetworkCycle.executeWithOptions(step(`${currency}: open the cycle and net it`), [
-        { ...key, window_end: cycle_end, lag_ms },
-      ]);
+      entry.cycle = await watched(
+        steps.openNetworkCycle.executeWithOptions(step(`${currency}: open the cycle and net it`), [
+          { ...key, window_end: cycle_end, lag_ms },
+        ]),
+      );
       note(
         'cycle_opened',
         `${currency} ${entry.cycle.window_start} .. ${entry.cycle.window_end}: net ${formatMinor(entry.cycle.net_minor, currency)}`,
       );
       waitFor(`${currency}: the card network's report of the window`);
-      entry.cycle = await steps.fetchNetworkReport.executeWithOptions(step(`${currency}: fetch the network's report`), [key]);
+      entry.cycle = await watched(steps.fetchNetworkReport.executeWithOptions(step(`${currency}: fetch the network's report`), [key]));
       waitFor(`${currency}: the ledger: the wire of what the network reported`);
-      const wire = await steps.postNetworkWire.executeWithOptions(
-        step(`${currency}: wire ${formatMinor(entry.cycle.reported_minor ?? 0, currency)} (reported) to the settlement bank`),
-        [key],
+      const wire = await watched(
+        steps.postNetworkWire.executeWithOptions(
+          step(`${currency}: wire ${formatMinor(entry.cycle.reported_minor ?? 0, currency)} (reported) to the settlement bank`),
+          [key],
+        ),
       );
       note('wire_posted', `${currency} ${formatMinor(wire.wired_minor, currency)}`);
       waitFor(`${currency}: reconciliation`);
-      entry.cycle = await steps.reconcileNetworkCycle.executeWithOptions(step(`${currency}: reconcile report and ledger`), [
-        { ...key, ...wire },
-      ]);
+      entry.cycle = await watched(
+        steps.reconcileNetworkCycle.executeWithOptions(step(`${currency}: reconcile report and ledger`), [{ ...key, ...wire }]),
+      );
       if (entry.cycle.status === 'mismatched') {
         markNeedsAttention(
           'cycle_mismatched',

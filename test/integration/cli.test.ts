@@ -214,7 +214,8 @@ describe('cli', () => {
         ['payments', 'list'],
         ['--status', '--card', '--company', '--started-after', '--started-before', '--page-size', '--page-token'],
       ],
-      [['ledger'], ['credit-line', 'account', 'transfers']],
+      [['ledger'], ['credit-line', 'close-credit-line', 'account', 'transfers']],
+      [['ledger', 'close-credit-line'], ['<account-id>']],
       [
         ['ledger', 'credit-line'],
         ['--company', '--currency', '--limit-minor', '--grant-key'],
@@ -338,5 +339,43 @@ describe('cli', () => {
     const noDatabase = await cli(['keys', 'list'], { DATABASE_URL: undefined });
     assert.equal(noDatabase.code, 2);
     assert.match(noDatabase.stderr, /no database: pass --database-url or set DATABASE_URL/);
+  });
+  test("closing a company's credit line: new holds are declined, an open hold is still released", async () => {
+    const line = await json([
+      'ledger',
+      'credit-line',
+      '--company',
+      company,
+      '--currency',
+      'EUR',
+      '--limit-minor',
+      '10000',
+      '--grant-key',
+      'eur',
+    ]);
+    const accountId: string = line.account.accountId;
+    assert.equal(line.account.closed, false, 'open');
+    const eurCard = `cli-eur-${run}`;
+    await json(['cards', 'issue', eurCard, '--company', company, '--currency', 'EUR']);
+    const eur = ['--card', eurCard, '--currency', 'EUR', ...merchant, '--deadline-ms', '10000'];
+    const held = await json(['payments', 'authorize', `eur-held-${run}`, ...eur, '--amount-minor', '700']);
+    assert.equal(held.decision.approved, true, JSON.stringify(held));
+
+    const closed = await json(['ledger', 'close-credit-line', accountId]);
+    assert.equal(closed.account.closed, true);
+    assert.equal(closed.account.debitsPending, '700');
+    assert.equal((await json(['ledger', 'close-credit-line', accountId])).account.closed, true, 'closing twice answers the same');
+    assert.equal((await json(['ledger', 'account', accountId])).account.closed, true);
+
+    const refused = await json(['payments', 'authorize', `eur-refused-${run}`, ...eur, '--amount-minor', '100']);
+    assert.equal(refused.decision.approved, false);
+    assert.equal(refused.decision.declineReason, 'account_closed');
+    const released = await json(['payments', 'reverse', `eur-held-${run}`, '--event-id', 'rev-all', '--amount-minor', '700']);
+    assert.equal(released.payment.heldMinor ?? '0', '0', JSON.stringify(released));
+    assert.equal((await json(['ledger', 'account', accountId])).account.debitsPending, '0', 'nothing held');
+
+    const human = await cli(['ledger', 'close-credit-line', accountId]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /closed: yes/);
   });
 });

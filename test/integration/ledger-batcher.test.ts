@@ -6,16 +6,18 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { AccountFlags, TransferFlags } from '../../src/domain/ledger.js';
 import { createTransferBatcher } from '../../src/ledger/batcher.js';
-import type { Pool } from '../../src/ledger/db.js';
+import { createPool, type Pool } from '../../src/ledger/db.js';
 import { createLedger, type Ledger, type TransferInput } from '../../src/ledger/ledger.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
-import { freshDatabase } from '../support/env.js';
+import { freshDatabase, testEnv } from '../support/env.js';
+import { startPgProxy } from '../support/pg-proxy.js';
 
 let pool: Pool;
 let url: string;
+let ownerUrl: string;
 let ledger: Ledger;
 before(async () => {
-  ({ pool, url } = await freshDatabase('ledger_batcher'));
+  ({ pool, url, ownerUrl } = await freshDatabase('ledger_batcher'));
   ledger = createLedger(pool);
 });
 after(async () => {
@@ -153,7 +155,7 @@ describe('concurrency and faults', () => {
     );
   });
 
-  test('a connection killed in the middle of a batch leaves nothing behind; the retry applies it once', async () => {
+  test('a connection killed in the middle of a batch leaves nothing behind; the ledger retries and applies it once', async () => {
     const [a, b] = await accounts(2, 0);
     const batch: TransferInput[] = Array.from({ length: 20 }, () => ({
       id: randomUUID(),
@@ -165,8 +167,10 @@ describe('concurrency and faults', () => {
     }));
     // Make the batch's write statement slow where it books the (hot) accounts' deltas, so that it is killed after
     // its transfers were inserted but before it commits.
-    const admin = new pg.Client({ connectionString: url });
+    const admin = new pg.Client({ connectionString: ownerUrl });
     await admin.connect();
+    const superuser = new pg.Client({ connectionString: testEnv.databaseUrl });
+    await superuser.connect();
     try {
       await admin.query(
         `CREATE FUNCTION pg_temp_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$`,
@@ -182,27 +186,91 @@ describe('concurrency and faults', () => {
       let killed = 0;
       for (let i = 0; i < 50 && killed === 0; i += 1) {
         await new Promise((r) => setTimeout(r, 100));
-        const res = await admin.query(
+        // Only a superuser sees and ends another role's session: the test server's own account.
+        const res = await superuser.query(
           `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%INSERT INTO ledger.transfers%' AND pid <> pg_backend_pid()`,
         );
         killed = res.rowCount ?? 0;
       }
       assert.equal(killed, 1, 'the batch was caught mid-write');
-      assert.match(String((await attempt)?.message), /terminat/i, 'the killed batch failed');
+      // Killed before COMMIT: nothing of the first attempt committed; the ledger ran the batch again
+      // on a new connection (still slow: the trigger is in place) and applied it once.
+      const outcome = await attempt;
+      assert.equal(outcome, null, `the retried batch succeeded: ${String(outcome?.message)}`);
       const written = await admin.query('SELECT count(*)::int AS n FROM ledger.transfers WHERE id = ANY($1::uuid[])', [
         batch.map((t) => t.id),
       ]);
-      assert.equal(written.rows[0].n, 0, 'no transfer of the killed batch exists');
-      const [before] = await ledger.getAccounts([a!]);
-      assert.equal(before!.debits_posted, 0n);
+      assert.equal(written.rows[0].n, 20, 'each transfer once');
       await admin.query('DROP TRIGGER slow_update ON ledger.account_buckets');
       const retried = await ledger.createTransfers(batch);
-      assert.ok(retried.every((r) => r.result === 'created'));
+      assert.ok(retried.every((r) => r.result === 'exists'));
       const [afterRetry] = await ledger.getAccounts([a!]);
       assert.equal(afterRetry!.debits_posted, 140n);
     } finally {
       await admin.query('DROP TRIGGER IF EXISTS slow_update ON ledger.account_buckets').catch(() => undefined);
       await admin.end();
+      await superuser.end();
     }
+  });
+
+  test('a connection lost after COMMIT was sent: the retry answers exists, never a second posting', async () => {
+    const [a, b] = await accounts(2, 0);
+    const [line] = await accounts(1, AccountFlags.debits_must_not_exceed_credits);
+    await ledger.createTransfers([
+      { id: randomUUID(), debit_account_id: a!, credit_account_id: line!, amount_minor: 1_000, currency: 'USD', code: 1 },
+    ]);
+    const batch: TransferInput[] = [
+      {
+        id: randomUUID(),
+        debit_account_id: line!,
+        credit_account_id: b!,
+        amount_minor: 300,
+        currency: 'USD',
+        code: 1,
+        flags: TransferFlags.pending,
+      },
+      { id: randomUUID(), debit_account_id: a!, credit_account_id: b!, amount_minor: 5, currency: 'USD', code: 1 },
+    ];
+    const proxy = await startPgProxy(url);
+    const lossy = createPool(proxy.url, { connections_max: 2, application_name: 'test-lossy' });
+    try {
+      // The write round trip carries the COMMIT; the server commits, the answer never arrives.
+      proxy.dropAfter('COMMIT', 300);
+      const outcomes = await createLedger(lossy).createTransfers(batch);
+      assert.equal(proxy.dropped(), 1, 'the connection was cut after COMMIT was sent');
+      assert.deepEqual(
+        outcomes.map((o) => o.result),
+        ['exists', 'exists'],
+        'the retry found the committed batch',
+      );
+      const [held] = await ledger.getAccounts([line!]);
+      assert.equal(held!.debits_pending, 300n, 'the hold was posted once');
+      const [hot] = await ledger.getAccounts([b!]);
+      assert.equal(hot!.credits_posted, 5n);
+      assert.equal(hot!.credits_pending, 300n);
+    } finally {
+      await lossy.end();
+      await proxy.close();
+    }
+  });
+
+  test('a caller whose transfer lacks a required field fails alone; the batch it would have joined commits', async () => {
+    const [a, b] = await accounts(2, 0);
+    const batcher = createTransferBatcher(ledger, {
+      batch_size_max: 100,
+      batch_wait_ms_max: 50,
+      queue_length_max: 1000,
+      batches_in_flight_max: 1,
+    });
+    const good = batcher.submit([
+      { id: randomUUID(), debit_account_id: a!, credit_account_id: b!, amount_minor: 1, currency: 'USD', code: 1 },
+    ]);
+    const bad = batcher.submit([{ id: randomUUID(), debit_account_id: a!, credit_account_id: b!, currency: 'USD', code: 1 }]);
+    const [goodResult, badResult] = await Promise.allSettled([good, bad]);
+    assert.equal(goodResult.status, 'fulfilled', String((goodResult as PromiseRejectedResult).reason));
+    assert.equal((goodResult as PromiseFulfilledResult<Array<{ result: string }>>).value[0]!.result, 'created');
+    assert.equal(badResult.status, 'rejected');
+    assert.match(String((badResult as PromiseRejectedResult).reason), /amount_minor/);
+    await batcher.close();
   });
 });

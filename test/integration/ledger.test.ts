@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { AccountCode, AccountFlags, TransferFlags } from '../../src/domain/ledger.js';
 import type { Pool } from '../../src/ledger/db.js';
 import { LedgerInputError, createLedger, type Ledger } from '../../src/ledger/ledger.js';
@@ -10,10 +11,11 @@ import { verifyLedger } from '../../src/ledger/verify.js';
 import { freshDatabase } from '../support/env.js';
 
 let pool: Pool;
+let ownerUrl: string;
 let ledger: Ledger;
 
 before(async () => {
-  ({ pool } = await freshDatabase('ledger'));
+  ({ pool, ownerUrl } = await freshDatabase('ledger'));
   ledger = createLedger(pool);
 });
 after(async () => {
@@ -241,8 +243,15 @@ describe('bad input writes nothing', () => {
     await ledger.createTransfers([
       { id, debit_account_id: company, credit_account_id: payable, amount_minor: 10, currency: 'USD', code: 100 },
     ]);
-    await assert.rejects(pool.query('UPDATE ledger.transfers SET amount = 1 WHERE id = $1', [id]), /append-only/);
-    await assert.rejects(pool.query('DELETE FROM ledger.transfers WHERE id = $1', [id]), /append-only/);
+    // Even the owner role (the app role has no such grant at all: ledger-privileges.test.ts).
+    const owner = new pg.Client({ connectionString: ownerUrl });
+    await owner.connect();
+    try {
+      await assert.rejects(owner.query('UPDATE ledger.transfers SET amount = 1 WHERE id = $1', [id]), /append-only/);
+      await assert.rejects(owner.query('DELETE FROM ledger.transfers WHERE id = $1', [id]), /append-only/);
+    } finally {
+      await owner.end();
+    }
   });
 });
 

@@ -366,6 +366,8 @@ describe('bad input', () => {
       ['lag_ms', { lag_ms: -1 }],
       ['lag_ms', { interval_ms: 60_000, lag_ms: 60_000 }],
       ['interval_ms', { interval_ms: 1_000 }],
+      ['attention_after_ms', { attention_after_ms: 10 }],
+      ['attention_after_ms', { interval_ms: 60_000, lag_ms: 1_000, attention_after_ms: 60_000 }],
       ['cycle_end', { cycle_end: new Date(Date.now() + 3_600_000).toISOString(), currencies: ['USD'] }],
     ];
     for (const [field, input] of cases) {
@@ -401,6 +403,43 @@ describe('bad input', () => {
     assert.equal((await post({ records: [good] })).status, 200, 'the same record again');
     assert.equal((await post({ records: [{ ...good, amount_minor: 11 }] })).status, 409, 'the same id with another amount');
     await assert.rejects(network.injectDiscrepancy({ currency: 'USD', window_end: new Date().toISOString(), delta_minor: 0 }));
+  });
+});
+
+describe('a stuck cycle', () => {
+  // After 'bad input', which checks that USD has no cycle yet: this cycle is USD's first.
+  test('a step that keeps failing retryably flags NeedsAttention within attention_after_ms, and settles once it recovers', async () => {
+    // A transaction open across the cycle's end keeps the netting step failing with the retryable
+    // NetworkCycleNotDue: a cycle stuck on a retryable error, as in a database or network outage.
+    const straggler = await h.pool.connect();
+    try {
+      await straggler.query('BEGIN');
+      await straggler.query('SELECT 1');
+      const end = await cycleEnd();
+      const handle = await settle({ cycle_end: end, currencies: ['USD'], attention_after_ms: 1_000 });
+      let flagged: NetworkSettlementState | null = null;
+      for (let attempt = 0; attempt < 150 && !flagged; attempt += 1) {
+        const state = await handle.query(getNetworkSettlementQuery);
+        if (state.needs_attention) flagged = state;
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(flagged, 'flagged while the step still retries');
+      assert.equal(flagged.status, 'RUNNING');
+      const stuck = flagged.timeline.find((e) => e.event === 'cycle_stuck');
+      assert.match(stuck?.detail ?? '', /USD: netting the cycle .* still retrying after 1000 ms/, JSON.stringify(flagged.timeline));
+      assert.equal((await handle.describe()).typedSearchAttributes.get(NeedsAttentionKey), true);
+      assert.equal(await storedCycles('USD'), 0, 'nothing netted while stuck');
+      await straggler.query('COMMIT');
+      const state = await handle.result();
+      // Settled (wired and reconciled) once the cause is gone; the network's report includes the
+      // record 'bad input' sent it, so the cycle reconciles as mismatched, which is beside the point.
+      assert.equal(state.cycles[0]!.error, undefined);
+      assert.notEqual(state.cycles[0]!.cycle!.wired_minor, null, 'the run kept retrying and settled once the cause was gone');
+      assert.equal(state.needs_attention, true, 'the flag stays for people to clear');
+      assert.equal(await storedCycles('USD'), 1);
+    } finally {
+      straggler.release();
+    }
   });
 });
 

@@ -7,6 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import pino, { type Logger } from 'pino';
 import { createApiKeyStore, type ApiKeyStore } from '../../src/api/keys.js';
+import type { AdmissionControl } from '../../src/api/admission.js';
+import type { ApiMetrics } from '../../src/api/rpc/metrics.js';
 import { startApiServer, type ApiServer } from '../../src/api/rpc/server.js';
 import { REPO_ROOT } from '../../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardWorkflowOptions } from '../../src/domain/card.js';
@@ -77,6 +79,9 @@ export interface ApiHarnessOptions extends HarnessOptions {
   card_options?: CardWorkflowOptions;
   /** The server's logger (default: silent); a test passes its own to read what was logged. */
   log?: Logger;
+  /** Admission control of the server (default: none, unbounded). */
+  admission?: AdmissionControl;
+  metrics?: ApiMetrics;
 }
 
 /** Independent grpc-js clients of an API server on this port, sending `key` by default. */
@@ -113,6 +118,8 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
       payout_options: { settlement_attention_after_ms: 3_600_000 },
       card_options: options.card_options ?? { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 },
       log,
+      ...(options.admission ? { admission: options.admission } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     },
     { host: '127.0.0.1', port: 0 },
   );

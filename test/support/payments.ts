@@ -14,7 +14,7 @@ import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
 import { startSettlementCallbackReceiver, type SettlementCallbackReceiver } from '../../src/settlement/callback-receiver.js';
 import { createLogger } from '../../src/logger.js';
 import { startSettlementSimulator, type SettlementSimulator, type SimulatorOptions } from '../../src/settlement/simulator.js';
-import { createPaymentsWorker } from '../../src/workers/worker.js';
+import { AUTHORIZATION_WORKER_TUNING, createPaymentsWorker } from '../../src/workers/worker.js';
 import { testDataConverter } from './codec.js';
 import { freshDatabase, testEnv } from './env.js';
 
@@ -111,6 +111,8 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     workflow_bundle_path: endpoints.workflowBundlePath,
     shutdown_grace_ms: 2_000,
     data_converter: data_converter ?? {},
+    // One queue for every workflow in tests: the larger of the two tunings.
+    tuning: AUTHORIZATION_WORKER_TUNING,
   });
   const running = worker.run();
   return {

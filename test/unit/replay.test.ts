@@ -31,6 +31,7 @@ const REQUIRED_PATHS = [
   'card-refunded',
   'network-settlement-matched',
   'network-settlement-mismatched',
+  'network-settlement-stuck',
 ];
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -65,7 +66,7 @@ async function replayAll(workflowBundle: { code: string } | { codePath: string }
 describe('replay', () => {
   test('every recorded history replays against the current workflow code', async () => {
     const corpus = histories();
-    for (const version of ['v1-', 'v2-']) {
+    for (const version of ['v1-', 'v2-', 'network-settlement-v1-']) {
       assert.ok(
         corpus.some((h) => h.workflowId.startsWith(version)),
         `histories from before the patches (${version}) are kept`,

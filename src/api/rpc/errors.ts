@@ -18,6 +18,16 @@ export function notFound(what: string): ConnectError {
   return new ConnectError(`${what} not found`, Code.NotFound);
 }
 
+/** A call the front door refused (src/api/admission.ts): nothing was done; the retry hint travels
+ * as gRPC's server pushback (`grpc-retry-pushback-ms`) and HTTP's `retry-after` (whole seconds). */
+export function resourceExhausted(reason: string, retry_after_ms: number): ConnectError {
+  return new ConnectError(
+    `the platform is at its limit (${reason}), nothing was done: retry with the same ids after ${retry_after_ms} ms`,
+    Code.ResourceExhausted,
+    { 'grpc-retry-pushback-ms': String(retry_after_ms), 'retry-after': String(Math.max(1, Math.ceil(retry_after_ms / 1000))) },
+  );
+}
+
 /** Postgres and Node socket errors that mean "the database is not there right now"; Temporal's
  * "Workflow Task in failed state" (a query or update while the payment's workflow task is being
  * retried, e.g. after a worker died) and "consistent query buffer is full" pass too. */

@@ -6,7 +6,7 @@ import { amountMinorSchema, currencySchema } from '../../domain/money.js';
 import { paymentIdSchema } from '../../domain/payment.js';
 import { describeIssue } from '../../domain/validation.js';
 import { openCreditLine } from '../../ledger/accounts.js';
-import type { Ledger } from '../../ledger/ledger.js';
+import type { Balance, Ledger } from '../../ledger/ledger.js';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { getPayment } from '../payments.js';
@@ -51,6 +51,9 @@ function grantRefusal(err: unknown): ConnectError | null {
   return null;
 }
 
+/** A credit line as the API shows it: balances, owner, and whether it was closed. */
+const creditLineToProto = (balance: Balance, company_id: string) => ({ ...accountToProto(balance, company_id), closed: balance.closed });
+
 export function createLedgerService(deps: { ledger: Ledger; client: Client }): ServiceImpl<typeof LedgerService> {
   const { ledger, client } = deps;
   const visibleAccount = async (ctx: HandlerContext, account_id: string) => {
@@ -77,14 +80,25 @@ export function createLedgerService(deps: { ledger: Ledger; client: Client }): S
         throw grantRefusal(err) ?? err;
       }
       const { company_id, balance } = await visibleAccount(ctx, account_id);
-      return { account: accountToProto(balance, company_id) };
+      return { account: creditLineToProto(balance, company_id) };
+    },
+
+    async closeCreditLine(req, ctx) {
+      const parsed = z.uuid({ error: 'must be a UUID' }).safeParse(req.accountId);
+      if (!parsed.success) throw invalidArgument(describeIssue(parsed.error, 'account_id'));
+      await visibleAccount(ctx, parsed.data);
+      const result = await ledger.closeAccount(parsed.data);
+      // visibleAccount found a credit line of the caller's company: it exists and has a limit flag.
+      if (result !== 'closed' && result !== 'already_closed') throw new Error(`closeAccount ${parsed.data}: ${result}`);
+      const { company_id, balance } = await visibleAccount(ctx, parsed.data);
+      return { account: creditLineToProto(balance, company_id) };
     },
 
     async getAccount(req, ctx) {
       const parsed = z.uuid({ error: 'must be a UUID' }).safeParse(req.accountId);
       if (!parsed.success) throw invalidArgument(describeIssue(parsed.error, 'account_id'));
       const { company_id, balance } = await visibleAccount(ctx, parsed.data);
-      return { account: accountToProto(balance, company_id) };
+      return { account: creditLineToProto(balance, company_id) };
     },
 
     async listTransfers(req, ctx) {

@@ -3,7 +3,8 @@
 // included).
 import http from 'node:http';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AdmissionControl, Refusal } from '../admission.js';
 
 /** Milliseconds: authorization answers are due within a few seconds. */
 const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1_000, 2_000, 5_000];
@@ -12,6 +13,11 @@ export interface ApiMetrics {
   registry: Registry;
   interceptor: Interceptor;
   authorization(outcome: { approved: boolean; reason: string; stand_in: boolean; latency_ms: number }): void;
+  /** A call the front door refused: an authorization answered by the stand-in, or any other call
+   * answered RESOURCE_EXHAUSTED (src/api/admission.ts). */
+  refused(kind: 'authorization' | 'call', reason: Refusal): void;
+  /** Exposes the admission control's in-flight and waiting counts as gauges. */
+  observeAdmission(control: AdmissionControl): void;
 }
 
 export function createApiMetrics(): ApiMetrics {
@@ -43,8 +49,35 @@ export function createApiMetrics(): ApiMetrics {
     labelNames: ['outcome', 'reason'],
     registers: [registry],
   });
+  const refusals = new Counter({
+    name: 'api_admission_refusals_total',
+    help: 'Calls refused at the door: authorizations answered by the stand-in (nothing reached Temporal), other calls RESOURCE_EXHAUSTED',
+    labelNames: ['kind', 'reason'],
+    registers: [registry],
+  });
   return {
     registry,
+    refused(kind, reason) {
+      refusals.inc({ kind, reason });
+    },
+    observeAdmission(control) {
+      new Gauge({
+        name: 'api_temporal_calls_in_flight',
+        help: 'Calls this API process has in flight into Temporal',
+        registers: [registry],
+        collect() {
+          this.set(control.in_flight);
+        },
+      });
+      new Gauge({
+        name: 'api_authorizations_waiting',
+        help: 'Authorizations waiting for an admission slot',
+        registers: [registry],
+        collect() {
+          this.set(control.waiting);
+        },
+      });
+    },
     interceptor: (next) => async (req) => {
       const started_ms = performance.now();
       let code = 'ok';

@@ -15,6 +15,7 @@ import {
   incrementSchema,
   refundSchema,
   reversalSchema,
+  type CardDecision,
   type CardPayment,
   type CardWorkflowOptions,
 } from '../../domain/card.js';
@@ -32,23 +33,28 @@ import { describeIssue } from '../../domain/validation.js';
 import { creditLineAccountId } from '../../ledger/ids.js';
 import {
   authorizeCardPayment,
+  CardEventRefusedError,
+  standInDecision,
   parseCardMessage,
   clearCardPayment,
   incrementCardPayment,
   refundCardPayment,
   reverseCardPayment,
 } from '../card-payments.js';
-import { PaymentNotFoundError, getPayment, parsePayout, startPayout } from '../payments.js';
+import { InvalidPaymentError, PaymentNotFoundError, getPayment, parsePayout, startPayout } from '../payments.js';
 import { getPaymentQuery } from '../../workflows/messages.js';
 import { scopeOf } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
 import { given, minor, optionalMinor, paymentToProto } from './convert.js';
 import { invalidArgument, notFound } from './errors.js';
+import type { Logger } from 'pino';
+import type { AdmissionControl, Refusal } from '../admission.js';
 
 /** Deadline of an authorization whose caller set none (Stripe Issuing's is 2 s). */
 export const AUTHORIZATION_DEADLINE_MS_DEFAULT = 2_000;
-/** Taken off the caller's deadline: the answer must still travel back. */
-const RESPONSE_MARGIN_MS = 20;
+/** Taken off the caller's deadline: the answer must still travel back, through an event loop that
+ * lags by tens of ms on a busy machine (measured by npm run bench:overload, docs/performance.md). */
+const RESPONSE_MARGIN_MS = 100;
 export const LIST_PAGE_SIZE_DEFAULT = 50;
 export const LIST_PAGE_SIZE_MAX = 500;
 /** Longest page token accepted (Temporal's tokens are a few hundred bytes). */
@@ -58,10 +64,21 @@ export interface PaymentServiceDeps {
   client: Client;
   cards: CardStore;
   task_queue: string;
+  /** Where new card payments start (their own worker and slots); default task_queue. */
+  card_task_queue?: string | undefined;
   card_options?: CardWorkflowOptions;
   payout_options: PayoutWorkflowOptions;
-  metrics?: Pick<ApiMetrics, 'authorization'> | undefined;
+  metrics?: Pick<ApiMetrics, 'authorization' | 'refused'> | undefined;
+  /** Bounds the calls into Temporal (src/api/admission.ts); absent: unbounded (tests of other things). */
+  admission?: AdmissionControl | undefined;
+  /** Where answers given at the door (stand-ins) are recorded. */
+  log?: Logger | undefined;
 }
+
+/** How long past the caller's deadline an authorization's Temporal calls may run: the stand-in
+ * advice sent after a late answer (src/api/card-payments.ts) needs a moment; the update's result
+ * long poll is cut then, so a shed or late authorization leaves no poll behind. */
+const AUTHORIZATION_ADVICE_GRACE_MS = 300;
 
 function transactionOf(tx: CardTransaction | undefined): CardPayment {
   if (!tx) throw invalidArgument('transaction: required');
@@ -114,7 +131,7 @@ export function unwrapPageToken(query: string, token: string): Uint8Array {
 
 export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<typeof PaymentService> {
   const { client, cards } = deps;
-  const cardOptions = { task_queue: deps.task_queue, workflow: deps.card_options ?? DEFAULT_CARD_OPTIONS };
+  const cardOptions = { task_queue: deps.card_task_queue ?? deps.task_queue, workflow: deps.card_options ?? DEFAULT_CARD_OPTIONS };
 
   /** The payment, if the caller may see it; NOT_FOUND otherwise (never another company's data). */
   const visiblePayment = async (ctx: HandlerContext, payment_id: string): Promise<PaymentState> => {
@@ -162,6 +179,60 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
     return parsed.data;
   };
 
+  // --- admission control (src/api/admission.ts) ---
+  /** The stand-in answered at the door: nothing reached Temporal for this request, so this request
+   * placed no hold. Recorded (log line and metric) so the network's advice and the platform agree:
+   * a later clearing of it is a force post. */
+  const standInAtTheDoor = (
+    payment: CardPayment,
+    authorization: { amount_minor: number; deadline_at_ms: number; stand_in: 'decline' | 'approve' },
+    reason: Refusal,
+    latency_ms: number,
+  ) => {
+    const decision = standInDecision(authorization.stand_in);
+    deps.metrics?.refused('authorization', reason);
+    deps.metrics?.authorization({ approved: decision.approved, reason: decision.reason ?? 'none', stand_in: true, latency_ms });
+    deps.log?.warn(
+      {
+        payment_id: payment.payment_id,
+        card_id: payment.card_id,
+        amount_minor: authorization.amount_minor,
+        stand_in: authorization.stand_in,
+        reason,
+        left_ms: authorization.deadline_at_ms - Date.now(),
+      },
+      'authorization answered by the stand-in at the door: nothing reached Temporal, no hold placed by this request',
+    );
+    return {
+      decision: {
+        approved: decision.approved,
+        declineReason: decision.reason ?? '',
+        standIn: true,
+        heldMinor: BigInt(decision.held_minor),
+      },
+    };
+  };
+  /** The decision, or the stand-in when the deadline comes first (`onLate` then runs). */
+  const answeredByDeadline = async (
+    deciding: Promise<CardDecision>,
+    authorization: { deadline_at_ms: number; stand_in: 'decline' | 'approve' },
+    onLate: () => void,
+  ): Promise<CardDecision> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), Math.max(0, authorization.deadline_at_ms - Date.now()));
+    });
+    try {
+      const answer = await Promise.race([deciding, late]);
+      if (answer !== null) return answer;
+      onLate();
+      return standInDecision(authorization.stand_in);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  // --- end of admission control ---
+
   return {
     async authorize(req, ctx) {
       const payment = transactionOf(req.transaction);
@@ -178,9 +249,38 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(authorizationSchema, authorization, 'authorization');
       await visibleCard(ctx, payment.card_id);
+      // --- admission control (src/api/admission.ts) ---
+      const admitted_from_ms = performance.now();
+      const admission = deps.admission ? await deps.admission.authorization(payment.payment_id, authorization.deadline_at_ms) : null;
+      if (admission && !admission.admitted) {
+        return standInAtTheDoor(payment, authorization, admission.reason, performance.now() - admitted_from_ms);
+      }
+      // --- end of admission control ---
+      let handed_off = false;
+      let observed = false;
+      const started_ms = performance.now();
       try {
-        const started_ms = performance.now();
-        const decision = await authorizeCardPayment(client, payment, authorization, cardOptions);
+        // Every Temporal call of this authorization (the update, its result polls, their retries)
+        // ends at the caller's deadline (plus the advice's grace): none outlives the answer.
+        const deciding = client.withDeadline(authorization.deadline_at_ms + RESPONSE_MARGIN_MS + AUTHORIZATION_ADVICE_GRACE_MS, () =>
+          authorizeCardPayment(client, payment, authorization, cardOptions),
+        );
+        // --- answered by the deadline (admission control) ---
+        // The card client answers a late decision with the stand-in only after sending the advice
+        // (up to 200 ms past the deadline, which the caller no longer waits for). This timer is
+        // set after the client's own deadline timer, for the same instant: when it fires, the
+        // client has taken its late path (the advice goes out) or already answered. The stand-in
+        // is answered in time; the slot stays taken until the client is done.
+        const decision = await answeredByDeadline(deciding, authorization, () => {
+          handed_off = true;
+          void deciding.then(
+            () => admission?.release(),
+            () => admission?.release(),
+          );
+        });
+        observed = true;
+        deps.admission?.observeAuthorization(performance.now() - started_ms);
+        // --- end ---
         deps.metrics?.authorization({
           approved: decision.approved,
           reason: decision.reason ?? 'none',
@@ -196,8 +296,20 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
           },
         };
       } catch (err) {
+        // An authorization the engine failed to answer tells the bound as much as a slow one (an
+        // overloaded server answers UNAVAILABLE or runs out the deadline); a refusal is an answer.
+        if (!observed && deps.admission) {
+          const answered =
+            err instanceof PaymentNotFoundError || err instanceof CardEventRefusedError || err instanceof InvalidPaymentError;
+          const elapsed_ms = performance.now() - started_ms;
+          deps.admission.observeAuthorization(
+            answered ? elapsed_ms : Math.max(elapsed_ms, deps.admission.limits.authorization_latency_target_ms + 1),
+          );
+        }
         if (err instanceof PaymentNotFoundError) throw notFound('payment');
         throw err;
+      } finally {
+        if (admission && !handed_off) admission.release();
       }
     },
 

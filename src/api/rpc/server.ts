@@ -18,6 +18,8 @@ import type { PayoutWorkflowOptions } from '../../domain/payment.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import { SpanKind, traced } from '../../telemetry/spans.js';
 import type { ApiKeyStore } from '../keys.js';
+import type { AdmissionControl } from '../admission.js';
+import { admissionInterceptor } from './admission-interceptor.js';
 import { authInterceptor, scopeKey } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
 import { createCardService } from './cards-service.js';
@@ -37,10 +39,14 @@ export interface ApiServerDeps {
   cards: CardStore;
   keys: ApiKeyStore;
   task_queue: string;
+  /** Where new card payments start (TEMPORAL_AUTHORIZATION_TASK_QUEUE); default task_queue. */
+  card_task_queue?: string;
   payout_options: PayoutWorkflowOptions;
   card_options?: CardWorkflowOptions;
   log: Logger;
   metrics?: ApiMetrics;
+  /** Bounds this process's calls into Temporal (src/api/admission.ts); absent: unbounded. */
+  admission?: AdmissionControl;
 }
 
 export interface ApiServer {
@@ -188,6 +194,8 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
       loggingInterceptor(deps.log),
       errorInterceptor(deps.log),
       authInterceptor(deps.keys, deps.log),
+      // After authentication: a caller without a key never takes a slot.
+      ...(deps.admission ? [admissionInterceptor(deps.admission, deps.client, deps.metrics)] : []),
     ],
     readMaxBytes: REQUEST_BYTES_MAX,
     // Connect ignores unknown JSON fields by default, and with them unknown enum names: a request

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cardplatform/ledger/v1/ledger.proto.
  */
 export const file_cardplatform_ledger_v1_ledger: GenFile = /*@__PURE__*/
-  fileDesc("CiNjYXJkcGxhdGZvcm0vbGVkZ2VyL3YxL2xlZGdlci5wcm90bxIWY2FyZHBsYXRmb3JtLmxlZGdlci52MSK8AQoHQWNjb3VudBISCgphY2NvdW50X2lkGAEgASgJEhIKCmNvbXBhbnlfaWQYAiABKAkSEAoIY3VycmVuY3kYAyABKAkSFgoOZGViaXRzX3BlbmRpbmcYBCABKAMSFQoNZGViaXRzX3Bvc3RlZBgFIAEoAxIXCg9jcmVkaXRzX3BlbmRpbmcYBiABKAMSFgoOY3JlZGl0c19wb3N0ZWQYByABKAMSFwoPYXZhaWxhYmxlX21pbm9yGAggASgDImcKF0NyZWF0ZUNyZWRpdExpbmVSZXF1ZXN0EhIKCmNvbXBhbnlfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkSEwoLbGltaXRfbWlub3IYAyABKAMSEQoJZ3JhbnRfa2V5GAQgASgJIkwKGENyZWF0ZUNyZWRpdExpbmVSZXNwb25zZRIwCgdhY2NvdW50GAEgASgLMh8uY2FyZHBsYXRmb3JtLmxlZGdlci52MS5BY2NvdW50IicKEUdldEFjY291bnRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkiRgoSR2V0QWNjb3VudFJlc3BvbnNlEjAKB2FjY291bnQYASABKAsyHy5jYXJkcGxhdGZvcm0ubGVkZ2VyLnYxLkFjY291bnQigwIKCFRyYW5zZmVyEhMKC3RyYW5zZmVyX2lkGAEgASgJEhgKEGRlYml0X2FjY291bnRfaWQYAiABKAkSGQoRY3JlZGl0X2FjY291bnRfaWQYAyABKAkSFAoMYW1vdW50X21pbm9yGAQgASgDEhAKCGN1cnJlbmN5GAUgASgJEgwKBGNvZGUYBiABKAkSDwoHcGVuZGluZxgHIAEoCBIUCgxwb3N0X3BlbmRpbmcYCCABKAgSFAoMdm9pZF9wZW5kaW5nGAkgASgIEhIKCnBlbmRpbmdfaWQYCiABKAkSEgoKcGF5bWVudF9pZBgLIAEoCRISCgpjcmVhdGVkX2F0GAwgASgJIm8KFExpc3RUcmFuc2ZlcnNSZXF1ZXN0EhQKCnBheW1lbnRfaWQYASABKAlIABIUCgphY2NvdW50X2lkGAIgASgJSAASEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAlCBAoCb2YiZQoVTGlzdFRyYW5zZmVyc1Jlc3BvbnNlEjMKCXRyYW5zZmVycxgBIAMoCzIgLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuVHJhbnNmZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMtkCCg1MZWRnZXJTZXJ2aWNlEnUKEENyZWF0ZUNyZWRpdExpbmUSLy5jYXJkcGxhdGZvcm0ubGVkZ2VyLnYxLkNyZWF0ZUNyZWRpdExpbmVSZXF1ZXN0GjAuY2FyZHBsYXRmb3JtLmxlZGdlci52MS5DcmVhdGVDcmVkaXRMaW5lUmVzcG9uc2USYwoKR2V0QWNjb3VudBIpLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuR2V0QWNjb3VudFJlcXVlc3QaKi5jYXJkcGxhdGZvcm0ubGVkZ2VyLnYxLkdldEFjY291bnRSZXNwb25zZRJsCg1MaXN0VHJhbnNmZXJzEiwuY2FyZHBsYXRmb3JtLmxlZGdlci52MS5MaXN0VHJhbnNmZXJzUmVxdWVzdBotLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuTGlzdFRyYW5zZmVyc1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiNjYXJkcGxhdGZvcm0vbGVkZ2VyL3YxL2xlZGdlci5wcm90bxIWY2FyZHBsYXRmb3JtLmxlZGdlci52MSLMAQoHQWNjb3VudBISCgphY2NvdW50X2lkGAEgASgJEhIKCmNvbXBhbnlfaWQYAiABKAkSEAoIY3VycmVuY3kYAyABKAkSFgoOZGViaXRzX3BlbmRpbmcYBCABKAMSFQoNZGViaXRzX3Bvc3RlZBgFIAEoAxIXCg9jcmVkaXRzX3BlbmRpbmcYBiABKAMSFgoOY3JlZGl0c19wb3N0ZWQYByABKAMSFwoPYXZhaWxhYmxlX21pbm9yGAggASgDEg4KBmNsb3NlZBgJIAEoCCJnChdDcmVhdGVDcmVkaXRMaW5lUmVxdWVzdBISCgpjb21wYW55X2lkGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEhMKC2xpbWl0X21pbm9yGAMgASgDEhEKCWdyYW50X2tleRgEIAEoCSJMChhDcmVhdGVDcmVkaXRMaW5lUmVzcG9uc2USMAoHYWNjb3VudBgBIAEoCzIfLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuQWNjb3VudCIsChZDbG9zZUNyZWRpdExpbmVSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkiSwoXQ2xvc2VDcmVkaXRMaW5lUmVzcG9uc2USMAoHYWNjb3VudBgBIAEoCzIfLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuQWNjb3VudCInChFHZXRBY2NvdW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIkYKEkdldEFjY291bnRSZXNwb25zZRIwCgdhY2NvdW50GAEgASgLMh8uY2FyZHBsYXRmb3JtLmxlZGdlci52MS5BY2NvdW50IoMCCghUcmFuc2ZlchITCgt0cmFuc2Zlcl9pZBgBIAEoCRIYChBkZWJpdF9hY2NvdW50X2lkGAIgASgJEhkKEWNyZWRpdF9hY2NvdW50X2lkGAMgASgJEhQKDGFtb3VudF9taW5vchgEIAEoAxIQCghjdXJyZW5jeRgFIAEoCRIMCgRjb2RlGAYgASgJEg8KB3BlbmRpbmcYByABKAgSFAoMcG9zdF9wZW5kaW5nGAggASgIEhQKDHZvaWRfcGVuZGluZxgJIAEoCBISCgpwZW5kaW5nX2lkGAogASgJEhIKCnBheW1lbnRfaWQYCyABKAkSEgoKY3JlYXRlZF9hdBgMIAEoCSJvChRMaXN0VHJhbnNmZXJzUmVxdWVzdBIUCgpwYXltZW50X2lkGAEgASgJSAASFAoKYWNjb3VudF9pZBgCIAEoCUgAEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJQgQKAm9mImUKFUxpc3RUcmFuc2ZlcnNSZXNwb25zZRIzCgl0cmFuc2ZlcnMYASADKAsyIC5jYXJkcGxhdGZvcm0ubGVkZ2VyLnYxLlRyYW5zZmVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTLNAwoNTGVkZ2VyU2VydmljZRJ1ChBDcmVhdGVDcmVkaXRMaW5lEi8uY2FyZHBsYXRmb3JtLmxlZGdlci52MS5DcmVhdGVDcmVkaXRMaW5lUmVxdWVzdBowLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuQ3JlYXRlQ3JlZGl0TGluZVJlc3BvbnNlEnIKD0Nsb3NlQ3JlZGl0TGluZRIuLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuQ2xvc2VDcmVkaXRMaW5lUmVxdWVzdBovLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuQ2xvc2VDcmVkaXRMaW5lUmVzcG9uc2USYwoKR2V0QWNjb3VudBIpLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuR2V0QWNjb3VudFJlcXVlc3QaKi5jYXJkcGxhdGZvcm0ubGVkZ2VyLnYxLkdldEFjY291bnRSZXNwb25zZRJsCg1MaXN0VHJhbnNmZXJzEiwuY2FyZHBsYXRmb3JtLmxlZGdlci52MS5MaXN0VHJhbnNmZXJzUmVxdWVzdBotLmNhcmRwbGF0Zm9ybS5sZWRnZXIudjEuTGlzdFRyYW5zZmVyc1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message cardplatform.ledger.v1.Account
@@ -57,6 +57,13 @@ export type Account = Message<"cardplatform.ledger.v1.Account"> & {
    * @generated from field: int64 available_minor = 8;
    */
   availableMinor: bigint;
+
+  /**
+   * The credit line was closed (CloseCreditLine).
+   *
+   * @generated from field: bool closed = 9;
+   */
+  closed: boolean;
 };
 
 /**
@@ -116,6 +123,40 @@ export const CreateCreditLineResponseSchema: GenMessage<CreateCreditLineResponse
   messageDesc(file_cardplatform_ledger_v1_ledger, 2);
 
 /**
+ * @generated from message cardplatform.ledger.v1.CloseCreditLineRequest
+ */
+export type CloseCreditLineRequest = Message<"cardplatform.ledger.v1.CloseCreditLineRequest"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+};
+
+/**
+ * Describes the message cardplatform.ledger.v1.CloseCreditLineRequest.
+ * Use `create(CloseCreditLineRequestSchema)` to create a new message.
+ */
+export const CloseCreditLineRequestSchema: GenMessage<CloseCreditLineRequest> = /*@__PURE__*/
+  messageDesc(file_cardplatform_ledger_v1_ledger, 3);
+
+/**
+ * @generated from message cardplatform.ledger.v1.CloseCreditLineResponse
+ */
+export type CloseCreditLineResponse = Message<"cardplatform.ledger.v1.CloseCreditLineResponse"> & {
+  /**
+   * @generated from field: cardplatform.ledger.v1.Account account = 1;
+   */
+  account?: Account | undefined;
+};
+
+/**
+ * Describes the message cardplatform.ledger.v1.CloseCreditLineResponse.
+ * Use `create(CloseCreditLineResponseSchema)` to create a new message.
+ */
+export const CloseCreditLineResponseSchema: GenMessage<CloseCreditLineResponse> = /*@__PURE__*/
+  messageDesc(file_cardplatform_ledger_v1_ledger, 4);
+
+/**
  * @generated from message cardplatform.ledger.v1.GetAccountRequest
  */
 export type GetAccountRequest = Message<"cardplatform.ledger.v1.GetAccountRequest"> & {
@@ -130,7 +171,7 @@ export type GetAccountRequest = Message<"cardplatform.ledger.v1.GetAccountReques
  * Use `create(GetAccountRequestSchema)` to create a new message.
  */
 export const GetAccountRequestSchema: GenMessage<GetAccountRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_ledger_v1_ledger, 3);
+  messageDesc(file_cardplatform_ledger_v1_ledger, 5);
 
 /**
  * @generated from message cardplatform.ledger.v1.GetAccountResponse
@@ -147,7 +188,7 @@ export type GetAccountResponse = Message<"cardplatform.ledger.v1.GetAccountRespo
  * Use `create(GetAccountResponseSchema)` to create a new message.
  */
 export const GetAccountResponseSchema: GenMessage<GetAccountResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_ledger_v1_ledger, 4);
+  messageDesc(file_cardplatform_ledger_v1_ledger, 6);
 
 /**
  * @generated from message cardplatform.ledger.v1.Transfer
@@ -223,7 +264,7 @@ export type Transfer = Message<"cardplatform.ledger.v1.Transfer"> & {
  * Use `create(TransferSchema)` to create a new message.
  */
 export const TransferSchema: GenMessage<Transfer> = /*@__PURE__*/
-  messageDesc(file_cardplatform_ledger_v1_ledger, 5);
+  messageDesc(file_cardplatform_ledger_v1_ledger, 7);
 
 /**
  * @generated from message cardplatform.ledger.v1.ListTransfersRequest
@@ -264,7 +305,7 @@ export type ListTransfersRequest = Message<"cardplatform.ledger.v1.ListTransfers
  * Use `create(ListTransfersRequestSchema)` to create a new message.
  */
 export const ListTransfersRequestSchema: GenMessage<ListTransfersRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_ledger_v1_ledger, 6);
+  messageDesc(file_cardplatform_ledger_v1_ledger, 8);
 
 /**
  * @generated from message cardplatform.ledger.v1.ListTransfersResponse
@@ -286,7 +327,7 @@ export type ListTransfersResponse = Message<"cardplatform.ledger.v1.ListTransfer
  * Use `create(ListTransfersResponseSchema)` to create a new message.
  */
 export const ListTransfersResponseSchema: GenMessage<ListTransfersResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_ledger_v1_ledger, 7);
+  messageDesc(file_cardplatform_ledger_v1_ledger, 9);
 
 /**
  * The double-entry ledger, read side, and the one write a company's admin makes: its credit line.
@@ -304,6 +345,17 @@ export const LedgerService: GenService<{
     methodKind: "unary";
     input: typeof CreateCreditLineRequestSchema;
     output: typeof CreateCreditLineResponseSchema;
+  },
+  /**
+   * Closes a company's credit line: no new holds or charges; its open holds can still be
+   * released. Idempotent: closing a closed line answers the account again. Never reopened.
+   *
+   * @generated from rpc cardplatform.ledger.v1.LedgerService.CloseCreditLine
+   */
+  closeCreditLine: {
+    methodKind: "unary";
+    input: typeof CloseCreditLineRequestSchema;
+    output: typeof CloseCreditLineResponseSchema;
   },
   /**
    * @generated from rpc cardplatform.ledger.v1.LedgerService.GetAccount

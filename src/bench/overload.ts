@@ -1,0 +1,574 @@
+// `npm run bench:overload -- --out FILE`: does the platform answer every authorization inside the
+// network's deadline at three times what it can sustain, and come back by itself (issue 14 point
+// 5)? One stack: embedded Postgres, a Temporal dev server, and the production worker and API
+// processes exactly as `npm start` runs them (src/workers/main.ts, src/api/main.ts: two task
+// queues, admission control, interceptors, metrics, tracing, payload codec). Everything goes
+// through the public API (Connect over HTTP/2), as the card network would send it.
+//
+// 1. Capacity: closed loop (CAPACITY_CONCURRENCY purchases at a time: authorize, then clear) for
+//    CAPACITY_SECONDS: completed purchases per second.
+// 2. Open loop, each arrival at its due time whatever the answers' speed: 0.5x capacity for 30 s,
+//    3x for 60 s, 0.5x for 60 s. Each authorization carries a 2 s deadline; its latency is timed
+//    from its due time, and errors and timeouts count as the deadline or more. An approved
+//    authorization is cleared (final), retried on RESOURCE_EXHAUSTED/UNAVAILABLE after the hint.
+// 3. Afterwards: every accepted purchase cleared exactly once (the ledger's postings per payment),
+//    the ledger verified, the engine's own rejections counted from the processes' logs, and the
+//    engine work per purchase counted from sampled histories.
+import { randomInt, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { Command, InvalidArgumentError } from 'commander';
+import { createApiKeyStore } from '../api/keys.js';
+import { createCardStore } from '../cards/cards.js';
+import { createApiClients, type ApiClients } from '../cli/client.js';
+import { generateKeyEntry } from '../codec/keys.js';
+import { REPO_ROOT, loadConfig } from '../config.js';
+import { paymentWorkflowId } from '../domain/payment.js';
+import { StandIn } from '../gen/cardplatform/payments/v1/payments_pb.js';
+import { openCreditLine } from '../ledger/accounts.js';
+import { createPool } from '../ledger/db.js';
+import { createLedger } from '../ledger/ledger.js';
+import { migrate } from '../ledger/migrate.js';
+import { verifyLedger } from '../ledger/verify.js';
+import { startSettlementSimulator } from '../settlement/simulator.js';
+import { freePort } from '../stack/ports.js';
+import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
+import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
+import { waitForWorker } from '../stack/search-attributes.js';
+import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.js';
+import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
+import { cpuMeter, percentile, round, type CpuReport } from './measure.js';
+
+/** The network's deadline of an authorization. */
+const DEADLINE_MS = 2_000;
+/** Capacity is measured with this many purchases in flight: enough to keep every component busy
+ * on two cores, few enough that latency stays well inside the deadline. */
+const CAPACITY_CONCURRENCY = 8;
+const CAPACITY_WARMUP_SECONDS = 10;
+/** Capacity is throughput, not deadline compliance: its authorizations get a generous deadline
+ * (a cold worker's first workflow tasks take seconds while it loads the bundle). */
+const CAPACITY_DEADLINE_MS = 10_000;
+const CAPACITY_SECONDS = 20;
+/** A clearing is retried (after the API's hint) until this long after the last phase. */
+const CLEARING_DRAIN_MS_MAX = 120_000;
+const CLEARING_TIMEOUT_MS = 10_000;
+/** recovery_s: the window, and how far from the first phase's p99 it may be. */
+const RECOVERY_WINDOW_MS = 5_000;
+const RECOVERY_P99_FACTOR = 2;
+/** Histories sampled for the engine work per purchase. */
+const HISTORY_SAMPLES = 20;
+/** What the engine says when its own limits refuse work (the API and worker log them). */
+const ENGINE_REJECTION =
+  /namespace concurrent poller limit exceeded|in-flight updates has been reached|limit on number of concurrent in-flight updates/g;
+
+const PHASES = [
+  { name: 'half_load', factor: 0.5, seconds: 30 },
+  { name: 'overload', factor: 3, seconds: 60 },
+  { name: 'after', factor: 0.5, seconds: 60 },
+] as const;
+
+const program = new Command('bench:overload')
+  .description(
+    'Authorizations + clearings through the public API at 0.5x, 3x, 0.5x the measured sustainable rate: ' +
+      'answered inside the 2 s deadline? back to normal after?',
+  )
+  .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
+  .option('--cards <n>', 'cards (one company credit line each; one API key sees them all, at most 100)', intOption(1, 100), 100)
+  .option('--time-scale <f>', 'multiply every phase length (a quick trial: 0.2); the result records it', floatOption(0.05, 10), 1)
+  .addHelpText('after', '\nStarts its own embedded Postgres, Temporal dev server, worker and API; the machine should be otherwise idle.');
+
+function intOption(min: number, max: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+function floatOption(min: number, max: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`must be a number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+const progress = (msg: string) => process.stderr.write(`[bench:overload] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Purchase {
+  payment_id: string;
+  card_id: string;
+  amount_minor: number;
+}
+
+/** One authorization of the open loop, as the network saw it. */
+interface Arrival {
+  phase: number;
+  due_ms: number;
+  /** From the due time to the answer; an error or a timeout counts as at least the deadline. */
+  latency_ms: number;
+  outcome: 'approved' | 'declined' | 'stand_in' | 'error';
+  error_code?: string;
+  cleared?: boolean;
+  purchase: Purchase;
+}
+
+function transaction(p: Purchase) {
+  return { paymentId: p.payment_id, cardId: p.card_id, currency: 'USD', merchant: { mcc: '5411', name: 'Bench Grocery' } };
+}
+
+function codeOf(err: unknown): string {
+  return err instanceof ConnectError ? Code[err.code] : 'Unknown';
+}
+
+/** Authorizes with what is left of the deadline from the due time; never throws. */
+async function authorize(
+  api: ApiClients,
+  p: Purchase,
+  due_ms: number,
+  deadline_ms = DEADLINE_MS,
+): Promise<Omit<Arrival, 'phase' | 'purchase'>> {
+  const left_ms = due_ms + deadline_ms - performance.now();
+  if (left_ms <= 1) return { due_ms, latency_ms: performance.now() - due_ms, outcome: 'error', error_code: 'DispatchedLate' };
+  try {
+    const { decision } = await api.payments.authorize(
+      { transaction: transaction(p), amountMinor: BigInt(p.amount_minor), standIn: StandIn.DECLINE },
+      { timeoutMs: Math.floor(left_ms) },
+    );
+    const latency_ms = performance.now() - due_ms;
+    if (!decision) return { due_ms, latency_ms, outcome: 'error', error_code: 'NoDecision' };
+    return { due_ms, latency_ms, outcome: decision.standIn ? 'stand_in' : decision.approved ? 'approved' : 'declined' };
+  } catch (err) {
+    return { due_ms, latency_ms: Math.max(performance.now() - due_ms, deadline_ms), outcome: 'error', error_code: codeOf(err) };
+  }
+}
+
+/** Clears an approved purchase (final), retrying refusals after the API's hint, until `until_ms`. */
+async function clear(api: ApiClients, p: Purchase, until_ms: number): Promise<boolean> {
+  for (let attempt = 0; performance.now() < until_ms && attempt < 1_000; attempt += 1) {
+    try {
+      const { payment } = await api.payments.clear(
+        { transaction: transaction(p), eventId: 'clearing-1', amountMinor: BigInt(p.amount_minor), moreToCome: false },
+        { timeoutMs: CLEARING_TIMEOUT_MS },
+      );
+      return payment?.postedMinor === BigInt(p.amount_minor);
+    } catch (err) {
+      const code = err instanceof ConnectError ? err.code : Code.Unknown;
+      if (![Code.ResourceExhausted, Code.Unavailable, Code.DeadlineExceeded].includes(code)) return false;
+      const hint = err instanceof ConnectError ? Number(err.metadata.get('grpc-retry-pushback-ms') ?? '') : Number.NaN;
+      await sleep(Number.isFinite(hint) && hint > 0 ? hint : 200 + randomInt(200));
+    }
+  }
+  return false;
+}
+
+function summarizePhase(arrivals: Arrival[], offered_per_s: number, engine_rejections: number, cpu: CpuReport) {
+  const latencies = arrivals.map((a) => a.latency_ms).sort((a, b) => a - b);
+  const n = arrivals.length;
+  const answered_in_time = arrivals.filter((a) => a.outcome !== 'error' && a.latency_ms <= DEADLINE_MS).length;
+  const accepted = arrivals.filter((a) => a.outcome === 'approved');
+  const errors: Record<string, number> = {};
+  for (const a of arrivals) if (a.error_code) errors[a.error_code] = (errors[a.error_code] ?? 0) + 1;
+  return {
+    offered_per_s: round(offered_per_s, 2),
+    n,
+    answered_in_deadline_ratio: round(n === 0 ? 1 : answered_in_time / n, 4),
+    stand_in_ratio: round(n === 0 ? 0 : arrivals.filter((a) => a.outcome === 'stand_in').length / n, 4),
+    declined: arrivals.filter((a) => a.outcome === 'declined').length,
+    accepted: accepted.length,
+    errors,
+    auth_ms_p50: round(percentile(latencies, 50), 1),
+    auth_ms_p99: round(percentile(latencies, 99), 1),
+    auth_ms_max: round(latencies.at(-1) ?? Number.NaN, 1),
+    engine_rejections,
+    completed_ratio: round(accepted.length === 0 ? 1 : accepted.filter((a) => a.cleared).length / accepted.length, 4),
+    cpu,
+  };
+}
+
+/** Seconds from the end of the overload until a window's p99 is back within the factor of the
+ * first phase's; null if it never is within the last phase. */
+function recoverySeconds(after: Arrival[], from_ms: number, to_ms: number, baseline_p99_ms: number): number | null {
+  for (let start = from_ms; start + RECOVERY_WINDOW_MS <= to_ms; start += 1_000) {
+    const window = after
+      .filter((a) => a.due_ms >= start && a.due_ms < start + RECOVERY_WINDOW_MS)
+      .map((a) => a.latency_ms)
+      .sort((a, b) => a - b);
+    if (window.length > 0 && percentile(window, 99) <= RECOVERY_P99_FACTOR * baseline_p99_ms) return round((start - from_ms) / 1000, 0);
+  }
+  return null;
+}
+
+/** Engine work of a purchase, from its history: workflow tasks, events, and Temporal actions as
+ * Temporal Cloud bills them (start, signals, accepted updates, activities, local activities,
+ * timers, search-attribute upserts). */
+async function engineWork(connection: Connection, payment_ids: string[]) {
+  const client = new Client({ connection, namespace: 'default' });
+  const EventType = proto.temporal.api.enums.v1.EventType;
+  const rows: Array<{ workflow_tasks: number; events: number; actions: number }> = [];
+  let unreadable = 0;
+  for (const payment_id of payment_ids) {
+    let events;
+    try {
+      events = (await client.workflow.getHandle(paymentWorkflowId(payment_id)).fetchHistory()).events ?? [];
+    } catch {
+      unreadable += 1; // an overloaded dev server may still refuse; the others are counted
+      continue;
+    }
+    const count = (type: number) => events.filter((e) => e.eventType === type).length;
+    const localActivities = events.filter(
+      (e) => e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED && e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+    ).length;
+    rows.push({
+      workflow_tasks: count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+      events: events.length,
+      actions:
+        1 +
+        count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) +
+        count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED) +
+        count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) +
+        localActivities +
+        count(EventType.EVENT_TYPE_TIMER_STARTED) +
+        count(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
+    });
+  }
+  const mean = (f: (r: { workflow_tasks: number; events: number; actions: number }) => number) =>
+    round(rows.reduce((a, r) => a + f(r), 0) / Math.max(1, rows.length), 2);
+  return {
+    workflow_tasks_per_payment: mean((r) => r.workflow_tasks),
+    history_events_per_payment: mean((r) => r.events),
+    temporal_actions_per_payment: mean((r) => r.actions),
+    histories_sampled: rows.length,
+    histories_unreadable: unreadable,
+    histories_note: 'payments still open (linger): the closing events are not counted',
+  };
+}
+
+/** The API's own counters (src/api/rpc/metrics.ts): stand-ins at the door by reason, answers by
+ * outcome, other calls refused. Read at each phase boundary; the phase's figures are differences. */
+async function apiCounters(metrics_url: string): Promise<Record<string, number>> {
+  const text = await fetch(metrics_url).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const counters: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(api_admission_refusals_total|card_authorization_answers_total)\{([^}]*)\} (\d+(?:\.\d+)?)$/.exec(line);
+    if (m) counters[`${m[1]}{${m[2]}}`] = Number(m[3]);
+  }
+  return counters;
+}
+function counterDelta(to: Record<string, number>, from: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(to)
+      .map(([k, v]) => [k, v - (from[k] ?? 0)] as const)
+      .filter(([, v]) => v > 0),
+  );
+}
+
+function logSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+/** The engine's own refusals logged between two sets of offsets of the same files. */
+function engineRejectionsBetween(files: string[], from: number[], to: number[]): number {
+  let n = 0;
+  files.forEach((file, i) => {
+    const text = readFileSync(file).subarray(from[i]!, to[i]!).toString('utf8');
+    n += text.match(ENGINE_REJECTION)?.length ?? 0;
+  });
+  return n;
+}
+
+interface Options {
+  out: string;
+  cards: number;
+  timeScale: number;
+}
+
+async function main(): Promise<void> {
+  program.parse();
+  const options = program.opts<Options>();
+  mkdirSync(path.join(REPO_ROOT, '.tmp'), { recursive: true });
+  const scratch = mkdtempSync(path.join(REPO_ROOT, '.tmp', 'bench-overload-'));
+  let postgres: RunningPostgres | null = null;
+  let temporal: RunningDevServer | null = null;
+  const procs: ManagedProcess[] = [];
+  let simulator: Awaited<ReturnType<typeof startSettlementSimulator>> | null = null;
+  let connection: Connection | null = null;
+  let succeeded = false;
+  try {
+    progress(`starting Postgres, a Temporal dev server, the settlement simulator, the worker and the API in ${scratch}`);
+    const executable = await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: true });
+    [postgres, temporal] = await Promise.all([
+      freePort().then((port) => startEmbeddedPostgres({ dir: path.join(scratch, 'postgres'), port, log: progress })),
+      freePort().then((port) =>
+        startTemporalDevServer({ executable, port, ui_port: null, db_file: null, namespace: 'default', dir: scratch, log: progress }),
+      ),
+    ]);
+    await migrate(postgres.url);
+    simulator = await startSettlementSimulator({
+      host: '127.0.0.1',
+      port: 0,
+      transient_failure_rate: 0,
+      reply_lost_rate: 0,
+      latency_ms: 0,
+    });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATA_DIR: scratch,
+      TEMPORAL_ADDRESS: temporal.address,
+      DATABASE_URL: postgres.url,
+      SETTLEMENT_GATEWAY_URL: simulator.url,
+      PAYLOAD_CODEC_KEYS: process.env.PAYLOAD_CODEC_KEYS ?? generateKeyEntry('bench-overload'),
+      PAYLOAD_CODEC_KEYS_FILE: '',
+      LOG_LEVEL: 'warn',
+      SETTLEMENT_CALLBACK_PORT: String(await freePort()),
+      WORKER_METRICS_PORT: String(await freePort()),
+      API_PORT: String(await freePort()),
+      API_METRICS_PORT: String(await freePort()),
+    };
+    const config = loadConfig(env);
+    const spawn = (name: 'worker' | 'api', script: string) => {
+      const proc = spawnManaged({
+        name,
+        command: process.execPath,
+        args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', ...script.split('/'))],
+        logFile: path.join(scratch, `${name}.log`),
+        cwd: REPO_ROOT,
+        env,
+      });
+      procs.push(proc);
+      return proc;
+    };
+    const worker = spawn('worker', 'workers/main.ts');
+    connection = await Connection.connect({ address: temporal.address });
+    await waitForWorker(connection, 'default', config.TEMPORAL_AUTHORIZATION_TASK_QUEUE, 120_000, () => worker.child.exitCode !== null);
+    const api = spawn('api', 'api/main.ts');
+    const apiUrl = `http://127.0.0.1:${config.API_PORT}`;
+    const apiMetricsUrl = `http://127.0.0.1:${config.API_METRICS_PORT}/metrics`;
+    for (let attempt = 0; ; attempt += 1) {
+      if (api.child.exitCode !== null || attempt > 600) throw new Error(`the API did not start; ${api.logFile}:\n${tail(api.logFile)}`);
+      if (
+        await fetch(`${apiUrl}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
+      await sleep(100);
+    }
+
+    progress(`opening ${options.cards} company credit lines, a card on each, and one API key for them all`);
+    const pool = createPool(postgres.url, { connections_max: 8, application_name: 'bench-overload' });
+    const ledger = createLedger(pool);
+    const cards = createCardStore(pool);
+    const run = randomUUID().slice(0, 8);
+    const companies = Array.from({ length: options.cards }, (_, i) => `bench-co-${run}-${i}`);
+    const cardIds: string[] = [];
+    for (let i = 0; i < companies.length; i += 8) {
+      await Promise.all(
+        companies.slice(i, i + 8).map(async (company_id, j) => {
+          const account_id = await openCreditLine(ledger, {
+            company_id,
+            currency: 'USD',
+            limit_minor: 1_000_000_000_000,
+            grant_key: 'bench',
+          });
+          cardIds.push((await cards.issue({ card_id: `bench-card-${run}-${i + j}`, company_id, currency: 'USD', account_id })).card_id);
+        }),
+      );
+    }
+    const { api_key } = await createApiKeyStore(pool).create({ name: `bench-overload-${run}`, company_ids: companies });
+    const client = createApiClients({ url: apiUrl, key: api_key, timeout_ms: CLEARING_TIMEOUT_MS, http_version: '2' });
+    const newPurchase = (): Purchase => ({
+      payment_id: `bench-${randomUUID()}`,
+      card_id: cardIds[randomInt(cardIds.length)]!,
+      amount_minor: 100 + randomInt(10_000),
+    });
+    const roots = () => ({
+      temporal_server: temporal!.process!.child.pid!,
+      postgres: postgres!.process.child.pid!,
+      worker: worker.child.pid!,
+      api: api.child.pid!,
+      bench_client: process.pid,
+    });
+
+    // 1. Capacity: closed loop through the API.
+    const capacityStart = performance.now();
+    const countFrom = capacityStart + CAPACITY_WARMUP_SECONDS * 1000;
+    const countTo = countFrom + CAPACITY_SECONDS * 1000;
+    let completed = 0;
+    let capacityErrors = 0;
+    progress(`capacity: ${CAPACITY_CONCURRENCY} purchases in flight, ${CAPACITY_WARMUP_SECONDS} s warm-up + ${CAPACITY_SECONDS} s`);
+    const loops = Array.from({ length: CAPACITY_CONCURRENCY }, async () => {
+      while (performance.now() < countTo) {
+        const p = newPurchase();
+        const answer = await authorize(client, p, performance.now(), CAPACITY_DEADLINE_MS);
+        const ok = answer.outcome === 'approved' && (await clear(client, p, performance.now() + CLEARING_TIMEOUT_MS));
+        const now = performance.now();
+        if (!ok) capacityErrors += 1;
+        else if (now >= countFrom && now < countTo) completed += 1;
+      }
+    });
+    await sleep(countFrom - performance.now());
+    const capacityCpu = cpuMeter(roots);
+    await Promise.all(loops);
+    const capacity_cpu = capacityCpu();
+    const capacity_per_s = completed / CAPACITY_SECONDS;
+    progress(
+      `capacity: ${capacity_per_s.toFixed(1)} purchases/s (${capacityErrors} not completed), cores ${JSON.stringify(capacity_cpu.cores_used)}`,
+    );
+    if (capacity_per_s < 0.5) throw new Error(`capacity ${capacity_per_s}/s: too low to run the phases`);
+    await sleep(3_000);
+
+    // 2. The phases, open loop.
+    const arrivals: Arrival[] = [];
+    const clearings: Array<Promise<void>> = [];
+    const logs = [api.logFile, worker.logFile];
+    const phaseReports = [];
+    const phaseBounds: Array<{ from_ms: number; to_ms: number }> = [];
+    const t0 = performance.now() + 100;
+    let due = t0;
+    const lastEnd = t0 + PHASES.reduce((a, ph) => a + ph.seconds * options.timeScale * 1000, 0);
+    const pending = new Set<Promise<void>>();
+    for (const [index, phase] of PHASES.entries()) {
+      const rate = capacity_per_s * phase.factor;
+      const from_ms = due;
+      const to_ms = from_ms + phase.seconds * options.timeScale * 1000;
+      phaseBounds.push({ from_ms, to_ms });
+      const logFrom = logs.map(logSize);
+      const countersFrom = await apiCounters(apiMetricsUrl);
+      progress(`phase ${phase.name}: ${rate.toFixed(1)} authorizations/s for ${((to_ms - from_ms) / 1000).toFixed(0)} s`);
+      const meter = cpuMeter(roots);
+      const mine: Arrival[] = [];
+      for (; due < to_ms; due += 1000 / rate) {
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        const purchase = newPurchase();
+        const due_ms = due;
+        const task = (async () => {
+          const answer = await authorize(client, purchase, due_ms);
+          const arrival: Arrival = { ...answer, phase: index, purchase };
+          arrivals.push(arrival);
+          mine.push(arrival);
+          if (arrival.outcome === 'approved') {
+            clearings.push(
+              clear(client, purchase, lastEnd + CLEARING_DRAIN_MS_MAX).then((ok) => {
+                arrival.cleared = ok;
+              }),
+            );
+          }
+        })();
+        pending.add(task);
+        void task.finally(() => pending.delete(task));
+      }
+      const cpu = meter();
+      phaseReports.push({ phase, rate, cpu, logFrom, countersFrom, mine });
+    }
+    await Promise.all(pending);
+    const countersTo = await apiCounters(apiMetricsUrl);
+    progress(`phases done; waiting for ${clearings.length} clearings`);
+    await Promise.all(clearings);
+    const logTo = logs.map(logSize);
+    const phases: Record<string, ReturnType<typeof summarizePhase> & { api_counters: Record<string, number> }> = {};
+    for (const [i, r] of phaseReports.entries()) {
+      const rejections = engineRejectionsBetween(logs, r.logFrom, phaseReports[i + 1]?.logFrom ?? logTo);
+      phases[r.phase.name] = {
+        ...summarizePhase(r.mine, r.rate, rejections, r.cpu),
+        api_counters: counterDelta(phaseReports[i + 1]?.countersFrom ?? countersTo, r.countersFrom),
+      };
+      progress(`${r.phase.name}: ${JSON.stringify({ ...phases[r.phase.name], cpu: undefined })}`);
+    }
+
+    // 3. Exactly once, and the ledger.
+    const accepted = arrivals.filter((a) => a.outcome === 'approved');
+    const { rows } = await pool.query<{ payment_id: string; posted: string; postings: number }>(
+      `SELECT payment_id, sum(amount)::text AS posted, count(*)::int AS postings
+         FROM ledger.transfers WHERE payment_id = ANY($1) AND code IN (202, 203, 204) GROUP BY payment_id`,
+      [accepted.map((a) => a.purchase.payment_id)],
+    );
+    const postedBy = new Map(rows.map((r) => [r.payment_id, r]));
+    const clearedOnce = accepted.filter((a) => Number(postedBy.get(a.purchase.payment_id)?.posted ?? 0) === a.purchase.amount_minor).length;
+    const clearedTwice = accepted.filter((a) => Number(postedBy.get(a.purchase.payment_id)?.posted ?? 0) > a.purchase.amount_minor).length;
+    const report = await verifyLedger(pool);
+    const samples = accepted.filter((a) => a.cleared && a.phase === 0).slice(0, HISTORY_SAMPLES);
+    const work = await engineWork(
+      connection,
+      samples.map((a) => a.purchase.payment_id),
+    );
+    await pool.end();
+
+    const half = phases.half_load!;
+    const recovery_s = recoverySeconds(
+      arrivals.filter((a) => a.phase === 2),
+      phaseBounds[2]!.from_ms,
+      phaseBounds[2]!.to_ms,
+      half.auth_ms_p99,
+    );
+    const result = {
+      capacity_per_s: round(capacity_per_s, 2),
+      phases,
+      recovery_s,
+      answered_in_deadline_ratio: Math.min(...Object.values(phases).map((p) => p.answered_in_deadline_ratio)),
+      auth_latency_ms_p99_half_load: half.auth_ms_p99,
+      ...work,
+      accepted: accepted.length,
+      cleared_exactly_once: clearedOnce,
+      cleared_more_than_once: clearedTwice,
+      invariants_ok: report.ok,
+      deadline_ms: DEADLINE_MS,
+      time_scale: options.timeScale,
+      phase_seconds: PHASES.map((p) => p.seconds * options.timeScale),
+      capacity: {
+        concurrency: CAPACITY_CONCURRENCY,
+        seconds: CAPACITY_SECONDS,
+        deadline_ms: CAPACITY_DEADLINE_MS,
+        not_completed: capacityErrors,
+        cpu: capacity_cpu,
+      },
+      admission: {
+        in_flight_max: config.API_TEMPORAL_IN_FLIGHT_MAX,
+        in_flight_min: config.API_TEMPORAL_IN_FLIGHT_MIN,
+        in_flight_initial: config.API_TEMPORAL_IN_FLIGHT_INITIAL,
+        authorization_latency_target_ms: config.API_AUTHORIZATION_LATENCY_TARGET_MS,
+        authorization_reserve_percent: config.API_AUTHORIZATION_RESERVE_PERCENT,
+        authorization_waiting_max: config.API_AUTHORIZATION_WAITING_MAX,
+        authorization_engine_ms: config.API_AUTHORIZATION_ENGINE_MS,
+      },
+      cards: options.cards,
+      temporal_cli: TEMPORAL_CLI_VERSION,
+      machine: {
+        cpus: os.cpus().length,
+        cpu_model: os.cpus()[0]?.model ?? 'unknown',
+        memory_gib: Math.round(os.totalmem() / 2 ** 30),
+        node: process.version,
+        load_average_1m_at_end: round(os.loadavg()[0]!, 2),
+      },
+    };
+    writeFileSync(options.out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(JSON.stringify(result));
+    if (!report.ok || clearedTwice > 0) process.exitCode = 1;
+    succeeded = true;
+  } finally {
+    for (const proc of procs.reverse()) await proc.stop('SIGTERM', 20_000);
+    await simulator?.close();
+    await connection?.close();
+    await temporal?.stop();
+    await postgres?.stop();
+    if (succeeded) rmSync(scratch, { recursive: true, force: true });
+    else progress(`logs kept in ${scratch}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench:overload: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});

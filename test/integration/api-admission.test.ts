@@ -1,0 +1,226 @@
+// Admission control at the front door (src/api/admission.ts) against the real API, worker,
+// Temporal and Postgres: with every slot taken, an authorization waits only while it can still
+// be decided in time, else it is answered the stand-in at once, with nothing reaching Temporal
+// (no workflow, no hold) and the answer recorded (log line, metric); other calls are refused
+// RESOURCE_EXHAUSTED at once with a retry hint, and the same call succeeds once there is room.
+// The test holds slots itself, so what is full and when does not depend on the machine's speed.
+// And authorization first: card payments start on their own task queue.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import pino from 'pino';
+import { createAdmissionControl, type Admitted } from '../../src/api/admission.js';
+import { createApiMetrics } from '../../src/api/rpc/metrics.js';
+import { paymentWorkflowId } from '../../src/domain/payment.js';
+import { verifyLedger } from '../../src/ledger/verify.js';
+import { startApiServer } from '../../src/api/rpc/server.js';
+import { DEFAULT_CARD_OPTIONS } from '../../src/domain/card.js';
+import { grpcClients, startApiHarness, type ApiHarness } from '../support/api.js';
+
+const uid = () => randomUUID().slice(0, 8);
+const company = `co-adm-${uid()}`;
+const logLines: string[] = [];
+const ENGINE_MS = 300;
+const admission = createAdmissionControl({
+  in_flight_max: 2,
+  in_flight_min: 2,
+  in_flight_initial: 2,
+  authorization_latency_target_ms: 60_000,
+  authorization_reserve_percent: 50,
+  payment_in_flight_max: 2,
+  authorization_waiting_max: 1,
+  authorization_engine_ms: ENGINE_MS,
+  retry_after_ms: 200,
+});
+const metrics = createApiMetrics();
+let api: ApiHarness & { key: string };
+let card_id = '';
+
+before(async () => {
+  const log = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+  api = await startApiHarness('api-admission', { companies: [company], log, admission, metrics });
+  await api.ledger.CreateCreditLine({ company_id: company, currency: 'USD', limit_minor: '100000', grant_key: 'initial' });
+  card_id = `card-${uid()}`;
+  await api.cards.IssueCard({ card_id, company_id: company, currency: 'USD' });
+});
+after(async () => {
+  await api?.close();
+});
+
+const txn = () => ({ payment_id: `txn-${randomUUID()}`, card_id, currency: 'USD', merchant: { mcc: '5411', name: 'Corner Grocery' } });
+
+async function timed<T>(call: Promise<T>): Promise<{ ms: number; answer?: T; err?: grpc.ServiceError }> {
+  const started = Date.now();
+  try {
+    const answer = await call;
+    return { ms: Date.now() - started, answer };
+  } catch (err) {
+    return { ms: Date.now() - started, err: err as grpc.ServiceError };
+  }
+}
+
+async function reachedTemporal(payment_id: string): Promise<boolean> {
+  try {
+    await api.h.client.workflow.getHandle(paymentWorkflowId(payment_id)).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+async function transfers(payment_id: string): Promise<number> {
+  const { rows } = await api.h.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger.transfers WHERE payment_id = $1', [
+    payment_id,
+  ]);
+  return rows[0]!.n;
+}
+
+test('full: authorizations wait only while they can be decided in time, else stand-in at once; other calls RESOURCE_EXHAUSTED with a retry hint', async () => {
+  // The test takes both slots: one as any call, one as an authorization.
+  const call = admission.call(null);
+  const auth = await admission.authorization(`held-${uid()}`, Date.now() + 60_000);
+  assert.ok(call.admitted && auth.admitted);
+  const held: Admitted[] = [call, auth];
+  try {
+    const waiting = txn();
+    const shed = txn();
+    const short = txn();
+    const forced = txn();
+    // Waits for a slot (the waiting room has one place).
+    const waited = timed(api.payments.Authorize({ transaction: waiting, amount_minor: '1000' }, { deadline_ms: 2_000 }));
+    while (admission.waiting === 0) await new Promise((r) => setTimeout(r, 5));
+    // The waiting room is full: the stand-in at once.
+    const shedAnswer = await timed(api.payments.Authorize({ transaction: shed, amount_minor: '1000' }, { deadline_ms: 2_000 }));
+    // Less deadline left than the engine needs: the stand-in at once, full or not.
+    const shortAnswer = await timed(
+      api.payments.Authorize({ transaction: short, amount_minor: '1000', stand_in: 'STAND_IN_APPROVE' }, { deadline_ms: ENGINE_MS - 50 }),
+    );
+    // Any other call: refused at once, with the retry hint.
+    const refused = await timed(api.payments.Clear({ transaction: forced, event_id: 'c1', amount_minor: '700' }, { deadline_ms: 2_000 }));
+
+    assert.equal(shedAnswer.err, undefined);
+    assert.deepEqual(
+      {
+        approved: shedAnswer.answer.decision.approved,
+        stand_in: shedAnswer.answer.decision.stand_in,
+        held: shedAnswer.answer.decision.held_minor,
+      },
+      { approved: false, stand_in: true, held: '0' },
+    );
+    assert.equal(shedAnswer.answer.decision.decline_reason, 'late_decision');
+    assert.equal(shortAnswer.err, undefined);
+    assert.deepEqual([shortAnswer.answer.decision.approved, shortAnswer.answer.decision.stand_in], [true, true]);
+    assert.equal(refused.err?.code, grpc.status.RESOURCE_EXHAUSTED, String(refused.err));
+    const pushback = Number(refused.err?.metadata.get('grpc-retry-pushback-ms')[0]);
+    assert.ok(pushback >= 200 && pushback <= 400, `retry hint ${pushback} ms`);
+    assert.match(decodeURIComponent(refused.err?.details ?? ''), /nothing was done: retry with the same ids/);
+    // "At once": without touching Temporal (the machine is shared; the engine takes far longer).
+    for (const [what, ms] of [
+      ['shed', shedAnswer.ms],
+      ['short', shortAnswer.ms],
+      ['refused', refused.ms],
+    ] as const) {
+      assert.ok(ms < ENGINE_MS, `${what} answered in ${ms} ms`);
+    }
+
+    // A slot frees well before the waiting authorization's deadline: it is decided by the engine.
+    held.pop()!.release();
+    const waitedAnswer = await waited;
+    assert.equal(waitedAnswer.err, undefined, String(waitedAnswer.err));
+    assert.deepEqual([waitedAnswer.answer!.decision.approved, waitedAnswer.answer!.decision.stand_in], [true, false]);
+    assert.equal(waitedAnswer.answer!.decision.held_minor, '1000');
+
+    // Nothing of the stand-ins reached Temporal: no workflow, no hold, nothing in the ledger.
+    for (const p of [shed, short, forced]) {
+      assert.equal(await reachedTemporal(p.payment_id), false, p.payment_id);
+      assert.equal(await transfers(p.payment_id), 0);
+    }
+    // Recorded: one log line each, and the metrics.
+    const lines = logLines.map((l) => JSON.parse(l) as { payment_id?: string; reason?: string; msg: string });
+    const recorded = (payment_id: string) => lines.find((l) => l.payment_id === payment_id && /stand-in at the door/.test(l.msg));
+    assert.equal(recorded(shed.payment_id)?.reason, 'saturated');
+    assert.equal(recorded(short.payment_id)?.reason, 'deadline');
+    const text = await metrics.registry.metrics();
+    assert.match(text, /api_admission_refusals_total\{kind="authorization",reason="saturated"\} 1/);
+    assert.match(text, /api_admission_refusals_total\{kind="authorization",reason="deadline"\} 1/);
+    assert.match(text, /api_admission_refusals_total\{kind="call",reason="saturated"\} 1/);
+
+    // Room again: the refused call, retried with the same ids, succeeds once.
+    held.pop()!.release();
+    const cleared = await api.payments.Clear({ transaction: forced, event_id: 'c1', amount_minor: '700' });
+    assert.equal(cleared.payment.posted_minor, '700');
+    assert.equal(admission.in_flight, 0);
+  } finally {
+    for (const h of held) h.release();
+  }
+  const report = await verifyLedger(api.h.pool);
+  assert.ok(report.ok, JSON.stringify(report.violations));
+});
+
+test('one payment: calls past payment_in_flight_max are refused before the workflow sees them', async () => {
+  const p = txn();
+  const a = admission.call(p.payment_id);
+  const b = await admission.authorization(p.payment_id, Date.now() + 60_000);
+  try {
+    const refused = await timed(api.payments.Clear({ transaction: p, event_id: 'c1', amount_minor: '100' }));
+    assert.equal(refused.err?.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(decodeURIComponent(refused.err?.details ?? ''), /payment_busy/);
+  } finally {
+    if (a.admitted) a.release();
+    if (b.admitted) b.release();
+  }
+  assert.equal(await reachedTemporal(p.payment_id), false);
+});
+
+test('authorization first: card payments start on their own task queue, and are decided while the payments queue has no worker at all', async () => {
+  // A second API server whose payments queue (payouts, settlement) nobody polls: a background
+  // backlog as bad as it gets. Card payments go to the harness's worker, on their own queue.
+  const background = `payments-unpolled-${uid()}`;
+  const server = await startApiServer(
+    {
+      client: api.h.client,
+      ledger: api.h.ledger,
+      cards: api.h.cards,
+      keys: api.keys,
+      task_queue: background,
+      card_task_queue: api.h.task_queue,
+      payout_options: { settlement_attention_after_ms: 3_600_000 },
+      card_options: { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 },
+      log: pino({ level: 'silent' }),
+      // Admitted calls' Temporal requests end with their caller: the payout's query, which no
+      // worker answers, ends at its 1 s deadline instead of outliving the call.
+      admission: createAdmissionControl({ ...admission.limits, in_flight_max: 10 }),
+    },
+    { host: '127.0.0.1', port: 0 },
+  );
+  const clients = grpcClients(server.port, api.key);
+  try {
+    const payout = {
+      payment_id: `po-${randomUUID()}`,
+      company_id: company,
+      amount_minor: '500',
+      currency: 'USD',
+      payee: { name: 'Acme', bank_account: 'DE89370400440532013000' },
+    };
+    // Started (the workflow exists) but waits: no worker serves its queue.
+    await timed(clients.payments.Payout(payout, { deadline_ms: 1_000 }));
+    const payoutQueue = (await api.h.client.workflow.getHandle(paymentWorkflowId(payout.payment_id)).describe()).taskQueue;
+    assert.equal(payoutQueue, background);
+
+    const p = txn();
+    const answer = await clients.payments.Authorize({ transaction: p, amount_minor: '300' }, { deadline_ms: 2_000 });
+    assert.deepEqual([answer.decision.approved, answer.decision.stand_in, answer.decision.held_minor], [true, false, '300']);
+    const described = await api.h.client.workflow.getHandle(paymentWorkflowId(p.payment_id)).describe();
+    assert.equal(described.taskQueue, api.h.task_queue);
+    await clients.payments.Reverse({ payment_id: p.payment_id, event_id: 'r1' });
+    await api.h.client.workflow.getHandle(paymentWorkflowId(payout.payment_id)).terminate('test: its queue has no worker');
+  } finally {
+    clients.close();
+    await server.close();
+  }
+  const report = await verifyLedger(api.h.pool);
+  assert.ok(report.ok, JSON.stringify(report.violations));
+});

@@ -1,0 +1,125 @@
+// The front door's admission control (src/api/admission.ts) as pure bookkeeping: bounds, the
+// authorizations' reserve, waiting never past the deadline, per-payment bound, release.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createAdmissionControl, type Admission, type AdmissionLimits } from '../../src/api/admission.js';
+
+const LIMITS: AdmissionLimits = {
+  in_flight_max: 3,
+  in_flight_min: 3,
+  in_flight_initial: 3,
+  authorization_latency_target_ms: 60_000,
+  authorization_reserve_percent: 33,
+  payment_in_flight_max: 2,
+  authorization_waiting_max: 2,
+  authorization_engine_ms: 100,
+  retry_after_ms: 200,
+};
+
+const admitted = (a: Admission) => {
+  assert.ok(a.admitted, JSON.stringify(a));
+  return a;
+};
+
+test('other calls leave the reserve to authorizations, and are refused at once with a jittered retry hint', async () => {
+  const control = createAdmissionControl(LIMITS, () => 0.5);
+  const one = admitted(control.call('p1'));
+  admitted(control.call(null));
+  const refused = control.call('p3');
+  assert.deepEqual(refused, { admitted: false, reason: 'saturated', retry_after_ms: 300 });
+  // The reserved slot is the authorization's.
+  admitted(await control.authorization('p4', Date.now() + 2_000));
+  assert.equal(control.in_flight, 3);
+  one.release();
+  one.release(); // idempotent
+  assert.equal(control.in_flight, 2);
+  assert.equal(control.call('p5').admitted, false, 'two in flight: the third slot is the reserve');
+});
+
+test('an authorization with less deadline left than the engine needs is refused without waiting', async () => {
+  const control = createAdmissionControl(LIMITS);
+  const now = Date.now();
+  const answer = await control.authorization('p1', now + 99, now);
+  assert.equal(answer.admitted, false);
+  assert.equal(!answer.admitted && answer.reason, 'deadline');
+  assert.equal(control.in_flight, 0);
+});
+
+test('a full process: an authorization waits for a slot, but never past its deadline minus the engine time', async () => {
+  const control = createAdmissionControl(LIMITS);
+  const held = [0, 1, 2].map(() => control.authorization(`busy-${Math.random()}`, Date.now() + 5_000));
+  const slots = (await Promise.all(held)).map(admitted);
+  const started = Date.now();
+  const late = control.authorization('late', started + 250);
+  const served = control.authorization('served', started + 5_000);
+  assert.equal(control.waiting, 2);
+  assert.equal((await control.authorization('third', started + 5_000)).admitted, false, 'waiting room full: refused at once');
+  const lateAnswer = await late;
+  const waited = Date.now() - started;
+  assert.equal(lateAnswer.admitted, false);
+  assert.ok(waited >= 140 && waited < 240, `gave up at deadline - engine time, after ${waited} ms`);
+  slots[0]!.release();
+  admitted(await served);
+  assert.equal(control.in_flight, 3);
+  assert.equal(control.waiting, 0);
+});
+
+test('at most payment_in_flight_max calls on one payment', async () => {
+  const control = createAdmissionControl({ ...LIMITS, in_flight_max: 10, in_flight_initial: 10 });
+  admitted(control.call('p1'));
+  admitted(await control.authorization('p1', Date.now() + 2_000));
+  const third = control.call('p1');
+  assert.equal(!third.admitted && third.reason, 'payment_busy');
+  const auth = await control.authorization('p1', Date.now() + 2_000);
+  assert.equal(!auth.admitted && auth.reason, 'payment_busy');
+  admitted(control.call('p2'));
+});
+
+test('limits are checked', () => {
+  assert.throws(() => createAdmissionControl({ ...LIMITS, in_flight_max: 0 }), /in_flight_max/);
+  assert.throws(() => createAdmissionControl({ ...LIMITS, authorization_reserve_percent: 95 }), /authorization_reserve_percent/);
+  assert.throws(() => createAdmissionControl({ ...LIMITS, in_flight_initial: 4 }), /in_flight_initial/);
+  assert.throws(() => createAdmissionControl({ ...LIMITS, retry_after_ms: 1.5 }), /retry_after_ms/);
+});
+
+test('the bound adapts: it shrinks when answers are slower than the target, grows back when they are fast', () => {
+  const control = createAdmissionControl({
+    ...LIMITS,
+    in_flight_max: 40,
+    in_flight_min: 2,
+    in_flight_initial: 10,
+    authorization_latency_target_ms: 500,
+    authorization_engine_ms: 100,
+  });
+  assert.equal(control.bound, 10);
+  let now = 1_000_000;
+  control.observeAuthorization(1_500, now);
+  assert.equal(control.bound, 5, 'halved');
+  control.observeAuthorization(1_500, now + 10);
+  assert.equal(control.bound, 5, 'one decrease per target interval: the slow answers of one spell arrive together');
+  for (let i = 0; i < 20; i += 1) control.observeAuthorization(1_500, (now += 500));
+  assert.equal(control.bound, 2, 'never below in_flight_min');
+  assert.equal(control.engine_ms, 500, 'what the engine needs: twice the recent answer time, capped at the target');
+  for (let i = 0; i < 200; i += 1) control.observeAuthorization(50, (now += 10));
+  assert.ok(control.bound > 10 && control.bound <= 40, `grew back to ${control.bound}`);
+  assert.equal(control.engine_ms, 100, 'fast answers: the floor');
+});
+
+test('a freed slot goes to a waiter only within the bound in force, not the ceiling', async () => {
+  const control = createAdmissionControl({
+    ...LIMITS,
+    in_flight_max: 40,
+    in_flight_min: 2,
+    in_flight_initial: 2,
+    authorization_waiting_max: 10,
+  });
+  const first = admitted(await control.authorization('a', Date.now() + 5_000));
+  admitted(await control.authorization('b', Date.now() + 5_000));
+  const waiting = [0, 1, 2].map((i) => control.authorization(`w${i}`, Date.now() + 400));
+  assert.equal(control.waiting, 3);
+  first.release();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(control.in_flight, 2, 'one waiter took the freed slot; the ceiling of 40 does not let the others in');
+  assert.equal(control.waiting, 2);
+  void waiting;
+});
