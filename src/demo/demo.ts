@@ -258,7 +258,12 @@ async function main(): Promise<number> {
        * the server, or the answer on its way back); the payment then ends DECLINED by itself. */
       const authorize = async (): Promise<boolean> => {
         waiting.set(payment_id, 'authorization decision');
-        await startDemoCardPayment(client, purchase, endpoints.task_queue, kind === 'card_expire' ? expiringOptions : cardOptions);
+        await startDemoCardPayment(
+          client,
+          purchase,
+          config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
+          kind === 'card_expire' ? expiringOptions : cardOptions,
+        );
         try {
           const { decision } = await api.payments.authorize(
             { transaction, amountMinor: BigInt(amount_minor) },
