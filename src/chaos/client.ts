@@ -35,6 +35,9 @@ export const RETRIED_CODES: ReadonlySet<Code> = new Set([
   Code.Unknown,
   Code.Internal,
   Code.Aborted,
+  // The API's admission control: "the platform is at its limit, nothing was done: retry with the
+  // same ids" (src/api/rpc/admission-interceptor.ts).
+  Code.ResourceExhausted,
   // This client never cancels a call: CANCELED is the HTTP/2 stream reset of an API process that died.
   Code.Canceled,
 ]);

@@ -1,10 +1,13 @@
 // `npm run chaos -- --payments N --out FILE [--seed S]`: drives N mixed payments through the gRPC
-// API at a steady rate while killing workers (kill -9), restarting the Temporal dev server (same
-// SQLite file), the API and Postgres, dropping database connections, and letting the bank
-// simulator time out, fail, repeat and delay its callbacks and reject payouts for good; fuzzes the
-// API and the ledger with bad input meanwhile; then waits for every payment to finish and checks
-// that nothing was lost or booked twice and every invariant holds. The seed (printed; --seed to
-// reuse it) fixes the payment mix, the fault schedule, the bank's fault draws and the fuzz inputs.
+// API at a steady rate while crashing workers, the API and the Temporal dev server (SIGKILL, then
+// started again on the same SQLite file) and Postgres (SIGKILL of its process group or immediate
+// shutdown), dropping database connections, and letting the bank simulator time out, fail, repeat
+// and delay its callbacks; fuzzes the API and the ledger with bad input meanwhile; then waits for
+// every payment to finish and checks that nothing was lost or booked twice, every invariant holds,
+// the whole ledger reconciles with the acknowledged outcomes, every planned fault was played, every
+// path reached its final state often enough and no process grew without bound. The seed (printed;
+// --seed to reuse it) fixes the plan: payment mix, fault schedule, the bank's fault rates, the fuzz
+// inputs. The run writes its fault log (faults as struck, bank draws); `--replay LOG` plays those.
 // Prints progress on stderr; the last line on stdout is the JSON result (also written to --out).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,11 +18,20 @@ import { createLedger } from '../ledger/ledger.js';
 import { RetryStats, createChaosClients, withRetries } from './client.js';
 import { checkRun } from './check.js';
 import { CURRENCY, Driver, type Fixtures, type PaymentRecord } from './driver.js';
-import { FaultInjector } from './faults.js';
+import { pathCoverage } from './coverage.js';
+import { FaultInjector, unplayedFaults } from './faults.js';
 import { Fuzzer } from './fuzz.js';
+import { MemorySampler } from './memory.js';
 import { SEED_MAX, createPrng, randomSeed } from './prng.js';
-import { planChaos } from './schedule.js';
+import { reconcileLedger } from './reconcile.js';
+import { BankDraws, faultLog, readFaultLog, writeFaultLog } from './replay.js';
+import { FAULT_KINDS, countByKind, planChaos } from './schedule.js';
 import { ChaosStack } from './stack.js';
+
+/** The main company's credit line: large enough that no path but the declines runs out. */
+const COMPANY_LIMIT_MINOR = 1_000_000_000_000;
+/** How often every long-running process's resident memory is sampled. */
+const RSS_SAMPLE_INTERVAL_MS = 2_000;
 
 function intOption(min: number, max: number) {
   return (value: string) => {
@@ -38,7 +50,9 @@ const program = new Command('chaos')
   .option('--workers <n>', 'worker processes', intOption(1, 8), 2)
   .option('--fuzz-per-s <n>', 'bad API calls and bad ledger batches per second (each); 0: no fuzzing', intOption(0, 100), 2)
   .option('--final-timeout-s <n>', 'how long to wait for every payment to finish after the last fault', intOption(10, 7_200), 600)
-  .option('--keep', 'keep the scratch folder (logs, databases) even after a clean run');
+  .option('--keep', 'keep the scratch folder (logs, databases) even after a clean run')
+  .option('--fault-log <file>', 'where to write the fault log (default: beside --out, else under .tmp/)')
+  .option('--replay <log>', 'play the faults and bank draws of a fault log (its seed, payments, rate and workers too)');
 
 interface Options {
   payments: number;
@@ -49,6 +63,8 @@ interface Options {
   fuzzPerS: number;
   finalTimeoutS: number;
   keep?: boolean;
+  faultLog?: string;
+  replay?: string;
 }
 
 const say = (msg: string) => process.stderr.write(`[chaos] ${msg}\n`);
@@ -57,26 +73,41 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function main(): Promise<number> {
   program.parse();
   const opts = program.opts<Options>();
+  const replay = opts.replay ? readFaultLog(opts.replay) : null;
+  if (replay) {
+    Object.assign(opts, { seed: replay.seed, payments: replay.payments, rate: replay.rate_per_s, workers: replay.workers });
+    say(`replaying ${opts.replay}: ${replay.faults.length} faults at their logged offsets, ${replay.bank_draws.length} bank draws`);
+  }
   const seed = opts.seed ?? randomSeed();
-  say(`seed ${seed} (reproduce with --seed ${seed})`);
+  say(`seed ${seed} (reproduce the plan with --seed ${seed}, the faults as struck with --replay on the fault log)`);
   const plan = planChaos({ seed, payments: opts.payments, rate_per_s: opts.rate, workers: opts.workers });
-  const scheduled = plan.faults.reduce<Record<string, number>>((a, f) => ({ ...a, [f.kind]: (a[f.kind] ?? 0) + 1 }), {});
+  if (replay) plan.faults = [...replay.faults].sort((a, b) => a.at_ms - b.at_ms);
+  const faults_planned = countByKind(plan.faults);
   say(
-    `plan: ${plan.payments} payments at ${plan.rate_per_s}/s over ${(plan.window_ms / 1000).toFixed(0)} s; faults ${JSON.stringify(scheduled)}; bank ${JSON.stringify(plan.gateway)}`,
+    `plan: ${plan.payments} payments at ${plan.rate_per_s}/s over ${(plan.window_ms / 1000).toFixed(0)} s; faults ${JSON.stringify(faults_planned)}; bank ${JSON.stringify(plan.gateway)}`,
   );
-
   mkdirSync(path.join(REPO_ROOT, '.tmp'), { recursive: true });
+  const faultLogFile =
+    opts.faultLog ??
+    (opts.out
+      ? `${opts.out.replace(/\.json$/, '')}.faults.json`
+      : path.join(REPO_ROOT, '.tmp', `chaos-${seed}-${process.pid}.faults.json`));
+
   const scratch = path.join(REPO_ROOT, '.tmp', `chaos-${seed}-${process.pid}`);
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });
   const root = createPrng(seed);
-  const stack = new ChaosStack({ scratch, workers: opts.workers, gateway: plan.gateway, random: root.fork('bank').next, log: say });
+  const bank = new BankDraws(root.fork('bank').next, replay?.bank_draws ?? []);
+  const stack = new ChaosStack({ scratch, workers: opts.workers, gateway: plan.gateway, random: bank.next, log: say });
+  const memory = new MemorySampler(() => stack.processes(), RSS_SAMPLE_INTERVAL_MS);
+  let injector: FaultInjector | null = null;
   let clean = false;
   stopOnCrash = () => stack.stop();
   const started = performance.now();
   try {
     await stack.start();
     say(`stack up in ${((performance.now() - started) / 1000).toFixed(1)} s (${scratch})`);
+    memory.start();
 
     const fixtures: Fixtures = {
       company: `chaos-${seed}-co`,
@@ -90,7 +121,7 @@ async function main(): Promise<number> {
     const stats = new RetryStats();
     const setupDeadline = Date.now() + 120_000;
     for (const [company, limit, card] of [
-      [fixtures.company, 1_000_000_000_000, fixtures.card],
+      [fixtures.company, COMPANY_LIMIT_MINOR, fixtures.card],
       [fixtures.tiny_company, fixtures.tiny_limit_minor, fixtures.tiny_card],
     ] as const) {
       await withRetries(stats, setupDeadline, () =>
@@ -104,7 +135,7 @@ async function main(): Promise<number> {
     const t0 = performance.now();
     const driver = new Driver(clients, fixtures, seed, stats, () => giveUpAt, t0);
     const records: PaymentRecord[] = plan.kinds.map((kind, i) => driver.newRecord(i, kind));
-    const injector = new FaultInjector(stack, say);
+    injector = new FaultInjector(stack, say);
     const fuzzClients = createChaosClients(stack.apiUrl, () => key, 5_000);
     const fuzzer = new Fuzzer(fuzzClients, createLedger(stack.checkerPool), root.fork('fuzz').seed32(), fixtures.card, fixtures.company);
     const faultsDone = injector.run(plan.faults, t0);
@@ -113,27 +144,27 @@ async function main(): Promise<number> {
     });
     let sent = 0;
     let pathsDone = 0;
+    // The bank's faults, from the simulator's own counters. A payout to a REJECT... payee is a path
+    // (payout_reject), not a fault: the bank does what it must.
     const gatewayFaults = () => {
       const sim = stack.simulator!;
-      const rejected = records.filter((r) => r.kind === 'payout_reject' && r.acked.length > 0).length;
       const dup = sim.callbacks.filter((c) => c.kind === 'duplicate').length;
       const late = sim.callbacks.filter((c) => c.kind === 'late').length;
       return {
-        total: sim.transient_failures + sim.replies_lost + sim.held + dup + late + rejected,
+        total: sim.transient_failures + sim.replies_lost + sim.held + dup + late,
         transient_errors: sim.transient_failures,
         replies_lost: sim.replies_lost,
         timeouts: sim.held,
         duplicate_callbacks: dup,
         late_callbacks: late,
-        permanent_rejections: rejected,
       };
     };
     const ticker = setInterval(() => {
-      const c = injector.counts;
+      const played = injector!.played;
       say(
         `${((performance.now() - t0) / 1000).toFixed(0)} s: sent ${sent}/${plan.payments}, paths done ${pathsDone}, ` +
-          `faults: worker kills ${c.worker_kills}, Temporal ${c.temporal_restarts}, API ${c.api_restarts}, Postgres ${c.database_restarts}, ` +
-          `connection drops ${c.connection_drops}, gateway ${gatewayFaults().total}; retries ${stats.retries}; fuzz ${fuzzer.report.api_calls} API + ${fuzzer.report.ledger_calls} ledger`,
+          `faults played ${FAULT_KINDS.map((k) => `${k} ${played[k]}/${faults_planned[k]}`).join(', ')}, ` +
+          `gateway ${gatewayFaults().total}; retries ${stats.retries}; fuzz ${fuzzer.report.api_calls} API + ${fuzzer.report.ledger_calls} ledger`,
       );
     }, 5_000);
     const paths: Promise<void>[] = [];
@@ -184,9 +215,25 @@ async function main(): Promise<number> {
       fuzz: opts.fuzzPerS > 0 ? fuzzer.report : null,
       api_internal_errors: apiInternalErrors,
     });
+    const reconciliation = await reconcileLedger(records, {
+      pool: stack.checkerPool,
+      ledger: createLedger(stack.checkerPool),
+      fixtures,
+      grants_minor: { company: COMPANY_LIMIT_MINOR, tiny_company: fixtures.tiny_limit_minor },
+      bank_paid_minor: [...stack.simulator!.settled.values()].reduce((a, p) => a + p.amount_minor, 0),
+    });
+    const coverage = pathCoverage(records);
+    const rss = memory.stop();
+    const faults_played = injector.played;
+    const faultProblems = unplayedFaults(faults_planned, injector.log);
+    writeFaultLog(
+      faultLogFile,
+      faultLog({ seed, payments: plan.payments, rate_per_s: plan.rate_per_s, workers: plan.workers }, injector.log, bank),
+    );
     const g = gatewayFaults();
     const byStatus: Record<string, number> = {};
     for (const r of records) byStatus[r.state?.status ?? 'UNKNOWN'] = (byStatus[r.state?.status ?? 'UNKNOWN'] ?? 0) + 1;
+    const problems = [...faultProblems, ...reconciliation.problems, ...coverage.problems, ...rss.problems, ...result.problems];
     const output = {
       seed,
       payments: plan.payments,
@@ -195,19 +242,26 @@ async function main(): Promise<number> {
       lost: result.lost,
       duplicated_transfers: result.duplicated_transfers,
       invariant_violations: result.invariant_violations,
+      reconciled: reconciliation.reconciled,
       faults: {
-        worker_kills: injector.counts.worker_kills,
-        temporal_restarts: injector.counts.temporal_restarts,
-        api_restarts: injector.counts.api_restarts,
-        database_restarts: injector.counts.database_restarts,
+        worker_kills: faults_played.worker_kill,
+        temporal_restarts: faults_played.temporal_kill,
+        api_restarts: faults_played.api_kill,
+        database_restarts: faults_played.database_crash,
         gateway_faults: g.total,
-        connection_drops: injector.counts.connection_drops,
-        connections_dropped: injector.counts.connections_dropped,
+        connection_drops: faults_played.connection_drop,
+        connections_dropped: injector.connections_dropped,
         gateway: g,
       },
+      faults_planned,
+      faults_played,
+      coverage: coverage.paths,
+      authorizations: { acknowledged: coverage.authorizations, stand_in: coverage.stand_ins },
+      rss_mb_max: rss.rss_mb_max,
       by_status: byStatus,
       stand_in_declines: records.filter((r) => r.stand_in).length,
       stand_in_unrecorded: result.stand_in_unrecorded,
+      payouts_rejected_by_bank: records.filter((r) => r.kind === 'payout_reject' && r.state?.status === 'COMPENSATED').length,
       client: { calls: stats.calls, retries: stats.retries, answers_retried_by_code: stats.byCode },
       fuzz: {
         api_calls: fuzzer.report.api_calls,
@@ -219,19 +273,34 @@ async function main(): Promise<number> {
       api_internal_errors: apiInternalErrors,
       unexpected_exits: stack.unexpectedExits.length,
       verifier: result.verifier,
+      ledger_accounts: reconciliation.accounts,
       rate_per_s: plan.rate_per_s,
       workers: plan.workers,
       seconds: Math.round(drive_s),
       machine: { cpus: os.cpus().length, node: process.version },
-      problems: result.problems.slice(0, 30),
-      fault_log: injector.log.map((f) => `${(f.at_ms / 1000).toFixed(1)}s ${f.detail}${f.error ? ` FAILED: ${f.error}` : ''}`),
+      replay_of: opts.replay ?? null,
+      bank_draws: { drawn: bank.drawn.length, replayed: bank.replayed },
+      fault_log_file: faultLogFile,
+      problems: problems.slice(0, 30),
+      fault_log: injector.log.map(
+        (f) => `${(f.at_ms / 1000).toFixed(1)}s ${f.detail}${f.played ? '' : ' NOT PLAYED'}${f.error ? ` FAILED: ${f.error}` : ''}`,
+      ),
     };
     const line = JSON.stringify(output);
     if (opts.out) writeFileSync(opts.out, `${JSON.stringify(output, null, 2)}\n`);
-    for (const p of result.problems.slice(0, 30)) say(`problem: ${p}`);
+    for (const p of problems.slice(0, 30)) say(`problem: ${p}`);
     for (const x of stack.unexpectedExits.slice(0, 10)) say(`unexpected exit: ${x}`);
+    say(`fault log: ${faultLogFile} (replay with --replay ${faultLogFile})`);
     console.log(line);
-    clean = result.lost === 0 && result.duplicated_transfers === 0 && result.invariant_violations === 0 && result.not_final === 0;
+    clean =
+      result.lost === 0 &&
+      result.duplicated_transfers === 0 &&
+      result.invariant_violations === 0 &&
+      result.not_final === 0 &&
+      reconciliation.reconciled &&
+      faultProblems.length === 0 &&
+      coverage.ok &&
+      rss.ok;
     return clean ? 0 : 1;
   } finally {
     await stack.stop().catch((err: unknown) => say(`stopping: ${(err as Error).message}`));

@@ -36,7 +36,14 @@ const KIND_WEIGHTS: Record<PaymentKind, number> = {
   payout_decline: 8,
 };
 
-export type FaultKind = 'worker_kill' | 'temporal_restart' | 'api_restart' | 'database_restart' | 'connection_drop';
+/** The faults a run schedules. Every one is a crash or a cut, never a polite stop: a process is
+ * killed with SIGKILL (Postgres: its whole process group, or an immediate shutdown, which skips the
+ * checkpoint and recovers from the WAL at the next start), connections are terminated. */
+export const FAULT_KINDS = ['worker_kill', 'temporal_kill', 'api_kill', 'database_crash', 'connection_drop'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** How Postgres is crashed: SIGKILL of the postmaster's process group, or immediate shutdown. */
+export type DatabaseCrashMode = 'sigkill' | 'immediate';
 
 export interface ScheduledFault {
   /** Since the first payment was sent. */
@@ -46,6 +53,15 @@ export interface ScheduledFault {
   target: number;
   /** How long what was stopped stays down before it is started again. */
   down_ms: number;
+  /** database_crash only: the first crash of a run is a SIGKILL, then they alternate. */
+  mode?: DatabaseCrashMode;
+}
+
+/** Faults of each kind, as an object by kind (zero for a kind with none). */
+export function countByKind(faults: ReadonlyArray<{ kind: FaultKind }>): Record<FaultKind, number> {
+  const counts = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  for (const f of faults) counts[f.kind] += 1;
+  return counts;
 }
 
 export interface GatewayFaultRates {
@@ -82,18 +98,18 @@ export interface PlanOptions {
 export function faultCounts(payments: number): Record<FaultKind, number> {
   return {
     worker_kill: Math.max(2, Math.ceil(payments / 50)),
-    temporal_restart: Math.max(1, Math.ceil(payments / 700)),
-    api_restart: Math.max(1, Math.ceil(payments / 900)),
-    database_restart: Math.max(1, Math.ceil(payments / 1500)),
+    temporal_kill: Math.max(1, Math.ceil(payments / 700)),
+    api_kill: Math.max(1, Math.ceil(payments / 900)),
+    database_crash: Math.max(1, Math.ceil(payments / 1500)),
     connection_drop: Math.max(1, Math.ceil(payments / 400)),
   };
 }
 
 const DOWN_MS: Record<FaultKind, [number, number]> = {
   worker_kill: [300, 2_500],
-  temporal_restart: [500, 3_000],
-  api_restart: [200, 1_500],
-  database_restart: [500, 3_000],
+  temporal_kill: [500, 3_000],
+  api_kill: [200, 1_500],
+  database_crash: [500, 3_000],
   connection_drop: [0, 0],
 };
 
@@ -128,6 +144,8 @@ export function planChaos(options: PlanOptions): ChaosPlan {
     }
   }
   faults.sort((a, b) => a.at_ms - b.at_ms || a.kind.localeCompare(b.kind));
+  let crashes = 0;
+  for (const f of faults) if (f.kind === 'database_crash') f.mode = crashes++ % 2 === 0 ? 'sigkill' : 'immediate';
   const g = root.fork('gateway');
   return {
     seed: options.seed,

@@ -1,9 +1,10 @@
 // The platform a chaos run controls, all of it its own: an embedded Postgres and a Temporal dev
 // server (SQLite file) in a scratch folder on free ports, the payee-bank simulator in this process
 // (callbacks, fault rates drawn from the seed), worker processes and the API process as children
-// it can kill -9 and start again. A small forwarder in front of the workers' callback receivers
-// plays the load balancer a bank's callbacks would go through. A child that exits when no fault
-// asked for it is started again too, and counted.
+// it can kill -9 and start again; the Temporal dev server and Postgres are crashed the same way.
+// A small forwarder in front of the workers' callback receivers plays the load balancer a bank's
+// callbacks would go through. A child that exits when no fault asked for it is started again too,
+// and counted.
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -29,7 +30,7 @@ import { waitForWorker } from '../stack/search-attributes.js';
 import { resolveTemporalCli, type TemporalExecutable } from '../stack/temporal-cli.js';
 import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
 import { bundleWorkflows } from '../workers/worker.js';
-import type { GatewayFaultRates } from './schedule.js';
+import type { DatabaseCrashMode, GatewayFaultRates } from './schedule.js';
 
 export const TASK_QUEUE = 'payments';
 const NAMESPACE = 'default';
@@ -61,6 +62,32 @@ interface Child {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long terminated database connections get to disappear before they count as not dropped. */
+const TERMINATED_WAIT_MS = 5_000;
+
+/** Tries to find `n` distinct free ports, each asked of the OS in turn. */
+const PORT_DRAWS_PER_PORT_MAX = 20;
+
+export async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let draws = 0; ports.size < n; draws++) {
+    if (draws >= n * PORT_DRAWS_PER_PORT_MAX) throw new Error(`could not find ${n} distinct free ports in ${draws} draws`);
+    ports.add(await freePort());
+  }
+  return [...ports];
+}
+
+/** Signals a process's whole group; true only when the process was alive and the signal went out. */
+function killGroup(proc: ManagedProcess, signal: NodeJS.Signals): boolean {
+  const pid = proc.child.pid;
+  if (pid === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null) return false;
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeout_ms: number): Promise<void> {
   const deadline = Date.now() + timeout_ms;
@@ -97,15 +124,19 @@ export class ChaosStack {
     const { scratch, log } = this.options;
     const executable = await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: false }, { log });
     this.executable = executable;
-    const free = async (n: number) => Promise.all(Array.from({ length: n }, () => freePort()));
-    const [pgPort, temporalPort, apiPort, apiMetricsPort] = await free(4);
+    // One draw of distinct ports for everything: drawn one group at a time, a port released by one
+    // group could come back in the next (a worker then got the same callback and metrics port and
+    // could never start: it exited at once, again and again).
+    const ports = await distinctFreePorts(4 + 2 * this.options.workers);
+    const take = (n: number) => ports.splice(0, n);
+    const [pgPort, temporalPort, apiPort, apiMetricsPort] = take(4);
     this.ports = {
       postgres: pgPort!,
       temporal: temporalPort!,
       api: apiPort!,
       api_metrics: apiMetricsPort!,
-      callbacks: await free(this.options.workers),
-      metrics: await free(this.options.workers),
+      callbacks: take(this.options.workers),
+      metrics: take(this.options.workers),
     };
     log(`starting Postgres (127.0.0.1:${pgPort}), Temporal (127.0.0.1:${temporalPort}, SQLite) and bundling the workflows in ${scratch}`);
     const bundlePath = path.join(scratch, 'workflow-bundle.js');
@@ -301,75 +332,102 @@ export class ChaosStack {
   }
 
   // ---- faults ----
+  // Each returns whether it was played: a kill only when a live process was signalled, a drop
+  // only as connections actually terminated. A fault that found nothing to strike is not played.
 
-  /** kill -9 of a worker process (its whole process group), started again after down_ms. */
-  async killWorker(i: number, down_ms: number): Promise<void> {
-    const w = this.workers[i % this.workers.length]!;
-    w.down = true;
-    try {
-      const proc = w.proc;
-      if (proc && proc.child.exitCode === null && proc.child.pid !== undefined) {
-        try {
-          process.kill(-proc.child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-        await proc.exited;
-      }
-      await sleep(down_ms);
-    } finally {
-      w.down = false;
-    }
-    this.spawn(w);
+  /** SIGKILL of a worker process (its whole process group), started again after down_ms. */
+  async killWorker(i: number, down_ms: number): Promise<boolean> {
+    return this.killChild(this.workers[i % this.workers.length]!, down_ms);
   }
 
-  /** kill -9 of the API process, started again after down_ms; resolves once it answers. */
-  async restartApi(down_ms: number): Promise<void> {
-    const api = this.api!;
-    api.down = true;
-    try {
-      const proc = api.proc;
-      if (proc && proc.child.exitCode === null && proc.child.pid !== undefined) {
-        try {
-          process.kill(-proc.child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-        await proc.exited;
-      }
-      await sleep(down_ms);
-    } finally {
-      api.down = false;
-    }
-    this.spawn(api);
+  /** SIGKILL of the API process, started again after down_ms; resolves once it answers. */
+  async killApi(down_ms: number): Promise<boolean> {
+    const played = await this.killChild(this.api!, down_ms);
     await this.waitForApi();
+    return played;
   }
 
-  /** Stops the Temporal dev server and starts it again on the same SQLite file and port. */
-  async restartTemporal(down_ms: number): Promise<void> {
-    await this.temporal!.stop();
+  private async killChild(child: Child, down_ms: number): Promise<boolean> {
+    child.down = true;
+    let played = false;
+    try {
+      const proc = child.proc;
+      if (proc) {
+        played = killGroup(proc, 'SIGKILL');
+        await proc.exited;
+      }
+      await sleep(down_ms);
+    } finally {
+      child.down = false;
+    }
+    this.spawn(child);
+    return played;
+  }
+
+  /** SIGKILL of the Temporal dev server (a crash: no shutdown of its own), started again after
+   * down_ms on the same SQLite file and port. */
+  async killTemporal(down_ms: number): Promise<boolean> {
+    const proc = this.temporal!.process;
+    const played = proc !== null && killGroup(proc, 'SIGKILL');
+    if (proc) await proc.exited;
+    await this.temporal!.stop().catch(() => undefined); // whatever it holds besides the process
     await sleep(down_ms);
     this.temporal = await this.startTemporal();
+    return played;
   }
 
-  /** Stops Postgres (fast shutdown, or immediate: crash recovery at the next start) and starts it
-   * again on the same data folder and port. */
-  async restartPostgres(down_ms: number, mode: 'fast' | 'immediate'): Promise<void> {
-    const postgres = this.postgres!;
-    if (mode === 'fast') await postgres.stop();
-    else await postgres.process.stop('SIGQUIT', 30_000);
+  /** Crashes Postgres — SIGKILL of the postmaster's process group (every backend dies with it), or
+   * an immediate shutdown (SIGQUIT: no checkpoint) — and starts it again on the same data folder
+   * and port after down_ms. Either way the next start recovers from the WAL. */
+  async crashPostgres(down_ms: number, mode: DatabaseCrashMode): Promise<boolean> {
+    const proc = this.postgres!.process;
+    let played: boolean;
+    if (mode === 'sigkill') {
+      played = killGroup(proc, 'SIGKILL');
+      await proc.exited;
+    } else {
+      played = proc.child.exitCode === null && proc.child.signalCode === null;
+      await proc.stop('SIGQUIT', 30_000);
+    }
     await sleep(down_ms);
     this.postgres = await this.startPostgres();
+    return played;
   }
 
-  /** Terminates every database connection of the workers and the API (pg_terminate_backend). */
+  /** Terminates every database connection of the workers and the API (pg_terminate_backend) and
+   * counts those that are then gone. */
   async dropConnections(): Promise<number> {
-    const { rows } = await this.pool!.query<{ n: string }>(
-      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n
-         FROM pg_stat_activity WHERE application_name = ANY($1) AND pid <> pg_backend_pid()`,
+    // In the select list, so that only the rows the WHERE keeps are terminated.
+    const { rows } = await this.pool!.query<{ pid: number; signalled: boolean }>(
+      `SELECT pid, pg_terminate_backend(pid) AS signalled FROM pg_stat_activity
+        WHERE application_name = ANY($1) AND pid <> pg_backend_pid()`,
       [APP_CONNECTIONS],
     );
-    return Number(rows[0]?.n ?? 0);
+    const signalled = rows.filter((r) => r.signalled).map((r) => r.pid);
+    if (signalled.length === 0) return 0;
+    let remaining = signalled;
+    const deadline = Date.now() + TERMINATED_WAIT_MS;
+    while (remaining.length > 0 && Date.now() < deadline) {
+      await sleep(50);
+      const { rows: alive } = await this.pool!.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pid = ANY($1::int[])', [
+        remaining,
+      ]);
+      remaining = alive.map((r) => r.pid);
+    }
+    return signalled.length - remaining.length;
+  }
+
+  /** The long-running processes of the platform and their pids now (for memory sampling). */
+  processes(): Array<{ name: string; pid: number }> {
+    const out: Array<{ name: string; pid: number }> = [];
+    const add = (name: string, proc: ManagedProcess | null | undefined) => {
+      if (proc?.child.pid !== undefined && proc.child.exitCode === null) out.push({ name, pid: proc.child.pid });
+    };
+    for (const w of this.workers) add(w.name, w.proc);
+    add('api', this.api?.proc);
+    add('temporal', this.temporal?.process);
+    add('postgres', this.postgres?.process);
+    return out;
   }
 
   /** Every log line of the API processes matching `needle` (internal errors are logged there). */

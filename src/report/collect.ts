@@ -54,6 +54,38 @@ export interface WorkerFigures {
 export interface ApiFigures {
   authorization_latency_ms: Histogram | null;
   answers: Record<string, number>;
+  /** Authorize calls by their gRPC code as the API ended them ("ok", "deadline_exceeded"...). */
+  authorize_calls: Record<string, number>;
+}
+
+/** What the card network saw of its authorizations: answered (and how), or not answered in time. */
+export interface AuthorizationCounts {
+  calls: number;
+  approved: number;
+  declined: number;
+  /** Answered by the stand-in: the decision could not be made inside the deadline. */
+  stand_in: number;
+  /** No answer inside the caller's deadline (DEADLINE_EXCEEDED, or cancelled by the caller). */
+  timed_out: number;
+  unavailable: number;
+  /** Refused or failed otherwise (bad input, unknown card, internal...). */
+  other: number;
+}
+
+export function authorizationCounts(api: ApiFigures): AuthorizationCounts {
+  const calls = Object.values(api.authorize_calls).reduce((a, b) => a + b, 0);
+  const a = api.answers;
+  const timed_out = (api.authorize_calls.deadline_exceeded ?? 0) + (api.authorize_calls.canceled ?? 0);
+  const unavailable = api.authorize_calls.unavailable ?? 0;
+  return {
+    calls,
+    approved: a.approved ?? 0,
+    declined: a.declined ?? 0,
+    stand_in: (a.stand_in_declined ?? 0) + (a.stand_in_approved ?? 0),
+    timed_out,
+    unavailable,
+    other: Math.max(0, calls - (api.authorize_calls.ok ?? 0) - timed_out - unavailable),
+  };
 }
 
 export interface PlatformBalance {
@@ -115,6 +147,7 @@ export function apiFigures(text: string): ApiFigures {
   return {
     authorization_latency_ms: histogram(samples, 'card_authorization_latency_ms'),
     answers: counterBy(samples, 'card_authorization_answers', 'outcome'),
+    authorize_calls: counterBy(samples, 'api_requests', 'code', { method: 'Authorize' }),
   };
 }
 

@@ -64,12 +64,13 @@ export function histogram(samples: Sample[], name: string, filter: Record<string
   return { bounds, counts, count: count || previous, sum };
 }
 
-/** A counter's values summed by one label (e.g. outcome). Accepts the name with or without
- * `_total`. */
-export function counterBy(samples: Sample[], name: string, label: string): Record<string, number> {
+/** A counter's values summed by one label (e.g. outcome), over the label sets that carry
+ * `filter`. Accepts the name with or without `_total`. */
+export function counterBy(samples: Sample[], name: string, label: string, filter: Record<string, string> = {}): Record<string, number> {
   const out: Record<string, number> = {};
   for (const s of samples) {
     if (s.name !== name && s.name !== `${name}_total`) continue;
+    if (!matches(s.labels, filter)) continue;
     const key = s.labels[label] ?? '';
     out[key] = (out[key] ?? 0) + s.value;
   }

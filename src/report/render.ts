@@ -2,7 +2,15 @@
 // asset, so it can be mailed, attached to a ticket or opened from disk.
 import { CURRENCY_EXPONENTS, type Currency } from '../domain/money.js';
 import { TERMINAL_STATUSES, type PaymentStatus } from '../domain/payment.js';
-import type { ApiFigures, KindOutcomes, ReportData, Scraped, WorkerFigures } from './collect.js';
+import {
+  authorizationCounts,
+  type ApiFigures,
+  type AuthorizationCounts,
+  type KindOutcomes,
+  type ReportData,
+  type Scraped,
+  type WorkerFigures,
+} from './collect.js';
 import { quantileBound, type Histogram } from './prometheus.js';
 
 export function escapeHtml(value: string): string {
@@ -141,6 +149,27 @@ function countsList(counts: Record<string, number>): string {
     .join(' · ')}</p>`;
 }
 
+/** Every Authorize call the API ended, answered or not: timeouts and stand-ins are what a busy
+ * platform shows first, and the latency chart only has the answered ones. */
+export function authorizationPanel(c: AuthorizationCounts): string {
+  const row = (label: string, key: keyof AuthorizationCounts, n: number, cls = '') =>
+    `<tr${cls ? ` class="${cls}"` : ''}><td>${h(label)}</td><td class="num" data-authorizations="${key}">${fmt(n)}</td></tr>`;
+  const unanswered = c.timed_out + c.unavailable;
+  return `<table class="authorizations"><tr><th>Authorize calls</th><th class="num">n</th></tr>${[
+    row('approved', 'approved', c.approved),
+    row('declined', 'declined', c.declined),
+    row('answered by the stand-in (decision too late)', 'stand_in', c.stand_in, c.stand_in > 0 ? 'warn' : ''),
+    row('timed out (no answer inside the deadline)', 'timed_out', c.timed_out, c.timed_out > 0 ? 'warn' : ''),
+    row('unavailable', 'unavailable', c.unavailable, c.unavailable > 0 ? 'warn' : ''),
+    row('refused or failed otherwise', 'other', c.other),
+    row('total', 'calls', c.calls, 'total'),
+  ].join('')}</table>${
+    unanswered + c.stand_in > 0
+      ? `<p class="warn">${fmt(c.stand_in + unanswered)} of ${fmt(c.calls)} authorizations were not decided in time: the platform is overloaded for this load.</p>`
+      : ''
+  }`;
+}
+
 function unavailable(what: string, s: Scraped<unknown>): string {
   return s.ok ? '' : `<p class="warn">${h(what)} metrics unavailable (${h(s.url ?? 'no endpoint')}: ${h(s.error)})</p>`;
 }
@@ -153,7 +182,7 @@ function latencySection(worker: Scraped<WorkerFigures>, api: Scraped<ApiFigures>
     );
   if (api.ok)
     parts.push(
-      `<div>${histogramChart('Authorization answer (API: as the network sees it)', api.data.authorization_latency_ms, 'ms', '#00897b')}${countsList(api.data.answers)}</div>`,
+      `<div>${histogramChart('Authorization answer (API: as the network sees it)', api.data.authorization_latency_ms, 'ms', '#00897b')}${countsList(api.data.answers)}${authorizationPanel(authorizationCounts(api.data))}</div>`,
     );
   return `${unavailable('worker', worker)}${unavailable('API', api)}<div class="row">${parts.join('')}</div>`;
 }

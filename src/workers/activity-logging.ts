@@ -3,6 +3,7 @@
 // greps for when a payment looks wrong.
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
+import { isBusinessOutcome } from './business-outcomes.js';
 
 /** The payment an activity works for: every activity input names it, directly or in `payment`. */
 function paymentIdOf(args: unknown[]): string | undefined {
@@ -22,12 +23,15 @@ export class ActivityLoggingInterceptor implements ActivityInboundCallsIntercept
       this.ctx.log.info('activity completed', { payment_id, duration_ms: Math.round(performance.now() - started_ms) });
       return result;
     } catch (err) {
-      this.ctx.log.warn('activity failed', {
+      const fields = {
         payment_id,
         duration_ms: Math.round(performance.now() - started_ms),
         error: (err as Error).message,
         error_type: (err as { type?: string }).type ?? (err as Error).name,
-      });
+      };
+      // A decline or a bank's rejection is the payment's answer, not a fault: info, not a warning.
+      if (isBusinessOutcome(err)) this.ctx.log.info('activity ended with a business outcome', fields);
+      else this.ctx.log.warn('activity failed', fields);
       throw err;
     }
   }

@@ -2,6 +2,7 @@
 // keeping the SDK's context attributes (workflow id, run id, activity type...) as fields.
 import type { LogLevel, LogMetadata, Logger as SdkLogger } from '@temporalio/common';
 import type { Logger } from '../logger.js';
+import { isBusinessOutcome } from './business-outcomes.js';
 
 export function createSdkLogger(log: Logger): SdkLogger {
   const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
@@ -11,7 +12,10 @@ export function createSdkLogger(log: Logger): SdkLogger {
     WARN: 'warn',
     ERROR: 'error',
   };
-  const emit = (level: LogLevel, message: string, meta?: LogMetadata) => log[levels[level]](meta ?? {}, message);
+  // The SDK warns "Activity failed" for every failure; a decline or a bank's rejection is the
+  // payment's answer (a business outcome), logged at info so that warnings stay worth reading.
+  const emit = (level: LogLevel, message: string, meta?: LogMetadata) =>
+    log[level === 'WARN' && isBusinessOutcome(meta?.error) ? 'info' : levels[level]](meta ?? {}, message);
   return {
     log: emit,
     trace: (m, meta) => emit('TRACE', m, meta),

@@ -289,27 +289,69 @@ describe('idempotency and windows', () => {
 });
 
 describe('cutoff', () => {
-  test('a cycle waits for transactions that started before its end: a late commit cannot slip between cycles', async () => {
+  test('a straggler that started before the cycle end and commits after it posts into that cycle', async () => {
     const c = await cardholder('JPY');
     await purchase(c, 5_000);
-    // A transaction that started before the cycle's end and is still open: whatever it writes is
-    // stamped before the end, so the cycle must not be netted until it is over.
-    const straggler = await h.pool.connect();
+    // The straggler: a clearing authorized now, whose ledger transaction starts before the cycle's
+    // end but cannot commit until after it, because a blocker holds the row lock on the company's
+    // credit line. The transfer is stamped with its transaction's start (before the end), so the
+    // cycle must wait for it and net it; netting without it would let it slip between two cycles.
+    const late: CardPayment = {
+      payment_id: `txn-${randomUUID()}`,
+      card_id: c.card_id,
+      currency: c.currency,
+      merchant: { mcc: '5411', name: 'Late Grocery' },
+    };
+    const decision = await authorizeCardPayment(h.client, late, { amount_minor: 700, deadline_at_ms: Date.now() + 10_000 }, opts());
+    assert.equal(decision.approved, true);
+    const blocker = await h.pool.connect();
+    let blockerOpen = false;
     try {
-      await straggler.query('BEGIN');
-      await straggler.query('SELECT 1');
+      await blocker.query('BEGIN');
+      blockerOpen = true;
+      await blocker.query('SELECT id FROM ledger.accounts WHERE id = $1 FOR UPDATE', [c.account_id]);
+      const clearing = clearCardPayment(h.client, late, { event_id: 'clr-1', amount_minor: 700 }, opts());
+      clearing.catch(() => undefined); // awaited below; a failure before then must not go unhandled
+      // Waits until the clearing's ledger transaction has begun and is queued behind the blocker.
+      const waitDeadline = Date.now() + 60_000;
+      for (;;) {
+        const { rows } = await h.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'`,
+        );
+        if (rows[0]!.n > 0) break;
+        assert.ok(Date.now() < waitDeadline, "the clearing's ledger transaction waits on the blocker's lock");
+        await new Promise((r) => setTimeout(r, 50));
+      }
       const end = await cycleEnd();
       const handle = await settle({ cycle_end: end, currencies: ['JPY'] });
-      await new Promise((r) => setTimeout(r, 1_500));
+      // Past the cycle's lag: rule 1 alone would net it now.
+      await new Promise((r) => setTimeout(r, LAG_MS * 5));
       assert.equal(await storedCycles('JPY'), 0, 'not netted while the straggler is open');
-      const waiting = await handle.query(getNetworkSettlementQuery);
-      assert.equal(waiting.status, 'RUNNING');
-      await straggler.query('COMMIT');
+      assert.equal((await handle.query(getNetworkSettlementQuery)).status, 'RUNNING');
+      await blocker.query('COMMIT');
+      blockerOpen = false;
+      const cleared = await clearing;
+      assert.equal(cleared.posted_minor, 700);
+      const posting = (await h.ledger.getPaymentTransfers(late.payment_id)).find((t) => t.code === TransferCode.card_clearing);
+      assert.ok(posting?.created_at, 'the straggler posted its clearing');
+      assert.ok(posting.created_at < new Date(end), `stamped ${posting.created_at.toISOString()}, before the end ${end}`);
+      await network.record([
+        {
+          record_id: `${late.payment_id}:clr-1`,
+          kind: 'clearing',
+          currency: c.currency,
+          amount_minor: 700,
+          at: posting.created_at.toISOString(),
+        },
+      ]);
       const state = await handle.result();
       assert.equal(state.status, 'MATCHED');
-      assert.equal(state.cycles[0]!.cycle!.net_minor, 5_000);
+      assert.equal(state.cycles[0]!.cycle!.net_minor, 5_700, 'the straggler is in the cycle');
+      assert.equal(state.cycles[0]!.cycle!.transfers, 2);
     } finally {
-      straggler.release();
+      if (blockerOpen) await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
     }
   });
 });

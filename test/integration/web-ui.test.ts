@@ -1,7 +1,7 @@
 // The Temporal Web UI as an operator uses it, in a real browser: `npm start` in a scratch data
-// folder, the demo's payments, then headless Chromium (the Debian package, driven by
-// playwright-core) lists the payouts with a search-attribute query, opens one and shows its input
-// decrypted, which it can only do through the codec server. Also `npm run report` against the same
+// folder, the demo's payments, then headless Chromium (the one inside the npm package
+// @sparticuz/chromium, driven by playwright-core) lists the payouts with a search-attribute query,
+// opens one and shows its input decrypted, which it can only do through the codec server. Also `npm run report` against the same
 // platform, looked at in the same browser. Screenshots go to the test's scratch folder (and to
 // WEB_UI_SCREENSHOT_DIR when set).
 import assert from 'node:assert/strict';
@@ -9,64 +9,32 @@ import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import packagedChromium from '@sparticuz/chromium';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO_ROOT } from '../../src/config.js';
 import { paymentWorkflowId } from '../../src/domain/payment.js';
-import { freePort } from '../../src/stack/ports.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { testEnv } from '../support/env.js';
+import { stackEnv } from '../support/stack-env.js';
 import { tsx, type Started } from '../support/tsx-process.js';
 
 const START_TIMEOUT_MS = 180_000;
 /** The Web UI is a single-page app: its first load and each query take a while on a busy machine. */
 const UI_TIMEOUT_MS = 90_000;
 
-/** CHROMIUM_PATH, else `chromium` or `chromium-browser` on PATH (the Debian package; .ci/run installs it). */
-function findChromium(): string {
+/**
+ * CHROMIUM_PATH when set, else the headless Chromium that ships inside the npm package
+ * `@sparticuz/chromium` (a devDependency, so `npm ci` brings it: no system package, no download).
+ * Its first use unpacks the binary into the system's temporary folder (a second or two).
+ */
+async function findChromium(): Promise<string> {
   const explicit = process.env.CHROMIUM_PATH;
   if (explicit) {
     accessSync(explicit, constants.X_OK);
     return explicit;
   }
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    for (const name of ['chromium', 'chromium-browser']) {
-      const candidate = path.join(dir, name);
-      try {
-        accessSync(candidate, constants.X_OK);
-        return candidate;
-      } catch {
-        // next
-      }
-    }
-  }
-  throw new Error('no Chromium found: set CHROMIUM_PATH, or install the Debian package `chromium` (.ci/run does)');
-}
-
-/** A scratch data folder and a free port for every `*_PORT` variable the configuration has. */
-async function stackEnv(dataDir: string): Promise<NodeJS.ProcessEnv> {
-  const config = readFileSync(path.join(REPO_ROOT, 'src', 'config.ts'), 'utf8');
-  const ports = [...config.matchAll(/^\s+([A-Z][A-Z0-9_]*_PORT):\s*port\b/gm)].map((m) => m[1]!);
-  assert.ok(ports.includes('TEMPORAL_UI_PORT'), `found the port variables in src/config.ts: ${ports.join(', ')}`);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATA_DIR: dataDir,
-    TEMPORAL_CLI_PATH: testEnv.temporalCliPath,
-    WORKER_SHUTDOWN_GRACE_MS: '2000',
-    LOG_LEVEL: 'info',
-  };
-  for (const name of ports) env[name] = String(await freePort());
-  // npm start's own database, Temporal and keys (it creates its key file), not the harness's.
-  for (const name of [
-    'DATABASE_URL',
-    'TEMPORAL_ADDRESS',
-    'SETTLEMENT_GATEWAY_URL',
-    'PAYLOAD_CODEC_KEYS',
-    'PAYLOAD_CODEC_KEYS_FILE',
-    'SETTLEMENT_CALLBACK_SECRET',
-    'SETTLEMENT_CALLBACK_SECRET_FILE',
-  ])
-    delete env[name];
-  return env;
+  const unpacked = await packagedChromium.executablePath();
+  accessSync(unpacked, constants.X_OK);
+  return unpacked;
 }
 
 let platform: Started | null = null;
@@ -99,7 +67,7 @@ async function waitForText(page: Page, text: string, what: string, shot: string)
 }
 
 test('the Web UI lists payouts by search attribute and shows a payout input decoded by the codec server', async () => {
-  const chromiumPath = findChromium();
+  const chromiumPath = await findChromium();
   const scratch = mkdtempSync(path.join(testEnv.scratchDir, 'web-ui-'));
   const env = await stackEnv(path.join(scratch, 'data'));
 
@@ -147,7 +115,9 @@ test('the Web UI lists payouts by search attribute and shows a payout input deco
   browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    // Runs as root in CI: Chromium's sandbox needs a user namespace it does not get there.
+    // Runs as root in CI: Chromium's sandbox needs a user namespace it does not get there. Not the
+    // package's own serverless flags: those switch off web security, and the codec server's CORS
+    // answers are part of what this test proves.
     args: ['--no-sandbox', '--disable-dev-shm-usage'],
     timeout: 60_000,
   });

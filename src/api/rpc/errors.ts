@@ -46,6 +46,11 @@ const UNAVAILABLE_ERRNOS = new Set([
 /** gRPC status codes of the Temporal client that mean "try again later". */
 const GRPC_UNAVAILABLE = 14;
 const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_RESOURCE_EXHAUSTED = 8;
+/** The retry hint when the engine itself refused (its per-workflow in-flight update limit, its
+ * poller limit): admission control should shed before that, so this is a bound that slipped, and
+ * the caller waits as long as an admission refusal asks by default (API_RETRY_AFTER_MS, 200). */
+const ENGINE_REFUSAL_RETRY_AFTER_MS = 200;
 
 function isUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
@@ -87,6 +92,11 @@ export function toConnectError(err: unknown, log: Logger, method: string): Conne
   if (isUnavailable(err)) {
     log.warn({ method, err: (err as Error).message }, 'dependency unavailable');
     return new ConnectError('a dependency is unavailable; retry with the same ids', Code.Unavailable);
+  }
+  if (hasCode(err, GRPC_RESOURCE_EXHAUSTED)) {
+    // Nothing the engine refused was done; every call is idempotent by its ids, so a retry is safe.
+    log.warn({ method, err: (err as Error).message }, 'the engine refused the call (resource exhausted)');
+    return resourceExhausted('the workflow engine refused the call', ENGINE_REFUSAL_RETRY_AFTER_MS);
   }
   if (hasCode(err, GRPC_DEADLINE_EXCEEDED)) {
     return new ConnectError('the deadline passed before the platform answered', Code.DeadlineExceeded);

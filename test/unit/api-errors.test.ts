@@ -1,0 +1,33 @@
+// The API's one mapping from failures to gRPC codes (src/api/rpc/errors.ts): the engine's own
+// refusals are never answered INTERNAL.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Code } from '@connectrpc/connect';
+import pino from 'pino';
+import { toConnectError } from '../../src/api/rpc/errors.js';
+
+const silent = pino({ level: 'silent' });
+
+/** What the Temporal client throws when the server refuses an update with RESOURCE_EXHAUSTED:
+ * a service error whose cause carries the gRPC status code 8. */
+function engineRefusal(message: string): Error {
+  const grpc = Object.assign(new Error(`8 RESOURCE_EXHAUSTED: ${message}`), { code: 8, details: message });
+  return new Error('Unexpected error while making gRPC request', { cause: grpc });
+}
+
+test("the engine's RESOURCE_EXHAUSTED is RESOURCE_EXHAUSTED with a retry hint, not INTERNAL", () => {
+  for (const message of [
+    'limit on number of concurrent in-flight updates has been reached (10)',
+    'namespace concurrent poller limit exceeded',
+  ]) {
+    const answer = toConnectError(engineRefusal(message), silent, 'Authorize');
+    assert.equal(answer.code, Code.ResourceExhausted, message);
+    assert.match(answer.message, /retry with the same ids/);
+    const pushback = Number(answer.metadata.get('grpc-retry-pushback-ms'));
+    assert.ok(Number.isSafeInteger(pushback) && pushback > 0, `retry hint ${pushback}`);
+  }
+});
+
+test('an error with no known cause is still INTERNAL', () => {
+  assert.equal(toConnectError(new Error('a bug'), silent, 'GetPayment').code, Code.Internal);
+});
