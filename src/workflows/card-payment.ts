@@ -67,12 +67,31 @@ import { createSerialQueue } from './serial-queue.js';
 
 /** The decision runs as a local activity (no round trip through a task queue while the network
  * waits), retried only until the network's deadline (schedule-to-close). */
+const DECISION_RETRY_INITIAL_MS = 50;
+const DECISION_RETRY_MAX_MS = 1_000;
 const DECIDE_OPTIONS: LocalActivityOptions = {
   startToCloseTimeout: '5 seconds',
-  retry: { initialInterval: '50 milliseconds', backoffCoefficient: 2, maximumInterval: '1 second' },
+  retry: { initialInterval: DECISION_RETRY_INITIAL_MS, backoffCoefficient: 2, maximumInterval: DECISION_RETRY_MAX_MS },
 };
 /** The least a decision gets, even when its deadline has passed (a stand-in approval's hold). */
 const DECISION_BUDGET_MS_MIN = 1_000;
+
+/** How many attempts of the decision fit in `budget_ms` with DECIDE_OPTIONS' backoff (each retry
+ * waits initialInterval × 2^n, at most maximumInterval), the first included, at least 1. The
+ * schedule-to-close timeout cuts an attempt that is still running at the deadline, but the SDK
+ * goes on scheduling new attempts of a local activity that fails fast (measured:
+ * test/integration/card-decision-deadline.test.ts), so the attempts are bounded as well. */
+export function decisionAttemptsMax(budget_ms: number): number {
+  const ATTEMPTS_MAX = 100;
+  let waited_ms = 0;
+  let attempts = 1;
+  for (let wait_ms = DECISION_RETRY_INITIAL_MS; attempts < ATTEMPTS_MAX; attempts += 1) {
+    waited_ms += wait_ms;
+    if (waited_ms >= budget_ms) break;
+    wait_ms = Math.min(wait_ms * 2, DECISION_RETRY_MAX_MS);
+  }
+  return attempts;
+}
 /** Stand-in holds and lifecycle steps: money the network already moved. Local activities too (no
  * activity task, no extra workflow task: a purchase's authorization and clearing cost one
  * workflow task each); retried for a bounded time, then the step fails, the payment is flagged,
@@ -157,7 +176,12 @@ export async function cardPaymentWorkflow(
         const options: LocalActivityOptions = {
           ...DECIDE_OPTIONS,
           summary,
-          ...(budget_ms !== null ? { scheduleToCloseTimeout: budget_ms } : {}),
+          ...(budget_ms !== null
+            ? {
+                scheduleToCloseTimeout: budget_ms,
+                retry: { ...DECIDE_OPTIONS.retry, maximumAttempts: decisionAttemptsMax(budget_ms) },
+              }
+            : {}),
         };
         const r = await local.authorizeCard.executeWithOptions(options, [
           {

@@ -7,10 +7,11 @@
 // the ledger verifier passing. The second test covers an attempt that did place a hold before its
 // answer was lost: the hold is found and released, not left behind.
 //
-// Status when written: the second test passes (schedule-to-close cuts an attempt still running at
-// the deadline; without the budget it fails, declined only after start-to-close). The first FAILS:
-// after a fast-failing attempt the local activity is retried past the deadline, about once a
-// second (maximumInterval), for as long as the workflow runs: the budget does not bound retries.
+// The first test failed when written: schedule-to-close cut an attempt still running at the
+// deadline, but a fast-failing local activity went on being retried past it, about once a second,
+// for as long as the workflow ran. The decision's attempts are now bounded by what fits in the
+// budget as well (decisionAttemptsMax). The second test fails without the budget (declined only
+// after start-to-close).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
