@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../../src/config.js';
 import { isAlive } from '../../src/stack/processes.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { testEnv } from '../support/env.js';
-import { stackEnv } from '../support/stack-env.js';
+import { stackEnv } from '../support/npm-start.js';
 import { tsx, type Started } from '../support/tsx-process.js';
 
 const START_TIMEOUT_MS = 180_000;

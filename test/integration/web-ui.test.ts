@@ -14,7 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { paymentWorkflowId } from '../../src/domain/payment.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { testEnv } from '../support/env.js';
-import { stackEnv } from '../support/stack-env.js';
+import { stackEnv } from '../support/npm-start.js';
 import { tsx, type Started } from '../support/tsx-process.js';
 
 const START_TIMEOUT_MS = 180_000;

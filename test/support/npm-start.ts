@@ -10,9 +10,10 @@ import type { Started } from './tsx-process.js';
 
 export const START_TIMEOUT_MS = 180_000;
 
-export async function stackEnv(): Promise<NodeJS.ProcessEnv> {
+/** The environment for `npm start` beside the harness: a data folder (a new scratch one unless
+ * given), free ports for every service, and none of the harness's own database, Temporal or keys. */
+export async function stackEnv(dataDir: string = mkdtempSync(path.join(testEnv.scratchDir, 'stack-'))): Promise<NodeJS.ProcessEnv> {
   const temporalCli = testEnv.temporalCliPath;
-  const dataDir = mkdtempSync(path.join(testEnv.scratchDir, 'stack-'));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATA_DIR: dataDir,
