@@ -23,7 +23,7 @@ import { generateKeyEntry } from '../codec/keys.js';
 import { loadDataConverter } from '../codec/data-converter.js';
 import { REPO_ROOT, loadConfig } from '../config.js';
 import { paymentWorkflowId } from '../domain/payment.js';
-import { freePort, freePortRange } from '../stack/ports.js';
+import { distinctFreePorts, freePortRange, stackPortsEnv } from '../stack/ports.js';
 import { spawnManaged, type ManagedProcess } from '../stack/processes.js';
 import { waitForWorker } from '../stack/search-attributes.js';
 import { readStackFile, type StackFile } from '../stack/stack-file.js';
@@ -90,16 +90,8 @@ async function startPlatform(mode: 'server' | 'dev', scratch: string): Promise<P
     DATA_DIR: dataDir,
     TEMPORAL_MODE: mode,
     TEMPORAL_HISTORY_SHARDS: String(HISTORY_SHARDS_DEFAULT),
-    POSTGRES_PORT: String(await freePort()),
-    TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
+    ...(await stackPortsEnv()),
     TEMPORAL_SERVER_PORT_BASE: String(await freePortRange(SERVER_PORTS_PER_BASE, 20_000, SERVER_PORT_MAX)),
-    SETTLEMENT_SIMULATOR_PORT: String(await freePort()),
-    SETTLEMENT_CALLBACK_PORT: String(await freePort()),
-    API_PORT: String(await freePort()),
-    CODEC_SERVER_PORT: String(await freePort()),
-    WORKER_METRICS_PORT: String(await freePort()),
-    API_METRICS_PORT: String(await freePort()),
     API_LOCAL_COMPANIES: companyIds(program.opts<Options>().companies).join(','),
     LOG_LEVEL: 'warn',
   };
@@ -123,6 +115,12 @@ async function startPlatform(mode: 'server' | 'dev', scratch: string): Promise<P
   }
 }
 
+/** A second worker's own listening ports. */
+async function workerPortsEnv(): Promise<{ SETTLEMENT_CALLBACK_PORT: string; WORKER_METRICS_PORT: string }> {
+  const [callback, metrics] = await distinctFreePorts(2);
+  return { SETTLEMENT_CALLBACK_PORT: String(callback), WORKER_METRICS_PORT: String(metrics) };
+}
+
 async function addWorker(platform: Platform, connection: Connection, scratch: string): Promise<void> {
   const n = platform.extraWorkers.length + 2;
   const worker = spawnManaged({
@@ -131,8 +129,8 @@ async function addWorker(platform: Platform, connection: Connection, scratch: st
     args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'workers', 'main.ts')],
     logFile: path.join(scratch, `worker-${platform.mode}-${n}.log`),
     cwd: REPO_ROOT,
-    // Its addresses come from the stack's stack.json; its own ports are its own.
-    env: { ...platform.env, SETTLEMENT_CALLBACK_PORT: String(await freePort()), WORKER_METRICS_PORT: String(await freePort()) },
+    // Its addresses come from the stack's stack.json; its own ports are its own (two distinct ones).
+    env: { ...platform.env, ...(await workerPortsEnv()) },
   });
   platform.extraWorkers.push(worker);
   // The second worker's first poll: the task queue then shows two pollers.

@@ -23,7 +23,7 @@ import {
   parseWebhookSecret,
 } from '../settlement/webhook-signature.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../settlement/simulator.js';
-import { freePort } from '../stack/ports.js';
+import { distinctFreePorts } from '../stack/ports.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
 import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
 import { waitForWorker } from '../stack/search-attributes.js';
@@ -64,18 +64,6 @@ interface Child {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How long terminated database connections get to disappear before they count as not dropped. */
 const TERMINATED_WAIT_MS = 5_000;
-
-/** Tries to find `n` distinct free ports, each asked of the OS in turn. */
-const PORT_DRAWS_PER_PORT_MAX = 20;
-
-export async function distinctFreePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  for (let draws = 0; ports.size < n; draws++) {
-    if (draws >= n * PORT_DRAWS_PER_PORT_MAX) throw new Error(`could not find ${n} distinct free ports in ${draws} draws`);
-    ports.add(await freePort());
-  }
-  return [...ports];
-}
 
 /** Signals a process's whole group; true only when the process was alive and the signal went out. */
 function killGroup(proc: ManagedProcess, signal: NodeJS.Signals): boolean {

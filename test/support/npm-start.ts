@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, freePortRange } from '../../src/stack/ports.js';
+import { freePortRange, stackPortsEnv } from '../../src/stack/ports.js';
 import { SERVER_PORTS_PER_BASE, SERVER_PORT_MAX } from '../../src/stack/temporal-server-config.js';
 import { testEnv } from './env.js';
 import type { Started } from './tsx-process.js';
@@ -18,17 +18,9 @@ export async function stackEnv(dataDir: string = mkdtempSync(path.join(testEnv.s
     ...process.env,
     DATA_DIR: dataDir,
     TEMPORAL_CLI_PATH: temporalCli,
-    POSTGRES_PORT: String(await freePort()),
-    TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
+    ...(await stackPortsEnv()),
     // Server mode's internal ports: below 32768, away from the ephemeral range freePort uses.
     TEMPORAL_SERVER_PORT_BASE: String(await freePortRange(SERVER_PORTS_PER_BASE, 20_000, SERVER_PORT_MAX)),
-    SETTLEMENT_SIMULATOR_PORT: String(await freePort()),
-    SETTLEMENT_CALLBACK_PORT: String(await freePort()),
-    API_PORT: String(await freePort()),
-    CODEC_SERVER_PORT: String(await freePort()),
-    WORKER_METRICS_PORT: String(await freePort()),
-    API_METRICS_PORT: String(await freePort()),
     WORKER_SHUTDOWN_GRACE_MS: '2000',
     LOG_LEVEL: 'info',
   };

@@ -12,7 +12,8 @@ import { FaultInjector, unplayedFaults } from '../../src/chaos/faults.js';
 import { MemorySampler, RSS_MB_LIMIT, judgeMemory } from '../../src/chaos/memory.js';
 import { BankDraws, faultLog, readFaultLog, writeFaultLog } from '../../src/chaos/replay.js';
 import { countByKind, planChaos, type ScheduledFault } from '../../src/chaos/schedule.js';
-import { distinctFreePorts, type ChaosStack } from '../../src/chaos/stack.js';
+import { type ChaosStack } from '../../src/chaos/stack.js';
+import { distinctFreePorts } from '../../src/stack/ports.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'chaos-faults-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
