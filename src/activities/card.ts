@@ -15,17 +15,29 @@ import type { CardStore } from '../cards/cards.js';
 import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
+import { cardChangeAfterStep, cardPaymentAfter, type CardStepContext } from '../domain/events.js';
+import type { CardCommand, CardStepResult } from '../domain/card-lifecycle.js';
+import type { EventStore } from '../events/store.js';
+import { paymentEvent } from '../events/payment-event.js';
 
 export interface CardActivityDeps {
   postings: TransferBatcher;
   /** Reads: a retried step looks for what a previous attempt wrote. */
   ledger: Pick<Ledger, 'getTransfers'>;
   cards: CardStore;
+  /** Where each step writes the payment's event (issue 16). */
+  events: Pick<EventStore, 'appendEvents'>;
   /** Decision latency and outcomes (the worker's metrics); absent in tests that do not look. */
   metrics?: Pick<WorkerMetrics, 'cardDecision'> | undefined;
 }
 
 export type { CardAccount, HoldRef };
+
+/** What a step's event needs (the workflow passes it; absent: no event, as for payments running
+ * the legacy workflow): the state the step ran in, its message, and the step itself. */
+export interface StepEventContext extends CardStepContext {
+  command: CardCommand;
+}
 
 export interface AuthorizeCardInput {
   payment: CardPayment;
@@ -38,6 +50,7 @@ export interface AuthorizeCardInput {
   /** The network approved on the issuer's behalf: hold whatever the rules say, past the limit if
    * need be (then on the over-limit receivable). */
   stand_in_approved: boolean;
+  event_context?: StepEventContext | undefined;
 }
 
 export interface AuthorizeCardResult {
@@ -106,7 +119,29 @@ export function createCardActivities(deps: CardActivityDeps) {
  * release of it is a no-op, and a clearing against it is a force post. */
 const ALREADY_RESOLVED = new Set(['pending_transfer_already_posted', 'pending_transfer_already_voided', 'pending_transfer_not_found']);
 
-function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivityDeps) {
+function createUnmeteredCardActivities({ postings, cards, ledger, events }: CardActivityDeps) {
+  /** Writes the event of the change a step made, if it made one the payment's company sees. A
+   * retried step derives the same event id: written once. */
+  const emit = async (
+    payment: CardPayment,
+    context: StepEventContext | undefined,
+    company_id: string | undefined,
+    result: CardStepResult,
+  ): Promise<void> => {
+    if (!context) return;
+    const known = context.state.card === 'unknown' || context.state.card === null ? undefined : context.state.card.company_id;
+    const company = company_id ?? known;
+    if (!company) return; // a card the issuer does not know belongs to no company
+    const change = cardChangeAfterStep(context, context.command, result, Date.now());
+    if (!change) return;
+    const state = cardPaymentAfter(
+      { payment_id: payment.payment_id, currency: payment.currency, card_id: payment.card_id, merchant_mcc: payment.merchant.mcc },
+      company,
+      change.state,
+    );
+    await events.appendEvents([paymentEvent(change.type, change.change_key, { ...state, company_id: company })]);
+  };
+
   /** The hold as the ledger has it: by its key, or its over-limit twin (a stand-in hold whose
    * placing attempt's answer was lost); null when neither was placed. */
   const findHold = async (payment_id: string, hold: HoldRef): Promise<{ hold: HoldRef; released: boolean } | null> => {
@@ -160,7 +195,53 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
     return chain;
   };
 
-  return {
+  /** Decides an authorization or increment and places its hold in one step: the card's rules
+   * first, then the credit line, checked by the ledger in the same transaction that writes the
+   * hold. */
+  const decideHold = async (payment: CardPayment, input: AuthorizeCardInput): Promise<AuthorizeCardResult> => {
+    assertAmount('hold_minor', input.hold_minor);
+    const decline = (reason: DeclineReason, card?: CardAccount): AuthorizeCardResult => ({
+      approved: false,
+      reason,
+      ...(card ? { card } : {}),
+      decided_at_ms: Date.now(),
+    });
+    const card = await cards.get(payment.card_id);
+    const account: CardAccount | undefined = card ? { company_id: card.company_id, account_id: card.account_id } : undefined;
+    // A retried decision answers from the hold a previous attempt placed, whatever the card's
+    // rules say now (a card frozen between two attempts must not decline a held payment).
+    const placed = await findHold(payment.payment_id, { key: holdKey(input.event_id), amount_minor: input.hold_minor, overlimit: false });
+    if (placed && !placed.released)
+      return { approved: true, hold: placed.hold, ...(account ? { card: account } : {}), decided_at_ms: Date.now() };
+    if (!input.stand_in_approved) {
+      if (!card) return decline('card_not_found');
+      if (card.currency !== payment.currency) return decline('currency_mismatch', account);
+      if (card.status !== 'active') return decline('card_frozen', account);
+      if (card.blocked_mccs.includes(payment.merchant.mcc)) return decline('merchant_category_blocked', account);
+      if (card.transaction_limit_minor !== null && input.hold_minor > card.transaction_limit_minor) {
+        return decline('over_transaction_limit', account);
+      }
+    }
+    const tryHold = async (debit_account_id: string, overlimit: boolean) => {
+      const key = holdKey(input.event_id, overlimit ? 'overlimit' : undefined);
+      const outcomes = await postings.submit(holdChain(payment, key, debit_account_id, input.hold_minor, input.replaces));
+      const hold: HoldRef = { key, amount_minor: input.hold_minor, overlimit };
+      return { outcomes, hold, failed: outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed') };
+    };
+    if (account && card?.currency === payment.currency) {
+      const first = await tryHold(account.account_id, false);
+      if (!first.failed) return { approved: true, hold: first.hold, card: account, decided_at_ms: Date.now() };
+      const reason = HOLD_REFUSALS[refusalOf(first.failed)];
+      if (!reason) throw unexpected('authorizeCard', first.outcomes);
+      if (!input.stand_in_approved) return decline(reason, account);
+    }
+    // The network approved for us: the money will be cleared whatever our rules say.
+    const forced = await tryHold(platformAccount('card_overlimit_receivable', payment.currency), true);
+    if (forced.failed) throw unexpected('authorizeCard (stand-in)', forced.outcomes);
+    return { approved: true, hold: forced.hold, ...(account ? { card: account } : {}), decided_at_ms: Date.now() };
+  };
+
+  const steps = {
     /** Looks the card up: which company and credit line it spends from. */
     async resolveCard(input: CardPayment): Promise<CardAccount | null> {
       const payment = parseOrFail(cardPaymentSchema, input, 'card payment');
@@ -173,46 +254,9 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
      * the same transaction that writes the hold. */
     async authorizeCard(input: AuthorizeCardInput): Promise<AuthorizeCardResult> {
       const payment = parseOrFail(cardPaymentSchema, input.payment, 'card payment');
-      assertAmount('hold_minor', input.hold_minor);
-      const decline = (reason: DeclineReason, card?: CardAccount): AuthorizeCardResult => ({
-        approved: false,
-        reason,
-        ...(card ? { card } : {}),
-        decided_at_ms: Date.now(),
-      });
-      const card = await cards.get(payment.card_id);
-      const account: CardAccount | undefined = card ? { company_id: card.company_id, account_id: card.account_id } : undefined;
-      // A retried decision answers from the hold a previous attempt placed, whatever the card's
-      // rules say now (a card frozen between two attempts must not decline a held payment).
-      const placed = await findHold(payment.payment_id, { key: holdKey(input.event_id), amount_minor: input.hold_minor, overlimit: false });
-      if (placed && !placed.released)
-        return { approved: true, hold: placed.hold, ...(account ? { card: account } : {}), decided_at_ms: Date.now() };
-      if (!input.stand_in_approved) {
-        if (!card) return decline('card_not_found');
-        if (card.currency !== payment.currency) return decline('currency_mismatch', account);
-        if (card.status !== 'active') return decline('card_frozen', account);
-        if (card.blocked_mccs.includes(payment.merchant.mcc)) return decline('merchant_category_blocked', account);
-        if (card.transaction_limit_minor !== null && input.hold_minor > card.transaction_limit_minor) {
-          return decline('over_transaction_limit', account);
-        }
-      }
-      const tryHold = async (debit_account_id: string, overlimit: boolean) => {
-        const key = holdKey(input.event_id, overlimit ? 'overlimit' : undefined);
-        const outcomes = await postings.submit(holdChain(payment, key, debit_account_id, input.hold_minor, input.replaces));
-        const hold: HoldRef = { key, amount_minor: input.hold_minor, overlimit };
-        return { outcomes, hold, failed: outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed') };
-      };
-      if (account && card?.currency === payment.currency) {
-        const first = await tryHold(account.account_id, false);
-        if (!first.failed) return { approved: true, hold: first.hold, card: account, decided_at_ms: Date.now() };
-        const reason = HOLD_REFUSALS[refusalOf(first.failed)];
-        if (!reason) throw unexpected('authorizeCard', first.outcomes);
-        if (!input.stand_in_approved) return decline(reason, account);
-      }
-      // The network approved for us: the money will be cleared whatever our rules say.
-      const forced = await tryHold(platformAccount('card_overlimit_receivable', payment.currency), true);
-      if (forced.failed) throw unexpected('authorizeCard (stand-in)', forced.outcomes);
-      return { approved: true, hold: forced.hold, ...(account ? { card: account } : {}), decided_at_ms: Date.now() };
+      const result = await decideHold(payment, input);
+      await emit(payment, input.event_context, result.card?.company_id, { kind: 'decide_hold', ...result });
+      return result;
     },
 
     /** Releases a hold, or shrinks it to `keep_minor` (a partial reversal): release and replace
@@ -384,6 +428,30 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
       ]);
       if (outcome && isSuccess(outcome.result)) return { refunded_minor: input.amount_minor };
       throw unexpected('refundCard', outcome ? [outcome] : []);
+    },
+  };
+
+  // Each step writes the event of the change it made (src/domain/events.ts), after its ledger
+  // write: a step retried after a crash finds its transfers (`exists`), reaches the same change
+  // and writes the same event id, so every change has exactly one event.
+  const payment = (input: { payment: CardPayment }) => parseOrFail(cardPaymentSchema, input.payment, 'card payment');
+  type Input<K extends keyof typeof steps> = Parameters<(typeof steps)[K]>[0] & { event_context?: StepEventContext | undefined };
+  return {
+    ...steps,
+    async releaseCardHold(input: Input<'releaseCardHold'>) {
+      const r = await steps.releaseCardHold(input);
+      await emit(payment(input), input.event_context, input.card?.company_id, { kind: 'release_hold', ...r });
+      return r;
+    },
+    async clearCard(input: Input<'clearCard'>) {
+      const r = await steps.clearCard(input);
+      await emit(payment(input), input.event_context, input.card?.company_id, { kind: 'clear', ...r });
+      return r;
+    },
+    async refundCard(input: Input<'refundCard'>) {
+      const r = await steps.refundCard(input);
+      await emit(payment(input), input.event_context, input.card?.company_id, { kind: 'refund' });
+      return r;
     },
   };
 }

@@ -2,11 +2,17 @@
 import { createCardActivities, type CardActivityDeps } from './card.js';
 import { createNetworkSettlementActivities, type NetworkSettlementActivityDeps } from './network-settlement.js';
 import { createPayoutActivities, type PayoutActivityDeps } from './payout.js';
+import { createWebhookActivities, type WebhookActivityDeps } from './webhooks.js';
 
-export type ActivityDeps = PayoutActivityDeps & CardActivityDeps & NetworkSettlementActivityDeps;
+export type ActivityDeps = PayoutActivityDeps & CardActivityDeps & NetworkSettlementActivityDeps & WebhookActivityDeps;
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createPayoutActivities(deps), ...createCardActivities(deps), ...createNetworkSettlementActivities(deps) };
+  return {
+    ...createPayoutActivities(deps),
+    ...createCardActivities(deps),
+    ...createNetworkSettlementActivities(deps),
+    ...createWebhookActivities(deps),
+  };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
