@@ -4,7 +4,9 @@
 // implementation the bank callbacks use too). An answer other than 2xx, a redirect, a timeout or a
 // refused connection is thrown and retried by the activity's retry policy (exponential backoff);
 // the workflow disables the endpoint when the policy gives up.
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { WEBHOOK_EVENT_POLL_MS, WEBHOOK_WAIT_FOR_EVENTS_MS_MAX } from '../domain/webhooks.js';
 import { endpointIdSchema, type EndpointStore } from '../events/endpoints.js';
 import { EVENT_PAGE_SIZE_MAX, type EventStore, type StoredEvent } from '../events/store.js';
 import { parseWebhookSecret, webhookHeaders } from '../settlement/webhook-signature.js';
@@ -42,28 +44,48 @@ export function createWebhookActivities({ events, endpoints, webhook_timeout_ms 
     throw new Error(`webhook_timeout_ms must be 100..60000, got ${webhook_timeout_ms}`);
   }
   return {
-    /** The endpoint's next events after `after` (null: from its creation), in commit order. */
-    async nextWebhookEvents(input: { endpoint_id: string; after: string | null; limit: number }): Promise<NextWebhookEvents> {
+    /** The endpoint's next events after `after` (null: from its creation), in commit order;
+     * with none yet, waits up to `wait_ms` for some (looking every WEBHOOK_EVENT_POLL_MS). */
+    async nextWebhookEvents(input: {
+      endpoint_id: string;
+      after: string | null;
+      limit: number;
+      wait_ms: number;
+    }): Promise<NextWebhookEvents> {
       const endpoint_id = endpointIdSchema.parse(input.endpoint_id);
       if (!(Number.isSafeInteger(input.limit) && input.limit >= 1 && input.limit <= EVENT_PAGE_SIZE_MAX)) {
         throw ApplicationFailure.nonRetryable(`limit must be 1..${EVENT_PAGE_SIZE_MAX}, got ${input.limit}`, 'InvalidWebhookInput');
       }
-      const endpoint = await endpoints.get(endpoint_id);
-      if (!endpoint) return { status: 'missing', events: [], next: null };
-      if (endpoint.status !== 'enabled') return { status: endpoint.status, events: [], next: input.after };
-      const page = await events.listEvents(
-        {
-          company_ids: [endpoint.company_id],
-          types: endpoint.event_types.includes('*') ? undefined : endpoint.event_types,
-          after_tx: endpoint.created_tx,
-        },
-        { after: input.after ?? undefined, limit: input.limit },
-      );
-      return {
-        status: 'enabled',
-        events: page.events.map((e) => ({ event_id: e.event_id, type: e.type, object_id: e.object_id, cursor: e.cursor })),
-        next: page.next,
-      };
+      if (!(Number.isSafeInteger(input.wait_ms) && input.wait_ms >= 0 && input.wait_ms <= WEBHOOK_WAIT_FOR_EVENTS_MS_MAX)) {
+        throw ApplicationFailure.nonRetryable(
+          `wait_ms must be 0..${WEBHOOK_WAIT_FOR_EVENTS_MS_MAX}, got ${input.wait_ms}`,
+          'InvalidWebhookInput',
+        );
+      }
+      const until_ms = Date.now() + input.wait_ms;
+      for (let looks = 1; ; looks += 1) {
+        const endpoint = await endpoints.get(endpoint_id);
+        if (!endpoint) return { status: 'missing', events: [], next: null };
+        if (endpoint.status !== 'enabled') return { status: endpoint.status, events: [], next: input.after };
+        const page = await events.listEvents(
+          {
+            company_ids: [endpoint.company_id],
+            types: endpoint.event_types.includes('*') ? undefined : endpoint.event_types,
+            after_tx: endpoint.created_tx,
+          },
+          { after: input.after ?? undefined, limit: input.limit },
+        );
+        const cancelled = Context.current().cancellationSignal.aborted;
+        if (page.events.length > 0 || Date.now() + WEBHOOK_EVENT_POLL_MS > until_ms || cancelled) {
+          return {
+            status: 'enabled',
+            events: page.events.map((e) => ({ event_id: e.event_id, type: e.type, object_id: e.object_id, cursor: e.cursor })),
+            next: page.next,
+          };
+        }
+        Context.current().heartbeat(looks);
+        await Context.current().sleep(WEBHOOK_EVENT_POLL_MS);
+      }
     },
 
     /** Sends one event, signed; resolves on a 2xx answer. A deleted endpoint is not sent to. */

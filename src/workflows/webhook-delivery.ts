@@ -8,27 +8,35 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  condition,
   continueAsNew,
-  defineSignal,
   log,
   proxyActivities,
-  setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { NeedsAttentionKey } from '../domain/search-attributes.js';
-import { DEFAULT_WEBHOOK_DELIVERY_OPTIONS, webhookOptionsProblem, type WebhookDeliveryOptions } from '../domain/webhooks.js';
+import {
+  DEFAULT_WEBHOOK_DELIVERY_OPTIONS,
+  WEBHOOK_HISTORY_EVENTS_MAX,
+  deliveryAttemptsMax,
+  webhookOptionsProblem,
+  type WebhookDeliveryOptions,
+} from '../domain/webhooks.js';
 
+/** Reads wait for events up to WEBHOOK_WAIT_FOR_EVENTS_MS_MAX (25 s), heartbeating each look. */
 const reads = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
+  startToCloseTimeout: '40 seconds',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-/** Wakes the workflow at once (an endpoint deleted, or events waiting): no need to wait out the
- * idle interval. */
-export const webhookEndpointChangedSignal = defineSignal('webhookEndpointChanged');
+/** The innermost failure's message: the endpoint's last answer under the retry timeout. */
+function deepestMessage(err: Error): string {
+  let message = err.message;
+  for (let e: unknown = err.cause, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth += 1) message = e.message;
+  return message;
+}
 
 export interface WebhookDeliveryCarried {
   cursor: string | null;
@@ -48,42 +56,45 @@ export async function webhookDeliveryWorkflow(
 ): Promise<WebhookDeliveryResult> {
   const problem = webhookOptionsProblem(options);
   if (problem) throw ApplicationFailure.nonRetryable(`webhook delivery options: ${problem}`, 'InvalidWebhookInput');
+  const attempts_max = deliveryAttemptsMax(options);
   const deliveries = proxyActivities<Activities>({
     // Each attempt: one POST with its own timeout (WEBHOOK_TIMEOUT_MS) inside this bound.
     startToCloseTimeout: '1 minute',
-    scheduleToCloseTimeout: options.give_up_after_ms,
-    retry: { initialInterval: options.retry_initial_ms, backoffCoefficient: 2, maximumInterval: options.retry_max_ms },
-  });
-  let poked = false;
-  setHandler(webhookEndpointChangedSignal, () => {
-    poked = true;
+    retry: {
+      initialInterval: options.retry_initial_ms,
+      backoffCoefficient: 2,
+      maximumInterval: options.retry_max_ms,
+      maximumAttempts: attempts_max,
+    },
   });
   let { cursor, delivered_total } = carried;
   let delivered_this_run = 0;
-  let idle_ms = options.idle_wait_ms_min;
   for (;;) {
-    if (delivered_this_run >= options.events_per_run_max || workflowInfo().continueAsNewSuggested) {
+    const info = workflowInfo();
+    if (
+      delivered_this_run >= options.events_per_run_max ||
+      info.historyLength >= WEBHOOK_HISTORY_EVENTS_MAX ||
+      info.continueAsNewSuggested
+    ) {
       return continueAsNew<typeof webhookDeliveryWorkflow>(input, options, { cursor, delivered_total });
     }
-    const page = await reads.nextWebhookEvents({ endpoint_id: input.endpoint_id, after: cursor, limit: options.batch_size });
+    const page = await reads.nextWebhookEvents({
+      endpoint_id: input.endpoint_id,
+      after: cursor,
+      limit: options.batch_size,
+      wait_ms: options.wait_for_events_ms,
+    });
     if (page.status !== 'enabled') {
       log.info('webhook endpoint is not enabled: delivery ends', { endpoint_id: input.endpoint_id, status: page.status });
       return { endpoint_id: input.endpoint_id, status: page.status, delivered_total };
     }
-    if (page.events.length === 0) {
-      poked = false;
-      await condition(() => poked, idle_ms);
-      idle_ms = Math.min(idle_ms * 2, options.idle_wait_ms_max);
-      continue;
-    }
-    idle_ms = options.idle_wait_ms_min;
     for (const event of page.events) {
       try {
         await deliveries.deliverWebhook({ endpoint_id: input.endpoint_id, event_id: event.event_id });
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
-        const cause = err.cause instanceof Error ? err.cause.message : err.message;
-        const reason = `event ${event.event_id} (${event.type}) undelivered after ${options.give_up_after_ms} ms: ${cause}`;
+        const cause = deepestMessage(err);
+        const reason = `event ${event.event_id} (${event.type}) undelivered after ${attempts_max} attempts over ${options.give_up_after_ms} ms: ${cause}`;
         await reads.disableWebhookEndpoint({ endpoint_id: input.endpoint_id, reason });
         upsertSearchAttributes([{ key: NeedsAttentionKey, value: true }]);
         log.warn('webhook endpoint disabled', { endpoint_id: input.endpoint_id, reason });

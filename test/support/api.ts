@@ -13,6 +13,10 @@ import { startApiServer, type ApiServer } from '../../src/api/rpc/server.js';
 import { REPO_ROOT } from '../../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardWorkflowOptions } from '../../src/domain/card.js';
 import { startPaymentsHarness, type HarnessOptions, type PaymentsHarness } from './payments.js';
+import { testKeyRing } from './codec.js';
+import type { WebhookDeliveryOptions } from '../../src/domain/webhooks.js';
+import { createEndpointStore } from '../../src/events/endpoints.js';
+import { createEventStore } from '../../src/events/store.js';
 
 const PROTO_ROOT = path.join(REPO_ROOT, 'proto');
 
@@ -28,6 +32,7 @@ export type RpcClient<M extends string = string> = Record<M, (request: object, o
 export type PaymentsMethod = 'Authorize' | 'Increment' | 'Reverse' | 'Clear' | 'Refund' | 'Payout' | 'GetPayment' | 'ListPayments';
 export type LedgerMethod = 'CreateCreditLine' | 'GetAccount' | 'ListTransfers';
 export type CardsMethod = 'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules';
+export type EventsMethod = 'CreateWebhookEndpoint' | 'ListWebhookEndpoints' | 'DeleteWebhookEndpoint' | 'ListEvents';
 
 export interface ApiHarness {
   h: PaymentsHarness;
@@ -36,6 +41,7 @@ export interface ApiHarness {
   payments: RpcClient<PaymentsMethod>;
   ledger: RpcClient<LedgerMethod>;
   cards: RpcClient<CardsMethod>;
+  events: RpcClient<EventsMethod>;
   close(): Promise<void>;
 }
 
@@ -82,6 +88,8 @@ export interface ApiHarnessOptions extends HarnessOptions {
   /** Admission control of the server (default: none, unbounded). */
   admission?: AdmissionControl;
   metrics?: ApiMetrics;
+  /** Delivery settings of the webhook endpoints created through this server (tests shorten them). */
+  webhook_options?: WebhookDeliveryOptions;
 }
 
 /** Independent grpc-js clients of an API server on this port, sending `key` by default. */
@@ -93,11 +101,13 @@ export function grpcClients(port: number, key: string) {
     payments: make('cardplatform/payments/v1/payments.proto', 'cardplatform.payments.v1.PaymentService'),
     ledger: make('cardplatform/ledger/v1/ledger.proto', 'cardplatform.ledger.v1.LedgerService'),
     cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
+    events: make('cardplatform/events/v1/events.proto', 'cardplatform.events.v1.EventService'),
   };
   return {
     payments: promisify<PaymentsMethod>(clients.payments, key),
     ledger: promisify<LedgerMethod>(clients.ledger, key),
     cards: promisify<CardsMethod>(clients.cards, key),
+    events: promisify<EventsMethod>(clients.events, key),
     close() {
       for (const c of Object.values(clients)) c.close();
     },
@@ -120,6 +130,11 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
       log,
       ...(options.admission ? { admission: options.admission } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      events: {
+        events: createEventStore(h.pool),
+        endpoints: createEndpointStore(h.pool, testKeyRing()),
+        ...(options.webhook_options ? { webhook_options: options.webhook_options } : {}),
+      },
     },
     { host: '127.0.0.1', port: 0 },
   );
@@ -133,6 +148,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
     payments: clients.payments,
     ledger: clients.ledger,
     cards: clients.cards,
+    events: clients.events,
     async close() {
       clients.close();
       await server.close();
