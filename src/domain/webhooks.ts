@@ -26,7 +26,7 @@ export const WEBHOOK_WAIT_FOR_EVENTS_MS_MAX = 25_000;
 /** A delivery run continues as new past this many history events (idle reads add up). */
 export const WEBHOOK_HISTORY_EVENTS_MAX = 5_000;
 
-/** Three days of retries, backing off to an hour between attempts: about 80 attempts. */
+/** Three days of retries, backing off to an hour between attempts: 81 attempts. */
 export const DEFAULT_WEBHOOK_DELIVERY_OPTIONS: WebhookDeliveryOptions = {
   batch_size: 50,
   wait_for_events_ms: 20_000,

@@ -46,6 +46,9 @@ const REQUIRED_PATHS = [
   'network-settlement-matched',
   'network-settlement-mismatched',
   'network-settlement-stuck',
+  // Webhook delivery: retried then delivered, the endpoint deleted; and one disabled.
+  'webhook-retried-delivered-deleted',
+  'webhook-disabled',
 ];
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });

@@ -4,13 +4,12 @@
 // workflow (src/workflows/webhook-delivery.ts) on the background task queue; deleting one ends it.
 // Secrets are answered once, by CreateWebhookEndpoint, and never logged.
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { EventService } from '../../gen/cardplatform/events/v1/events_pb.js';
 import { eventTypeSchema } from '../../domain/events.js';
 import { paymentIdSchema } from '../../domain/payment.js';
-import { CompanyIdKey, NeedsAttentionKey } from '../../domain/search-attributes.js';
 import { describeIssue } from '../../domain/validation.js';
-import { DEFAULT_WEBHOOK_DELIVERY_OPTIONS, webhookDeliveryWorkflowId, type WebhookDeliveryOptions } from '../../domain/webhooks.js';
+import type { WebhookDeliveryOptions } from '../../domain/webhooks.js';
 import {
   EndpointLimitError,
   InvalidEndpointError,
@@ -19,7 +18,7 @@ import {
   type WebhookEndpoint,
 } from '../../events/endpoints.js';
 import { EVENT_PAGE_SIZE_DEFAULT, EVENT_PAGE_SIZE_MAX, InvalidEventError, type EventStore } from '../../events/store.js';
-import type { webhookDeliveryWorkflow } from '../../workflows/webhook-delivery.js';
+import { startWebhookDelivery } from '../webhooks.js';
 import { scopeOf } from './auth.js';
 import { invalidArgument, notFound } from './errors.js';
 
@@ -74,23 +73,11 @@ export function createEventService(deps: EventServiceDeps): ServiceImpl<typeof E
       }
       const { endpoint, secret } = created;
       try {
-        await client.workflow.start<typeof webhookDeliveryWorkflow>('webhookDeliveryWorkflow', {
-          workflowId: webhookDeliveryWorkflowId(endpoint.endpoint_id),
-          taskQueue: deps.task_queue,
-          args: [{ endpoint_id: endpoint.endpoint_id }, deps.webhook_options ?? DEFAULT_WEBHOOK_DELIVERY_OPTIONS],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          staticSummary: `Webhooks of ${endpoint.company_id} to ${new URL(endpoint.url).host}`,
-          typedSearchAttributes: [
-            { key: CompanyIdKey, value: endpoint.company_id },
-            { key: NeedsAttentionKey, value: false },
-          ],
-        });
+        await startWebhookDelivery(client, endpoint, deps.task_queue, deps.webhook_options);
       } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-          // Without its delivery workflow the endpoint would never be sent to: it is not created.
-          await endpoints.setStatus(endpoint.endpoint_id, 'deleted', 'its delivery could not be started');
-          throw err;
-        }
+        // Without its delivery workflow the endpoint would never be sent to: it is not created.
+        await endpoints.setStatus(endpoint.endpoint_id, 'deleted', 'its delivery could not be started');
+        throw err;
       }
       return { endpoint: endpointToProto(endpoint), secret };
     },

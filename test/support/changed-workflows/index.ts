@@ -7,6 +7,12 @@ import { cardPaymentWorkflow as currentCard } from '../../../src/workflows/card-
 import type { NetworkSettlementInput, NetworkSettlementState } from '../../../src/domain/network-settlement.js';
 import { networkSettlementWorkflow as currentNetworkSettlement } from '../../../src/workflows/network-settlement.js';
 import { payoutWorkflow as currentPayout } from '../../../src/workflows/payout.js';
+import type { WebhookDeliveryOptions } from '../../../src/domain/webhooks.js';
+import {
+  webhookDeliveryWorkflow as currentWebhookDelivery,
+  type WebhookDeliveryCarried,
+  type WebhookDeliveryResult,
+} from '../../../src/workflows/webhook-delivery.js';
 
 export async function payoutWorkflow(input: PayoutRequest, options?: PayoutWorkflowOptions): Promise<PaymentState> {
   await sleep('1 millisecond');
@@ -21,4 +27,13 @@ export async function cardPaymentWorkflow(input: CardPayment, options?: CardWork
 export async function networkSettlementWorkflow(input?: NetworkSettlementInput): Promise<NetworkSettlementState> {
   await sleep('1 millisecond');
   return currentNetworkSettlement(input);
+}
+
+export async function webhookDeliveryWorkflow(
+  input: { endpoint_id: string },
+  options?: WebhookDeliveryOptions,
+  carried?: WebhookDeliveryCarried,
+): Promise<WebhookDeliveryResult> {
+  await sleep('1 millisecond');
+  return currentWebhookDelivery(input, options, carried);
 }
