@@ -13,12 +13,14 @@ import {
   refundCardPayment,
   reverseCardPayment,
 } from '../../src/api/card-payments.js';
+import { readPayment } from '../../src/api/ops.js';
 import { InvalidPaymentError, getPayment } from '../../src/api/payments.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../../src/domain/card.js';
 import { paymentWorkflowId, type PaymentState } from '../../src/domain/payment.js';
 import { openCreditLine, platformAccount } from '../../src/ledger/accounts.js';
 import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
+import { standInAdviceSignal } from '../../src/workflows/messages.js';
 import { startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
 
 let h: PaymentsHarness;
@@ -187,7 +189,7 @@ describe('late decisions', () => {
   // A decision margin longer than any deadline makes every decision late, deterministically.
   const LATE: CardWorkflowOptions = { ...FAST, decision_margin_ms: 60_000 };
 
-  test('stand-in decline: the caller is declined and the hold placed late is voided', async () => {
+  test('our own late decline (stand-in decline): the caller is declined, the hold placed late is voided, the timeline says whose decline it was', async () => {
     const c = await cardholder(10_000);
     const p = purchase(c.card_id);
     const d = await authorizeCardPayment(h.client, p, inTime(1_000, 'decline'), opts(LATE));
@@ -196,9 +198,40 @@ describe('late decisions', () => {
     const s = await eventually(p.payment_id, (x) => x.status === 'DECLINED');
     assert.equal(s.decline_reason, 'late_decision');
     assert.ok(s.timeline.some((e) => e.event === 'hold_placed_late'));
+    // Our answer reached the network in time: the decline is ours, not the network's stand-in
+    // (the API, the CLI and the Web UI's details all show this timeline).
+    const late = s.timeline.find((e) => e.event === 'declined_late');
+    assert.equal(late?.detail, 'our approval came too late: its hold is voided', JSON.stringify(s.timeline));
+    assert.ok(!s.timeline.some((e) => e.event.startsWith('stand_in_')), JSON.stringify(s.timeline));
+    const details = (await readPayment(h.client, p.payment_id)).current_details;
+    assert.match(details, /`declined_late`: our approval came too late/);
+    assert.doesNotMatch(details, /stand_in/);
     assert.equal(s.held_minor, 0);
     assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 0, credits_posted: 10_000 });
     assert.equal((await h.ledger.getPaymentTransfers(p.payment_id)).length, 2, 'hold and its release');
+  });
+
+  test("the network's stand-in decline (its advice came before our decision): the timeline says the network declined", async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    await h.client.workflow.signalWithStart('cardPaymentWorkflow', {
+      workflowId: paymentWorkflowId(p.payment_id),
+      taskQueue: h.task_queue,
+      args: [p, FAST],
+      signal: standInAdviceSignal,
+      signalArgs: [{ stand_in: 'decline' }],
+    });
+    const s = await eventually(p.payment_id, (x) => x.status === 'DECLINED');
+    assert.equal(s.decline_reason, 'late_decision');
+    assert.deepEqual(
+      s.timeline.filter((e) => e.event.startsWith('stand_in_') || e.event.startsWith('declined')).map((e) => [e.event, e.detail]),
+      [
+        ['stand_in_advice_decline', 'the network answered the stand-in (decline) for us'],
+        ['stand_in_declined', 'advice: the authorization did not reach the payment in time'],
+      ],
+    );
+    assert.match((await readPayment(h.client, p.payment_id)).current_details, /`stand_in_declined`: advice/);
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 0, credits_posted: 10_000 });
   });
 
   test('stand-in approve: the late approval stands and the payment needs attention', async () => {
