@@ -144,6 +144,12 @@ const envSchema = z.object({
   /** The least deadline an authorization must have left to enter the engine (more when recent
    * answers were slower); less: the stand-in at once. */
   API_AUTHORIZATION_ENGINE_MS: z.coerce.number().int().min(0).max(60_000).default(150),
+  /** API calls waiting for one of the API's 10 database connections at once; one more is refused
+   * at once (RESOURCE_EXHAUSTED) rather than queued (src/ledger/db.ts DatabaseBusyError). */
+  API_DATABASE_WAITING_MAX: z.coerce.number().int().min(0).max(100_000).default(40),
+  /** How long a verified API key is trusted without asking the database again: a key revoked in
+   * another process (the CLI) is refused within this long. 0: every call asks the database. */
+  API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
   /** The retry hint of a refused call (RESOURCE_EXHAUSTED), jittered up to twice this. */
   API_RETRY_AFTER_MS: z.coerce.number().int().min(1).max(60_000).default(200),
   /** Companies the key that `npm start` creates for local use (CLI, curl) is scoped to. */

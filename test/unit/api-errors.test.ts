@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { Code } from '@connectrpc/connect';
 import pino from 'pino';
 import { toConnectError } from '../../src/api/rpc/errors.js';
+import { DatabaseBusyError } from '../../src/ledger/db.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -30,4 +31,11 @@ test("the engine's RESOURCE_EXHAUSTED is RESOURCE_EXHAUSTED with a retry hint, n
 
 test('an error with no known cause is still INTERNAL', () => {
   assert.equal(toConnectError(new Error('a bug'), silent, 'GetPayment').code, Code.Internal);
+});
+
+test("a full database pool's refusal is RESOURCE_EXHAUSTED with a retry hint, not UNAVAILABLE", () => {
+  const answer = toConnectError(new DatabaseBusyError('every database connection is busy'), silent, 'Authorize');
+  assert.equal(answer.code, Code.ResourceExhausted);
+  assert.match(answer.message, /nothing was done: retry with the same ids/);
+  assert.ok(Number(answer.metadata.get('grpc-retry-pushback-ms')) > 0);
 });
