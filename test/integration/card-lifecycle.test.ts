@@ -24,8 +24,8 @@ import type { PaymentsHarness } from '../support/payments.js';
 const card = cardTestHarness('card-lifecycle');
 const { touched, cardholder, purchase, inTime, opts, eventually } = card;
 let h: PaymentsHarness;
-before(() => {
-  h = card.harness();
+before(async () => {
+  h = await card.started();
 });
 
 async function balance(account_id: string) {

@@ -25,8 +25,8 @@ import type { PaymentsHarness } from '../support/payments.js';
 const card = cardTestHarness('card-money-safety');
 const { touched, cardholder, purchase, inTime, opts, eventually } = card;
 let h: PaymentsHarness;
-before(() => {
-  h = card.harness();
+before(async () => {
+  h = await card.started();
 });
 
 async function pending(account_id: string): Promise<number> {

@@ -21,6 +21,8 @@ const EVENTUALLY_MS_DEFAULT = 20_000;
 export interface CardTestHarness {
   /** The file's payments harness (once its `before` has run). */
   harness(): PaymentsHarness;
+  /** The harness, once started: a file's own `before` awaits it. */
+  started(): Promise<PaymentsHarness>;
   /** Payments the running test made: checked against the ledger after it (pop one that has no workflow). */
   touched: string[];
   /** A company with a credit line of `limit_minor` USD and a card on it. */
@@ -41,6 +43,22 @@ export interface CardTestHarness {
   eventually(payment_id: string, check: (s: PaymentState) => boolean, timeout_ms?: number): Promise<PaymentState>;
 }
 
+/** Starts the harness in a `before` hook; the promise settles with it (or its start's failure). */
+function startedHarness(label: string, ready: (h: PaymentsHarness) => void): Promise<PaymentsHarness> {
+  return new Promise((resolve, reject) => {
+    before(async () => {
+      try {
+        const h = await startPaymentsHarness(label);
+        ready(h);
+        resolve(h);
+      } catch (err) {
+        reject(err);
+        throw err;
+      }
+    });
+  });
+}
+
 /** Registers the file's hooks (call it at the top level of a test file) and returns its helpers. */
 export function cardTestHarness(label: string): CardTestHarness {
   let h: PaymentsHarness | null = null;
@@ -49,9 +67,8 @@ export function cardTestHarness(label: string): CardTestHarness {
     return h;
   };
   const touched: string[] = [];
-  before(async () => {
-    h = await startPaymentsHarness(label);
-  });
+  // The file's own hooks wait for this, whatever order the runner gives the hooks.
+  const started = startedHarness(label, (ready) => (h = ready));
   after(async () => {
     await h?.close();
   });
@@ -66,6 +83,7 @@ export function cardTestHarness(label: string): CardTestHarness {
   });
   return {
     harness,
+    started: () => started,
     touched,
     async cardholder(limit_minor, rules = {}) {
       const { ledger, cards } = harness();
