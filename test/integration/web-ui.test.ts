@@ -205,8 +205,12 @@ test('the Web UI lists payouts by search attribute, shows a payout input decoded
     const connection = await Connection.connect({ address: stack.temporal });
     try {
       const client = new Client({ connection, namespace: stack.namespace });
-      await client.workflow.getHandle(finishedId).result();
-      const described = await client.workflow.getHandle(finishedId).describe();
+      // Waits for the close by its status: this client has no payload keys to decode the result.
+      let described = await client.workflow.getHandle(finishedId).describe();
+      for (let polls = 0; described.status.name === 'RUNNING' && polls < 600; polls += 1) {
+        await new Promise((r) => setTimeout(r, 100));
+        described = await client.workflow.getHandle(finishedId).describe();
+      }
       return {
         finished: described.status.name,
         finished_payment: described.typedSearchAttributes.get(PaymentStatusKey),
