@@ -11,6 +11,7 @@ import { keysCommand } from './keys.js';
 import { ledgerCommand } from './ledger.js';
 import { opsCommand } from './ops.js';
 import { paymentsCommand } from './payments.js';
+import { uiCommand } from './ui.js';
 
 const program = new Command('cli')
   .description('Card payments platform: payments, ledger, cards, events (through the API) and API keys (database).')
@@ -37,10 +38,11 @@ Examples:
   npm run cli -- payments get txn-1 --json
   npm run cli -- events listen --company acme
   npm run cli -- events list --object txn-1
-  npm run cli -- keys create --name erp-sync --company acme`,
+  npm run cli -- keys create --name erp-sync --company acme
+  npm run cli -- ui payments --company acme`,
   );
 
-for (const sub of [paymentsCommand(), ledgerCommand(), cardsCommand(), eventsCommand(), keysCommand(), opsCommand()]) {
+for (const sub of [paymentsCommand(), ledgerCommand(), cardsCommand(), eventsCommand(), keysCommand(), opsCommand(), uiCommand()]) {
   program.addCommand(sub);
 }
 // Every command exits through the catch below, with its own status (commander's default is 1).
