@@ -409,7 +409,7 @@ test('spend-limit chains agree with a model of the limits on random programs', a
           if (step.op === 'authorize') {
             const limits = applicableLimits(card, '5411', at_ms);
             const chains = step.amounts.map((amount) => {
-              const payment_id = `p-${(n += 1)}`;
+              const payment_id = `${card.card_id}-p${(n += 1)}`; // unique across runs: they share the database
               const uses = limitUses(payment_id, 'authorization', limits, amount, true).chain;
               const hold = {
                 id: randomUUID(),
