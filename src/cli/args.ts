@@ -2,6 +2,7 @@
 // anything is sent (commander prefixes the option's name, e.g. "option '--amount-minor <n>'").
 import { InvalidArgumentError } from 'commander';
 import { AMOUNT_MINOR_MAX, CURRENCIES } from '../domain/money.js';
+import { paymentIdSchema } from '../domain/payment.js';
 import { spendLimitSchema, type SpendLimit } from '../domain/spend-limits.js';
 import { describeIssue } from '../domain/validation.js';
 
@@ -82,4 +83,11 @@ export function spendLimitList(value: string, previous: SpendLimit[] | undefined
   });
   if (!parsed.success) throw new InvalidArgumentError(describeIssue(parsed.error, `"${value}": `));
   return [...(previous ?? []), parsed.data];
+}
+
+/** A company id (the same alphabet as payment ids), checked here where it goes into a query. */
+export function companyId(value: string): string {
+  const parsed = paymentIdSchema.safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? 'is not a company id');
+  return parsed.data;
 }
