@@ -43,6 +43,12 @@ export const AccountCode = {
   /** Card spend the network settled beyond a company's credit line (stand-in approvals, over-
    * clearings, force posts): owed by the company, collected by people, never refused. */
   card_overlimit_receivable: 50,
+  /** One window of an amount spend limit (debits_must_not_exceed_credits; unit: minor units). */
+  spend_limit_amount: 60,
+  /** One window of a count spend limit (debits_must_not_exceed_credits; unit: authorizations). */
+  spend_limit_count: 61,
+  /** Grants a scope's spend-limit windows their headroom (no flags). */
+  spend_limit_source: 62,
 } as const;
 export type AccountCodeName = keyof typeof AccountCode;
 
@@ -68,6 +74,19 @@ export const TransferCode = {
   card_refund: 205,
   /** The daily net wire to the card network: network payable -> settlement bank. */
   network_settlement: 300,
+  /** A spend-limit window's one-time headroom: source -> window. */
+  spend_limit_headroom: 400,
+  /** What an authorization uses of an amount limit: pending, window -> source, beside its hold. */
+  spend_limit_use: 401,
+  /** What an authorization uses of a count limit (1): pending, window -> source. */
+  spend_limit_count_use: 402,
+  /** Gives a use back (the hold was reversed, expired, resized or voided). */
+  spend_limit_release: 403,
+  /** Keeps a use for good (the hold was cleared). */
+  spend_limit_post: 404,
+  /** Checks the room left under a limit below the headroom: pending, voided in the same chain. */
+  spend_limit_probe: 405,
+  spend_limit_probe_void: 406,
 } as const;
 
 /** Transfer codes that charge a company (their amounts add to its net charge). */

@@ -61,6 +61,11 @@ export const TRANSFER_STEPS = [
   'card_refund',
   'grant',
   'wire',
+  'spend_limit_use',
+  'spend_limit_release',
+  'spend_limit_post',
+  'spend_limit_probe',
+  'spend_limit_probe_void',
 ] as const;
 export type TransferStep = (typeof TRANSFER_STEPS)[number];
 const STEP_NAMES: ReadonlySet<string> = new Set(TRANSFER_STEPS);
@@ -106,4 +111,15 @@ export function platformAccountId(kind: string, currency: string): string {
 /** The id of a company's credit-line account in a currency. */
 export function creditLineAccountId(company_id: string, currency: string): string {
   return uuidV5(`credit-line:${company_id}:${currency}`);
+}
+
+/** The ledger account of one spend limit's window, e.g. card c-1's USD day amount limit on
+ * 2026-12-02. The scope id is escaped (it may hold ':'), so two limits never share a name. */
+export function spendLimitAccountId(scope: string, scope_id: string, currency: string, limit_key: string, window_label: string): string {
+  return uuidV5(`spend-limit:${scope}:${escapePart(scope_id)}:${currency}:${limit_key}:${window_label}`);
+}
+
+/** The account that grants a scope's spend-limit windows their headroom (one per measure). */
+export function spendLimitSourceId(scope: string, scope_id: string, currency: string, measure: string): string {
+  return uuidV5(`spend-limit-source:${scope}:${escapePart(scope_id)}:${currency}:${measure}`);
 }

@@ -1,7 +1,8 @@
 // The ledger verifier: checks every invariant of DESIGN.md section 4 against the database, and
 // says how much it checked for each. `npm run ledger:verify` prints its report; tests call
 // verifyLedger and assert it is clean.
-import { AccountFlags, LIMIT_FLAGS, TransferFlags } from '../domain/ledger.js';
+import { AccountCode, AccountFlags, LIMIT_FLAGS, TransferCode, TransferFlags } from '../domain/ledger.js';
+import { SPEND_LIMIT_AMOUNT_MAX, SPEND_LIMIT_COUNT_MAX } from '../domain/spend-limits.js';
 import { isTerminal, type PaymentState } from '../domain/payment.js';
 import { inTransaction, type Pool, type PoolClient } from './db.js';
 import { createLedger, safeInteger } from './ledger.js';
@@ -19,6 +20,11 @@ export const CHECKS = {
   ids: { invariant: 6, what: 'an id is a transfer or a refused id, never both', unit: 'ids' },
   buckets: { invariant: 7, what: 'accounts with limit flags have no bucket rows', unit: 'limit accounts' },
   timeouts: { invariant: 8, what: 'no transfer carries a timeout (the engine expires none)', unit: 'transfers' },
+  spend_limits: {
+    invariant: 9,
+    what: 'spend-limit windows: limit-flagged, granted their headroom once, no probe left pending, uses held only beside a hold',
+    unit: 'limit windows',
+  },
 } as const;
 export type CheckName = keyof typeof CHECKS;
 
@@ -102,6 +108,7 @@ export async function verifyLedger(pool: Pool, options: VerifyOptions = {}): Pro
       checked.set('buckets', safeInteger(count.limit_accounts, 'limit_accounts'));
       await checkNoTimeouts(client, violate);
       checked.set('timeouts', transfers);
+      checked.set('spend_limits', await checkSpendLimits(client, violate));
       return { accounts, transfers, currencies };
     },
     { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', commit: 'COMMIT' },
@@ -265,6 +272,43 @@ async function checkNoTimeouts(client: PoolClient, violate: Violate): Promise<vo
     [VIOLATIONS_LISTED_MAX],
   );
   for (const r of timed.rows) violate('timeouts', `transfer ${r.id} has timeout_s ${r.timeout_s}`);
+}
+
+/** Spend limits (src/ledger/spend-limits.ts): a window account is checked per transfer (its flag;
+ * `flags` then proves it never went past its headroom), was granted exactly its headroom, and holds
+ * only what live holds use: a probe is voided in its own chain, and a use outlives its payment's
+ * last open hold only by a bug (room a limit would never get back). */
+async function checkSpendLimits(client: PoolClient, violate: Violate): Promise<number> {
+  const C = TransferCode;
+  const pending = TransferFlags.pending;
+  const windows = await client.query<{ id: string; problem: string }>(
+    `SELECT id, CASE WHEN flags & ${AccountFlags.debits_must_not_exceed_credits} = 0 THEN 'has no debits_must_not_exceed_credits flag'
+                     ELSE 'was granted ' || credits_posted || ', not its headroom' END AS problem
+       FROM ledger.accounts
+      WHERE code IN (${AccountCode.spend_limit_amount}, ${AccountCode.spend_limit_count})
+        AND (flags & ${AccountFlags.debits_must_not_exceed_credits} = 0
+             OR credits_posted <> CASE code WHEN ${AccountCode.spend_limit_amount} THEN ${SPEND_LIMIT_AMOUNT_MAX} ELSE ${SPEND_LIMIT_COUNT_MAX} END)
+      LIMIT $1`,
+    [VIOLATIONS_LISTED_MAX],
+  );
+  for (const r of windows.rows) violate('spend_limits', `limit window ${r.id} ${r.problem}`);
+  const open = `t.flags & ${pending} <> 0 AND NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = t.id)`;
+  const stray = await client.query<{ id: string; problem: string }>(
+    `SELECT t.id, 'probe left pending' AS problem FROM ledger.transfers t WHERE t.code = ${C.spend_limit_probe} AND ${open}
+     UNION ALL
+     SELECT t.id, 'use of payment ' || t.payment_id || ' held with no open hold' FROM ledger.transfers t
+      WHERE t.code IN (${C.spend_limit_use}, ${C.spend_limit_count_use}) AND ${open}
+        AND NOT EXISTS (SELECT 1 FROM ledger.transfers t2 WHERE t2.payment_id = t.payment_id
+                         AND t2.code = ${C.card_hold} AND t2.flags & ${pending} <> 0
+                         AND NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = t2.id))
+     LIMIT $1`,
+    [VIOLATIONS_LISTED_MAX],
+  );
+  for (const r of stray.rows) violate('spend_limits', `transfer ${r.id}: ${r.problem}`);
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ledger.accounts WHERE code IN (${AccountCode.spend_limit_amount}, ${AccountCode.spend_limit_count})`,
+  );
+  return safeInteger(rows[0]!.n, 'limit windows');
 }
 
 /** Invariant 5. The state is read first, the transfers after: a finished payment's transfers were

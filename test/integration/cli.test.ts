@@ -104,6 +104,17 @@ describe('cli', () => {
     assert.equal(frozen.decision.approved, false);
     assert.equal(frozen.decision.declineReason, 'card_frozen');
     assert.equal((await json(['cards', 'unfreeze', card])).card.status, 'CARD_STATUS_ACTIVE');
+    const limited = await json(['cards', 'set-spend-limits', card, '--limit', 'day:amount:1000000', '--limit', 'week:count:50:5812,5813']);
+    assert.deepEqual(
+      limited.card.spendLimits.map((u: { name: string; remaining: string }) => [u.name, u.remaining]),
+      [
+        ['spend_limit:card:day:amount', '1000000'],
+        ['spend_limit:card:week:count:mcc=5812+5813', '50'],
+      ],
+    );
+    const companyLimits = await json(['cards', 'set-company-spend-limits', '--company', company, '--limit', 'month:amount:900000']);
+    assert.equal(companyLimits.limits[0].name, 'spend_limit:company:month:amount');
+    assert.match((await cli(['cards', 'get', card])).stdout, /spend_limit:company:month:amount/);
 
     const tx = `txn-${run}`;
     const tx_args = ['--card', card, ...merchant];
@@ -225,7 +236,15 @@ describe('cli', () => {
         ['ledger', 'transfers'],
         ['--payment', '--account', '--page-size', '--page-token'],
       ],
-      [['cards'], ['issue', 'get', 'freeze', 'unfreeze', 'rules']],
+      [['cards'], ['issue', 'get', 'freeze', 'unfreeze', 'rules', 'set-spend-limits', 'set-company-spend-limits']],
+      [
+        ['cards', 'set-spend-limits'],
+        ['<card-id>', '--limit', 'day|week|month|all_time'],
+      ],
+      [
+        ['cards', 'set-company-spend-limits'],
+        ['--company', '--currency', '--limit'],
+      ],
       [
         ['cards', 'issue'],
         ['--company', '--currency', '--limit-minor', '--block-mcc'],
@@ -277,6 +296,10 @@ describe('cli', () => {
       ],
       [['payments', 'authorize', 't1', '--amount-minor', '5', ...merchant], /required option '--card/],
       [['payments', 'list', '--page-size', '9999'], /--page-size/],
+      [['cards', 'set-spend-limits', card, '--limit', 'year:amount:5'], /--limit.*window: must be one of day, week, month, all_time/],
+      [['cards', 'set-spend-limits', card, '--limit', 'day:amount:12.5'], /--limit.*must be <window>:<measure>:<limit>/],
+      [['cards', 'set-spend-limits', card, '--limit', 'day:count:2000000'], /--limit.*limit: must be at most 1000000/],
+      [['cards', 'set-company-spend-limits', '--company', company, '--limit', 'day:amount:5:58'], /--limit.*mccs.0: must be four digits/],
       [['ledger', 'transfers'], /exactly one of --payment or --account/],
       [['payments', 'nope'], /unknown command 'nope'/],
       // Refused by the API: its message names the field.

@@ -27,7 +27,8 @@ export type RpcClient<M extends string = string> = Record<M, (request: object, o
 
 export type PaymentsMethod = 'Authorize' | 'Increment' | 'Reverse' | 'Clear' | 'Refund' | 'Payout' | 'GetPayment' | 'ListPayments';
 export type LedgerMethod = 'CreateCreditLine' | 'GetAccount' | 'ListTransfers';
-export type CardsMethod = 'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules';
+export type CardsMethod =
+  'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules' | 'SetSpendLimits' | 'SetCompanySpendLimits';
 
 export interface ApiHarness {
   h: PaymentsHarness;
