@@ -35,6 +35,9 @@ export const TRANSFER_FLAGS_ALL = 0b1111;
 /** Account codes: what an account is for. */
 export const AccountCode = {
   company_credit_line: 1,
+  /** What a company owes beyond its credit line (a late fee or a returned repayment the line
+   * could not take): no limit flags, so billing can always charge it. One per company and currency. */
+  company_billing_receivable: 2,
   credit_line_issuance: 10,
   payouts_payable: 20,
   settlement_bank: 30,
@@ -43,6 +46,8 @@ export const AccountCode = {
   /** Card spend the network settled beyond a company's credit line (stand-in approvals, over-
    * clearings, force posts): owed by the company, collected by people, never refused. */
   card_overlimit_receivable: 50,
+  /** Late fees charged by billing's dunning. */
+  billing_fee_income: 60,
 } as const;
 export type AccountCodeName = keyof typeof AccountCode;
 
@@ -68,6 +73,13 @@ export const TransferCode = {
   card_refund: 205,
   /** The daily net wire to the card network: network payable -> settlement bank. */
   network_settlement: 300,
+  /** A company's repayment of its statement (direct debit or bank transfer): settlement bank ->
+   * company. Restores the credit line. */
+  billing_repayment: 400,
+  /** A repayment the company's bank returned (a direct debit reversed): company -> settlement bank. */
+  billing_repayment_return: 401,
+  /** A late fee (dunning): company -> billing fee income. */
+  billing_late_fee: 402,
 } as const;
 
 /** Transfer codes that charge a company (their amounts add to its net charge). */

@@ -61,6 +61,9 @@ export const TRANSFER_STEPS = [
   'card_refund',
   'grant',
   'wire',
+  'billing_repayment',
+  'billing_repayment_return',
+  'billing_late_fee',
 ] as const;
 export type TransferStep = (typeof TRANSFER_STEPS)[number];
 const STEP_NAMES: ReadonlySet<string> = new Set(TRANSFER_STEPS);
@@ -106,4 +109,9 @@ export function platformAccountId(kind: string, currency: string): string {
 /** The id of a company's credit-line account in a currency. */
 export function creditLineAccountId(company_id: string, currency: string): string {
   return uuidV5(`credit-line:${company_id}:${currency}`);
+}
+
+/** The id of a company's billing receivable in a currency (AccountCode.company_billing_receivable). */
+export function billingReceivableAccountId(company_id: string, currency: string): string {
+  return uuidV5(`billing-receivable:${company_id}:${currency}`);
 }
