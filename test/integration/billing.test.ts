@@ -90,8 +90,8 @@ describe('billing cycles', () => {
 
   const view = (company_id: string) => getBilling(h.client, company_id, CURRENCY);
   const statement = async (company_id: string, cycle_number = 1) => statements.get({ company_id, currency: CURRENCY, cycle_number });
-  const statusOf = (company_id: string, status: StatementStatus) =>
-    until(`statement of ${company_id} ${status}`, () => statement(company_id), (s) => s?.status === status);
+  const statusOf = async (company_id: string, status: StatementStatus): Promise<StatementView> =>
+    (await until(`statement of ${company_id} ${status}`, () => statement(company_id), (s) => s?.status === status))!;
   const available = async (account_id: string) => (await h.ledger.getBalance(account_id))!.available;
   const cardStatus = async (company_id: string) => (await h.cards.get(`${company_id}-card`))!.status;
   const types = (s: StatementView) => s.events.map((e) => e.type);
@@ -127,7 +127,7 @@ describe('billing cycles', () => {
     assert.equal(second!.opening_balance_minor, 20_000);
     assert.equal(second!.repayments_minor, 20_000);
     assert.equal(second!.closing_balance_minor, 0);
-    assert.equal((await until('statement 2 paid', () => statement(co.company_id, 2), (s) => s?.status === 'PAID')).minimum_due_minor, 0);
+    assert.equal((await until('statement 2 paid', () => statement(co.company_id, 2), (s) => s?.status === 'PAID'))!.minimum_due_minor, 0);
     await assertInvariants();
   });
 
