@@ -58,7 +58,11 @@ const repaymentSchema = companySchema.extend({
   amount_minor: amountMinorSchema,
 });
 const feeSchema = companySchema.extend({ cycle_number: z.number().int().min(1), amount_minor: amountMinorSchema });
-const debitSchema = companySchema.extend({ cycle_number: z.number().int().min(1), amount_minor: amountMinorSchema, mandate: directDebitMandateSchema });
+const debitSchema = companySchema.extend({
+  cycle_number: z.number().int().min(1),
+  amount_minor: amountMinorSchema,
+  mandate: directDebitMandateSchema,
+});
 
 /** The reference billing transfers of a company and currency are derived under. */
 const billingRef = (company_id: string, currency: Currency) => `billing:${company_id}:${currency}`;
@@ -144,8 +148,10 @@ export function createBillingActivities({ ledger, postings, cards, statements, g
       try {
         return await statements.close(request);
       } catch (err) {
-        if (err instanceof StatementNotDueError) throw ApplicationFailure.retryable(`closeStatement: ${err.message}`, BILLING_FAILURES.notDue);
-        if (err instanceof StatementConflictError) throw ApplicationFailure.nonRetryable(`closeStatement: ${err.message}`, BILLING_FAILURES.conflict);
+        if (err instanceof StatementNotDueError)
+          throw ApplicationFailure.retryable(`closeStatement: ${err.message}`, BILLING_FAILURES.notDue);
+        if (err instanceof StatementConflictError)
+          throw ApplicationFailure.nonRetryable(`closeStatement: ${err.message}`, BILLING_FAILURES.conflict);
         throw err;
       }
     },
@@ -158,7 +164,12 @@ export function createBillingActivities({ ledger, postings, cards, statements, g
 
     /** Posts a repayment: settlement bank -> the company's credit line (restores it; an
      * overpayment leaves credit). Once per key; the same key with another amount is refused. */
-    async postRepayment(input: { company_id: string; currency: Currency; key: string; amount_minor: number }): Promise<{ created: boolean; transfer_id: string }> {
+    async postRepayment(input: {
+      company_id: string;
+      currency: Currency;
+      key: string;
+      amount_minor: number;
+    }): Promise<{ created: boolean; transfer_id: string }> {
       const request = parseOrFail(repaymentSchema, input, 'repayment');
       await ensurePlatformAccounts(ledger, request.currency);
       const accounts = billedAccounts(request.company_id, request.currency);
@@ -195,7 +206,12 @@ export function createBillingActivities({ ledger, postings, cards, statements, g
     async chargeLateFee(input: { company_id: string; currency: Currency; cycle_number: number; amount_minor: number }) {
       const request = parseOrFail(feeSchema, input, 'late fee');
       await ensurePlatformAccounts(ledger, request.currency);
-      return chargeCompany('billing_late_fee', request, `cycle:${request.cycle_number}`, platformAccount('billing_fee_income', request.currency));
+      return chargeCompany(
+        'billing_late_fee',
+        request,
+        `cycle:${request.cycle_number}`,
+        platformAccount('billing_fee_income', request.currency),
+      );
     },
 
     async freezeCompanyCards(input: { company_id: string; currency: Currency }): Promise<{ frozen: number }> {

@@ -37,7 +37,11 @@ export function parseBillingInput(input: unknown): BillingRun {
 
 /** Starts the company's billing (cycle 1 from `billing_start`), or returns false when it runs
  * already (its policy is then the one it was started with). */
-export async function startBilling(client: Client, input: BillingInput, task_queue: string): Promise<{ started: boolean; workflow_id: string }> {
+export async function startBilling(
+  client: Client,
+  input: BillingInput,
+  task_queue: string,
+): Promise<{ started: boolean; workflow_id: string }> {
   const run = parseBillingInput(input);
   const workflowId = billingWorkflowId(run.company_id, run.currency);
   try {
@@ -70,11 +74,18 @@ export async function getBilling(client: Client, company_id: string, currency: C
 }
 
 /** Records a repayment by bank transfer on the company's running billing: once per idempotency key. */
-export async function recordRepayment(client: Client, company_id: string, currency: Currency, input: RecordRepayment): Promise<RepaymentReceipt> {
+export async function recordRepayment(
+  client: Client,
+  company_id: string,
+  currency: Currency,
+  input: RecordRepayment,
+): Promise<RepaymentReceipt> {
   const parsed = recordRepaymentSchema.safeParse(input);
   if (!parsed.success) throw new InvalidBillingError(describeIssue(parsed.error));
   try {
-    return await client.workflow.getHandle(billingWorkflowId(company_id, currency)).executeUpdate(recordRepaymentUpdate, { args: [parsed.data] });
+    return await client.workflow
+      .getHandle(billingWorkflowId(company_id, currency))
+      .executeUpdate(recordRepaymentUpdate, { args: [parsed.data] });
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new BillingNotStartedError(`no billing for ${company_id} in ${currency}`);
     if (err instanceof WorkflowUpdateFailedError) {

@@ -55,12 +55,18 @@ export const billingPolicySchema = z
     /** ... but at least this much (never more than the closing balance). */
     minimum_due_floor_minor: z.number().int().min(0).max(AMOUNT_MINOR_MAX).default(0),
     /** The statement's cut-off lag (src/ledger/cutoff.ts): it is computed this long after its close. */
-    cutoff_lag_ms: z.number().int().min(0).max(DAY_MS).default(5 * 60_000),
+    cutoff_lag_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(DAY_MS)
+      .default(5 * 60_000),
     /** The company's direct-debit mandate; null: it pays by bank transfer (RecordRepayment) only. */
     direct_debit: directDebitMandateSchema.nullable().default(null),
   })
   .refine((p) => p.due_after_ms + p.grace_ms + p.cutoff_lag_ms < cycleLengthMinMs(p.cycle), {
-    error: 'due_after_ms + grace_ms + cutoff_lag_ms must be shorter than the cycle (a statement is due and past due before the next closes)',
+    error:
+      'due_after_ms + grace_ms + cutoff_lag_ms must be shorter than the cycle (a statement is due and past due before the next closes)',
     path: ['due_after_ms'],
   });
 export type BillingPolicy = z.output<typeof billingPolicySchema>;
@@ -87,7 +93,10 @@ export function cycleEndMs(cycle: BillingCycle, billing_start_ms: number, cycle_
 }
 
 /** The minimum due of a closing balance: a share of it, at least the floor, at most all of it. */
-export function minimumDueMinor(closing_balance_minor: number, policy: Pick<BillingPolicy, 'minimum_due_percent' | 'minimum_due_floor_minor'>): number {
+export function minimumDueMinor(
+  closing_balance_minor: number,
+  policy: Pick<BillingPolicy, 'minimum_due_percent' | 'minimum_due_floor_minor'>,
+): number {
   if (closing_balance_minor <= 0) return 0;
   const closing = BigInt(closing_balance_minor);
   const percent = BigInt(policy.minimum_due_percent);
@@ -124,7 +133,8 @@ export type StatementKey = { company_id: string; currency: Currency; cycle_numbe
 /** Direct debits are collected with the idempotency key `debit:<statement id>`: the bank's
  * callback names the statement (and so the billing workflow) by it. */
 export const DEBIT_KEY_PREFIX = 'debit:';
-export const debitIdempotencyKey = (key: StatementKey) => `${DEBIT_KEY_PREFIX}${statementIdOf(key.company_id, key.currency, key.cycle_number)}`;
+export const debitIdempotencyKey = (key: StatementKey) =>
+  `${DEBIT_KEY_PREFIX}${statementIdOf(key.company_id, key.currency, key.cycle_number)}`;
 export const debitKeySchema = z
   .string({ error: 'must be a string' })
   .startsWith(DEBIT_KEY_PREFIX, { error: `must be ${DEBIT_KEY_PREFIX}<statement id>` })
@@ -264,6 +274,7 @@ export const BILLING_EVENT_TYPES = [
   'statement.payment_received',
   'statement.paid',
   'statement.minimum_paid',
+  'statement.grace_ended',
   'statement.reminder',
   'statement.past_due',
   'statement.cards_frozen',
@@ -308,6 +319,7 @@ export type StatementEvent =
   | { type: 'statement.payment_received'; paid_minor: number }
   | { type: 'statement.paid' }
   | { type: 'statement.minimum_paid' }
+  | { type: 'statement.grace_ended' }
   | { type: 'statement.reminder'; remaining_minor: number }
   | { type: 'statement.past_due' }
   | { type: 'statement.cards_frozen' }
@@ -316,7 +328,15 @@ export type StatementEvent =
   | { type: 'statement.carried_over' };
 
 export function initialStatementState(carried: { frozen: boolean }): StatementState {
-  return { statement: null, status: null, paid_minor: 0, grace_over: false, frozen: carried.frozen, late_fee_charged: false, debit: 'none' };
+  return {
+    statement: null,
+    status: null,
+    paid_minor: 0,
+    grace_over: false,
+    frozen: carried.frozen,
+    late_fee_charged: false,
+    debit: 'none',
+  };
 }
 
 export class StatementCommandRefused extends Error {
@@ -331,7 +351,7 @@ function settle(state: StatementState, paid_minor: number): StatementEvent[] {
     if (state.status !== 'PAID') events.push({ type: 'statement.paid' });
     if (state.frozen) events.push({ type: 'statement.cards_unfrozen' });
   } else if (paid_minor >= s.minimum_due_minor) {
-    if (state.status === 'PAST_DUE' || (state.frozen && state.status !== 'MINIMUM_PAID')) events.push({ type: 'statement.minimum_paid' });
+    if (state.status !== 'MINIMUM_PAID') events.push({ type: 'statement.minimum_paid' });
     if (state.frozen) events.push({ type: 'statement.cards_unfrozen' });
   } else if (state.grace_over && state.status !== 'PAST_DUE') {
     // A returned debit after the grace period: past due again, frozen again (no second fee).
@@ -345,7 +365,11 @@ export function decideStatement(state: StatementState, command: StatementCommand
   if (command.type === 'close') {
     if (state.statement) throw new StatementCommandRefused(`statement ${state.statement.cycle_number} is already closed`);
     const s = command.statement;
-    if (!(Number.isSafeInteger(s.minimum_due_minor) && s.minimum_due_minor >= 0 && s.minimum_due_minor <= Math.max(s.closing_balance_minor, 0))) {
+    if (!(
+      Number.isSafeInteger(s.minimum_due_minor) &&
+      s.minimum_due_minor >= 0 &&
+      s.minimum_due_minor <= Math.max(s.closing_balance_minor, 0)
+    )) {
       throw new StatementCommandRefused(`minimum due ${s.minimum_due_minor} is not within 0..closing balance ${s.closing_balance_minor}`);
     }
     const closed: StatementState = evolveStatement(state, { type: 'statement.closed', statement: s });
@@ -377,28 +401,44 @@ export function decideStatement(state: StatementState, command: StatementCommand
         throw new StatementCommandRefused(`paid_minor must be a safe integer, got ${command.paid_minor}`);
       }
       if (state.status === 'CARRIED_OVER') return [];
-      const moved: StatementEvent[] = command.paid_minor === state.paid_minor ? [] : [{ type: 'statement.payment_received', paid_minor: command.paid_minor }];
+      const moved: StatementEvent[] =
+        command.paid_minor === state.paid_minor ? [] : [{ type: 'statement.payment_received', paid_minor: command.paid_minor }];
       const next = moved.reduce(evolveStatement, state);
       return [...moved, ...settle(next, command.paid_minor)];
     }
     case 'grace_over': {
       if (state.grace_over || state.status === 'CARRIED_OVER') return [];
       const remaining = s.minimum_due_minor - state.paid_minor;
-      if (remaining <= 0) return [];
-      const events: StatementEvent[] = [{ type: 'statement.reminder', remaining_minor: remaining }, { type: 'statement.past_due' }];
+      if (remaining <= 0) return [{ type: 'statement.grace_ended' }];
+      const events: StatementEvent[] = [
+        { type: 'statement.grace_ended' },
+        { type: 'statement.reminder', remaining_minor: remaining },
+        { type: 'statement.past_due' },
+      ];
       if (!state.frozen) events.push({ type: 'statement.cards_frozen' });
-      if (command.late_fee_minor > 0 && !state.late_fee_charged) events.push({ type: 'statement.late_fee_charged', amount_minor: command.late_fee_minor });
+      if (command.late_fee_minor > 0 && !state.late_fee_charged)
+        events.push({ type: 'statement.late_fee_charged', amount_minor: command.late_fee_minor });
       return events;
     }
     case 'roll_over':
-      return state.status === 'PAID' || state.status === 'MINIMUM_PAID' || state.status === 'CARRIED_OVER' ? [] : [{ type: 'statement.carried_over' }];
+      return state.status === 'PAID' || state.status === 'MINIMUM_PAID' || state.status === 'CARRIED_OVER'
+        ? []
+        : [{ type: 'statement.carried_over' }];
   }
 }
 
 export function evolveStatement(state: StatementState, event: StatementEvent): StatementState {
   switch (event.type) {
     case 'statement.closed':
-      return { ...state, statement: event.statement, status: 'OPEN', paid_minor: 0, grace_over: false, late_fee_charged: false, debit: 'none' };
+      return {
+        ...state,
+        statement: event.statement,
+        status: 'OPEN',
+        paid_minor: 0,
+        grace_over: false,
+        late_fee_charged: false,
+        debit: 'none',
+      };
     case 'statement.debit_requested':
       return { ...state, debit: 'requested' };
     case 'statement.debit_collected':
@@ -410,15 +450,19 @@ export function evolveStatement(state: StatementState, event: StatementEvent): S
     case 'statement.payment_received': {
       // Paid before, less now (a returned debit) and not yet past the grace period: open again.
       const reopened = state.status === 'PAID' || state.status === 'MINIMUM_PAID';
-      const below = state.statement !== null && event.paid_minor < (state.status === 'PAID' ? state.statement.closing_balance_minor : state.statement.minimum_due_minor);
+      const below =
+        state.statement !== null &&
+        event.paid_minor < (state.status === 'PAID' ? state.statement.closing_balance_minor : state.statement.minimum_due_minor);
       return { ...state, paid_minor: event.paid_minor, status: reopened && below && !state.grace_over ? 'OPEN' : state.status };
     }
     case 'statement.paid':
       return { ...state, status: 'PAID' };
     case 'statement.minimum_paid':
       return { ...state, status: 'MINIMUM_PAID' };
-    case 'statement.reminder':
+    case 'statement.grace_ended':
       return { ...state, grace_over: true };
+    case 'statement.reminder':
+      return state;
     case 'statement.past_due':
       return { ...state, status: 'PAST_DUE', grace_over: true };
     case 'statement.cards_frozen':

@@ -35,6 +35,7 @@ export async function commitCutoff(client: PoolClient, cutoff: Date, lag_ms: num
   );
   const row = rows[0]!;
   if (!row.due) return { passed: false, db_now: row.now, reason: 'clock_before_cutoff', open_before_cutoff: row.open_before_end };
-  if (row.open_before_end > 0) return { passed: false, db_now: row.now, reason: 'transactions_open', open_before_cutoff: row.open_before_end };
+  if (row.open_before_end > 0)
+    return { passed: false, db_now: row.now, reason: 'transactions_open', open_before_cutoff: row.open_before_end };
   return { passed: true, db_now: row.now };
 }

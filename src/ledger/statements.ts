@@ -153,7 +153,10 @@ export interface StatementStore {
   close(request: CloseStatementRequest): Promise<Statement>;
   get(key: StatementKey): Promise<StatementView | null>;
   /** A company's statements, newest first; `before_cycle` pages. */
-  list(filter: { company_id: string; currency?: Currency | undefined }, page: { limit: number; before_cycle?: number | undefined }): Promise<StatementView[]>;
+  list(
+    filter: { company_id: string; currency?: Currency | undefined },
+    page: { limit: number; before_cycle?: number | undefined },
+  ): Promise<StatementView[]>;
   /** Appends an event (once per event_key; a repeat returns false). */
   recordEvent(event: StatementEventInput): Promise<boolean>;
   /** Repaid on the company's accounts at or after `since` (repayments less returned ones). */
@@ -171,19 +174,41 @@ export function createStatementStore(pool: Pool): StatementStore {
 
   async function withEvents(statements: Statement[]): Promise<StatementView[]> {
     if (statements.length === 0) return [];
-    const { rows } = await pool.query<{ company_id: string; currency: string; cycle_number: number; seq: number; type: BillingEventType; status: StatementStatus; paid_minor: string; detail: string; at: Date }>(
+    const { rows } = await pool.query<{
+      company_id: string;
+      currency: string;
+      cycle_number: number;
+      seq: number;
+      type: BillingEventType;
+      status: StatementStatus;
+      paid_minor: string;
+      detail: string;
+      at: Date;
+    }>(
       `SELECT e.company_id, e.currency, e.cycle_number, e.seq, e.type, e.status, e.paid_minor::text, e.detail, e.at
          FROM billing.statement_events e
          JOIN unnest($1::text[], $2::text[], $3::int[]) AS k(company_id, currency, cycle_number)
            ON k.company_id = e.company_id AND k.currency = e.currency AND k.cycle_number = e.cycle_number
         ORDER BY e.cycle_number, e.seq
         LIMIT $4`,
-      [statements.map((s) => s.company_id), statements.map((s) => s.currency), statements.map((s) => s.cycle_number), EVENTS_LISTED_MAX * statements.length],
+      [
+        statements.map((s) => s.company_id),
+        statements.map((s) => s.currency),
+        statements.map((s) => s.cycle_number),
+        EVENTS_LISTED_MAX * statements.length,
+      ],
     );
     return statements.map((s) => {
       const events: StatementEventRecord[] = rows
         .filter((r) => r.company_id === s.company_id && r.currency === s.currency && r.cycle_number === s.cycle_number)
-        .map((r) => ({ seq: r.seq, type: r.type, status: r.status, paid_minor: safeInteger(r.paid_minor, 'paid_minor'), detail: r.detail, at: r.at.toISOString() }));
+        .map((r) => ({
+          seq: r.seq,
+          type: r.type,
+          status: r.status,
+          paid_minor: safeInteger(r.paid_minor, 'paid_minor'),
+          detail: r.detail,
+          at: r.at.toISOString(),
+        }));
       const last = events.at(-1);
       return { ...s, status: last?.status ?? 'OPEN', paid_minor: last?.paid_minor ?? 0, events };
     });
@@ -200,7 +225,9 @@ export function createStatementStore(pool: Pool): StatementStore {
       const existing = await read(client, request);
       if (existing) {
         if (existing.window_end !== window_end.toISOString()) {
-          throw new StatementConflictError(`statement ${existing.statement_id} closed at ${existing.window_end}, not ${window_end.toISOString()}`);
+          throw new StatementConflictError(
+            `statement ${existing.statement_id} closed at ${existing.window_end}, not ${window_end.toISOString()}`,
+          );
         }
         return existing;
       }
@@ -230,8 +257,7 @@ export function createStatementStore(pool: Pool): StatementStore {
         );
       }
       const ids = [accounts.credit_line, accounts.receivable];
-      const sum = async (from: Date, to: Date) =>
-        (await client.query<OwedRow>(OWED_SQL, [ids, from, to, ...OWED_SQL_CODES])).rows[0]!;
+      const sum = async (from: Date, to: Date) => (await client.query<OwedRow>(OWED_SQL, [ids, from, to, ...OWED_SQL_CODES])).rows[0]!;
       // The opening balance is what the ledger says was owed at the window's start; for a later
       // cycle it must equal the previous closing balance (the verifier checks the chain too).
       const opening = (await sum(new Date(0), window_start)).owed;
@@ -301,13 +327,24 @@ export function createStatementStore(pool: Pool): StatementStore {
     if (!(BILLING_EVENT_TYPES as readonly string[]).includes(event.type)) throw new Error(`unknown billing event type ${event.type}`);
     // seq: the next number of this statement's events, taken under the statement's row lock.
     return inTransaction(pool, async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`billing.events:${statementIdOf(event.company_id, event.currency, event.cycle_number)}`]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+        `billing.events:${statementIdOf(event.company_id, event.currency, event.cycle_number)}`,
+      ]);
       const { rowCount } = await client.query(
         `INSERT INTO billing.statement_events (company_id, currency, cycle_number, event_key, seq, type, status, paid_minor, detail)
          SELECT $1, $2, $3, $4, coalesce(max(seq), 0) + 1, $5, $6, $7, $8
            FROM billing.statement_events WHERE company_id = $1 AND currency = $2 AND cycle_number = $3
          ON CONFLICT (company_id, currency, cycle_number, event_key) DO NOTHING`,
-        [event.company_id, event.currency, event.cycle_number, event.event_key, event.type, event.status, event.paid_minor, event.detail.slice(0, 500)],
+        [
+          event.company_id,
+          event.currency,
+          event.cycle_number,
+          event.event_key,
+          event.type,
+          event.status,
+          event.paid_minor,
+          event.detail.slice(0, 500),
+        ],
       );
       return rowCount === 1;
     });
@@ -315,7 +352,12 @@ export function createStatementStore(pool: Pool): StatementStore {
 
   async function repaidSince(company_id: string, currency: Currency, since: string): Promise<number> {
     const accounts = billedAccounts(company_id, currency);
-    const { rows } = await pool.query<OwedRow>(OWED_SQL, [[accounts.credit_line, accounts.receivable], new Date(since), new Date('9999-12-31T00:00:00Z'), ...OWED_SQL_CODES]);
+    const { rows } = await pool.query<OwedRow>(OWED_SQL, [
+      [accounts.credit_line, accounts.receivable],
+      new Date(since),
+      new Date('9999-12-31T00:00:00Z'),
+      ...OWED_SQL_CODES,
+    ]);
     const r = rows[0]!;
     return safeInteger((BigInt(r.repayments) - BigInt(r.returned)).toString(), 'repaid_minor');
   }

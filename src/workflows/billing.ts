@@ -165,7 +165,9 @@ export async function billingWorkflow(input: BillingInput): Promise<void> {
         );
         if (answer.status === 'accepted') return [];
         const bank: DirectDebitAnswer =
-          answer.status === 'collected' ? { status: 'collected', bank_reference: answer.bank_reference } : { status: 'failed', reason: answer.reason };
+          answer.status === 'collected'
+            ? { status: 'collected', bank_reference: answer.bank_reference }
+            : { status: 'failed', reason: answer.reason };
         return [{ type: 'debit_answered', answer: bank, amount_minor: event.amount_minor }];
       }
       case 'statement.debit_collected': {
@@ -238,10 +240,14 @@ export async function billingWorkflow(input: BillingInput): Promise<void> {
       log.warn('direct debit answer ignored: malformed', { company_id });
       return;
     }
+    note('bank_answered', `direct debit of cycle ${message.cycle_number}: ${answer.data.status}`);
     void queue
       .run(async () => {
         if (message.cycle_number === cycle_number && lifecycle.statement) {
-          const amount_minor = answer.data.status === 'returned' ? (collected.find((d) => d.cycle_number === cycle_number)?.amount_minor ?? 0) : debit_amount_minor;
+          const amount_minor =
+            answer.data.status === 'returned'
+              ? (collected.find((d) => d.cycle_number === cycle_number)?.amount_minor ?? 0)
+              : debit_amount_minor;
           await handle({ type: 'debit_answered', answer: answer.data, amount_minor });
           return;
         }
@@ -267,9 +273,10 @@ export async function billingWorkflow(input: BillingInput): Promise<void> {
     (raw) =>
       queue.run(async (): Promise<RepaymentReceipt> => {
         const request = recordRepaymentSchema.parse(raw);
-        const posted = await steps.postRepayment.executeWithOptions(step(`repayment ${request.idempotency_key}: ${money(request.amount_minor)}`), [
-          { ...company, key: `transfer:${request.idempotency_key}`, amount_minor: request.amount_minor },
-        ]);
+        const posted = await steps.postRepayment.executeWithOptions(
+          step(`repayment ${request.idempotency_key}: ${money(request.amount_minor)}`),
+          [{ ...company, key: `transfer:${request.idempotency_key}`, amount_minor: request.amount_minor }],
+        );
         if (lifecycle.statement) await handle({ type: 'payments', paid_minor: await repaid() });
         return {
           idempotency_key: request.idempotency_key,
@@ -277,7 +284,11 @@ export async function billingWorkflow(input: BillingInput): Promise<void> {
           created: posted.created,
           transfer_id: posted.transfer_id,
           statement: lifecycle.statement
-            ? { statement_id: statementIdOf(company_id, currency, cycle_number), status: lifecycle.status ?? 'OPEN', paid_minor: lifecycle.paid_minor }
+            ? {
+                statement_id: statementIdOf(company_id, currency, cycle_number),
+                status: lifecycle.status ?? 'OPEN',
+                paid_minor: lifecycle.paid_minor,
+              }
             : null,
         };
       }),

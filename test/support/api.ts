@@ -1,6 +1,7 @@
 // The API server against the real worker, Temporal and Postgres of a payments harness, and an
 // independent gRPC client for it: @grpc/grpc-js with the .proto files loaded at run time, so the
 // tests do not share the server's generated code or its Connect stack.
+import { createStatementStore } from '../../src/ledger/statements.js';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -113,6 +114,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
       client: h.client,
       ledger: h.ledger,
       cards: h.cards,
+      statements: createStatementStore(h.pool),
       keys,
       task_queue: h.task_queue,
       payout_options: { settlement_attention_after_ms: 3_600_000 },

@@ -60,7 +60,7 @@ CREATE TABLE billing.statement_events (
   type          text        NOT NULL CHECK (type IN (
                   'statement.closed', 'statement.debit_requested', 'statement.debit_collected', 'statement.debit_failed',
                   'statement.debit_returned', 'statement.payment_received', 'statement.paid', 'statement.minimum_paid',
-                  'statement.reminder', 'statement.past_due', 'statement.cards_frozen', 'statement.late_fee_charged',
+                  'statement.grace_ended', 'statement.reminder', 'statement.past_due', 'statement.cards_frozen', 'statement.late_fee_charged',
                   'statement.cards_unfrozen', 'statement.carried_over')),
   status        text        NOT NULL CHECK (status IN ('OPEN', 'PAID', 'MINIMUM_PAID', 'PAST_DUE', 'CARRIED_OVER')),
   paid_minor    bigint      NOT NULL,
