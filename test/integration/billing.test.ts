@@ -55,18 +55,14 @@ describe('billing cycles', () => {
     await h.close();
   });
 
-  /** A company with a credit line of LIMIT, a card, and `spent_minor` paid out from its line. */
+  /** A company with a credit line of LIMIT, a card, and `spent_minor` paid out from its line in
+   * its first cycle: the cycle starts before the spending and closes CYCLE_MS after it (however
+   * long a busy machine took to pay it out). */
   async function company(spent_minor: number, billing: Partial<BillingPolicyInput> = {}) {
     const company_id = `co-${randomUUID().slice(0, 8)}`;
     const account_id = await openCreditLine(h.ledger, { company_id, currency: CURRENCY, limit_minor: LIMIT, grant_key: 'initial' });
     await h.cards.issue({ card_id: `${company_id}-card`, company_id, currency: CURRENCY, account_id });
-    const start = new Date();
-    const { started } = await startBilling(
-      h.client,
-      { company_id, currency: CURRENCY, policy: policy(billing), billing_start: start.toISOString() },
-      h.task_queue,
-    );
-    assert.equal(started, true);
+    const start_ms = Date.now() - 1_000;
     if (spent_minor > 0) {
       const { handle } = await startPayout(
         h.client,
@@ -82,7 +78,19 @@ describe('billing cycles', () => {
       );
       assert.equal((await handle.result()).status, 'SETTLED');
     }
-    return { company_id, account_id, closes_at_ms: start.getTime() + CYCLE_MS };
+    const length_ms = Date.now() - start_ms + CYCLE_MS;
+    const { started } = await startBilling(
+      h.client,
+      {
+        company_id,
+        currency: CURRENCY,
+        policy: policy({ cycle: { kind: 'fixed', length_ms }, ...billing }),
+        billing_start: new Date(start_ms).toISOString(),
+      },
+      h.task_queue,
+    );
+    assert.equal(started, true);
+    return { company_id, account_id, cycle_ms: length_ms };
   }
 
   async function until<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean, timeout_ms = 60_000): Promise<T> {
@@ -156,7 +164,7 @@ describe('billing cycles', () => {
       'statement 2',
       () => statement(co.company_id, 2),
       (s) => s !== null,
-      CYCLE_MS * 3,
+      co.cycle_ms * 3,
     );
     assert.equal(second!.opening_balance_minor, 20_000);
     assert.equal(second!.repayments_minor, 20_000);
@@ -291,7 +299,7 @@ describe('billing cycles', () => {
       'statement 2',
       () => statement(co.company_id, 2),
       (s) => s !== null,
-      CYCLE_MS * 3,
+      co.cycle_ms * 3,
     );
     assert.equal(second!.fees_minor, 2_500);
     assert.equal(second!.closing_balance_minor, 2_500);
@@ -311,7 +319,7 @@ describe('billing cycles', () => {
       'statement 2',
       () => statement(co.company_id, 2),
       (s) => s !== null,
-      CYCLE_MS * 3,
+      co.cycle_ms * 3,
     );
     assert.equal(second!.closing_balance_minor, LIMIT + 2_500);
     await assertInvariants();
