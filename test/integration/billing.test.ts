@@ -32,6 +32,8 @@ const LIMIT = 100_000;
 const CYCLE_MS = 8_000;
 const DUE_MS = 1_500;
 const GRACE_MS = 2_500;
+/** For scenarios that act after dunning and before the next close. */
+const LONG_CYCLE_MS = 25_000;
 
 function policy(extra: Partial<BillingPolicyInput> = {}): BillingPolicyInput {
   return {
@@ -58,7 +60,7 @@ describe('billing cycles', () => {
   /** A company with a credit line of LIMIT, a card, and `spent_minor` paid out from its line in
    * its first cycle: the cycle starts before the spending and closes CYCLE_MS after it (however
    * long a busy machine took to pay it out). */
-  async function company(spent_minor: number, billing: Partial<BillingPolicyInput> = {}) {
+  async function company(spent_minor: number, billing: Partial<BillingPolicyInput> = {}, cycle_ms = CYCLE_MS) {
     const company_id = `co-${randomUUID().slice(0, 8)}`;
     const account_id = await openCreditLine(h.ledger, { company_id, currency: CURRENCY, limit_minor: LIMIT, grant_key: 'initial' });
     await h.cards.issue({ card_id: `${company_id}-card`, company_id, currency: CURRENCY, account_id });
@@ -78,7 +80,7 @@ describe('billing cycles', () => {
       );
       assert.equal((await handle.result()).status, 'SETTLED');
     }
-    const length_ms = Date.now() - start_ms + CYCLE_MS;
+    const length_ms = Date.now() - start_ms + cycle_ms;
     const { started } = await startBilling(
       h.client,
       {
@@ -230,7 +232,8 @@ describe('billing cycles', () => {
   });
 
   test('returned debit: the restore is reversed, the statement goes past due, cards frozen, late fee; paying unfreezes', async () => {
-    const co = await company(25_000, { direct_debit: { debtor_name: 'Shaky Ltd', bank_account: 'RETURN0001' } });
+    // A longer cycle: the test pays within the first one, after dunning, however slow the machine.
+    const co = await company(25_000, { direct_debit: { debtor_name: 'Shaky Ltd', bank_account: 'RETURN0001' } }, LONG_CYCLE_MS);
     await hasEvents(co.company_id, ['statement.debit_returned', 'statement.late_fee_charged', 'statement.cards_frozen']);
     const past = await statusOf(co.company_id, 'PAST_DUE');
     inOrder(past, ['statement.closed', 'statement.debit_requested', 'statement.debit_collected', 'statement.debit_returned']);
@@ -260,7 +263,7 @@ describe('billing cycles', () => {
   });
 
   test('dunning: unpaid after the grace period -> reminder, past due, cards frozen, late fee; paid -> unfrozen', async () => {
-    const co = await company(10_000);
+    const co = await company(10_000, {}, LONG_CYCLE_MS);
     // A card people froze themselves stays frozen when dunning unfreezes the rest.
     await h.cards.issue({ card_id: `${co.company_id}-kept`, company_id: co.company_id, currency: CURRENCY, account_id: co.account_id });
     await h.cards.setStatus(`${co.company_id}-kept`, 'frozen');
