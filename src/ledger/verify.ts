@@ -280,19 +280,31 @@ async function checkNoTimeouts(client: PoolClient, violate: Violate): Promise<vo
  * cut-off (the same sum the statement was closed with, OWED_SQL, over everything before its end),
  * and its opening balance the debt at its start. Returns how many statements it checked. */
 async function checkStatements(client: PoolClient, violate: Violate): Promise<number> {
-  const { rows } = await client.query<{ company_id: string; currency: string; cycle_number: number; accounts: string[]; window_start: Date; window_end: Date; opening: string; closing: string }>(
+  const { rows } = await client.query<{
+    company_id: string;
+    currency: string;
+    cycle_number: number;
+    accounts: string[];
+    window_start: Date;
+    window_end: Date;
+    opening: string;
+    closing: string;
+  }>(
     `SELECT company_id, currency, cycle_number, ARRAY[credit_line_account_id, receivable_account_id]::text[] AS accounts,
             window_start, window_end, opening_balance_minor::text AS opening, closing_balance_minor::text AS closing
        FROM billing.statements ORDER BY company_id, currency, cycle_number LIMIT $1`,
     [STATEMENTS_CHECKED_MAX],
   );
   for (const r of rows) {
-    const owedAt = async (at: Date) => (await client.query<{ owed: string }>(OWED_SQL, [r.accounts, new Date(0), at, ...OWED_SQL_CODES])).rows[0]!.owed;
+    const owedAt = async (at: Date) =>
+      (await client.query<{ owed: string }>(OWED_SQL, [r.accounts, new Date(0), at, ...OWED_SQL_CODES])).rows[0]!.owed;
     const name = `statement ${r.company_id}/${r.currency}/${r.cycle_number}`;
     const closing = await owedAt(r.window_end);
-    if (closing !== r.closing) violate('statements', `${name}: closing balance ${r.closing}, the ledger says ${closing} at ${r.window_end.toISOString()}`);
+    if (closing !== r.closing)
+      violate('statements', `${name}: closing balance ${r.closing}, the ledger says ${closing} at ${r.window_end.toISOString()}`);
     const opening = await owedAt(r.window_start);
-    if (opening !== r.opening) violate('statements', `${name}: opening balance ${r.opening}, the ledger says ${opening} at ${r.window_start.toISOString()}`);
+    if (opening !== r.opening)
+      violate('statements', `${name}: opening balance ${r.opening}, the ledger says ${opening} at ${r.window_start.toISOString()}`);
   }
   return rows.length;
 }

@@ -109,10 +109,15 @@ export async function startSettlementCallbackReceiver(options: CallbackReceiverO
       const debit = directDebitCallbackSchema.safeParse(json);
       if (!debit.success) return { status: 400, body: { error: describeIssue(debit.error, 'callback ') } };
       const { idempotency_key: statement, ...answer } = debit.data;
-      return signal(billingWorkflowId(statement.company_id, statement.currency), directDebitAnsweredSignal, {
-        cycle_number: statement.cycle_number,
-        answer,
-      }, { statement_id: statementIdOf(statement.company_id, statement.currency, statement.cycle_number), status: answer.status });
+      return signal(
+        billingWorkflowId(statement.company_id, statement.currency),
+        directDebitAnsweredSignal,
+        {
+          cycle_number: statement.cycle_number,
+          answer,
+        },
+        { statement_id: statementIdOf(statement.company_id, statement.currency, statement.cycle_number), status: answer.status },
+      );
     }
     const parsed = settlementCallbackSchema.safeParse(json);
     if (!parsed.success) return { status: 400, body: { error: describeIssue(parsed.error, 'callback ') } };
@@ -136,7 +141,10 @@ export async function startSettlementCallbackReceiver(options: CallbackReceiverO
         return { status: 200, body: { result: 'ignored', reason: 'payment_closed', ...about } };
       }
       log.warn(about, 'settlement callback for an unknown payment or statement');
-      return { status: 404, body: { error: `unknown ${about.payment_id ? `payment ${about.payment_id}` : `statement ${about.statement_id}`}` } };
+      return {
+        status: 404,
+        body: { error: `unknown ${about.payment_id ? `payment ${about.payment_id}` : `statement ${about.statement_id}`}` },
+      };
     }
     log.info(about, 'settlement callback delivered');
     return { status: 200, body: { result: 'delivered', ...about } };

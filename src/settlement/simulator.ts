@@ -24,12 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { describeIssue } from '../domain/validation.js';
 import { createNetworkSimulator, type NetworkSimulator } from './network.js';
 import type { DirectDebitCallback } from '../domain/billing.js';
-import {
-  directDebitInstructionSchema,
-  payoutInstructionSchema,
-  type PayoutResult,
-  type SettlementCallback,
-} from './gateway.js';
+import { directDebitInstructionSchema, payoutInstructionSchema, type PayoutResult, type SettlementCallback } from './gateway.js';
 import { webhookHeaders } from './webhook-signature.js';
 
 export const REJECTED_ACCOUNT_PREFIX = 'REJECT';
@@ -243,7 +238,11 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
     if (answers.size >= IDEMPOTENCY_KEYS_MAX) answers.delete(answers.keys().next().value!);
     answers.set(instruction.idempotency_key, answer);
     if (outcome.body.status === 'settled' && debit) {
-      const collected = { amount_minor: instruction.amount_minor, currency: instruction.currency, bank_reference: outcome.body.bank_reference };
+      const collected = {
+        amount_minor: instruction.amount_minor,
+        currency: instruction.currency,
+        bank_reference: outcome.body.bank_reference,
+      };
       debits.set(instruction.idempotency_key, { ...collected, returned: false });
       if (instruction.bank_account.startsWith(RETURNED_DEBIT_ACCOUNT_PREFIX)) {
         const key = instruction.idempotency_key;
