@@ -29,6 +29,7 @@ export type RpcClient<M extends string = string> = Record<M, (request: object, o
 export type PaymentsMethod = 'Authorize' | 'Increment' | 'Reverse' | 'Clear' | 'Refund' | 'Payout' | 'GetPayment' | 'ListPayments';
 export type LedgerMethod = 'CreateCreditLine' | 'GetAccount' | 'ListTransfers';
 export type CardsMethod = 'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules';
+export type BillingMethod = 'StartBilling' | 'ListStatements' | 'GetStatement' | 'RecordRepayment';
 
 export interface ApiHarness {
   h: PaymentsHarness;
@@ -37,6 +38,7 @@ export interface ApiHarness {
   payments: RpcClient<PaymentsMethod>;
   ledger: RpcClient<LedgerMethod>;
   cards: RpcClient<CardsMethod>;
+  billing: RpcClient<BillingMethod>;
   close(): Promise<void>;
 }
 
@@ -94,11 +96,13 @@ export function grpcClients(port: number, key: string) {
     payments: make('cardplatform/payments/v1/payments.proto', 'cardplatform.payments.v1.PaymentService'),
     ledger: make('cardplatform/ledger/v1/ledger.proto', 'cardplatform.ledger.v1.LedgerService'),
     cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
+    billing: make('cardplatform/billing/v1/billing.proto', 'cardplatform.billing.v1.BillingService'),
   };
   return {
     payments: promisify<PaymentsMethod>(clients.payments, key),
     ledger: promisify<LedgerMethod>(clients.ledger, key),
     cards: promisify<CardsMethod>(clients.cards, key),
+    billing: promisify<BillingMethod>(clients.billing, key),
     close() {
       for (const c of Object.values(clients)) c.close();
     },
@@ -135,6 +139,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
     payments: clients.payments,
     ledger: clients.ledger,
     cards: clients.cards,
+    billing: clients.billing,
     async close() {
       clients.close();
       await server.close();
