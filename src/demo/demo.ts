@@ -2,8 +2,8 @@
 // purchases and payouts in a mix that reaches every final state (a purchase cleared, declined,
 // reversed, expired, refunded or force posted; a payout settled, declined over its credit line or
 // compensated after the payee's bank rejects it), shows progress, prints a summary table, checks
-// the ledger, and exits 0 only if every payment reached the final state its path should reach and
-// every invariant holds. Its traffic goes through the gRPC/Connect API (src/cli/client.ts) with an
+// the ledger, and exits 0 only if every payment reached the final state its path should reach,
+// every invariant holds and its short billing cycle (src/demo/billing-cycle.ts) played as it should. Its traffic goes through the gRPC/Connect API (src/cli/client.ts) with an
 // API key it creates for the companies it creates (and revokes at the end); it reads the database
 // and Temporal only to set up demo timings and to check the outcome.
 import { randomUUID } from 'node:crypto';
@@ -65,7 +65,9 @@ function positiveInt(max: number) {
 }
 
 const program = new Command('demo')
-  .description('Drive card purchases and payouts through the running platform and check the ledger afterwards.')
+  .description(
+    'Drive card purchases and payouts through the running platform, play a short billing cycle (statement, direct debit, dunning), and check the ledger afterwards.',
+  )
   .option('--payments <n>', 'how many payments to run', positiveInt(PAYMENTS_MAX), 20)
   .option('--concurrency <n>', 'payments in flight at once', positiveInt(CONCURRENCY_MAX), 20)
   .option('--timeout-s <s>', 'give up waiting after this many seconds', positiveInt(3600), 300)
