@@ -25,7 +25,9 @@ import type { TransferBatcher } from '../src/ledger/batcher.js';
 import { payoutIdempotencyKey } from '../src/settlement/gateway.js';
 import { openCreditLine } from '../src/ledger/accounts.js';
 import { createHttpCardNetwork } from '../src/settlement/network-client.js';
-import { REJECTED_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
+import { REJECTED_ACCOUNT_PREFIX, RETURNED_DEBIT_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
+import { getBilling, recordRepayment, startBilling } from '../src/api/billing.js';
+import { billingWorkflowId } from '../src/domain/billing.js';
 import type { networkSettlementWorkflow } from '../src/workflows/network-settlement.js';
 import { getPaymentQuery, resolveAttentionUpdate, standInAdviceSignal, voidHoldUpdate } from '../src/workflows/messages.js';
 import { getNetworkSettlementQuery } from '../src/workflows/network-settlement-messages.js';
@@ -409,6 +411,78 @@ try {
       }
       await save('network-settlement-stuck', workflowId, workflowId);
     }
+
+    // Billing (one run per statement; each continues as new at the next close): the first run of
+    // each company is the recorded path. All play at once, with seconds-long cycles.
+    const billingPaths: Array<{ name: string; spend: number; mandate?: string; act?: (company_id: string) => Promise<void> }> = [
+      { name: 'billing-paid-at-close', spend: 0 },
+      { name: 'billing-direct-debit-paid', spend: 7_000, mandate: 'GB33BUKB20201555555555' },
+      { name: 'billing-direct-debit-returned', spend: 7_000, mandate: `${RETURNED_DEBIT_ACCOUNT_PREFIX}0001` },
+      {
+        name: 'billing-minimum-paid',
+        spend: 8_000,
+        act: (company_id) =>
+          recordRepayment(h.client, company_id, 'EUR', { idempotency_key: 'record-part', amount_minor: 1_000 }).then(() => undefined),
+      },
+      {
+        name: 'billing-past-due-then-paid',
+        spend: 6_000,
+        act: async (company_id) => {
+          await eventually('past due', async () => (await getBilling(h.client, company_id, 'EUR')).lifecycle.frozen);
+          await recordRepayment(h.client, company_id, 'EUR', { idempotency_key: 'record-late', amount_minor: 6_000 });
+        },
+      },
+    ];
+    await Promise.all(
+      billingPaths
+        .filter((b) => wanted(b.name))
+        .map(async ({ name, spend, mandate, act }) => {
+          const company_id = `record-${name}-${randomUUID().slice(0, 6)}`;
+          const line = await openCreditLine(h.ledger, { company_id, currency: 'EUR', limit_minor: 50_000, grant_key: 'record' });
+          const start_ms = Date.now() - 1_000;
+          if (spend > 0) {
+            const request = { ...payout(name, spend, 'DE89370400440532013000'), company_id, account_id: line };
+            const { handle } = await startPayout(h.client, request, h.task_queue);
+            await handle.result();
+          }
+          await startBilling(
+            h.client,
+            {
+              company_id,
+              currency: 'EUR',
+              billing_start: new Date(start_ms).toISOString(),
+              policy: {
+                cycle: { kind: 'fixed', length_ms: Date.now() - start_ms + 4_000 },
+                due_after_ms: 1_000,
+                grace_ms: 2_000,
+                cutoff_lag_ms: 100,
+                minimum_due_percent: 10,
+                late_fee_minor: 500,
+                direct_debit: mandate ? { debtor_name: 'Record Ltd', bank_account: mandate } : null,
+              },
+            },
+            h.task_queue,
+          );
+          const workflowId = billingWorkflowId(company_id, 'EUR');
+          const first = await h.client.workflow.getHandle(workflowId).describe();
+          await eventually(
+            `${name}: the statement`,
+            async () => (await getBilling(h.client, company_id, 'EUR')).lifecycle.statement !== null,
+          );
+          await act?.(company_id);
+          const run = h.client.workflow.getHandle(workflowId, first.runId);
+          await eventually(
+            `${name}: the run continued as new`,
+            async () => (await run.describe()).status.name === 'CONTINUED_AS_NEW',
+            120_000,
+          );
+          const history = await run.fetchHistory();
+          await h.client.workflow.getHandle(workflowId).cancel();
+          const file = path.join(HISTORIES_DIR, `${name}.json`);
+          writeFileSync(file, `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 2)}\n`);
+          log(`${name}: ${history.events?.length ?? 0} events -> ${path.relative(REPO_ROOT, file)}`);
+        }),
+    );
   } finally {
     await h.close();
   }

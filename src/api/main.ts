@@ -4,6 +4,7 @@
 import { Client } from '@temporalio/client';
 import { loadConfig } from '../config.js';
 import { createCardStore } from '../cards/cards.js';
+import { createStatementStore } from '../ledger/statements.js';
 import { DEFAULT_CARD_OPTIONS } from '../domain/card.js';
 import { createPool } from '../ledger/db.js';
 import { createLedger } from '../ledger/ledger.js';
@@ -58,6 +59,7 @@ const server = await startApiServer(
     client,
     ledger: createLedger(pool),
     cards: createCardStore(pool),
+    statements: createStatementStore(pool),
     keys: createApiKeyStore(pool, { cache_ttl_ms: config.API_KEY_CACHE_TTL_MS }),
     task_queue: config.TEMPORAL_TASK_QUEUE,
     card_task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,

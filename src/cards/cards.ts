@@ -93,6 +93,11 @@ export interface CardStore {
   /** Replaces a company's spend limits in a currency (validated likewise). */
   setCompanySpendLimits(company_id: string, currency: Currency, limits: SpendLimitInput[]): Promise<SpendLimit[]>;
   getCompanySpendLimits(company_id: string, currency: Currency): Promise<SpendLimit[]>;
+  /** Dunning: freezes the company's active cards in a currency and marks them frozen by billing;
+   * returns how many it froze (0 when repeated). */
+  freezeForBilling(company_id: string, currency: Currency): Promise<number>;
+  /** Unfreezes only the cards billing froze (a card people froze stays frozen); returns how many. */
+  unfreezeForBilling(company_id: string, currency: Currency): Promise<number>;
 }
 
 function parseLimits(limits: unknown): SpendLimit[] {
@@ -103,6 +108,22 @@ function parseLimits(limits: unknown): SpendLimit[] {
 
 export function createCardStore(pool: Pool): CardStore {
   return {
+    async freezeForBilling(company_id, currency) {
+      const { rowCount } = await pool.query(
+        `UPDATE cards.cards SET status = 'frozen', frozen_by_billing = true, updated_at = now()
+          WHERE company_id = $1 AND currency = $2 AND status = 'active'`,
+        [company_id, currency],
+      );
+      return rowCount ?? 0;
+    },
+    async unfreezeForBilling(company_id, currency) {
+      const { rowCount } = await pool.query(
+        `UPDATE cards.cards SET status = 'active', frozen_by_billing = false, updated_at = now()
+          WHERE company_id = $1 AND currency = $2 AND frozen_by_billing`,
+        [company_id, currency],
+      );
+      return rowCount ?? 0;
+    },
     async issue(input) {
       const card = parse(cardIssueSchema, input);
       const { rows } = await pool.query<CardRow>(
@@ -128,7 +149,7 @@ export function createCardStore(pool: Pool): CardStore {
     async setStatus(card_id, status) {
       parse(z.enum(CARD_STATUSES), status);
       const { rows } = await pool.query<CardRow>(
-        `UPDATE cards.cards SET status = $2, updated_at = now() WHERE card_id = $1 RETURNING ${COLUMNS}`,
+        `UPDATE cards.cards SET status = $2, frozen_by_billing = false, updated_at = now() WHERE card_id = $1 RETURNING ${COLUMNS}`,
         [card_id, status],
       );
       return rows[0] ? fromRow(rows[0]) : null;

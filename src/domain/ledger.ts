@@ -35,6 +35,9 @@ export const TRANSFER_FLAGS_ALL = 0b1111;
 /** Account codes: what an account is for. */
 export const AccountCode = {
   company_credit_line: 1,
+  /** What a company owes beyond its credit line (a late fee or a returned repayment the line
+   * could not take): no limit flags, so billing can always charge it. One per company and currency. */
+  company_billing_receivable: 2,
   credit_line_issuance: 10,
   payouts_payable: 20,
   settlement_bank: 30,
@@ -49,6 +52,8 @@ export const AccountCode = {
   spend_limit_count: 61,
   /** Grants a scope's spend-limit windows their headroom (no flags). */
   spend_limit_source: 62,
+  /** Late fees charged by billing's dunning. */
+  billing_fee_income: 70,
 } as const;
 export type AccountCodeName = keyof typeof AccountCode;
 
@@ -87,6 +92,13 @@ export const TransferCode = {
   /** Checks the room left under a limit below the headroom: pending, voided in the same chain. */
   spend_limit_probe: 405,
   spend_limit_probe_void: 406,
+  /** A company's repayment of its statement (direct debit or bank transfer): settlement bank ->
+   * company. Restores the credit line. */
+  billing_repayment: 500,
+  /** A repayment the company's bank returned (a direct debit reversed): company -> settlement bank. */
+  billing_repayment_return: 501,
+  /** A late fee (dunning): company -> billing fee income. */
+  billing_late_fee: 502,
 } as const;
 
 /** Transfer codes that charge a company (their amounts add to its net charge). */

@@ -5,13 +5,14 @@ import { creditLineAccountId, platformAccountId, transferId } from './ids.js';
 import type { Ledger } from './ledger.js';
 
 export type PlatformAccountKind =
-  'credit_line_issuance' | 'payouts_payable' | 'settlement_bank' | 'network_payable' | 'card_overlimit_receivable';
-const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = [
+  'credit_line_issuance' | 'payouts_payable' | 'settlement_bank' | 'network_payable' | 'card_overlimit_receivable' | 'billing_fee_income';
+export const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = [
   'credit_line_issuance',
   'payouts_payable',
   'settlement_bank',
   'network_payable',
   'card_overlimit_receivable',
+  'billing_fee_income',
 ];
 
 export function platformAccount(kind: PlatformAccountKind, currency: Currency): string {

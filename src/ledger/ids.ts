@@ -66,6 +66,9 @@ export const TRANSFER_STEPS = [
   'spend_limit_post',
   'spend_limit_probe',
   'spend_limit_probe_void',
+  'billing_repayment',
+  'billing_repayment_return',
+  'billing_late_fee',
 ] as const;
 export type TransferStep = (typeof TRANSFER_STEPS)[number];
 const STEP_NAMES: ReadonlySet<string> = new Set(TRANSFER_STEPS);
@@ -122,4 +125,9 @@ export function spendLimitAccountId(scope: string, scope_id: string, currency: s
 /** The account that grants a scope's spend-limit windows their headroom (one per measure). */
 export function spendLimitSourceId(scope: string, scope_id: string, currency: string, measure: string): string {
   return uuidV5(`spend-limit-source:${scope}:${escapePart(scope_id)}:${currency}:${measure}`);
+}
+
+/** The id of a company's billing receivable in a currency (AccountCode.company_billing_receivable). */
+export function billingReceivableAccountId(company_id: string, currency: string): string {
+  return uuidV5(`billing-receivable:${company_id}:${currency}`);
 }

@@ -7,6 +7,7 @@ import { isTerminal, type PaymentState } from '../domain/payment.js';
 import { inTransaction, type Pool, type PoolClient } from './db.js';
 import { createLedger, safeInteger } from './ledger.js';
 import { comparePaymentWithTransfers } from './payment-check.js';
+import { OWED_SQL, OWED_SQL_CODES } from './statements.js';
 
 /** The checks, in the order they are reported. 1-5 are DESIGN.md's invariants; the others hold
  * what the engine's design relies on. */
@@ -24,6 +25,11 @@ export const CHECKS = {
     invariant: 9,
     what: 'spend-limit windows: limit-flagged, granted their headroom once, no probe left pending, uses held only beside a hold',
     unit: 'limit windows',
+  },
+  statements: {
+    invariant: 10,
+    what: "every statement's closing balance equals what the ledger says the company owed at its cut-off",
+    unit: 'statements',
   },
 } as const;
 export type CheckName = keyof typeof CHECKS;
@@ -66,6 +72,8 @@ export interface VerifyOptions {
 /** How many violations of each kind are listed before the report says "and more". */
 const VIOLATIONS_LISTED_MAX = 50;
 const PAYMENTS_CHECKED_MAX_DEFAULT = 10_000;
+/** Statements re-summed by invariant 10, at most (two indexed sums each). */
+const STATEMENTS_CHECKED_MAX = 100_000;
 
 export async function verifyLedger(pool: Pool, options: VerifyOptions = {}): Promise<VerifyReport> {
   const violations: Violation[] = [];
@@ -109,6 +117,7 @@ export async function verifyLedger(pool: Pool, options: VerifyOptions = {}): Pro
       await checkNoTimeouts(client, violate);
       checked.set('timeouts', transfers);
       checked.set('spend_limits', await checkSpendLimits(client, violate));
+      checked.set('statements', await checkStatements(client, violate));
       return { accounts, transfers, currencies };
     },
     { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', commit: 'COMMIT' },
@@ -309,6 +318,39 @@ async function checkSpendLimits(client: PoolClient, violate: Violate): Promise<n
     `SELECT count(*) AS n FROM ledger.accounts WHERE code IN (${AccountCode.spend_limit_amount}, ${AccountCode.spend_limit_count})`,
   );
   return safeInteger(rows[0]!.n, 'limit windows');
+}
+
+/** Invariant 10: each statement's closing balance is the company's debt by the ledger at its
+ * cut-off (the same sum the statement was closed with, OWED_SQL, over everything before its end),
+ * and its opening balance the debt at its start. Returns how many statements it checked. */
+async function checkStatements(client: PoolClient, violate: Violate): Promise<number> {
+  const { rows } = await client.query<{
+    company_id: string;
+    currency: string;
+    cycle_number: number;
+    accounts: string[];
+    window_start: Date;
+    window_end: Date;
+    opening: string;
+    closing: string;
+  }>(
+    `SELECT company_id, currency, cycle_number, ARRAY[credit_line_account_id, receivable_account_id]::text[] AS accounts,
+            window_start, window_end, opening_balance_minor::text AS opening, closing_balance_minor::text AS closing
+       FROM billing.statements ORDER BY company_id, currency, cycle_number LIMIT $1`,
+    [STATEMENTS_CHECKED_MAX],
+  );
+  for (const r of rows) {
+    const owedAt = async (at: Date) =>
+      (await client.query<{ owed: string }>(OWED_SQL, [r.accounts, new Date(0), at, ...OWED_SQL_CODES])).rows[0]!.owed;
+    const name = `statement ${r.company_id}/${r.currency}/${r.cycle_number}`;
+    const closing = await owedAt(r.window_end);
+    if (closing !== r.closing)
+      violate('statements', `${name}: closing balance ${r.closing}, the ledger says ${closing} at ${r.window_end.toISOString()}`);
+    const opening = await owedAt(r.window_start);
+    if (opening !== r.opening)
+      violate('statements', `${name}: opening balance ${r.opening}, the ledger says ${opening} at ${r.window_start.toISOString()}`);
+  }
+  return rows.length;
 }
 
 /** Invariant 5. The state is read first, the transfers after: a finished payment's transfers were

@@ -116,6 +116,21 @@ describe('cli', () => {
     assert.equal(companyLimits.limits[0].name, 'spend_limit:company:month:amount');
     assert.match((await cli(['cards', 'get', card])).stdout, /spend_limit:company:month:amount/);
 
+    // Billing: start (again: harmless), a repayment by transfer (once per key), the statements.
+    const billing = ['--company', company, '--cycle-ms', '600000', '--due-after-ms', '1000', '--grace-ms', '1000'];
+    assert.equal((await json(['billing', 'start', ...billing])).started, true);
+    assert.equal((await json(['billing', 'start', ...billing])).started, false);
+    const repaid = await json(['billing', 'repay', '--company', company, '--idempotency-key', `wire-${run}`, '--amount-minor', '500']);
+    assert.equal(repaid.created, true);
+    assert.equal(repaid.amountMinor, '500');
+    assert.equal(
+      (await json(['billing', 'repay', '--company', company, '--idempotency-key', `wire-${run}`, '--amount-minor', '500'])).created,
+      false,
+    );
+    assert.deepEqual((await json(['billing', 'statements', '--company', company])).statements ?? [], [], 'no cycle closed yet');
+    const missing = await cli(['billing', 'statement', `${company}/USD/1`]);
+    assert.equal(missing.code, 3, missing.stderr);
+
     const tx = `txn-${run}`;
     const tx_args = ['--card', card, ...merchant];
     const decision = await json(['payments', 'authorize', tx, ...tx_args, '--amount-minor', '2500', '--deadline-ms', '10000']);
@@ -194,7 +209,21 @@ describe('cli', () => {
 
   test('--help of every command exits 0 and names its options', async () => {
     const commands: Array<[string[], string[]]> = [
-      [[], ['--api', '--key', '--json', '--timeout-ms', 'payments', 'ledger', 'cards', 'keys']],
+      [[], ['--api', '--key', '--json', '--timeout-ms', 'payments', 'ledger', 'cards', 'billing', 'keys']],
+      [['billing'], ['start', 'statements', 'statement', 'repay']],
+      [
+        ['billing', 'start'],
+        ['--company', '--currency', '--closing-day', '--cycle-ms', '--due-after-ms', '--grace-ms', '--late-fee-minor', '--debit-account'],
+      ],
+      [
+        ['billing', 'statements'],
+        ['--company', '--currency', '--page-size', '--before-cycle'],
+      ],
+      [['billing', 'statement'], ['<statement-id>']],
+      [
+        ['billing', 'repay'],
+        ['--company', '--idempotency-key', '--amount-minor'],
+      ],
       [['payments'], ['authorize', 'increment', 'reverse', 'clear', 'refund', 'payout', 'get', 'list']],
       [
         ['payments', 'authorize'],

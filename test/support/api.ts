@@ -1,6 +1,7 @@
 // The API server against the real worker, Temporal and Postgres of a payments harness, and an
 // independent gRPC client for it: @grpc/grpc-js with the .proto files loaded at run time, so the
 // tests do not share the server's generated code or its Connect stack.
+import { createStatementStore } from '../../src/ledger/statements.js';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -29,6 +30,7 @@ export type PaymentsMethod = 'Authorize' | 'Increment' | 'Reverse' | 'Clear' | '
 export type LedgerMethod = 'CreateCreditLine' | 'GetAccount' | 'ListTransfers';
 export type CardsMethod =
   'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules' | 'SetSpendLimits' | 'SetCompanySpendLimits';
+export type BillingMethod = 'StartBilling' | 'ListStatements' | 'GetStatement' | 'RecordRepayment';
 
 export interface ApiHarness {
   h: PaymentsHarness;
@@ -37,6 +39,7 @@ export interface ApiHarness {
   payments: RpcClient<PaymentsMethod>;
   ledger: RpcClient<LedgerMethod>;
   cards: RpcClient<CardsMethod>;
+  billing: RpcClient<BillingMethod>;
   close(): Promise<void>;
 }
 
@@ -94,11 +97,13 @@ export function grpcClients(port: number, key: string) {
     payments: make('cardplatform/payments/v1/payments.proto', 'cardplatform.payments.v1.PaymentService'),
     ledger: make('cardplatform/ledger/v1/ledger.proto', 'cardplatform.ledger.v1.LedgerService'),
     cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
+    billing: make('cardplatform/billing/v1/billing.proto', 'cardplatform.billing.v1.BillingService'),
   };
   return {
     payments: promisify<PaymentsMethod>(clients.payments, key),
     ledger: promisify<LedgerMethod>(clients.ledger, key),
     cards: promisify<CardsMethod>(clients.cards, key),
+    billing: promisify<BillingMethod>(clients.billing, key),
     close() {
       for (const c of Object.values(clients)) c.close();
     },
@@ -114,6 +119,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
       client: h.client,
       ledger: h.ledger,
       cards: h.cards,
+      statements: createStatementStore(h.pool),
       keys,
       task_queue: h.task_queue,
       payout_options: { settlement_attention_after_ms: 3_600_000 },
@@ -134,6 +140,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
     payments: clients.payments,
     ledger: clients.ledger,
     cards: clients.cards,
+    billing: clients.billing,
     async close() {
       clients.close();
       await server.close();

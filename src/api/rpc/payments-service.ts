@@ -431,7 +431,11 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       }
       // Every value below passed a strict pattern (no quotes), so the query cannot be escaped.
       const companies = filter.company_id ? [filter.company_id] : [...scope.company_ids];
-      const clauses = [`${CompanyIdKey.name} IN (${companies.map((c) => `'${c}'`).join(', ')})`];
+      // Payments only: other workflows carry CompanyId too (billing-<company>-<currency>).
+      const clauses = [
+        `WorkflowType IN ('payoutWorkflow', 'cardPaymentWorkflow')`,
+        `${CompanyIdKey.name} IN (${companies.map((c) => `'${c}'`).join(', ')})`,
+      ];
       if (filter.status) clauses.push(`${PaymentStatusKey.name} = '${filter.status}'`);
       if (filter.card_id) clauses.push(`${CardIdKey.name} = '${filter.card_id}'`);
       if (filter.started_after) clauses.push(`StartTime >= '${filter.started_after}'`);
