@@ -12,6 +12,7 @@ import type { TransferBatcher } from '../ledger/batcher.js';
 import { holdKey, transferId } from '../ledger/ids.js';
 import type { TransferInput, TransferOutcome } from '../ledger/ledger.js';
 import type { CardStore } from '../cards/cards.js';
+import { refundAllowanceUse } from './dispute.js';
 import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
@@ -371,16 +372,22 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
     }): Promise<{ refunded_minor: number }> {
       const payment = parseOrFail(cardPaymentSchema, input.payment, 'card payment');
       assertAmount('refund amount_minor', input.amount_minor);
+      const refund: TransferInput = {
+        id: cardTransferIds(payment.payment_id).refund(input.event_id),
+        debit_account_id: platformAccount('network_payable', payment.currency),
+        credit_account_id: chargedAccount(input.card, false, payment.currency),
+        amount_minor: input.amount_minor,
+        currency: payment.currency,
+        code: TransferCode.card_refund,
+        payment_id: payment.payment_id,
+      };
+      // In the same transaction, unlinked: the refund uses up the payment's disputable allowance,
+      // so a dispute and a refund can never together exceed what was posted. Its refusal (no
+      // dispute yet, or an open dispute holds the allowance) never refuses the refund: disputes
+      // reconcile it (src/activities/dispute.ts).
       const [outcome] = await postings.submit([
-        {
-          id: cardTransferIds(payment.payment_id).refund(input.event_id),
-          debit_account_id: platformAccount('network_payable', payment.currency),
-          credit_account_id: chargedAccount(input.card, false, payment.currency),
-          amount_minor: input.amount_minor,
-          currency: payment.currency,
-          code: TransferCode.card_refund,
-          payment_id: payment.payment_id,
-        },
+        refund,
+        refundAllowanceUse(payment.payment_id, { id: refund.id, amount_minor: input.amount_minor, currency: payment.currency }),
       ]);
       if (outcome && isSuccess(outcome.result)) return { refunded_minor: input.amount_minor };
       throw unexpected('refundCard', outcome ? [outcome] : []);

@@ -43,6 +43,18 @@ export const AccountCode = {
   /** Card spend the network settled beyond a company's credit line (stand-in approvals, over-
    * clearings, force posts): owed by the company, collected by people, never refused. */
   card_overlimit_receivable: 50,
+  /** Provisional credit given to companies for open disputes: owed back by the company (lost) or
+   * by the network (won). */
+  dispute_receivable: 60,
+  /** Won disputes: the network owes them, paid in its settlement. */
+  chargeback_receivable: 61,
+  /** The other side of every payment's disputable allowance (a counterweight, never limited). */
+  dispute_allowance: 62,
+  /** Per card payment: credited what was posted, debited by refunds and disputes; it may never
+   * go below zero, so a dispute cannot exceed what is posted and not yet refunded or disputed. */
+  payment_disputable: 63,
+  /** Per card payment: one unit, held by its open dispute, so it has at most one at a time. */
+  payment_dispute_slot: 64,
 } as const;
 export type AccountCodeName = keyof typeof AccountCode;
 
@@ -68,6 +80,22 @@ export const TransferCode = {
   card_refund: 205,
   /** The daily net wire to the card network: network payable -> settlement bank. */
   network_settlement: 300,
+  /** A clearing of a card payment makes that much disputable (allowance account, per clearing). */
+  dispute_allowance_grant: 400,
+  /** A dispute or a refund uses up part of a payment's allowance. */
+  dispute_allowance_use: 401,
+  /** A dispute that ended without a win (lost, withdrawn, reduced by a refund) gives it back. */
+  dispute_allowance_release: 402,
+  /** Provisional credit: dispute receivable -> company. */
+  dispute_provisional_credit: 403,
+  /** Provisional credit taken back: company (or the over-limit receivable) -> dispute receivable. */
+  dispute_credit_reversal: 404,
+  /** A won dispute: the network owes it (chargeback receivable -> dispute receivable). */
+  dispute_won: 405,
+  /** The payment's single dispute slot: granted once, held (pending) by the open dispute. */
+  dispute_slot_grant: 406,
+  dispute_slot_hold: 407,
+  dispute_slot_release: 408,
 } as const;
 
 /** Transfer codes that charge a company (their amounts add to its net charge). */

@@ -14,6 +14,10 @@ export const NeedsAttentionKey = defineSearchAttributeKey('NeedsAttention', Sear
 export const CardIdKey = defineSearchAttributeKey('CardId', SearchAttributeType.KEYWORD);
 export const MerchantCategoryKey = defineSearchAttributeKey('MerchantCategory', SearchAttributeType.KEYWORD);
 
+/** Disputes: their stage, and the card payment they dispute (the Web UI's link between them). */
+export const DisputeStatusKey = defineSearchAttributeKey('DisputeStatus', SearchAttributeType.KEYWORD);
+export const DisputedPaymentIdKey = defineSearchAttributeKey('DisputedPaymentId', SearchAttributeType.KEYWORD);
+
 export const SEARCH_ATTRIBUTES = [
   PaymentStatusKey,
   PaymentKindKey,
@@ -23,6 +27,8 @@ export const SEARCH_ATTRIBUTES = [
   NeedsAttentionKey,
   CardIdKey,
   MerchantCategoryKey,
+  DisputeStatusKey,
+  DisputedPaymentIdKey,
 ];
 
 /** The dev server's `--search-attribute Name=Type` spelling of each key. */

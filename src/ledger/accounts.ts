@@ -5,13 +5,23 @@ import { creditLineAccountId, platformAccountId, transferId } from './ids.js';
 import type { Ledger } from './ledger.js';
 
 export type PlatformAccountKind =
-  'credit_line_issuance' | 'payouts_payable' | 'settlement_bank' | 'network_payable' | 'card_overlimit_receivable';
+  | 'credit_line_issuance'
+  | 'payouts_payable'
+  | 'settlement_bank'
+  | 'network_payable'
+  | 'card_overlimit_receivable'
+  | 'dispute_receivable'
+  | 'chargeback_receivable'
+  | 'dispute_allowance';
 const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = [
   'credit_line_issuance',
   'payouts_payable',
   'settlement_bank',
   'network_payable',
   'card_overlimit_receivable',
+  'dispute_receivable',
+  'chargeback_receivable',
+  'dispute_allowance',
 ];
 
 export function platformAccount(kind: PlatformAccountKind, currency: Currency): string {

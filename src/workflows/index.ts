@@ -2,3 +2,4 @@
 export { cardPaymentWorkflow } from './card-payment.js';
 export { networkSettlementWorkflow } from './network-settlement.js';
 export { payoutWorkflow } from './payout.js';
+export { disputeWorkflow } from './dispute.js';
