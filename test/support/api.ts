@@ -12,6 +12,7 @@ import type { ApiMetrics } from '../../src/api/rpc/metrics.js';
 import { startApiServer, type ApiServer } from '../../src/api/rpc/server.js';
 import { REPO_ROOT } from '../../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardWorkflowOptions } from '../../src/domain/card.js';
+import type { DisputeWorkflowOptions } from '../../src/domain/dispute.js';
 import { startPaymentsHarness, type HarnessOptions, type PaymentsHarness } from './payments.js';
 
 const PROTO_ROOT = path.join(REPO_ROOT, 'proto');
@@ -28,6 +29,7 @@ export type RpcClient<M extends string = string> = Record<M, (request: object, o
 export type PaymentsMethod = 'Authorize' | 'Increment' | 'Reverse' | 'Clear' | 'Refund' | 'Payout' | 'GetPayment' | 'ListPayments';
 export type LedgerMethod = 'CreateCreditLine' | 'GetAccount' | 'ListTransfers';
 export type CardsMethod = 'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules';
+export type DisputesMethod = 'OpenDispute' | 'GetDispute' | 'ListDisputes' | 'WithdrawDispute' | 'RecordNetworkResponse';
 
 export interface ApiHarness {
   h: PaymentsHarness;
@@ -36,6 +38,7 @@ export interface ApiHarness {
   payments: RpcClient<PaymentsMethod>;
   ledger: RpcClient<LedgerMethod>;
   cards: RpcClient<CardsMethod>;
+  disputes: RpcClient<DisputesMethod>;
   close(): Promise<void>;
 }
 
@@ -77,6 +80,7 @@ export function promisify<M extends string>(client: grpc.Client, defaultKey: str
 export interface ApiHarnessOptions extends HarnessOptions {
   companies: string[];
   card_options?: CardWorkflowOptions;
+  dispute_options?: DisputeWorkflowOptions;
   /** The server's logger (default: silent); a test passes its own to read what was logged. */
   log?: Logger;
   /** Admission control of the server (default: none, unbounded). */
@@ -93,11 +97,13 @@ export function grpcClients(port: number, key: string) {
     payments: make('cardplatform/payments/v1/payments.proto', 'cardplatform.payments.v1.PaymentService'),
     ledger: make('cardplatform/ledger/v1/ledger.proto', 'cardplatform.ledger.v1.LedgerService'),
     cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
+    disputes: make('cardplatform/disputes/v1/disputes.proto', 'cardplatform.disputes.v1.DisputeService'),
   };
   return {
     payments: promisify<PaymentsMethod>(clients.payments, key),
     ledger: promisify<LedgerMethod>(clients.ledger, key),
     cards: promisify<CardsMethod>(clients.cards, key),
+    disputes: promisify<DisputesMethod>(clients.disputes, key),
     close() {
       for (const c of Object.values(clients)) c.close();
     },
@@ -117,6 +123,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
       task_queue: h.task_queue,
       payout_options: { settlement_attention_after_ms: 3_600_000 },
       card_options: options.card_options ?? { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 },
+      ...(options.dispute_options ? { dispute_options: options.dispute_options } : {}),
       log,
       ...(options.admission ? { admission: options.admission } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
@@ -133,6 +140,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
     payments: clients.payments,
     ledger: clients.ledger,
     cards: clients.cards,
+    disputes: clients.disputes,
     async close() {
       clients.close();
       await server.close();
