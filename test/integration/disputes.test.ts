@@ -319,7 +319,7 @@ describe('bad input and tenancy', () => {
     for (const [change, message] of cases) {
       await assert.rejects(api.disputes.OpenDispute({ ...good, ...change }), (err: Error & { code: number }) => {
         assert.equal(err.code, 3, `${JSON.stringify(change)}: ${err.message}`);
-        assert.match(decodeURIComponent((err as Error & { details: string }).details), message);
+        assert.match(decodeURIComponent((err as unknown as { details: string }).details), message);
         return true;
       });
     }
