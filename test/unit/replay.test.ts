@@ -46,6 +46,14 @@ const REQUIRED_PATHS = [
   'network-settlement-matched',
   'network-settlement-mismatched',
   'network-settlement-stuck',
+  'dispute-won-accepted',
+  'dispute-won-silence',
+  'dispute-pre-arbitration-won',
+  'dispute-pre-arbitration-overdue-lost',
+  'dispute-withdrawn',
+  'dispute-refund-reduced-withdrawn',
+  'dispute-chargeback-refused',
+  'dispute-refused-over-amount',
 ];
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
