@@ -15,7 +15,8 @@ import {
   type CardClientOptions,
 } from '../src/api/card-payments.js';
 import { startPayout } from '../src/api/payments.js';
-import { getDispute, notifyDisputesOfRefund, recordNetworkResponse, withdrawDispute } from '../src/api/disputes.js';
+import { getDispute, recordNetworkResponse, withdrawDispute } from '../src/api/disputes.js';
+import { refundBookedSignal } from '../src/workflows/dispute-messages.js';
 import { disputeId, disputeWorkflowId } from '../src/domain/dispute.js';
 import { REPO_ROOT } from '../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment } from '../src/domain/card.js';
@@ -37,10 +38,11 @@ import { startTestStack } from './support/stack.js';
 export const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
 const log = (msg: string) => console.error(`[histories:record] ${msg}`);
 
-/** `npm run histories:record -- <word>` records only the histories whose name contains the word
+/** `npm run histories:record -- <word>` records only the histories whose name contains the word (or one of comma-separated words)
  * (e.g. `network-settlement`), so a change to one workflow re-records only that workflow's files. */
-const only = process.argv[2];
-const wanted = (name: string) => only === undefined || name.includes(only);
+const only = process.argv[2]?.split(',');
+const wanted = (name: string) => only === undefined || only.some((word) => name.includes(word));
+const disputePathsWanted = () => only === undefined || only.some((word) => 'dispute-'.includes(word) || word.startsWith('dispute-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function eventually(what: string, ok: () => Promise<boolean>, timeout_ms = 60_000): Promise<void> {
   const deadline = Date.now() + timeout_ms;
@@ -414,7 +416,7 @@ try {
 
     // Disputes (CHF, away from the settlement cycles above): every path to an outcome, driven by
     // the network's answers through the same functions the API uses.
-    if (wanted('dispute-')) {
+    if (disputePathsWanted()) {
       const chf_account = await openCreditLine(h.ledger, {
         company_id: 'acme-chf',
         currency: 'CHF',
@@ -469,7 +471,8 @@ try {
             amount_minor: 800,
             drive: async (id, p) => {
               await refundCardPayment(h.client, p, { event_id: 'r1', amount_minor: 300 }, opts);
-              await notifyDisputesOfRefund(h.client, p.payment_id).catch(() => undefined);
+              // As the API does after a refund (it finds the open disputes through visibility).
+              await h.client.workflow.getHandle(disputeWorkflowId(id)).signal(refundBookedSignal);
               await eventually('the refund reconciled', async () => (await getDispute(h.client, id)).open_minor === 700);
               await refundCardPayment(h.client, p, { event_id: 'r2', amount_minor: 700 }, opts);
               await recordNetworkResponse(h.client, id, { response: 'merchant_accepted' }).catch(() => undefined);

@@ -13,6 +13,7 @@ import { holdKey, transferId } from '../ledger/ids.js';
 import type { TransferInput, TransferOutcome } from '../ledger/ledger.js';
 import type { CardStore } from '../cards/cards.js';
 import { refundAllowanceUse } from './dispute.js';
+import { chainFailure, linkedChain, refusalOf, unexpected } from './ledger-outcomes.js';
 import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
@@ -66,16 +67,6 @@ export const cardTransferIds = (payment_id: string) => ({
   clearingOverlimit: (event_id: string) => transferId(payment_id, 'card_clearing_overlimit', event_id),
   refund: (event_id: string) => transferId(payment_id, 'card_refund', event_id),
 });
-
-function refusalOf(outcome: TransferOutcome): string {
-  return outcome.result === 'id_already_failed' ? (outcome.first_result ?? outcome.result) : outcome.result;
-}
-
-/** A ledger answer the saga never expects: a bug or a tampered ledger. Retrying cannot help. */
-function unexpected(step: string, outcomes: TransferOutcome[]): ApplicationFailure {
-  const detail = outcomes.map((o) => `${o.id} ${o.result}${o.first_result ? ` (${o.first_result})` : ''}`).join(', ');
-  return ApplicationFailure.nonRetryable(`${step}: ledger answered ${detail}`, 'LedgerUnexpectedResult');
-}
 
 function assertAmount(what: string, amount_minor: number): void {
   if (!(Number.isSafeInteger(amount_minor) && amount_minor > 0)) {
@@ -337,12 +328,8 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
             payment_id: payment.payment_id,
           });
         }
-        const linked = chain.map((t, k) => ({
-          ...t,
-          flags: k < chain.length - 1 ? (t.flags ?? 0) | TransferFlags.linked : (t.flags ?? 0) & ~TransferFlags.linked,
-        }));
-        const outcomes = await postings.submit(linked);
-        const failed = outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed');
+        const outcomes = await postings.submit(linkedChain(chain));
+        const failed = chainFailure(outcomes);
         return { outcomes, failed, from_hold_minor, left, overlimit_minor: overlimit && excess > 0 ? excess : 0 };
       };
       let held = located && !located.released ? located.hold : null;

@@ -15,7 +15,8 @@ import { parseOrFail } from '../domain/validation.js';
 import { ensurePlatformAccounts, platformAccount } from '../ledger/accounts.js';
 import type { TransferBatcher } from '../ledger/batcher.js';
 import { paymentDisputableAccountId, paymentDisputeSlotAccountId, transferId } from '../ledger/ids.js';
-import type { Ledger, Transfer, TransferInput, TransferOutcome } from '../ledger/ledger.js';
+import type { Ledger, Transfer, TransferInput } from '../ledger/ledger.js';
+import { chainFailure, linkedChain, refusalOf, unexpected } from './ledger-outcomes.js';
 import { NetworkRequestRefusedError, type CardNetwork, type DisputeFiling } from '../settlement/network-client.js';
 
 export interface DisputeActivityDeps {
@@ -67,20 +68,6 @@ export function refundAllowanceUse(payment_id: string, refund: { id: string; amo
   };
 }
 
-function unexpected(step: string, outcomes: TransferOutcome[]): ApplicationFailure {
-  const detail = outcomes.map((o) => `${o.id} ${o.result}${o.first_result ? ` (${o.first_result})` : ''}`).join(', ');
-  return ApplicationFailure.nonRetryable(`${step}: ledger answered ${detail}`, 'LedgerUnexpectedResult');
-}
-
-const refusalOf = (o: TransferOutcome): string => (o.result === 'id_already_failed' ? (o.first_result ?? o.result) : o.result);
-const linkedChain = (chain: TransferInput[]): TransferInput[] =>
-  chain.map((t, k) => ({
-    ...t,
-    flags: k < chain.length - 1 ? (t.flags ?? 0) | TransferFlags.linked : (t.flags ?? 0) & ~TransferFlags.linked,
-  }));
-/** The chain's first refusal other than its neighbours' `linked_event_failed`. */
-const failureOf = (outcomes: TransferOutcome[]) => outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed');
-
 export function createDisputeActivities({ postings, ledger, network }: DisputeActivityDeps) {
   const start = (input: unknown): DisputeStart => parseOrFail(disputeStartSchema, input, 'dispute');
 
@@ -110,7 +97,7 @@ export function createDisputeActivities({ postings, ledger, network }: DisputeAc
             ]
           : [];
       const outcomes = await postings.submit(linkedChain([...reversal, ...chain]));
-      const failed = failureOf(outcomes);
+      const failed = chainFailure(outcomes);
       if (!failed) return { overlimit };
       const refusal = refusalOf(failed);
       if (overlimit || failed.id !== ids.company || (refusal !== 'exceeds_credits' && refusal !== 'account_closed')) {
@@ -218,7 +205,7 @@ export function createDisputeActivities({ postings, ledger, network }: DisputeAc
           },
         ]),
       );
-      const failed = failureOf(outcomes);
+      const failed = chainFailure(outcomes);
       if (!failed) return { booked: true };
       const refusal = refusalOf(failed);
       if (failed.id === ids.slotHold(d.dispute_id) && refusal === 'exceeds_credits') {
@@ -310,7 +297,7 @@ export function createDisputeActivities({ postings, ledger, network }: DisputeAc
       }
       chain.push(slotRelease(d));
       const outcomes = await postings.submit(linkedChain(chain));
-      if (failureOf(outcomes)) throw unexpected('bookDisputeWon', outcomes);
+      if (chainFailure(outcomes)) throw unexpected('bookDisputeWon', outcomes);
     },
 
     /** Refunds of the payment the allowance could not take (they came while this dispute held it):

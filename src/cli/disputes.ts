@@ -13,6 +13,7 @@ import { DISPUTE_REASONS, NETWORK_RESPONSES } from '../domain/dispute.js';
 import { integerIn, minorUnits } from './args.js';
 import { apiContext } from './context.js';
 import { record, table } from './output.js';
+import { withTimeline } from './render.js';
 
 const oneOf = (values: readonly string[]) => (value: string) => {
   if (!values.includes(value)) throw new InvalidArgumentError(`must be one of ${values.join(', ')}, got "${value}"`);
@@ -38,11 +39,7 @@ export function renderDispute(d: Dispute | undefined): string {
     deadline_at: d.deadlineAt,
     needs_attention: d.needsAttention ? 'yes' : 'no',
   });
-  if (d.timeline.length === 0) return head;
-  return `${head}\n\ntimeline\n${table(
-    d.timeline.map((e) => ({ at: e.at, event: e.event, detail: e.detail })),
-    ['at', 'event', 'detail'],
-  )}`;
+  return withTimeline(head, d.timeline);
 }
 
 function renderDisputeList(disputes: DisputeSummary[], next: string): string {
