@@ -11,6 +11,7 @@ import { keysCommand } from './keys.js';
 import { ledgerCommand } from './ledger.js';
 import { opsCommand } from './ops.js';
 import { paymentsCommand } from './payments.js';
+import { uiCommand } from './ui.js';
 
 const program = new Command('cli')
   .description('Card payments platform: payments, ledger, cards, disputes (through the API) and API keys (database).')
@@ -36,10 +37,11 @@ Examples:
   npm run cli -- payments authorize txn-1 --card acme-card-1 --amount-minor 1250 --mcc 5812 --merchant "Cafe Rio"
   npm run cli -- payments get txn-1 --json
   npm run cli -- disputes open txn-1 --key d1 --reason not_received --amount-minor 1250 --evidence "never delivered"
-  npm run cli -- keys create --name erp-sync --company acme`,
+  npm run cli -- keys create --name erp-sync --company acme
+  npm run cli -- ui payments --company acme`,
   );
 
-for (const sub of [paymentsCommand(), ledgerCommand(), cardsCommand(), disputesCommand(), keysCommand(), opsCommand()]) {
+for (const sub of [paymentsCommand(), ledgerCommand(), cardsCommand(), disputesCommand(), keysCommand(), opsCommand(), uiCommand()]) {
   program.addCommand(sub);
 }
 // Every command exits through the catch below, with its own status (commander's default is 1).
