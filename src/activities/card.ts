@@ -12,6 +12,8 @@ import type { TransferBatcher } from '../ledger/batcher.js';
 import { holdKey, transferId } from '../ledger/ids.js';
 import type { TransferInput, TransferOutcome } from '../ledger/ledger.js';
 import type { CardStore } from '../cards/cards.js';
+import { refundAllowanceUse } from './dispute.js';
+import { chainFailure, linkedChain, refusalOf, unexpected } from './ledger-outcomes.js';
 import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
@@ -80,16 +82,6 @@ export const cardTransferIds = (payment_id: string) => ({
   refund: (event_id: string) => transferId(payment_id, 'card_refund', event_id),
 });
 
-function refusalOf(outcome: TransferOutcome): string {
-  return outcome.result === 'id_already_failed' ? (outcome.first_result ?? outcome.result) : outcome.result;
-}
-
-/** A ledger answer the saga never expects: a bug or a tampered ledger. Retrying cannot help. */
-function unexpected(step: string, outcomes: TransferOutcome[]): ApplicationFailure {
-  const detail = outcomes.map((o) => `${o.id} ${o.result}${o.first_result ? ` (${o.first_result})` : ''}`).join(', ');
-  return ApplicationFailure.nonRetryable(`${step}: ledger answered ${detail}`, 'LedgerUnexpectedResult');
-}
-
 function assertAmount(what: string, amount_minor: number): void {
   if (!(Number.isSafeInteger(amount_minor) && amount_minor > 0)) {
     throw ApplicationFailure.nonRetryable(`${what} must be a positive integer of minor units, got ${amount_minor}`, 'InvalidPayment');
@@ -119,14 +111,6 @@ export function createCardActivities(deps: CardActivityDeps) {
 /** Ledger answers that mean a pending transfer was resolved already (posted or voided): a
  * release of it is a no-op, and a clearing against it is a force post. */
 const ALREADY_RESOLVED = new Set(['pending_transfer_already_posted', 'pending_transfer_already_voided', 'pending_transfer_not_found']);
-
-/** Links a chain: every transfer but the last carries `linked`, the last does not. */
-function linkedChain(chain: TransferInput[]): TransferInput[] {
-  return chain.map((t, k) => ({
-    ...t,
-    flags: k < chain.length - 1 ? (t.flags ?? 0) | TransferFlags.linked : (t.flags ?? 0) & ~TransferFlags.linked,
-  }));
-}
 
 function createUnmeteredCardActivities({ postings, cards, ledger, clock = Date.now }: CardActivityDeps) {
   const ensureLimitAccounts = createLimitAccounts({ ledger, submit: (transfers) => postings.submit(transfers) });
@@ -399,7 +383,7 @@ function createUnmeteredCardActivities({ postings, cards, ledger, clock = Date.n
           });
         }
         const outcomes = await postings.submit(linkedChain(chain));
-        const failed = outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed');
+        const failed = chainFailure(outcomes);
         return { outcomes, failed, from_hold_minor, left, overlimit_minor: overlimit && excess > 0 ? excess : 0 };
       };
       let held = located && !located.released ? located.hold : null;
@@ -429,16 +413,22 @@ function createUnmeteredCardActivities({ postings, cards, ledger, clock = Date.n
     }): Promise<{ refunded_minor: number }> {
       const payment = parseOrFail(cardPaymentSchema, input.payment, 'card payment');
       assertAmount('refund amount_minor', input.amount_minor);
+      const refund: TransferInput = {
+        id: cardTransferIds(payment.payment_id).refund(input.event_id),
+        debit_account_id: platformAccount('network_payable', payment.currency),
+        credit_account_id: chargedAccount(input.card, false, payment.currency),
+        amount_minor: input.amount_minor,
+        currency: payment.currency,
+        code: TransferCode.card_refund,
+        payment_id: payment.payment_id,
+      };
+      // In the same transaction, unlinked: the refund uses up the payment's disputable allowance,
+      // so a dispute and a refund can never together exceed what was posted. Its refusal (no
+      // dispute yet, or an open dispute holds the allowance) never refuses the refund: disputes
+      // reconcile it (src/activities/dispute.ts).
       const [outcome] = await postings.submit([
-        {
-          id: cardTransferIds(payment.payment_id).refund(input.event_id),
-          debit_account_id: platformAccount('network_payable', payment.currency),
-          credit_account_id: chargedAccount(input.card, false, payment.currency),
-          amount_minor: input.amount_minor,
-          currency: payment.currency,
-          code: TransferCode.card_refund,
-          payment_id: payment.payment_id,
-        },
+        refund,
+        refundAllowanceUse(payment.payment_id, { id: refund.id, amount_minor: input.amount_minor, currency: payment.currency }),
       ]);
       if (outcome && isSuccess(outcome.result)) return { refunded_minor: input.amount_minor };
       throw unexpected('refundCard', outcome ? [outcome] : []);

@@ -65,6 +65,10 @@ const server = await startApiServer(
     card_task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
     payout_options: { settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS },
     card_options: DEFAULT_CARD_OPTIONS,
+    dispute_options: {
+      representment_window_ms: config.DISPUTE_REPRESENTMENT_WINDOW_MS,
+      arbitration_window_ms: config.DISPUTE_ARBITRATION_WINDOW_MS,
+    },
     log,
     metrics,
     admission,

@@ -6,6 +6,7 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { BillingService } from '../gen/cardplatform/billing/v1/billing_pb.js';
 import { CardService } from '../gen/cardplatform/cards/v1/cards_pb.js';
+import { DisputeService } from '../gen/cardplatform/disputes/v1/disputes_pb.js';
 import { LedgerService } from '../gen/cardplatform/ledger/v1/ledger_pb.js';
 import { PaymentService } from '../gen/cardplatform/payments/v1/payments_pb.js';
 
@@ -25,6 +26,7 @@ export interface ApiClients {
   ledger: Client<typeof LedgerService>;
   cards: Client<typeof CardService>;
   billing: Client<typeof BillingService>;
+  disputes: Client<typeof DisputeService>;
 }
 
 /** Attempts of a call the API refused at its door (RESOURCE_EXHAUSTED: nothing was done), the
@@ -100,5 +102,6 @@ export function createApiClients(options: ApiClientOptions): ApiClients {
     ledger: createClient(LedgerService, transport),
     cards: createClient(CardService, transport),
     billing: createClient(BillingService, transport),
+    disputes: createClient(DisputeService, transport),
   };
 }

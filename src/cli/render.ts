@@ -34,9 +34,14 @@ export function renderPayment(p: Payment | undefined): string {
     decline_reason: p.declineReason,
     needs_attention: p.needsAttention ? 'yes' : 'no',
   });
-  if (p.timeline.length === 0) return head;
+  return withTimeline(head, p.timeline);
+}
+
+/** A record followed by its timeline (payments, disputes). */
+export function withTimeline(head: string, timeline: ReadonlyArray<{ at: string; event: string; detail: string }>): string {
+  if (timeline.length === 0) return head;
   return `${head}\n\ntimeline\n${table(
-    p.timeline.map((e) => ({ at: e.at, event: e.event, detail: e.detail })),
+    timeline.map((e) => ({ at: e.at, event: e.event, detail: e.detail })),
     ['at', 'event', 'detail'],
   )}`;
 }

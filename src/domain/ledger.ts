@@ -54,6 +54,18 @@ export const AccountCode = {
   spend_limit_source: 62,
   /** Late fees charged by billing's dunning. */
   billing_fee_income: 70,
+  /** Provisional credit given to companies for open disputes: owed back by the company (lost) or
+   * by the network (won). */
+  dispute_receivable: 80,
+  /** Won disputes: the network owes them, paid in its settlement. */
+  chargeback_receivable: 81,
+  /** The other side of every payment's disputable allowance (a counterweight, never limited). */
+  dispute_allowance: 82,
+  /** Per card payment: credited what was posted, debited by refunds and disputes; it may never
+   * go below zero, so a dispute cannot exceed what is posted and not yet refunded or disputed. */
+  payment_disputable: 83,
+  /** Per card payment: one unit, held by its open dispute, so it has at most one at a time. */
+  payment_dispute_slot: 84,
 } as const;
 export type AccountCodeName = keyof typeof AccountCode;
 
@@ -99,6 +111,22 @@ export const TransferCode = {
   billing_repayment_return: 501,
   /** A late fee (dunning): company -> billing fee income. */
   billing_late_fee: 502,
+  /** A clearing of a card payment makes that much disputable (allowance account, per clearing). */
+  dispute_allowance_grant: 600,
+  /** A dispute or a refund uses up part of a payment's allowance. */
+  dispute_allowance_use: 601,
+  /** A dispute that ended without a win (lost, withdrawn, reduced by a refund) gives it back. */
+  dispute_allowance_release: 602,
+  /** Provisional credit: dispute receivable -> company. */
+  dispute_provisional_credit: 603,
+  /** Provisional credit taken back: company (or the over-limit receivable) -> dispute receivable. */
+  dispute_credit_reversal: 604,
+  /** A won dispute: the network owes it (chargeback receivable -> dispute receivable). */
+  dispute_won: 605,
+  /** The payment's single dispute slot: granted once, held (pending) by the open dispute. */
+  dispute_slot_grant: 606,
+  dispute_slot_hold: 607,
+  dispute_slot_release: 608,
 } as const;
 
 /** Transfer codes that charge a company (their amounts add to its net charge). */

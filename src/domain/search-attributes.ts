@@ -17,6 +17,10 @@ export const MerchantCategoryKey = defineSearchAttributeKey('MerchantCategory', 
  * (src/domain/billing.ts STATEMENT_STATUSES), e.g. `StatementStatus = "PAST_DUE"`. */
 export const StatementStatusKey = defineSearchAttributeKey('StatementStatus', SearchAttributeType.KEYWORD);
 
+/** Disputes: their stage, and the card payment they dispute (the Web UI's link between them). */
+export const DisputeStatusKey = defineSearchAttributeKey('DisputeStatus', SearchAttributeType.KEYWORD);
+export const DisputedPaymentIdKey = defineSearchAttributeKey('DisputedPaymentId', SearchAttributeType.KEYWORD);
+
 export const SEARCH_ATTRIBUTES = [
   PaymentStatusKey,
   PaymentKindKey,
@@ -27,6 +31,8 @@ export const SEARCH_ATTRIBUTES = [
   CardIdKey,
   MerchantCategoryKey,
   StatementStatusKey,
+  DisputeStatusKey,
+  DisputedPaymentIdKey,
 ];
 
 /** The dev server's `--search-attribute Name=Type` spelling of each key. */

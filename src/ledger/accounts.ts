@@ -5,7 +5,15 @@ import { creditLineAccountId, platformAccountId, transferId } from './ids.js';
 import type { Ledger } from './ledger.js';
 
 export type PlatformAccountKind =
-  'credit_line_issuance' | 'payouts_payable' | 'settlement_bank' | 'network_payable' | 'card_overlimit_receivable' | 'billing_fee_income';
+  | 'credit_line_issuance'
+  | 'payouts_payable'
+  | 'settlement_bank'
+  | 'network_payable'
+  | 'card_overlimit_receivable'
+  | 'billing_fee_income'
+  | 'dispute_receivable'
+  | 'chargeback_receivable'
+  | 'dispute_allowance';
 export const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = [
   'credit_line_issuance',
   'payouts_payable',
@@ -13,6 +21,9 @@ export const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = [
   'network_payable',
   'card_overlimit_receivable',
   'billing_fee_income',
+  'dispute_receivable',
+  'chargeback_receivable',
+  'dispute_allowance',
 ];
 
 export function platformAccount(kind: PlatformAccountKind, currency: Currency): string {

@@ -69,6 +69,21 @@ export const TRANSFER_STEPS = [
   'billing_repayment',
   'billing_repayment_return',
   'billing_late_fee',
+  'dispute_slot_grant',
+  'dispute_allowance_grant',
+  'dispute_refund_use',
+  'dispute_refund_use_late',
+  'dispute_slot_hold',
+  'dispute_allowance_use',
+  'dispute_provisional_credit',
+  'dispute_credit_reversal',
+  'dispute_credit_reversal_overlimit',
+  'dispute_allowance_release',
+  'dispute_slot_release',
+  'dispute_won',
+  'dispute_reduction',
+  'dispute_reduction_overlimit',
+  'dispute_reduction_release',
 ] as const;
 export type TransferStep = (typeof TRANSFER_STEPS)[number];
 const STEP_NAMES: ReadonlySet<string> = new Set(TRANSFER_STEPS);
@@ -109,6 +124,14 @@ export function transferId(payment_id: string, step: TransferStep, key?: string)
 /** The id of a platform account (one per kind and currency), e.g. settlement bank in USD. */
 export function platformAccountId(kind: string, currency: string): string {
   return uuidV5(`platform-account:${kind}:${currency}`);
+}
+
+/** The per-payment accounts of disputes: what is still disputable, and the one-open-dispute slot. */
+export function paymentDisputableAccountId(payment_id: string): string {
+  return uuidV5(`payment-disputable:${payment_id}`);
+}
+export function paymentDisputeSlotAccountId(payment_id: string): string {
+  return uuidV5(`payment-dispute-slot:${payment_id}`);
 }
 
 /** The id of a company's credit-line account in a currency. */

@@ -285,6 +285,21 @@ describe('cli', () => {
         ['cards', 'rules'],
         ['--limit-minor', '--block-mcc'],
       ],
+      [['disputes'], ['open', 'get', 'list', 'withdraw', 'network-response']],
+      [
+        ['disputes', 'open'],
+        ['--key', '--reason', '--amount-minor', '--evidence'],
+      ],
+      [['disputes', 'get'], ['<dispute-id>']],
+      [
+        ['disputes', 'list'],
+        ['--status', '--payment', '--page-size', '--page-token'],
+      ],
+      [['disputes', 'withdraw'], ['--reason']],
+      [
+        ['disputes', 'network-response'],
+        ['--response', '--detail'],
+      ],
       [['keys'], ['create', 'revoke', 'list', '--database-url']],
       [
         ['keys', 'create'],

@@ -13,6 +13,7 @@ import type { ApiMetrics } from '../../src/api/rpc/metrics.js';
 import { startApiServer, type ApiServer } from '../../src/api/rpc/server.js';
 import { REPO_ROOT } from '../../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardWorkflowOptions } from '../../src/domain/card.js';
+import type { DisputeWorkflowOptions } from '../../src/domain/dispute.js';
 import { startPaymentsHarness, type HarnessOptions, type PaymentsHarness } from './payments.js';
 
 const PROTO_ROOT = path.join(REPO_ROOT, 'proto');
@@ -31,6 +32,7 @@ export type LedgerMethod = 'CreateCreditLine' | 'GetAccount' | 'ListTransfers';
 export type CardsMethod =
   'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules' | 'SetSpendLimits' | 'SetCompanySpendLimits';
 export type BillingMethod = 'StartBilling' | 'ListStatements' | 'GetStatement' | 'RecordRepayment';
+export type DisputesMethod = 'OpenDispute' | 'GetDispute' | 'ListDisputes' | 'WithdrawDispute' | 'RecordNetworkResponse';
 
 export interface ApiHarness {
   h: PaymentsHarness;
@@ -40,6 +42,7 @@ export interface ApiHarness {
   ledger: RpcClient<LedgerMethod>;
   cards: RpcClient<CardsMethod>;
   billing: RpcClient<BillingMethod>;
+  disputes: RpcClient<DisputesMethod>;
   close(): Promise<void>;
 }
 
@@ -81,6 +84,7 @@ export function promisify<M extends string>(client: grpc.Client, defaultKey: str
 export interface ApiHarnessOptions extends HarnessOptions {
   companies: string[];
   card_options?: CardWorkflowOptions;
+  dispute_options?: DisputeWorkflowOptions;
   /** The server's logger (default: silent); a test passes its own to read what was logged. */
   log?: Logger;
   /** Admission control of the server (default: none, unbounded). */
@@ -98,12 +102,14 @@ export function grpcClients(port: number, key: string) {
     ledger: make('cardplatform/ledger/v1/ledger.proto', 'cardplatform.ledger.v1.LedgerService'),
     cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
     billing: make('cardplatform/billing/v1/billing.proto', 'cardplatform.billing.v1.BillingService'),
+    disputes: make('cardplatform/disputes/v1/disputes.proto', 'cardplatform.disputes.v1.DisputeService'),
   };
   return {
     payments: promisify<PaymentsMethod>(clients.payments, key),
     ledger: promisify<LedgerMethod>(clients.ledger, key),
     cards: promisify<CardsMethod>(clients.cards, key),
     billing: promisify<BillingMethod>(clients.billing, key),
+    disputes: promisify<DisputesMethod>(clients.disputes, key),
     close() {
       for (const c of Object.values(clients)) c.close();
     },
@@ -124,6 +130,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
       task_queue: h.task_queue,
       payout_options: { settlement_attention_after_ms: 3_600_000 },
       card_options: options.card_options ?? { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 },
+      ...(options.dispute_options ? { dispute_options: options.dispute_options } : {}),
       log,
       ...(options.admission ? { admission: options.admission } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
@@ -141,6 +148,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
     ledger: clients.ledger,
     cards: clients.cards,
     billing: clients.billing,
+    disputes: clients.disputes,
     async close() {
       clients.close();
       await server.close();

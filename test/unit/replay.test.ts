@@ -54,6 +54,14 @@ const REQUIRED_PATHS = [
   'billing-direct-debit-returned',
   'billing-minimum-paid',
   'billing-past-due-then-paid',
+  'dispute-won-accepted',
+  'dispute-won-silence',
+  'dispute-pre-arbitration-won',
+  'dispute-pre-arbitration-overdue-lost',
+  'dispute-withdrawn',
+  'dispute-refund-reduced-withdrawn',
+  'dispute-chargeback-refused',
+  'dispute-refused-over-amount',
 ];
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });

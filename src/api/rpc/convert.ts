@@ -2,6 +2,7 @@
 // integers in the domain; strings are validated by the domain's own zod schemas after this.
 import { CURRENCIES } from '../../domain/money.js';
 import type { PaymentState } from '../../domain/payment.js';
+import type { DisputeView } from '../../domain/dispute.js';
 import type { Transfer } from '../../ledger/ledger.js';
 import { TransferCode, TransferFlags } from '../../domain/ledger.js';
 import type { Balance } from '../../ledger/ledger.js';
@@ -26,7 +27,8 @@ export function given(value: string): string | undefined {
   return value === '' ? undefined : value;
 }
 
-export function paymentToProto(state: PaymentState) {
+/** A payment as the API answers it; a card payment's disputes when the caller looked them up. */
+export function paymentToProto(state: PaymentState, disputes: readonly DisputeView[] = []) {
   return {
     paymentId: state.payment_id,
     kind: state.kind,
@@ -44,6 +46,15 @@ export function paymentToProto(state: PaymentState) {
     declineReason: state.decline_reason ?? '',
     needsAttention: state.needs_attention,
     timeline: state.timeline.map((e) => ({ at: e.at, event: e.event, detail: e.detail ?? '' })),
+    disputes: disputes.map((d) => ({
+      disputeId: d.dispute_id,
+      status: d.status,
+      amountMinor: BigInt(d.amount_minor),
+      openMinor: BigInt(d.open_minor),
+      creditedMinor: BigInt(d.credited_minor),
+      wonMinor: BigInt(d.won_minor),
+      reversedMinor: BigInt(d.reversed_minor),
+    })),
   };
 }
 

@@ -29,6 +29,9 @@ import { createCardService } from './cards-service.js';
 import { toConnectError } from './errors.js';
 import { createLedgerService } from './ledger-service.js';
 import { createPaymentService } from './payments-service.js';
+import { createDisputeService } from './disputes-service.js';
+import type { DisputeWorkflowOptions } from '../../domain/dispute.js';
+import { DisputeService } from '../../gen/cardplatform/disputes/v1/disputes_pb.js';
 
 /** Largest request message accepted, in bytes: every request of this API is small. */
 export const REQUEST_BYTES_MAX = 64 * 1024;
@@ -47,6 +50,8 @@ export interface ApiServerDeps {
   card_task_queue?: string;
   payout_options: PayoutWorkflowOptions;
   card_options?: CardWorkflowOptions;
+  /** The network's dispute deadlines (days in production; short in demos and tests). */
+  dispute_options?: DisputeWorkflowOptions;
   log: Logger;
   metrics?: ApiMetrics;
   /** Bounds this process's calls into Temporal (src/api/admission.ts); absent: unbounded. */
@@ -189,6 +194,7 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
     router.service(LedgerService, createLedgerService(deps));
     router.service(CardService, createCardService(deps));
     router.service(BillingService, createBillingService(deps));
+    router.service(DisputeService, createDisputeService(deps));
     router.handlers.splice(0, router.handlers.length, ...router.handlers.map(parseFailuresAreInvalidArgument));
   };
   const handler = connectNodeAdapter({

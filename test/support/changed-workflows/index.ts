@@ -9,6 +9,8 @@ import { networkSettlementWorkflow as currentNetworkSettlement } from '../../../
 import { payoutWorkflow as currentPayout } from '../../../src/workflows/payout.js';
 import type { BillingInput } from '../../../src/domain/billing.js';
 import { billingWorkflow as currentBilling } from '../../../src/workflows/billing.js';
+import type { DisputeStart, DisputeView, DisputeWorkflowOptions } from '../../../src/domain/dispute.js';
+import { disputeWorkflow as currentDispute } from '../../../src/workflows/dispute.js';
 
 export async function payoutWorkflow(input: PayoutRequest, options?: PayoutWorkflowOptions): Promise<PaymentState> {
   await sleep('1 millisecond');
@@ -28,4 +30,9 @@ export async function networkSettlementWorkflow(input?: NetworkSettlementInput):
 export async function billingWorkflow(input: BillingInput): Promise<void> {
   await sleep('1 millisecond');
   return currentBilling(input);
+}
+
+export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkflowOptions): Promise<DisputeView> {
+  await sleep('1 millisecond');
+  return currentDispute(input, options);
 }
