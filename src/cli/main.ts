@@ -3,7 +3,9 @@
 // key come from --api/--key, CARD_API_URL/CARD_API_KEY, or the running stack's stack.json.
 import { Command, CommanderError, Option } from 'commander';
 import { httpUrl, integerIn } from './args.js';
+import { billingCommand } from './billing.js';
 import { cardsCommand } from './cards.js';
+import { disputesCommand } from './disputes.js';
 import { eventsCommand } from './events.js';
 import { TIMEOUT_MS_DEFAULT, resolvedApi } from './context.js';
 import { EXIT, describeFailure } from './errors.js';
@@ -14,7 +16,7 @@ import { paymentsCommand } from './payments.js';
 import { uiCommand } from './ui.js';
 
 const program = new Command('cli')
-  .description('Card payments platform: payments, ledger, cards, events (through the API) and API keys (database).')
+  .description('Card payments platform: payments, ledger, cards, billing, disputes, events (through the API) and API keys (database).')
   .addOption(
     new Option('--api <url>', 'the API, e.g. http://127.0.0.1:7470 (default: stack.json of `npm start`)')
       .env('CARD_API_URL')
@@ -36,13 +38,25 @@ Examples:
   npm run cli -- cards issue acme-card-1 --company acme
   npm run cli -- payments authorize txn-1 --card acme-card-1 --amount-minor 1250 --mcc 5812 --merchant "Cafe Rio"
   npm run cli -- payments get txn-1 --json
+  npm run cli -- billing statements --company acme
+  npm run cli -- disputes open txn-1 --key d1 --reason not_received --amount-minor 1250 --evidence "never delivered"
   npm run cli -- events listen --company acme
   npm run cli -- events list --object txn-1
   npm run cli -- keys create --name erp-sync --company acme
   npm run cli -- ui payments --company acme`,
   );
 
-for (const sub of [paymentsCommand(), ledgerCommand(), cardsCommand(), eventsCommand(), keysCommand(), opsCommand(), uiCommand()]) {
+for (const sub of [
+  paymentsCommand(),
+  ledgerCommand(),
+  cardsCommand(),
+  billingCommand(),
+  disputesCommand(),
+  eventsCommand(),
+  keysCommand(),
+  opsCommand(),
+  uiCommand(),
+]) {
   program.addCommand(sub);
 }
 // Every command exits through the catch below, with its own status (commander's default is 1).

@@ -2,4 +2,6 @@
 export { cardPaymentWorkflow } from './card-payment.js';
 export { networkSettlementWorkflow } from './network-settlement.js';
 export { payoutWorkflow } from './payout.js';
+export { billingWorkflow } from './billing.js';
+export { disputeWorkflow } from './dispute.js';
 export { webhookDeliveryWorkflow } from './webhook-delivery.js';
