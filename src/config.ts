@@ -68,6 +68,8 @@ const envSchema = z.object({
   SETTLEMENT_SIMULATOR_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   /** How long the gateway client waits for the bank's answer before retrying with the same key. */
   SETTLEMENT_GATEWAY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** Each webhook POST to a company's endpoint gives up after this long (then it is retried). */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   /** The settlement callback receiver, served by the worker process. */
   SETTLEMENT_CALLBACK_HOST: z.string().min(1).default('127.0.0.1'),
   SETTLEMENT_CALLBACK_PORT: port.default(7481),

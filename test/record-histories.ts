@@ -35,6 +35,10 @@ import type { networkSettlementWorkflow } from '../src/workflows/network-settlem
 import { getPaymentQuery, resolveAttentionUpdate, standInAdviceSignal, voidHoldUpdate } from '../src/workflows/messages.js';
 import { getNetworkSettlementQuery } from '../src/workflows/network-settlement-messages.js';
 import { postCallback, startPaymentsHarness } from './support/payments.js';
+import { testKeyRing } from './support/codec.js';
+import { startWebhookDelivery } from '../src/api/webhooks.js';
+import { createEndpointStore } from '../src/events/endpoints.js';
+import { startWebhookReceiver } from '../src/events/receiver.js';
 import { startTestStack } from './support/stack.js';
 
 export const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
@@ -597,6 +601,52 @@ try {
         await eventually('the dispute opened', async () => (await getDispute(h.client, dispute_id)).status !== 'OPENING');
         await path_.drive(dispute_id, p);
         await save(name, p.payment_id, disputeWorkflowId(dispute_id));
+      }
+    }
+    // Webhook delivery (src/workflows/webhook-delivery.ts): an endpoint that fails twice, then
+    // takes a purchase's two events, then is deleted; and one that never answers 2xx, disabled.
+    const endpoints = createEndpointStore(h.pool, testKeyRing());
+    const fastDelivery = {
+      batch_size: 10,
+      wait_for_events_ms: 500,
+      retry_initial_ms: 100,
+      retry_max_ms: 400,
+      give_up_after_ms: 2_000,
+      events_per_run_max: 500,
+    };
+    for (const [name, failures] of [
+      ['webhook-retried-delivered-deleted', 2],
+      ['webhook-disabled', Number.MAX_SAFE_INTEGER],
+    ] as const) {
+      if (!wanted(name)) continue;
+      const received: string[] = [];
+      let left: number = failures;
+      const receiver = await startWebhookReceiver({
+        host: '127.0.0.1',
+        port: 0,
+        on_event: (e) => {
+          if (left > 0) {
+            left -= 1;
+            throw new Error('endpoint down');
+          }
+          received.push(e.webhook_id);
+        },
+      });
+      try {
+        const { endpoint, secret } = await endpoints.create({ company_id: 'acme-cards', url: receiver.url, event_types: ['*'] });
+        receiver.setSecret(secret);
+        const handle = await startWebhookDelivery(h.client, endpoint, h.task_queue, fastDelivery);
+        const p = purchase(name);
+        await authorizeCardPayment(h.client, p, auth(300), opts);
+        await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 300 }, opts);
+        if (failures < Number.MAX_SAFE_INTEGER) {
+          await eventually(`${name}: two deliveries`, async () => received.length >= 2);
+          await endpoints.setStatus(endpoint.endpoint_id, 'deleted', null);
+        }
+        await handle.result();
+        await save(name, endpoint.endpoint_id, handle.workflowId);
+      } finally {
+        await receiver.close();
       }
     }
   } finally {

@@ -17,6 +17,10 @@ import { chainFailure, linkedChain, refusalOf, unexpected } from './ledger-outco
 import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
+import { cardChangeAfterStep, cardPaymentAfter, type CardStepContext } from '../domain/events.js';
+import type { CardCommand, CardStepResult } from '../domain/card-lifecycle.js';
+import type { EventStore } from '../events/store.js';
+import { paymentEvent } from '../events/payment-event.js';
 import {
   applicableLimits,
   carryAmountUses,
@@ -34,6 +38,8 @@ export interface CardActivityDeps {
    * the payment's uses of spend limits. Writes: spend-limit window accounts, once per window. */
   ledger: Pick<Ledger, 'getTransfers' | 'getPaymentTransfers' | 'createAccounts'>;
   cards: CardStore;
+  /** Where each step writes the payment's event (issue 16). */
+  events: Pick<EventStore, 'appendEvents'>;
   /** Decision latency and outcomes (the worker's metrics); absent in tests that do not look. */
   metrics?: Pick<WorkerMetrics, 'cardDecision'> | undefined;
   /** The authorization's time (epoch ms): which UTC window of each spend limit it counts in.
@@ -42,6 +48,12 @@ export interface CardActivityDeps {
 }
 
 export type { CardAccount, HoldRef };
+
+/** What a step's event needs (the workflow passes it; absent: no event, as for payments running
+ * the legacy workflow): the state the step ran in, its message, and the step itself. */
+export interface StepEventContext extends CardStepContext {
+  command: CardCommand;
+}
 
 export interface AuthorizeCardInput {
   payment: CardPayment;
@@ -54,6 +66,7 @@ export interface AuthorizeCardInput {
   /** The network approved on the issuer's behalf: hold whatever the rules say, past the limit if
    * need be (then on the over-limit receivable). */
   stand_in_approved: boolean;
+  event_context?: StepEventContext | undefined;
 }
 
 export interface AuthorizeCardResult {
@@ -112,7 +125,28 @@ export function createCardActivities(deps: CardActivityDeps) {
  * release of it is a no-op, and a clearing against it is a force post. */
 const ALREADY_RESOLVED = new Set(['pending_transfer_already_posted', 'pending_transfer_already_voided', 'pending_transfer_not_found']);
 
-function createUnmeteredCardActivities({ postings, cards, ledger, clock = Date.now }: CardActivityDeps) {
+function createUnmeteredCardActivities({ postings, cards, ledger, events, clock = Date.now }: CardActivityDeps) {
+  /** Writes the event of the change a step made, if it made one the payment's company sees. A
+   * retried step derives the same event id: written once. */
+  const emit = async (
+    payment: CardPayment,
+    context: StepEventContext | undefined,
+    company_id: string | undefined,
+    result: CardStepResult,
+  ): Promise<void> => {
+    if (!context) return;
+    const known = context.state.card === 'unknown' || context.state.card === null ? undefined : context.state.card.company_id;
+    const company = company_id ?? known;
+    if (!company) return; // a card the issuer does not know belongs to no company
+    const change = cardChangeAfterStep(context, context.command, result, Date.now());
+    if (!change) return;
+    const state = cardPaymentAfter(
+      { payment_id: payment.payment_id, currency: payment.currency, card_id: payment.card_id, merchant_mcc: payment.merchant.mcc },
+      company,
+      change.state,
+    );
+    await events.appendEvents([paymentEvent(change.type, change.change_key, { ...state, company_id: company })]);
+  };
   const ensureLimitAccounts = createLimitAccounts({ ledger, submit: (transfers) => postings.submit(transfers) });
   /** The payment's uses of spend limits still pending (read only when it may have some). */
   const openUsesOf = async (payment_id: string) => openUses(await ledger.getPaymentTransfers(payment_id));
@@ -170,7 +204,7 @@ function createUnmeteredCardActivities({ postings, cards, ledger, clock = Date.n
     return chain;
   };
 
-  return {
+  const steps = {
     /** Looks the card up: which company and credit line it spends from. */
     async resolveCard(input: CardPayment): Promise<CardAccount | null> {
       const payment = parseOrFail(cardPaymentSchema, input, 'card payment');
@@ -432,6 +466,35 @@ function createUnmeteredCardActivities({ postings, cards, ledger, clock = Date.n
       ]);
       if (outcome && isSuccess(outcome.result)) return { refunded_minor: input.amount_minor };
       throw unexpected('refundCard', outcome ? [outcome] : []);
+    },
+  };
+
+  // Each step writes the event of the change it made (src/domain/events.ts), after its ledger
+  // write: a step retried after a crash finds its transfers (`exists`), reaches the same change
+  // and writes the same event id, so every change has exactly one event.
+  const payment = (input: { payment: CardPayment }) => parseOrFail(cardPaymentSchema, input.payment, 'card payment');
+  type Input<K extends keyof typeof steps> = Parameters<(typeof steps)[K]>[0] & { event_context?: StepEventContext | undefined };
+  return {
+    ...steps,
+    async authorizeCard(input: AuthorizeCardInput) {
+      const r = await steps.authorizeCard(input);
+      await emit(payment(input), input.event_context, r.card?.company_id, { kind: 'decide_hold', ...r });
+      return r;
+    },
+    async releaseCardHold(input: Input<'releaseCardHold'>) {
+      const r = await steps.releaseCardHold(input);
+      await emit(payment(input), input.event_context, input.card?.company_id, { kind: 'release_hold', ...r });
+      return r;
+    },
+    async clearCard(input: Input<'clearCard'>) {
+      const r = await steps.clearCard(input);
+      await emit(payment(input), input.event_context, input.card?.company_id, { kind: 'clear', ...r });
+      return r;
+    },
+    async refundCard(input: Input<'refundCard'>) {
+      const r = await steps.refundCard(input);
+      await emit(payment(input), input.event_context, input.card?.company_id, { kind: 'refund' });
+      return r;
     },
   };
 }

@@ -4,12 +4,14 @@ import { createCardActivities, type CardActivityDeps } from './card.js';
 import { createDisputeActivities, type DisputeActivityDeps } from './dispute.js';
 import { createNetworkSettlementActivities, type NetworkSettlementActivityDeps } from './network-settlement.js';
 import { createPayoutActivities, type PayoutActivityDeps } from './payout.js';
+import { createWebhookActivities, type WebhookActivityDeps } from './webhooks.js';
 
 export type ActivityDeps = PayoutActivityDeps &
   CardActivityDeps &
   NetworkSettlementActivityDeps &
   BillingActivityDeps &
-  DisputeActivityDeps;
+  DisputeActivityDeps &
+  WebhookActivityDeps;
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -18,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createNetworkSettlementActivities(deps),
     ...createBillingActivities(deps),
     ...createDisputeActivities(deps),
+    ...createWebhookActivities(deps),
   };
 }
 

@@ -15,6 +15,10 @@ import {
   payoutIdempotencyKey,
   type SettlementGateway,
 } from '../settlement/gateway.js';
+import type { PaymentEventType } from '../domain/events.js';
+import type { PaymentState, PaymentStatus } from '../domain/payment.js';
+import type { EventStore } from '../events/store.js';
+import { paymentEvent } from '../events/payment-event.js';
 
 export interface PayoutActivityDeps {
   /** Reads. */
@@ -22,6 +26,35 @@ export interface PayoutActivityDeps {
   /** Writes, coalesced with other activities' writes into group commits. */
   postings: TransferBatcher;
   gateway: SettlementGateway;
+  /** Where each step writes the payout's event (issue 16). */
+  events: Pick<EventStore, 'appendEvents'>;
+}
+
+/** The payout as GetPayment shows it after a step (without the timeline). */
+function payoutAfter(
+  request: PayoutRequest,
+  status: PaymentStatus,
+  amounts: Partial<Pick<PaymentState, 'authorized_minor' | 'held_minor' | 'posted_minor' | 'reversed_minor' | 'settled_minor'>>,
+  decline_reason?: string,
+): PaymentState & { company_id: string } {
+  return {
+    payment_id: request.payment_id,
+    kind: 'payout',
+    status,
+    currency: request.currency,
+    amount_minor: request.amount_minor,
+    authorized_minor: 0,
+    held_minor: 0,
+    posted_minor: 0,
+    reversed_minor: 0,
+    refunded_minor: 0,
+    settled_minor: 0,
+    ...amounts,
+    company_id: request.company_id,
+    ...(decline_reason ? { decline_reason } : {}),
+    needs_attention: false,
+    timeline: [],
+  };
 }
 
 /** Ledger results that decline a hold, and the reason the payer is told. */
@@ -51,7 +84,11 @@ function unexpected(step: string, outcome: TransferOutcome): ApplicationFailure 
   return ApplicationFailure.nonRetryable(`${step}: ledger answered ${outcome.result} for transfer ${outcome.id}`, 'LedgerUnexpectedResult');
 }
 
-export function createPayoutActivities({ ledger, postings, gateway }: PayoutActivityDeps) {
+export function createPayoutActivities({ ledger, postings, gateway, events }: PayoutActivityDeps) {
+  /** A payout step's event, after its ledger write; the step's name is the change (one each). */
+  const emit = (type: PaymentEventType, step: string, state: PaymentState & { company_id: string }) =>
+    events.appendEvents([paymentEvent(type, `payout:${step}`, state)]);
+  const full = (request: PayoutRequest) => request.amount_minor;
   return {
     /** Places the hold: a pending transfer from the company's credit line to payouts payable. */
     async placeHold(input: PayoutRequest): Promise<{ hold_id: string }> {
@@ -67,10 +104,18 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
         flags: TransferFlags.pending,
         payment_id: request.payment_id,
       });
-      if (isSuccess(outcome.result)) return { hold_id: ids.hold };
+      if (isSuccess(outcome.result)) {
+        await emit(
+          'payment.authorized',
+          'hold',
+          payoutAfter(request, 'AUTHORIZED', { authorized_minor: full(request), held_minor: full(request) }),
+        );
+        return { hold_id: ids.hold };
+      }
       const refusal = outcome.result === 'id_already_failed' ? outcome.first_result : outcome.result;
       const reason = refusal !== undefined ? DECLINE_REASONS[refusal] : undefined;
       if (reason) {
+        await emit('payment.declined', 'hold', payoutAfter(request, 'DECLINED', {}, reason));
         throw ApplicationFailure.create({
           message: `hold declined: ${reason}`,
           type: BUSINESS_FAILURE_TYPES.holdDeclined,
@@ -92,7 +137,14 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
         flags: TransferFlags.post_pending,
         payment_id: request.payment_id,
       });
-      if (isSuccess(outcome.result)) return { posting_id: ids.posting };
+      if (isSuccess(outcome.result)) {
+        await emit(
+          'payment.posted',
+          'posting',
+          payoutAfter(request, 'POSTED', { authorized_minor: full(request), posted_minor: full(request) }),
+        );
+        return { posting_id: ids.posting };
+      }
       throw unexpected('postHold', outcome);
     },
 
@@ -108,7 +160,11 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
         flags: TransferFlags.void_pending,
         payment_id: request.payment_id,
       });
-      if (isSuccess(outcome.result)) return { released: true };
+      if (isSuccess(outcome.result)) {
+        // Only a compensation releases a payout's hold: the payout ends compensated.
+        await emit('payment.compensated', 'hold_release', payoutAfter(request, 'COMPENSATED', { authorized_minor: full(request) }));
+        return { released: true };
+      }
       const nothingHeld = ['pending_transfer_not_found', 'pending_transfer_already_posted', 'pending_transfer_already_voided'];
       const refusal = outcome.result === 'id_already_failed' ? outcome.first_result : outcome.result;
       if (refusal !== undefined && nothingHeld.includes(refusal)) return { released: false };
@@ -131,7 +187,18 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
         code: TransferCode.payout_reversal,
         payment_id: request.payment_id,
       });
-      if (isSuccess(outcome.result)) return { reversed_minor: posting.amount_minor };
+      if (isSuccess(outcome.result)) {
+        await emit(
+          'payment.compensated',
+          'reversal',
+          payoutAfter(request, 'COMPENSATED', {
+            authorized_minor: full(request),
+            posted_minor: posting.amount_minor,
+            reversed_minor: posting.amount_minor,
+          }),
+        );
+        return { reversed_minor: posting.amount_minor };
+      }
       throw unexpected('reversePosting', outcome);
     },
 
@@ -184,7 +251,14 @@ export function createPayoutActivities({ ledger, postings, gateway }: PayoutActi
         code: TransferCode.payout_settlement,
         payment_id: request.payment_id,
       });
-      if (isSuccess(outcome.result)) return { settlement_id: ids.settlement };
+      if (isSuccess(outcome.result)) {
+        await emit(
+          'payment.settled',
+          'settlement',
+          payoutAfter(request, 'SETTLED', { authorized_minor: full(request), posted_minor: full(request), settled_minor: full(request) }),
+        );
+        return { settlement_id: ids.settlement };
+      }
       throw unexpected('recordSettlement', outcome);
     },
   };

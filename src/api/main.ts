@@ -10,7 +10,10 @@ import { createPool } from '../ledger/db.js';
 import { createLedger } from '../ledger/ledger.js';
 import { createLogger } from '../logger.js';
 import { readStackFile } from '../stack/stack-file.js';
-import { loadDataConverter } from '../codec/data-converter.js';
+import { createDataConverter } from '../codec/data-converter.js';
+import { loadKeyRing } from '../codec/keys.js';
+import { createEndpointStore } from '../events/endpoints.js';
+import { createEventStore } from '../events/store.js';
 import { installTracing, tracingClientInterceptors } from '../telemetry/tracing.js';
 import { createApiKeyStore } from './keys.js';
 import { connectApiTemporal } from './temporal-connection.js';
@@ -33,10 +36,11 @@ const connection = await connectApiTemporal(temporalAddress);
 // Payloads and failures are encrypted with the workers' keys (src/codec/).
 // Spans go to OTEL_EXPORTER_OTLP_ENDPOINT when set; the client carries the trace into workflows.
 installTracing('card-payments-api');
+const keyRing = loadKeyRing(config);
 const client = new Client({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
-  dataConverter: loadDataConverter(config),
+  dataConverter: createDataConverter(keyRing),
   interceptors: tracingClientInterceptors(),
 });
 const metrics = createApiMetrics();
@@ -72,6 +76,8 @@ const server = await startApiServer(
     log,
     metrics,
     admission,
+    // Webhook endpoint secrets are sealed with the payload keys (src/events/secret-box.ts).
+    events: { events: createEventStore(pool), endpoints: createEndpointStore(pool, keyRing) },
   },
   { host: config.API_HOST, port: config.API_PORT },
 );

@@ -10,6 +10,8 @@ import { Command } from 'commander';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { createCardStore } from '../cards/cards.js';
 import { loadDataConverter } from '../codec/data-converter.js';
+import { loadKeyRing } from '../codec/keys.js';
+import { eventActivityDeps } from '../events/deps.js';
 import { loadConfig } from '../config.js';
 import { createTransferBatcher } from '../ledger/batcher.js';
 import { createPool } from '../ledger/db.js';
@@ -86,6 +88,7 @@ try {
       networkCycles: createNetworkCycleStore(pool),
       statements: createStatementStore(pool),
       network: createHttpCardNetwork('http://127.0.0.1:9/'),
+      ...eventActivityDeps(pool, loadKeyRing(config), config.WEBHOOK_TIMEOUT_MS),
     },
     workflow_bundle_path: opts.bundle,
     data_converter: loadDataConverter(config),

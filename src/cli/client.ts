@@ -7,6 +7,7 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import { BillingService } from '../gen/cardplatform/billing/v1/billing_pb.js';
 import { CardService } from '../gen/cardplatform/cards/v1/cards_pb.js';
 import { DisputeService } from '../gen/cardplatform/disputes/v1/disputes_pb.js';
+import { EventService } from '../gen/cardplatform/events/v1/events_pb.js';
 import { LedgerService } from '../gen/cardplatform/ledger/v1/ledger_pb.js';
 import { PaymentService } from '../gen/cardplatform/payments/v1/payments_pb.js';
 
@@ -27,6 +28,7 @@ export interface ApiClients {
   cards: Client<typeof CardService>;
   billing: Client<typeof BillingService>;
   disputes: Client<typeof DisputeService>;
+  events: Client<typeof EventService>;
 }
 
 /** Attempts of a call the API refused at its door (RESOURCE_EXHAUSTED: nothing was done), the
@@ -103,5 +105,6 @@ export function createApiClients(options: ApiClientOptions): ApiClients {
     cards: createClient(CardService, transport),
     billing: createClient(BillingService, transport),
     disputes: createClient(DisputeService, transport),
+    events: createClient(EventService, transport),
   };
 }

@@ -6,6 +6,7 @@ import { httpUrl, integerIn } from './args.js';
 import { billingCommand } from './billing.js';
 import { cardsCommand } from './cards.js';
 import { disputesCommand } from './disputes.js';
+import { eventsCommand } from './events.js';
 import { TIMEOUT_MS_DEFAULT, resolvedApi } from './context.js';
 import { EXIT, describeFailure } from './errors.js';
 import { keysCommand } from './keys.js';
@@ -15,7 +16,7 @@ import { paymentsCommand } from './payments.js';
 import { uiCommand } from './ui.js';
 
 const program = new Command('cli')
-  .description('Card payments platform: payments, ledger, cards, billing, disputes (through the API) and API keys (database).')
+  .description('Card payments platform: payments, ledger, cards, billing, disputes, events (through the API) and API keys (database).')
   .addOption(
     new Option('--api <url>', 'the API, e.g. http://127.0.0.1:7470 (default: stack.json of `npm start`)')
       .env('CARD_API_URL')
@@ -39,6 +40,8 @@ Examples:
   npm run cli -- payments get txn-1 --json
   npm run cli -- billing statements --company acme
   npm run cli -- disputes open txn-1 --key d1 --reason not_received --amount-minor 1250 --evidence "never delivered"
+  npm run cli -- events listen --company acme
+  npm run cli -- events list --object txn-1
   npm run cli -- keys create --name erp-sync --company acme
   npm run cli -- ui payments --company acme`,
   );
@@ -49,6 +52,7 @@ for (const sub of [
   cardsCommand(),
   billingCommand(),
   disputesCommand(),
+  eventsCommand(),
   keysCommand(),
   opsCommand(),
   uiCommand(),

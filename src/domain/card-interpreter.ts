@@ -22,8 +22,9 @@ export interface MessageOutcome {
 }
 
 export interface InterpreterHooks {
-  /** The step, run to completion; a failure is returned as `{ kind: 'failed' }`, never thrown. */
-  execute(command: CardCommand, state: CardState): Promise<CardStepResult>;
+  /** The step, run to completion; a failure is returned as `{ kind: 'failed' }`, never thrown.
+   * `message` is the one being handled (the step's event is named from it: src/domain/events.ts). */
+  execute(command: CardCommand, state: CardState, message: CardMessage): Promise<CardStepResult>;
   /** The clock events are stamped with (the workflow's deterministic one). */
   now_ms(): number;
   /** Called with each batch of events once applied: the workflow records them as they happen. */
@@ -46,7 +47,7 @@ export async function handleCardMessage(start: CardState, message: CardMessage, 
     if (step >= STEPS_PER_MESSAGE_MAX) {
       return { state, events, failed: `more than ${STEPS_PER_MESSAGE_MAX} ledger steps for one ${message.kind}` };
     }
-    const result = await hooks.execute(next.command, state);
+    const result = await hooks.execute(next.command, state, message);
     input = { message, step: { command: next.command, result } };
   }
 }

@@ -55,16 +55,18 @@ export interface SettlementCallbackReceiver {
   close(): Promise<void>;
 }
 
-class BodyTooLargeError extends Error {}
+export class BodyTooLargeError extends Error {}
 
-async function readBody(req: IncomingMessage): Promise<string> {
+/** A request's body as text, refused (BodyTooLargeError) past `bytes_max`; the webhook receiver
+ * (src/events/receiver.ts) reads its bodies with it too. */
+export async function readBody(req: IncomingMessage, bytes_max: number = CALLBACK_BYTES_MAX): Promise<string> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > CALLBACK_BYTES_MAX) throw new BodyTooLargeError();
+  if (Number.isFinite(declared) && declared > bytes_max) throw new BodyTooLargeError();
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of req) {
     bytes += (chunk as Buffer).length;
-    if (bytes > CALLBACK_BYTES_MAX) throw new BodyTooLargeError();
+    if (bytes > bytes_max) throw new BodyTooLargeError();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

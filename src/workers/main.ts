@@ -20,7 +20,9 @@ import { startSettlementCallbackReceiver } from '../settlement/callback-receiver
 import { loadCallbackSecrets } from '../settlement/callback-secret.js';
 import { registerSearchAttributes } from '../stack/search-attributes.js';
 import { readStackFile } from '../stack/stack-file.js';
-import { loadDataConverter } from '../codec/data-converter.js';
+import { createDataConverter } from '../codec/data-converter.js';
+import { loadKeyRing } from '../codec/keys.js';
+import { eventActivityDeps } from '../events/deps.js';
 import { ensureNetworkSettlementSchedule } from './network-settlement-schedule.js';
 import { AUTHORIZATION_WORKER_TUNING, PAYMENTS_WORKER_TUNING, createPaymentsWorker } from './worker.js';
 import { installTracing } from '../telemetry/tracing.js';
@@ -57,7 +59,8 @@ const tracing = installTracing('card-payments-worker');
 
 // Workflows upsert these on every state change: make sure the server knows them (idempotent).
 // Payloads and failures are encrypted (src/codec/); no key configured or found stops the worker.
-const dataConverter = loadDataConverter(config);
+const keyRing = loadKeyRing(config);
+const dataConverter = createDataConverter(keyRing);
 const clientConnection = await Connection.connect({ address: temporalAddress });
 try {
   await registerSearchAttributes(clientConnection, config.TEMPORAL_NAMESPACE);
@@ -114,6 +117,8 @@ try {
       statements: createStatementStore(pool),
       gateway: createHttpSettlementGateway(gatewayUrl, { request_timeout_ms: config.SETTLEMENT_GATEWAY_TIMEOUT_MS }),
       ...networkDeps,
+      // Events and webhooks (issue 16): endpoint secrets are sealed with the payload keys.
+      ...eventActivityDeps(pool, keyRing, config.WEBHOOK_TIMEOUT_MS),
     },
     workflow_bundle_path: process.env.WORKFLOW_BUNDLE_PATH,
     data_converter: dataConverter,

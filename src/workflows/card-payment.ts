@@ -158,15 +158,18 @@ export async function cardPaymentWorkflow(
   const queue = createSerialQueue(MESSAGES_QUEUED_MAX);
   let received = carried ? 1 : 0;
 
-  const execute = async (command: CardCommand, state: CardState): Promise<CardStepResult> => {
+  const execute = async (command: CardCommand, state: CardState, message: CardMessage): Promise<CardStepResult> => {
     try {
-      return await run(command, state);
+      return await run(command, state, message);
     } catch (err) {
       return { kind: 'failed', error: err instanceof Error ? err.message : String(err) };
     }
   };
-  const run = async (c: CardCommand, state: CardState): Promise<CardStepResult> => {
+  const run = async (c: CardCommand, state: CardState, message: CardMessage): Promise<CardStepResult> => {
     const card = state.card === 'unknown' ? null : state.card;
+    // What the step's activity needs to write the payment's event for the change it makes
+    // (src/domain/events.ts). Local-activity inputs are not in the history: no cost, no replay change.
+    const event_context = { state, message, command: c };
     switch (c.kind) {
       case 'decide_hold': {
         const budget_ms = c.deadline_at_ms === null ? null : Math.max(c.deadline_at_ms - Date.now(), DECISION_BUDGET_MS_MIN);
@@ -190,6 +193,7 @@ export async function cardPaymentWorkflow(
             hold_minor: c.hold_minor,
             replaces: c.replaces ?? undefined,
             stand_in_approved: c.stand_in_approved,
+            event_context,
           },
         ]);
         return { kind: 'decide_hold', ...r };
@@ -200,7 +204,7 @@ export async function cardPaymentWorkflow(
             ...STEP_OPTIONS,
             summary: `${c.event_id}: release ${money(c.hold.amount_minor - c.keep_minor)} of ${money(c.hold.amount_minor)} held`,
           },
-          [{ payment, event_id: c.event_id, card, hold: c.hold, keep_minor: c.keep_minor }],
+          [{ payment, event_id: c.event_id, card, hold: c.hold, keep_minor: c.keep_minor, event_context }],
         );
         return { kind: 'release_hold', hold: r.hold, found: r.found, released_minor: r.released_minor };
       }
@@ -217,13 +221,13 @@ export async function cardPaymentWorkflow(
               ? `${c.event_id}: post ${money(c.amount_minor)} against ${money(c.hold.amount_minor)} held${c.final ? ', final' : ''}`
               : `${c.event_id}: force post ${money(c.amount_minor)} (nothing held)`,
           },
-          [{ payment, event_id: c.event_id, card, hold: c.hold, amount_minor: c.amount_minor, final: c.final }],
+          [{ payment, event_id: c.event_id, card, hold: c.hold, amount_minor: c.amount_minor, final: c.final, event_context }],
         );
         return { kind: 'clear', hold: r.hold, from_hold_minor: r.from_hold_minor, overlimit_minor: r.overlimit_minor };
       }
       case 'refund':
         await steps.refundCard.executeWithOptions({ ...STEP_OPTIONS, summary: `${c.event_id}: credit ${money(c.amount_minor)} back` }, [
-          { payment, event_id: c.event_id, card, amount_minor: c.amount_minor },
+          { payment, event_id: c.event_id, card, amount_minor: c.amount_minor, event_context },
         ]);
         return { kind: 'refund' };
     }

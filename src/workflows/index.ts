@@ -4,3 +4,4 @@ export { networkSettlementWorkflow } from './network-settlement.js';
 export { payoutWorkflow } from './payout.js';
 export { billingWorkflow } from './billing.js';
 export { disputeWorkflow } from './dispute.js';
+export { webhookDeliveryWorkflow } from './webhook-delivery.js';

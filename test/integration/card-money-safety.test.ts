@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import { createCardActivities } from '../../src/activities/card.js';
+import { createEventStore } from '../../src/events/store.js';
 import {
   authorizeCardPayment,
   clearCardPayment,
@@ -131,7 +132,7 @@ describe('the decision step is idempotent (point 10)', () => {
     touched.pop(); // no workflow: the activity alone
     const postings = createTransferBatcher(h.ledger, DEFAULT_BATCHER_OPTIONS);
     try {
-      const activities = createCardActivities({ postings, ledger: h.ledger, cards: h.cards });
+      const activities = createCardActivities({ postings, ledger: h.ledger, cards: h.cards, events: createEventStore(h.pool) });
       const input = { payment: p, event_id: 'authorization', hold_minor: 700, stand_in_approved: false };
       const first = await activities.authorizeCard(input);
       assert.equal(first.approved, true);
@@ -154,7 +155,7 @@ describe('a clearing is posted once, whatever the payment remembers (point 8)', 
     touched.pop(); // no workflow: the activities alone
     const postings = createTransferBatcher(h.ledger, DEFAULT_BATCHER_OPTIONS);
     try {
-      const activities = createCardActivities({ postings, ledger: h.ledger, cards: h.cards });
+      const activities = createCardActivities({ postings, ledger: h.ledger, cards: h.cards, events: createEventStore(h.pool) });
       const card = await activities.resolveCard(p);
       const decided = await activities.authorizeCard({
         payment: p,

@@ -209,7 +209,7 @@ describe('cli', () => {
 
   test('--help of every command exits 0 and names its options', async () => {
     const commands: Array<[string[], string[]]> = [
-      [[], ['--api', '--key', '--json', '--timeout-ms', 'payments', 'ledger', 'cards', 'billing', 'keys']],
+      [[], ['--api', '--key', '--json', '--timeout-ms', 'payments', 'ledger', 'cards', 'billing', 'events', 'keys']],
       [['billing'], ['start', 'statements', 'statement', 'repay']],
       [
         ['billing', 'start'],
@@ -223,6 +223,19 @@ describe('cli', () => {
       [
         ['billing', 'repay'],
         ['--company', '--idempotency-key', '--amount-minor'],
+      ],
+      [['events'], ['endpoints', 'list', 'listen']],
+      [
+        ['events', 'endpoints', 'create'],
+        ['<url>', '--company', '--type'],
+      ],
+      [
+        ['events', 'list'],
+        ['--type', '--object', '--page-size', '--page-token'],
+      ],
+      [
+        ['events', 'listen'],
+        ['--company', '--type', '--port'],
       ],
       [['payments'], ['authorize', 'increment', 'reverse', 'clear', 'refund', 'payout', 'get', 'list']],
       [
@@ -444,5 +457,94 @@ describe('cli', () => {
     const human = await cli(['ledger', 'close-credit-line', accountId]);
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /closed: yes/);
+  });
+});
+
+describe('cli events', () => {
+  test('endpoints create, list, delete; events list; events listen shows events arriving, then deletes its endpoint', async () => {
+    const co = company;
+    await json(['ledger', 'credit-line', '--company', co, '--currency', 'GBP', '--limit-minor', '100000', '--grant-key', 'events']);
+    const gbpCard = `cli-gbp-${run}`;
+    await json(['cards', 'issue', gbpCard, '--company', co, '--currency', 'GBP']);
+
+    const created = await json([
+      'events',
+      'endpoints',
+      'create',
+      'https://example.com/hooks',
+      '--company',
+      co,
+      '--type',
+      'payment.settled',
+    ]);
+    assert.match(created.secret, /^whsec_/);
+    const endpointId: string = created.endpoint.endpointId;
+    const listed = await json(['events', 'endpoints', 'list']);
+    assert.ok(listed.endpoints.some((e: { endpointId: string }) => e.endpointId === endpointId));
+    assert.ok(!JSON.stringify(listed).includes(created.secret));
+    await json(['events', 'endpoints', 'delete', endpointId]);
+    assert.ok(!(await json(['events', 'endpoints', 'list'])).endpoints.some((e: { endpointId: string }) => e.endpointId === endpointId));
+    const bad = await cli(['events', 'endpoints', 'create', 'ftp://example.com/', '--company', co]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /url: must be http or https/);
+
+    // events listen, as a child process: it registers its endpoint and prints what arrives.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), 'events', 'listen', '--company', co],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, DATA_DIR: emptyDataDir, CARD_API_URL: api.server.url, CARD_API_KEY: api.key },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    const until = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 60_000;
+      while (!ok()) {
+        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}:\n${stderr}\n${stdout}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until('the listener', () => /listening on http:\/\/127\.0\.0\.1:\d+\/webhooks as endpoint we_/.test(stderr));
+    const gbp = ['--card', gbpCard, '--currency', 'GBP', ...merchant, '--deadline-ms', '10000'];
+    const payment = `listen-${run}`;
+    await json(['payments', 'authorize', payment, ...gbp, '--amount-minor', '450']);
+    await json([
+      'payments',
+      'clear',
+      payment,
+      '--card',
+      gbpCard,
+      '--currency',
+      'GBP',
+      ...merchant,
+      '--event-id',
+      'c1',
+      '--amount-minor',
+      '450',
+    ]);
+    await until('two events printed', () => stdout.split('\n').filter((l) => l.includes(payment)).length >= 2);
+    const lines = stdout.split('\n').filter((l) => l.includes(payment));
+    assert.match(lines[0]!, /payment\.authorized\s+listen-\S+\s+AUTHORIZED\s+evt_/);
+    assert.match(lines[1]!, /payment\.settled\s+listen-\S+\s+SETTLED\s+evt_/);
+    child.kill('SIGINT');
+    assert.equal(await closed, 0, stderr);
+    assert.match(stderr, /deleted endpoint we_/);
+    assert.equal((await json(['events', 'endpoints', 'list'])).endpoints.length, 0, 'listen deleted its endpoint');
+
+    const events = await json(['events', 'list', '--object', payment]);
+    assert.deepEqual(
+      events.events.map((e: { type: string }) => e.type),
+      ['payment.authorized', 'payment.settled'],
+    );
+    const human = await cli(['events', 'list', '--object', payment, '--type', 'payment.settled']);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /payment\.settled\s+listen-\S+\s+SETTLED/);
+    assert.doesNotMatch(human.stdout, /payment\.authorized/);
   });
 });

@@ -21,7 +21,8 @@ import { verifyLedger } from '../../src/ledger/verify.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
 import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
 import { REJECTED_ACCOUNT_PREFIX, startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
-import { testDataConverter } from '../support/codec.js';
+import { testDataConverter, testKeyRing } from '../support/codec.js';
+import { eventActivityDeps } from '../../src/events/deps.js';
 import { freshDatabase, testEnv } from '../support/env.js';
 
 let pool: Pool;
@@ -54,6 +55,7 @@ test('a compensation failing twice, non-retryably: needs attention, retried, com
     networkCycles: createNetworkCycleStore(pool),
     statements: createStatementStore(pool),
     network: createHttpCardNetwork(simulator.url),
+    ...eventActivityDeps(pool, testKeyRing(), 5_000),
   });
   let failuresLeft = 2;
   const task_queue = `attention-${randomUUID()}`;

@@ -2,6 +2,7 @@
 // Postgres. The decision steps run as the worker runs them (the card activities over a real
 // batcher) with an injected clock, to cross windows; one scenario goes through the workflow and
 // the API's path. The verifier runs after every test.
+import { createEventStore } from '../../src/events/store.js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -42,7 +43,7 @@ afterEach(async () => {
 });
 
 const activities = (batcher: TransferBatcher = postings) =>
-  createCardActivities({ postings: batcher, ledger: h.ledger, cards: h.cards, clock: () => now_ms });
+  createCardActivities({ postings: batcher, ledger: h.ledger, cards: h.cards, events: createEventStore(h.pool), clock: () => now_ms });
 
 async function cardholder(card_limits: SpendLimitInput[], company_limits: SpendLimitInput[] = []) {
   const company_id = `co-${randomUUID().slice(0, 8)}`;

@@ -15,6 +15,10 @@ import { REPO_ROOT } from '../../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardWorkflowOptions } from '../../src/domain/card.js';
 import type { DisputeWorkflowOptions } from '../../src/domain/dispute.js';
 import { startPaymentsHarness, type HarnessOptions, type PaymentsHarness } from './payments.js';
+import { testKeyRing } from './codec.js';
+import type { WebhookDeliveryOptions } from '../../src/domain/webhooks.js';
+import { createEndpointStore } from '../../src/events/endpoints.js';
+import { createEventStore } from '../../src/events/store.js';
 
 const PROTO_ROOT = path.join(REPO_ROOT, 'proto');
 
@@ -33,6 +37,7 @@ export type CardsMethod =
   'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules' | 'SetSpendLimits' | 'SetCompanySpendLimits';
 export type BillingMethod = 'StartBilling' | 'ListStatements' | 'GetStatement' | 'RecordRepayment';
 export type DisputesMethod = 'OpenDispute' | 'GetDispute' | 'ListDisputes' | 'WithdrawDispute' | 'RecordNetworkResponse';
+export type EventsMethod = 'CreateWebhookEndpoint' | 'ListWebhookEndpoints' | 'DeleteWebhookEndpoint' | 'ListEvents';
 
 export interface ApiHarness {
   h: PaymentsHarness;
@@ -43,6 +48,7 @@ export interface ApiHarness {
   cards: RpcClient<CardsMethod>;
   billing: RpcClient<BillingMethod>;
   disputes: RpcClient<DisputesMethod>;
+  events: RpcClient<EventsMethod>;
   close(): Promise<void>;
 }
 
@@ -90,6 +96,8 @@ export interface ApiHarnessOptions extends HarnessOptions {
   /** Admission control of the server (default: none, unbounded). */
   admission?: AdmissionControl;
   metrics?: ApiMetrics;
+  /** Delivery settings of the webhook endpoints created through this server (tests shorten them). */
+  webhook_options?: WebhookDeliveryOptions;
 }
 
 /** Independent grpc-js clients of an API server on this port, sending `key` by default. */
@@ -103,6 +111,7 @@ export function grpcClients(port: number, key: string) {
     cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
     billing: make('cardplatform/billing/v1/billing.proto', 'cardplatform.billing.v1.BillingService'),
     disputes: make('cardplatform/disputes/v1/disputes.proto', 'cardplatform.disputes.v1.DisputeService'),
+    events: make('cardplatform/events/v1/events.proto', 'cardplatform.events.v1.EventService'),
   };
   return {
     payments: promisify<PaymentsMethod>(clients.payments, key),
@@ -110,6 +119,7 @@ export function grpcClients(port: number, key: string) {
     cards: promisify<CardsMethod>(clients.cards, key),
     billing: promisify<BillingMethod>(clients.billing, key),
     disputes: promisify<DisputesMethod>(clients.disputes, key),
+    events: promisify<EventsMethod>(clients.events, key),
     close() {
       for (const c of Object.values(clients)) c.close();
     },
@@ -134,6 +144,11 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
       log,
       ...(options.admission ? { admission: options.admission } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      events: {
+        events: createEventStore(h.pool),
+        endpoints: createEndpointStore(h.pool, testKeyRing()),
+        ...(options.webhook_options ? { webhook_options: options.webhook_options } : {}),
+      },
     },
     { host: '127.0.0.1', port: 0 },
   );
@@ -149,6 +164,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
     cards: clients.cards,
     billing: clients.billing,
     disputes: clients.disputes,
+    events: clients.events,
     async close() {
       clients.close();
       await server.close();

@@ -17,7 +17,8 @@ import { createLogger } from '../../src/logger.js';
 import { generateWebhookSecret, parseWebhookSecret, webhookHeaders } from '../../src/settlement/webhook-signature.js';
 import { startSettlementSimulator, type SettlementSimulator, type SimulatorOptions } from '../../src/settlement/simulator.js';
 import { AUTHORIZATION_WORKER_TUNING, createPaymentsWorker } from '../../src/workers/worker.js';
-import { testDataConverter } from './codec.js';
+import { testDataConverter, testKeyRing } from './codec.js';
+import { eventActivityDeps } from '../../src/events/deps.js';
 import { freshDatabase, testEnv } from './env.js';
 
 export interface PaymentsHarness {
@@ -61,6 +62,8 @@ export interface HarnessOptions {
   /** Default: the platform's encrypting converter with the test keys; null: payloads in clear
    * (the replay corpus is recorded so, to replay without keys). */
   data_converter?: DataConverter | null;
+  /** Each webhook POST's timeout (default 5 s). */
+  webhook_timeout_ms?: number;
   /** Wraps the worker's ledger writes, to inject a ledger fault (the real batcher underneath). */
   postings?: (inner: TransferBatcher) => TransferBatcher;
 }
@@ -126,6 +129,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
       networkCycles: createNetworkCycleStore(pool),
       statements: createStatementStore(pool),
       network: createHttpCardNetwork(simulator.url),
+      ...eventActivityDeps(pool, testKeyRing(), options.webhook_timeout_ms ?? 5_000),
     },
     workflow_bundle_path: endpoints.workflowBundlePath,
     shutdown_grace_ms: 2_000,

@@ -62,6 +62,9 @@ const REQUIRED_PATHS = [
   'dispute-refund-reduced-withdrawn',
   'dispute-chargeback-refused',
   'dispute-refused-over-amount',
+  // Webhook delivery: retried then delivered, the endpoint deleted; and one disabled.
+  'webhook-retried-delivered-deleted',
+  'webhook-disabled',
 ];
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });

@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { BillingService } from '../../gen/cardplatform/billing/v1/billing_pb.js';
 import { CardService } from '../../gen/cardplatform/cards/v1/cards_pb.js';
+import { EventService } from '../../gen/cardplatform/events/v1/events_pb.js';
 import { LedgerService } from '../../gen/cardplatform/ledger/v1/ledger_pb.js';
 import { PaymentService } from '../../gen/cardplatform/payments/v1/payments_pb.js';
 import type { CardStore } from '../../cards/cards.js';
@@ -26,6 +27,7 @@ import { authInterceptor, scopeKey } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
 import { createBillingService } from './billing-service.js';
 import { createCardService } from './cards-service.js';
+import { createEventService, type EventServiceDeps } from './events-service.js';
 import { toConnectError } from './errors.js';
 import { createLedgerService } from './ledger-service.js';
 import { createPaymentService } from './payments-service.js';
@@ -56,6 +58,8 @@ export interface ApiServerDeps {
   metrics?: ApiMetrics;
   /** Bounds this process's calls into Temporal (src/api/admission.ts); absent: unbounded. */
   admission?: AdmissionControl;
+  /** Events and webhook endpoints (EventService); absent: the service is not served. */
+  events?: Omit<EventServiceDeps, 'client' | 'task_queue'>;
 }
 
 export interface ApiServer {
@@ -195,6 +199,7 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
     router.service(CardService, createCardService(deps));
     router.service(BillingService, createBillingService(deps));
     router.service(DisputeService, createDisputeService(deps));
+    if (deps.events) router.service(EventService, createEventService({ ...deps.events, client: deps.client, task_queue: deps.task_queue }));
     router.handlers.splice(0, router.handlers.length, ...router.handlers.map(parseFailuresAreInvalidArgument));
   };
   const handler = connectNodeAdapter({

@@ -11,6 +11,12 @@ import type { BillingInput } from '../../../src/domain/billing.js';
 import { billingWorkflow as currentBilling } from '../../../src/workflows/billing.js';
 import type { DisputeStart, DisputeView, DisputeWorkflowOptions } from '../../../src/domain/dispute.js';
 import { disputeWorkflow as currentDispute } from '../../../src/workflows/dispute.js';
+import type { WebhookDeliveryOptions } from '../../../src/domain/webhooks.js';
+import {
+  webhookDeliveryWorkflow as currentWebhookDelivery,
+  type WebhookDeliveryCarried,
+  type WebhookDeliveryResult,
+} from '../../../src/workflows/webhook-delivery.js';
 
 export async function payoutWorkflow(input: PayoutRequest, options?: PayoutWorkflowOptions): Promise<PaymentState> {
   await sleep('1 millisecond');
@@ -35,4 +41,13 @@ export async function billingWorkflow(input: BillingInput): Promise<void> {
 export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkflowOptions): Promise<DisputeView> {
   await sleep('1 millisecond');
   return currentDispute(input, options);
+}
+
+export async function webhookDeliveryWorkflow(
+  input: { endpoint_id: string },
+  options?: WebhookDeliveryOptions,
+  carried?: WebhookDeliveryCarried,
+): Promise<WebhookDeliveryResult> {
+  await sleep('1 millisecond');
+  return currentWebhookDelivery(input, options, carried);
 }
