@@ -11,7 +11,7 @@
 // migration 1764000000012), planned once per session rather than for every batch.
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { AMOUNT_MINOR_MAX, currencySchema, type Currency } from '../domain/money.js';
+import { AMOUNT_MINOR_MAX, ledgerCurrencySchema, type Currency, type LedgerCurrency } from '../domain/money.js';
 import { paymentIdSchema } from '../domain/payment.js';
 import { describeIssue } from '../domain/validation.js';
 import {
@@ -49,7 +49,7 @@ const code = z.number().int().min(1).max(65535);
 
 export const accountInputSchema = z.strictObject({
   id: uuid,
-  currency: currencySchema,
+  currency: ledgerCurrencySchema,
   code,
   flags: z.number().int().min(0).max(ACCOUNT_FLAGS_ALL).default(0),
 });
@@ -72,7 +72,7 @@ export const transferInputSchema = z
       .min(-AMOUNT_MINOR_MAX)
       .max(AMOUNT_MINOR_MAX, { error: `must be at most ${AMOUNT_MINOR_MAX}` })
       .optional(),
-    currency: currencySchema.optional(),
+    currency: ledgerCurrencySchema.optional(),
     code,
     flags: z.number().int().min(0).max(TRANSFER_FLAGS_ALL).default(0),
     pending_id: uuid.optional(),
@@ -95,7 +95,7 @@ export type TransferRequest = z.output<typeof transferInputSchema>;
 
 export interface Account {
   id: string;
-  currency: Currency;
+  currency: LedgerCurrency;
   code: number;
   flags: number;
   debits_pending: bigint;
@@ -113,7 +113,7 @@ export interface Transfer {
   debit_account_id: string;
   credit_account_id: string;
   amount_minor: number;
-  currency: Currency;
+  currency: LedgerCurrency;
   code: number;
   flags: number;
   pending_id: string | null;
@@ -132,7 +132,7 @@ export interface TransferOutcome {
 
 export interface Balance {
   account_id: string;
-  currency: Currency;
+  currency: LedgerCurrency;
   debits_pending: bigint;
   debits_posted: bigint;
   credits_pending: bigint;
@@ -209,7 +209,7 @@ type AccountStateRow = Omit<AccountRow, 'created_at'>;
 function toAccountState(row: AccountStateRow): AccountState {
   return {
     id: row.id,
-    currency: row.currency as Currency,
+    currency: row.currency as LedgerCurrency,
     code: row.code,
     flags: row.flags,
     debits_pending: BigInt(row.debits_pending),
@@ -236,7 +236,7 @@ function toTransfer(row: TransferRow): Transfer {
     debit_account_id: row.debit_account_id,
     credit_account_id: row.credit_account_id,
     amount_minor: safeInteger(row.amount, `transfer ${row.id} amount`),
-    currency: row.currency as Currency,
+    currency: row.currency as LedgerCurrency,
     code: row.code,
     flags: row.flags,
     pending_id: row.pending_id,
