@@ -50,6 +50,11 @@ const program = new Command('bench:ledger')
   .option('--tight-share <pct>', 'percent of credit lines nearly spent (their holds are refused)', integerIn(0, 100), 5)
   .option('--batch-size-max <n>', 'ledger batcher: transfers per batch at most', integerIn(1, 1000), 500)
   .option('--batches-in-flight-max <n>', 'ledger batcher: batches written at once', integerIn(1, 16), 1)
+  .option(
+    '--statements',
+    "profile: the ledger's statements from pg_stat_statements (execution and planning time per transfer) in the result; costs a little throughput",
+    false,
+  )
   .addHelpText('after', '\nStarts its own embedded Postgres unless DATABASE_URL is set. Needs `pgbench` (Debian: postgresql-client).');
 
 interface Options {
@@ -63,6 +68,7 @@ interface Options {
   tightShare: number;
   batchSizeMax: number;
   batchesInFlightMax: number;
+  statements: boolean;
 }
 
 const progress = (msg: string) => process.stderr.write(`[bench:ledger] ${msg}\n`);
@@ -121,6 +127,55 @@ async function readSettings(url: string): Promise<Record<string, string>> {
   } finally {
     await client.end();
   }
+}
+
+/** --statements: the embedded server loads pg_stat_statements, counting nested statements (those
+ * inside the ledger's functions) and planning time. */
+const STATEMENTS_SETTINGS = {
+  shared_preload_libraries: 'pg_stat_statements',
+  'pg_stat_statements.track': 'all',
+  'pg_stat_statements.track_planning': 'on',
+};
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+interface StatementCost {
+  query: string;
+  toplevel: boolean;
+  calls: number;
+  rows: number;
+  exec_ms: number;
+  plan_ms: number;
+}
+
+/** The ledger database's costliest statements since the last reset (wall time: on a loaded
+ * machine it includes waiting for a core). Nested statements are counted inside their caller too. */
+async function ledgerStatements(url: string): Promise<StatementCost[]> {
+  return withClient(url, async (c) => {
+    const { rows } = await c.query<{ query: string; toplevel: boolean; calls: string; rows: string; exec_ms: number; plan_ms: number }>(
+      `SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query, toplevel, calls, rows,
+              total_exec_time AS exec_ms, total_plan_time AS plan_ms
+         FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        ORDER BY total_exec_time + total_plan_time DESC LIMIT 15`,
+    );
+    return rows.map((r) => ({
+      query: r.query,
+      toplevel: r.toplevel,
+      calls: Number(r.calls),
+      rows: Number(r.rows),
+      exec_ms: Number(r.exec_ms.toFixed(1)),
+      plan_ms: Number(r.plan_ms.toFixed(1)),
+    }));
+  });
 }
 
 /** What the server did during a measurement: WAL (pg_stat_wal, cluster-wide: nothing else runs
@@ -359,7 +414,12 @@ async function main(): Promise<void> {
       mkdirSync(path.join(REPO_ROOT, '.tmp'), { recursive: true });
       scratch = mkdtempSync(path.join(REPO_ROOT, '.tmp', 'bench-'));
       progress(`starting an embedded Postgres with its durable defaults in ${scratch}`);
-      postgres = await startEmbeddedPostgres({ dir: scratch, port: await freePort(), log: progress });
+      postgres = await startEmbeddedPostgres({
+        dir: scratch,
+        port: await freePort(),
+        log: progress,
+        settings: options.statements ? STATEMENTS_SETTINGS : {},
+      });
       adminUrl = postgres.url;
     }
     const postgresPid = postgres?.process.child.pid ?? null;
@@ -375,6 +435,7 @@ async function main(): Promise<void> {
 
     const ledgerUrl = await createDatabase(adminUrl, 'bench_ledger');
     await migrate(ledgerUrl);
+    if (options.statements) await withClient(ledgerUrl, (c) => c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements'));
     const pool = createPool(ledgerUrl, {
       connections_max: Math.max(4, options.batchesInFlightMax + 2),
       application_name: 'bench-ledger',
@@ -392,6 +453,8 @@ async function main(): Promise<void> {
         batches_in_flight_max: options.batchesInFlightMax,
       };
       const batcher = createTransferBatcher(ledger, batcherOptions);
+      // The profile covers the ledger rounds only (pgbench's statements run in another database).
+      if (options.statements) await withClient(ledgerUrl, (c) => c.query('SELECT pg_stat_statements_reset()'));
       const sweep = async (round: number) => {
         for (const clients of options.pgbenchClients) {
           const m = await measured(adminUrl, postgresPid, () => runPgbench(pgbench, pgbenchUrl, clients, options.seconds));
@@ -432,6 +495,7 @@ async function main(): Promise<void> {
         }
       }
       await batcher.close();
+      const statements = options.statements ? await ledgerStatements(ledgerUrl) : null;
       progress('ledger: verifying invariants');
       const report = await verifyLedger(pool);
 
@@ -480,6 +544,12 @@ async function main(): Promise<void> {
         transfers,
         results,
         invariants_ok: report.ok,
+        statements:
+          statements?.map((st) => ({
+            ...st,
+            exec_us_per_transfer: Number(((st.exec_ms * 1000) / transfers).toFixed(1)),
+            plan_us_per_transfer: Number(((st.plan_ms * 1000) / transfers).toFixed(1)),
+          })) ?? null,
         settings,
         machine: {
           ...describeMachine(),

@@ -6,7 +6,9 @@
 // concurrent batches never deadlock, read the hot accounts without a lock, and read the transfers
 // and refusals it depends on after the locks were granted; then decide every transfer in memory,
 // in order; (2) write the new transfers, the refused ids, one counter UPDATE per limit account and
-// one bucket delta per hot account, check, and COMMIT. Either all of it commits or none.
+// one bucket delta per hot account, check, and COMMIT. Either all of it commits or none. Each
+// round trip's statements run inside one database function (ledger.batch_read, ledger.batch_write:
+// migration 1764000000012), planned once per session rather than for every batch.
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { AMOUNT_MINOR_MAX, ledgerCurrencySchema, type Currency, type LedgerCurrency } from '../domain/money.js';
@@ -186,7 +188,10 @@ interface TransferRow {
   created_at: Date;
 }
 
+/** What ledger.batch_read returns (one JSON value; counters as text, since they may exceed 2^53). */
 interface BatchReads {
+  locked: AccountStateRow[];
+  hot: AccountStateRow[];
   known: TransferJson[];
   resolutions: TransferJson[];
   failures: Array<{ id: string; result: string }>;
@@ -200,7 +205,6 @@ function fromJson(row: TransferJson): Transfer {
 }
 
 type AccountStateRow = Omit<AccountRow, 'created_at'>;
-const ACCOUNT_STATE_COLUMNS = 'id, currency, code, flags, debits_pending, debits_posted, credits_pending, credits_posted';
 
 function toAccountState(row: AccountStateRow): AccountState {
   return {
@@ -500,40 +504,16 @@ function batchWriteSql(
     sqlColumn('text', c, (t) => t.payment_id),
   ].join(', ');
   const refusals = `${sqlArray('uuid', [...state.failed.keys()])}, ${sqlArray('result', [...state.failed.values()])}`;
-  const exactIds = sqlColumn('uuid', exact, (a) => a.id);
-  // Every write of the batch and the COMMIT in one round trip: new transfers, refused ids, exact
-  // account counters (absolute values, rows locked above), hot-account deltas (added to one
-  // bucket row). A multi-statement query takes no parameters, so values are inlined; each is
-  // checked against a strict pattern first (UUIDs, integers, currency codes, payment ids of
-  // their restricted alphabet, result codes), so nothing free-form is ever spliced into SQL.
-  return `WITH inserted AS (
-         INSERT INTO ledger.transfers
-           (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, payment_id)
-         SELECT * FROM unnest(${newTransfers})
-         RETURNING 1
-       ), refused AS (
-         INSERT INTO ledger.transfer_failures (id, result) SELECT * FROM unnest(${refusals})
-         ON CONFLICT (id) DO NOTHING
-       ), exact AS (
-         UPDATE ledger.accounts AS a SET
-           debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
-         FROM unnest(${counters(exact)}) AS u(id, dp, dpo, cp, cpo)
-         -- The ANY lets the planner use the primary key rather than join over every account.
-         WHERE a.id = u.id AND a.id = ANY(${exactIds})
-       ), hot AS (
-         INSERT INTO ledger.account_buckets AS b (account_id, bucket, debits_pending, debits_posted, credits_pending, credits_posted)
-         SELECT id, ${bucket}, dp, dpo, cp, cpo FROM unnest(${counters(deltas)}) AS u(id, dp, dpo, cp, cpo) ORDER BY id
-         ON CONFLICT (account_id, bucket) DO UPDATE SET
-           debits_pending = b.debits_pending + excluded.debits_pending,
-           debits_posted = b.debits_posted + excluded.debits_posted,
-           credits_pending = b.credits_pending + excluded.credits_pending,
-           credits_posted = b.credits_posted + excluded.credits_posted
-       )
-       -- Every row of the batch got now(), the transaction's start time: read it once. The
-       -- assertion runs before COMMIT: if it fails, the statement errs, the COMMIT after it is
-       -- never run, and the transaction rolls back.
-       SELECT now() AS created_at,
-              ledger.assert((SELECT count(*) FROM inserted) = ${c.length}, 'inserted transfers differ from those decided') AS checked;
+  // Every write of the batch and the COMMIT in one round trip, in one call of ledger.batch_write
+  // (migration 1764000000012): new transfers, refused ids, exact account counters (absolute
+  // values, rows locked by the read), hot-account deltas (added to one bucket row), and the check
+  // that every decided transfer was inserted. If the check fails the call errs, the COMMIT after
+  // it is never run, and the transaction rolls back. A multi-statement query takes no parameters,
+  // so values are inlined; each is checked against a strict pattern first (UUIDs, integers,
+  // currency codes, payment ids of their restricted alphabet, result codes), so nothing
+  // free-form is ever spliced into SQL. Every row of the batch got now(), the transaction's start
+  // time: the call returns it.
+  return `SELECT ledger.batch_write(${bucket}, ${newTransfers}, ${refusals}, ${counters(exact)}, ${counters(deltas)}) AS created_at;
        COMMIT`;
 }
 
@@ -712,32 +692,25 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
       if (t.debit_account_id) named.add(t.debit_account_id);
       if (t.credit_account_id) named.add(t.credit_account_id);
     }
-    // One round trip starts the transaction, takes the locks and reads under them.
+    // One round trip starts the transaction, takes the locks and reads under them, in one call
+    // of ledger.batch_read (migration 1764000000012, whose statements are planned once per
+    // session):
     // - The accounts are those the transfers name plus those of the pending transfers they
-    //   resolve, looked up in the same statement (transfers never change once written).
+    //   resolve, looked up in the same call (transfers never change once written).
     // - Accounts with limit flags (credit lines) are locked, in ascending id order: every batch
     //   takes its row locks in the same global order, so batches never deadlock.
     // - Accounts without flags (hot platform accounts) are read without a lock: nothing about them
     //   is checked but overflow, and their deltas go to a bucket row (see the write below).
-    // - The read of transfers, resolutions and refusals is a statement of its own, so its snapshot
-    //   is taken after the locks were granted and sees every batch that committed meanwhile.
+    // - The reads of transfers, resolutions and refusals are statements of their own, so their
+    //   snapshot is taken after the locks were granted and sees every batch that committed meanwhile.
     // Values are inlined (a multi-statement query takes no parameters), quoted and checked.
-    const pendingList = sqlArray('uuid', pendingIds);
-    const wanted = `SELECT unnest(${sqlArray('uuid', [...named])})
-       UNION SELECT debit_account_id FROM ledger.transfers WHERE id = ANY(${pendingList})
-       UNION SELECT credit_account_id FROM ledger.transfers WHERE id = ANY(${pendingList})`;
-    const knownList = sqlArray('uuid', [...ids, ...pendingIds]);
-    const idList = sqlArray('uuid', ids);
-    const [, locked, unlocked, readResult] = (await client.query(
+    const [, readResult] = (await client.query(
       `BEGIN;
-       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.accounts WHERE id IN (${wanted}) AND flags <> 0 ORDER BY id FOR UPDATE;
-       SELECT ${ACCOUNT_STATE_COLUMNS} FROM ledger.account_balances WHERE id IN (${wanted}) AND flags = 0;
-       SELECT (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.id = ANY(${knownList})) AS known,
-              (SELECT coalesce(json_agg(t), '[]') FROM ledger.transfers t WHERE t.pending_id = ANY(${pendingList})) AS resolutions,
-              (SELECT coalesce(json_agg(f), '[]') FROM ledger.transfer_failures f WHERE f.id = ANY(${idList})) AS failures`,
-    )) as unknown as [unknown, QueryResult<AccountStateRow>, QueryResult<AccountStateRow>, QueryResult<BatchReads>];
-    const reads = readResult.rows;
-    const read = reads[0]!;
+       SELECT ledger.batch_read(${sqlArray('uuid', [...named])}, ${sqlArray('uuid', pendingIds)}, ${sqlArray('uuid', ids)}) AS batch`,
+    )) as unknown as [unknown, QueryResult<{ batch: BatchReads }>];
+    const read = readResult.rows[0]!.batch;
+    const locked = { rows: read.locked };
+    const unlocked = { rows: read.hot };
     const accountIds = new Set([...locked.rows, ...unlocked.rows].map((r) => r.id));
     const transfers = new Map(read.known.map((r) => [r.id, fromJson(r)]));
     const pendingSet = new Set(pendingIds);

@@ -186,9 +186,10 @@ describe('concurrency and faults', () => {
       let killed = 0;
       for (let i = 0; i < 50 && killed === 0; i += 1) {
         await new Promise((r) => setTimeout(r, 100));
-        // Only a superuser sees and ends another role's session: the test server's own account.
+        // Only a superuser sees and ends another role's session: the test server's own account. The
+        // batch's write round trip is one call of ledger.batch_write.
         const res = await superuser.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%INSERT INTO ledger.transfers%' AND pid <> pg_backend_pid()`,
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%ledger.batch_write(%' AND pid <> pg_backend_pid()`,
         );
         killed = res.rowCount ?? 0;
       }

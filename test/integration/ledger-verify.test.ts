@@ -123,6 +123,28 @@ describe('ledger verifier', () => {
       await pool.end();
     }
   });
+  test('a resolution of a transfer that does not exist breaks invariant 4', async () => {
+    const { pool, hold } = await scenario('verify_dangling_resolution');
+    try {
+      // The engine writes a post or void only after finding its pending transfer, so the database
+      // keeps no foreign key on pending_id (migration 1764000000012): a bypass can write one.
+      const [original] = (await pool.query('SELECT * FROM ledger.transfers WHERE id = $1', [hold])).rows;
+      const missing = randomUUID();
+      await pool.query(
+        `INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id)
+         VALUES ($1, $2, $3, 100, 'USD', 102, $4, $5)`,
+        [randomUUID(), original.debit_account_id, original.credit_account_id, TransferFlags.void_pending, missing],
+      );
+      const report = await verifyLedger(pool);
+      assert.ok(
+        report.violations.some((v) => v.invariant === 4 && v.detail.includes(missing) && /does not exist/.test(v.detail)),
+        JSON.stringify(report.violations),
+      );
+    } finally {
+      await pool.end();
+    }
+  });
+
   test('an id both created and refused breaks invariant 6', async () => {
     const { pool, hold } = await scenario('verify_ids');
     try {

@@ -312,12 +312,13 @@ describe('cutoff', () => {
       await blocker.query('SELECT id FROM ledger.accounts WHERE id = $1 FOR UPDATE', [c.account_id]);
       const clearing = clearCardPayment(h.client, late, { event_id: 'clr-1', amount_minor: 700 }, opts());
       clearing.catch(() => undefined); // awaited below; a failure before then must not go unhandled
-      // Waits until the clearing's ledger transaction has begun and is queued behind the blocker.
+      // Waits until the clearing's ledger transaction has begun and is queued behind the blocker
+      // (a batch takes its locks in its first round trip, one call of ledger.batch_read).
       const waitDeadline = Date.now() + 60_000;
       for (;;) {
         const { rows } = await h.pool.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'`,
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%ledger.batch_read(%'`,
         );
         if (rows[0]!.n > 0) break;
         assert.ok(Date.now() < waitDeadline, "the clearing's ledger transaction waits on the blocker's lock");

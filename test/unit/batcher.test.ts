@@ -43,6 +43,11 @@ function recordingLedger() {
 
 const options: BatcherOptions = { batch_size_max: 4, batch_wait_ms_max: 0, queue_length_max: 8, batches_in_flight_max: 1 };
 const tick = () => new Promise((r) => setImmediate(r));
+/** Event-loop turns until the condition holds (a handful at most; fails after 100). */
+async function ticksUntil(condition: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 100 && !condition(); turn += 1) await tick();
+  assert.ok(condition(), 'the condition did not hold within 100 event-loop turns');
+}
 
 describe('transfer batcher', () => {
   test('an idle batcher sends at once; requests arriving meanwhile share the next batch', async () => {
@@ -65,6 +70,29 @@ describe('transfer batcher', () => {
       results.map((r) => r.length),
       [1, 1, 1],
     );
+  });
+
+  test('callers a batch answers resubmit into the next batch, beside those already waiting', async () => {
+    const ledger = recordingLedger();
+    const batcher = createTransferBatcher(ledger, options);
+    // The first caller submits its next transfer a few promise steps after its first is answered,
+    // as a payment submits its post after its hold.
+    const payment = async () => {
+      await batcher.submit([t()]);
+      await Promise.resolve();
+      await Promise.resolve();
+      return batcher.submit([t()]);
+    };
+    const followUp = payment();
+    await tick();
+    const waiting = [batcher.submit([t()]), batcher.submit([t()])];
+    await tick();
+    ledger.releaseNext();
+    await ticksUntil(() => ledger.batches.length === 2);
+    assert.equal(ledger.batches[1]!.length, 3, 'the resubmitted transfer joins the two that waited (not a batch of its own)');
+    ledger.releaseNext();
+    await Promise.all([followUp, ...waiting]);
+    assert.equal(ledger.batches.length, 2);
   });
 
   test('each caller gets its own outcomes, in order; groups are never split', async () => {
@@ -104,9 +132,9 @@ describe('transfer batcher', () => {
     await assert.rejects(batcher.submit([t(TransferFlags.linked)]), /must not be linked/);
     await assert.rejects(batcher.submit([]), LedgerInputError);
     await assert.rejects(batcher.submit([t(), t(), t(), t(), t()]), /over batch_size_max/);
-    for (let i = 0; i < 3; i += 1) {
+    for (let batch = 1; batch <= 3; batch += 1) {
+      await ticksUntil(() => ledger.batches.length === batch);
       ledger.releaseNext();
-      await tick();
     }
     await inFlight;
     assert.equal((await Promise.all(queued)).length, 8);
