@@ -32,6 +32,7 @@ import {
 import { describeIssue } from '../../domain/validation.js';
 import { creditLineAccountId } from '../../ledger/ids.js';
 import {
+  answerRepeatedAuthorization,
   authorizeCardPayment,
   CardEventRefusedError,
   standInDecision,
@@ -45,10 +46,11 @@ import { InvalidPaymentError, PaymentNotFoundError, getPayment, parsePayout, sta
 import { getPaymentQuery } from '../../workflows/messages.js';
 import { scopeOf } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
-import { given, minor, optionalMinor, paymentToProto } from './convert.js';
+import { decisionToProto, given, minor, optionalMinor, paymentToProto } from './convert.js';
 import { invalidArgument, notFound } from './errors.js';
 import type { Logger } from 'pino';
 import type { AdmissionControl, Refusal } from '../admission.js';
+import { createDecidedAuthorizations, type DecidedAuthorizations } from '../decided-authorizations.js';
 
 /** Deadline of an authorization whose caller set none (Stripe Issuing's is 2 s). */
 export const AUTHORIZATION_DEADLINE_MS_DEFAULT = 2_000;
@@ -73,6 +75,8 @@ export interface PaymentServiceDeps {
   admission?: AdmissionControl | undefined;
   /** Where answers given at the door (stand-ins) are recorded. */
   log?: Logger | undefined;
+  /** Decisions that answer repeated authorizations (src/api/decided-authorizations.ts); default: this service's own. */
+  decided?: DecidedAuthorizations | undefined;
 }
 
 /** How long past the caller's deadline an authorization's Temporal calls may run: the stand-in
@@ -132,6 +136,7 @@ export function unwrapPageToken(query: string, token: string): Uint8Array {
 export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<typeof PaymentService> {
   const { client, cards } = deps;
   const cardOptions = { task_queue: deps.card_task_queue ?? deps.task_queue, workflow: deps.card_options ?? DEFAULT_CARD_OPTIONS };
+  const decided = deps.decided ?? createDecidedAuthorizations();
 
   /** The payment, if the caller may see it; NOT_FOUND otherwise (never another company's data). */
   const visiblePayment = async (ctx: HandlerContext, payment_id: string): Promise<PaymentState> => {
@@ -203,14 +208,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       },
       'authorization answered by the stand-in at the door: nothing reached Temporal, no hold placed by this request',
     );
-    return {
-      decision: {
-        approved: decision.approved,
-        declineReason: decision.reason ?? '',
-        standIn: true,
-        heldMinor: BigInt(decision.held_minor),
-      },
-    };
+    return { decision: decisionToProto(decision) };
   };
   /** The decision, or the stand-in when the deadline comes first (`onLate` then runs). */
   const answeredByDeadline = async (
@@ -249,6 +247,13 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(authorizationSchema, authorization, 'authorization');
       await visibleCard(ctx, payment.card_id);
+      // A repeat whose payment has decided is answered from that decision: nothing reaches Temporal.
+      const first = decided.get(payment.payment_id);
+      if (first) {
+        const decision = answerRepeatedAuthorization(payment, authorization.amount_minor, first);
+        deps.metrics?.authorization({ approved: decision.approved, reason: decision.reason ?? 'none', stand_in: false, latency_ms: 0 });
+        return { decision: decisionToProto(decision) };
+      }
       // --- admission control (src/api/admission.ts) ---
       const admitted_from_ms = performance.now();
       const admission = deps.admission ? await deps.admission.authorization(payment.payment_id, authorization.deadline_at_ms) : null;
@@ -281,20 +286,15 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
         observed = true;
         deps.admission?.observeAuthorization(performance.now() - started_ms);
         // --- end ---
+        if (!decision.stand_in)
+          decided.remember(payment.payment_id, { card_id: payment.card_id, amount_minor: authorization.amount_minor, decision });
         deps.metrics?.authorization({
           approved: decision.approved,
           reason: decision.reason ?? 'none',
           stand_in: decision.stand_in,
           latency_ms: performance.now() - started_ms,
         });
-        return {
-          decision: {
-            approved: decision.approved,
-            declineReason: decision.reason ?? '',
-            standIn: decision.stand_in,
-            heldMinor: BigInt(decision.held_minor),
-          },
-        };
+        return { decision: decisionToProto(decision) };
       } catch (err) {
         // An authorization the engine failed to answer tells the bound as much as a slow one (an
         // overloaded server answers UNAVAILABLE or runs out the deadline); a refusal is an answer.
@@ -315,6 +315,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
 
     async increment(req, ctx) {
       const payment_id = paymentIdOrInvalid(req.paymentId);
+      decided.forget(payment_id); // what it holds changes
       // Like an authorization, an increment carries the caller's deadline: past it, the stand-in.
       const timeout_ms = ctx.timeoutMs();
       const event = parseCardMessage(
@@ -328,18 +329,12 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       );
       await visiblePayment(ctx, payment_id);
       const decision = await incrementCardPayment(client, payment_id, event);
-      return {
-        decision: {
-          approved: decision.approved,
-          declineReason: decision.reason ?? '',
-          standIn: decision.stand_in,
-          heldMinor: BigInt(decision.held_minor),
-        },
-      };
+      return { decision: decisionToProto(decision) };
     },
 
     async reverse(req, ctx) {
       const payment_id = paymentIdOrInvalid(req.paymentId);
+      decided.forget(payment_id); // what it holds changes
       const amount_minor = optionalMinor(req.amountMinor);
       const event = parseCardMessage(
         reversalSchema,
@@ -352,6 +347,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
 
     async clear(req, ctx) {
       const payment = transactionOf(req.transaction);
+      decided.forget(payment.payment_id); // what it holds changes
       const event = { event_id: req.eventId, amount_minor: minor(req.amountMinor), final: !req.moreToCome };
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(clearingSchema, event, 'clearing');
@@ -361,6 +357,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
 
     async refund(req, ctx) {
       const payment = transactionOf(req.transaction);
+      decided.forget(payment.payment_id); // what it holds changes
       const event = { event_id: req.eventId, amount_minor: minor(req.amountMinor) };
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(refundSchema, event, 'refund');
