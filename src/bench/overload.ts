@@ -35,6 +35,7 @@ import { createLedger } from '../ledger/ledger.js';
 import { migrate } from '../ledger/migrate.js';
 import { verifyLedger } from '../ledger/verify.js';
 import { startSettlementSimulator } from '../settlement/simulator.js';
+import { generateWebhookSecret, parseWebhookSecret } from '../settlement/webhook-signature.js';
 import { freePort } from '../stack/ports.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
 import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
@@ -322,9 +323,12 @@ async function main(): Promise<void> {
       ),
     ]);
     await migrate(postgres.url);
+    // The bank signs its callbacks; the worker verifies them with the same secret (`env` below).
+    const callbackSecret = generateWebhookSecret();
     simulator = await startSettlementSimulator({
       host: '127.0.0.1',
       port: 0,
+      callback_secret: parseWebhookSecret(callbackSecret, 'bench callback secret'),
       transient_failure_rate: 0,
       reply_lost_rate: 0,
       latency_ms: 0,
@@ -337,6 +341,8 @@ async function main(): Promise<void> {
       SETTLEMENT_GATEWAY_URL: simulator.url,
       PAYLOAD_CODEC_KEYS: process.env.PAYLOAD_CODEC_KEYS ?? generateKeyEntry('bench-overload'),
       PAYLOAD_CODEC_KEYS_FILE: '',
+      SETTLEMENT_CALLBACK_SECRET: callbackSecret,
+      SETTLEMENT_CALLBACK_SECRET_FILE: '',
       LOG_LEVEL: 'warn',
       SETTLEMENT_CALLBACK_PORT: String(await freePort()),
       WORKER_METRICS_PORT: String(await freePort()),
