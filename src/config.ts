@@ -133,7 +133,8 @@ const envSchema = z.object({
   API_TEMPORAL_IN_FLIGHT_INITIAL: z.coerce.number().int().min(1).max(10_000).default(8),
   /** Authorization answer time the bound steers under (it shrinks when answers are slower). */
   API_AUTHORIZATION_LATENCY_TARGET_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
-  /** Share of the bound that calls other than authorizations leave free for authorizations. */
+  /** Share of the bound kept for authorizations; calls other than authorizations have the rest as
+   * their own share, counted among themselves (src/api/admission.ts). */
   API_AUTHORIZATION_RESERVE_PERCENT: z.coerce.number().int().min(0).max(90).default(50),
   /** Calls in flight on one payment at once, per API process (the server refuses a workflow's
    * 11th in-flight update: processes × this must stay below 10). */
@@ -144,6 +145,12 @@ const envSchema = z.object({
   /** The least deadline an authorization must have left to enter the engine (more when recent
    * answers were slower); less: the stand-in at once. */
   API_AUTHORIZATION_ENGINE_MS: z.coerce.number().int().min(0).max(60_000).default(150),
+  /** API calls waiting for one of the API's 10 database connections at once; one more is refused
+   * at once (RESOURCE_EXHAUSTED) rather than queued (src/ledger/db.ts DatabaseBusyError). */
+  API_DATABASE_WAITING_MAX: z.coerce.number().int().min(0).max(100_000).default(40),
+  /** How long a verified API key is trusted without asking the database again: a key revoked in
+   * another process (the CLI) is refused within this long. 0: every call asks the database. */
+  API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
   /** The retry hint of a refused call (RESOURCE_EXHAUSTED), jittered up to twice this. */
   API_RETRY_AFTER_MS: z.coerce.number().int().min(1).max(60_000).default(200),
   /** Companies the key that `npm start` creates for local use (CLI, curl) is scoped to. */

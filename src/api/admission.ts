@@ -5,9 +5,13 @@
 //
 // - An authorization is admitted only if it can start in time: a free slot now, or one freed
 //   before its deadline minus what the engine needs to decide (`authorization_engine_ms`); it
-//   never waits past that point. Authorizations may use every slot; other calls leave
-//   `authorization_reserve` slots free for them, so clearings and reads cannot crowd out the
-//   answers that have a network deadline.
+//   never waits past that point. Authorizations may use every slot of the bound; other calls
+//   have their own share, the bound less `authorization_reserve_percent`, counted among other
+//   calls only, so clearings and reads cannot crowd out the answers that have a network deadline,
+//   and a steady stream of authorizations cannot starve the clearings either (they release holds
+//   and settle money; a share that is theirs is work the platform must keep doing). While other
+//   calls leave their share idle, authorizations borrow it; other calls then take their share
+//   back at once, so the calls in flight may exceed the bound by at most that share.
 // - Any other call past its bound is refused at once (the caller hears RESOURCE_EXHAUSTED with a
 //   retry hint); nothing else waits.
 //
@@ -95,6 +99,8 @@ interface Waiter {
 export function createAdmissionControl(limits: AdmissionLimits, random: () => number = Math.random): AdmissionControl {
   assertLimits(limits);
   let in_flight = 0;
+  /** Of in_flight, the calls that are not authorizations. */
+  let others_in_flight = 0;
   let bound = limits.in_flight_initial;
   let decreased_at_ms = Number.NEGATIVE_INFINITY;
   /** Recent authorization answer time, exponentially weighted (a fifth per answer). */
@@ -113,8 +119,9 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
   const paymentBusy = (payment_id: string | null) =>
     payment_id !== null && (per_payment.get(payment_id) ?? 0) >= limits.payment_in_flight_max;
 
-  const take = (payment_id: string | null): Admitted => {
+  const take = (payment_id: string | null, kind: 'authorization' | 'other'): Admitted => {
     in_flight += 1;
+    if (kind === 'other') others_in_flight += 1;
     if (payment_id !== null) per_payment.set(payment_id, (per_payment.get(payment_id) ?? 0) + 1);
     let released = false;
     return {
@@ -123,12 +130,13 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
         if (released) return; // idempotent: a finally and an error path may both release
         released = true;
         in_flight -= 1;
+        if (kind === 'other') others_in_flight -= 1;
         if (payment_id !== null) {
           const n = (per_payment.get(payment_id) ?? 1) - 1;
           if (n === 0) per_payment.delete(payment_id);
           else per_payment.set(payment_id, n);
         }
-        if (in_flight < 0) throw new Error('admission: released more than admitted');
+        if (in_flight < 0 || others_in_flight < 0) throw new Error('admission: released more than admitted');
         handOver();
       },
     };
@@ -144,7 +152,7 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
       }
       waiters.splice(i, 1);
       clearTimeout(waiter.timer);
-      waiter.grant(take(waiter.payment_id));
+      waiter.grant(take(waiter.payment_id, 'authorization'));
     }
   };
 
@@ -154,7 +162,7 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
       const start_by_ms = deadline_at_ms - engineMs();
       if (start_by_ms <= now_ms) return refused('deadline');
       if (paymentBusy(payment_id)) return refused('payment_busy');
-      if (in_flight < slots() && waiters.length === 0) return take(payment_id);
+      if (in_flight < slots() && waiters.length === 0) return take(payment_id, 'authorization');
       if (waiters.length >= limits.authorization_waiting_max) return refused('saturated');
       return new Promise<Admission>((resolve) => {
         const waiter: Waiter = {
@@ -172,10 +180,13 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
 
     call(payment_id) {
       if (paymentBusy(payment_id)) return refused('payment_busy');
-      // Waiting authorizations go first: a freed slot is theirs.
+      // Their own share, whatever the authorizations hold (see the head of this file). Counting
+      // every call in flight here, and refusing while any authorization waited, refused every
+      // clearing of a chaos run whose authorizations kept the bound busy: their payments never
+      // finished and their clients retried for ever (test/unit/admission.test.ts).
       const others_slots = Math.max(1, Math.floor((slots() * (100 - limits.authorization_reserve_percent)) / 100));
-      if (in_flight >= others_slots || waiters.length > 0) return refused('saturated');
-      return take(payment_id);
+      if (others_in_flight >= others_slots) return refused('saturated');
+      return take(payment_id, 'other');
     },
 
     observeAuthorization(latency_ms, now_ms = Date.now()) {

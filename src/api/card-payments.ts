@@ -154,6 +154,24 @@ async function sendStandInAdvice(
     }
   }
 }
+/** The stand-in advice after a door answer (src/api/door-advice.ts): a plain signal, so a payment
+ * that does not exist is not created ('not_started': nothing reached Temporal), and one closed at
+ * its final state is left alone. One attempt, bounded like the late path's. */
+export async function adviseStartedPayment(
+  client: Client,
+  payment_id: string,
+  stand_in: 'decline' | 'approve',
+): Promise<'advised' | 'not_started'> {
+  try {
+    await client.withDeadline(Date.now() + STAND_IN_ADVICE_ATTEMPT_MS_MAX, () =>
+      client.workflow.getHandle(paymentWorkflowId(payment_id)).signal(standInAdviceSignal, { stand_in }),
+    );
+    return 'advised';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'not_started';
+    throw err;
+  }
+}
 /** The stand-in advice is tried this many times, backing off linearly from this (about 5 s in all). */
 const STAND_IN_ADVICE_ATTEMPTS_MAX = 10;
 /** One attempt of the advice (a signal-with-start, or reading a closed payment), at most. */

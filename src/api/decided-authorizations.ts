@@ -9,8 +9,11 @@
 // Only decisions the payment made in time are kept (a stand-in answer is the API's, and a repeat
 // of it goes to the payment, which has taken the advice). A payment's decision never changes;
 // what it holds does (a clearing, a reversal), so an entry lives `ttl_ms` and is dropped when
-// this process sends the payment any other message. A miss (another API process, an evicted
-// entry) costs what it did before: the repeat goes to the payment, which answers from its state.
+// this process sends the payment any other message, or answers it a stand-in at the door (whose
+// advice may void the approval). A miss (another API process, an evicted entry) costs what it did
+// before: the repeat goes to the payment, which answers from its state. Another API process's door
+// stand-in is not seen here: for up to ttl_ms a repeat may be answered "approved" by this process
+// while that advice voided the hold; the clearing is then a force post (collected all the same).
 //
 // Pure bookkeeping: no I/O, no clock of its own (callers pass now_ms), so it is tested as a unit.
 import type { CardDecision } from '../domain/card.js';

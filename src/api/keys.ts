@@ -40,7 +40,35 @@ export class ApiKeyInputError extends Error {
 
 const sha256 = (secret: string) => createHash('sha256').update(secret, 'utf8').digest();
 
-export function createApiKeyStore(pool: Pool): ApiKeyStore {
+export interface ApiKeyStoreOptions {
+  /** How long a verified key is trusted without reading the database again (API_KEY_CACHE_TTL_MS);
+   * 0 reads it on every call. Revoking through this store takes effect at once; a revocation by
+   * another process (the CLI) within this long. */
+  cache_ttl_ms: number;
+}
+
+/** Keys remembered at once; the oldest is forgotten first. A process serves few keys: the bound
+ * only stops a caller cycling through many valid keys from growing the map. */
+const KEY_CACHE_ENTRIES_MAX = 1_000;
+
+interface CachedKey {
+  secret_hash: Buffer;
+  scope: ApiKeyScope;
+  verified_at_ms: number;
+}
+
+export function createApiKeyStore(pool: Pool, options: ApiKeyStoreOptions = { cache_ttl_ms: 0 }): ApiKeyStore {
+  if (!(Number.isSafeInteger(options.cache_ttl_ms) && options.cache_ttl_ms >= 0 && options.cache_ttl_ms <= 60_000)) {
+    throw new Error(`cache_ttl_ms must be 0..60000, got ${options.cache_ttl_ms}`);
+  }
+  // Every API call verifies its key before anything else; without the cache that is one database
+  // round trip per call, retries included, taken before admission control can shed the call.
+  const cache = new Map<string, CachedKey>();
+  const remember = (key_id: string, entry: CachedKey) => {
+    cache.delete(key_id);
+    if (cache.size >= KEY_CACHE_ENTRIES_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(key_id, entry);
+  };
   return {
     async create(input) {
       const parsed = keyCreateSchema.safeParse(input);
@@ -56,25 +84,42 @@ export function createApiKeyStore(pool: Pool): ApiKeyStore {
       return { key_id, api_key: `cpk_${key_id}_${secret}` };
     },
     async revoke(key_id) {
+      cache.delete(key_id);
       const { rowCount } = await pool.query('UPDATE api.keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL', [key_id]);
       return rowCount === 1;
     },
     async revokeNamed(name) {
-      const { rowCount } = await pool.query('UPDATE api.keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL', [name]);
-      return rowCount ?? 0;
+      const { rows } = await pool.query<{ key_id: string }>(
+        'UPDATE api.keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING key_id',
+        [name],
+      );
+      for (const row of rows) cache.delete(row.key_id);
+      return rows.length;
     },
     async verify(api_key) {
       if (api_key.length > API_KEY_LENGTH_MAX) return null;
       const match = KEY_PATTERN.exec(api_key);
       if (!match) return null;
       const [, key_id, secret] = match;
+      const presented_hash = sha256(secret!);
+      const now_ms = Date.now();
+      const cached = cache.get(key_id!);
+      if (cached && now_ms - cached.verified_at_ms < options.cache_ttl_ms) {
+        // The secret is checked on every call: the cache only saves the read, never the comparison.
+        return timingSafeEqual(cached.secret_hash, presented_hash) ? cached.scope : null;
+      }
       const { rows } = await pool.query<{ secret_hash: Buffer; name: string; company_ids: string[] }>(
         'SELECT secret_hash, name, company_ids FROM api.keys WHERE key_id = $1 AND revoked_at IS NULL',
         [key_id],
       );
       const row = rows[0];
-      if (!row || !timingSafeEqual(row.secret_hash, sha256(secret!))) return null;
-      return { key_id: key_id!, name: row.name, company_ids: new Set(row.company_ids) };
+      if (!row) {
+        cache.delete(key_id!);
+        return null;
+      }
+      const scope: ApiKeyScope = { key_id: key_id!, name: row.name, company_ids: new Set(row.company_ids) };
+      if (options.cache_ttl_ms > 0) remember(key_id!, { secret_hash: row.secret_hash, scope, verified_at_ms: now_ms });
+      return timingSafeEqual(row.secret_hash, presented_hash) ? scope : null;
     },
     async list() {
       const { rows } = await pool.query('SELECT key_id, name, company_ids, created_at, revoked_at FROM api.keys ORDER BY created_at');

@@ -27,7 +27,7 @@ if (!temporalAddress || !databaseUrl) {
   process.exit(2);
 }
 
-const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'api' });
+const pool = createPool(databaseUrl, { connections_max: 10, application_name: 'api', waiting_max: config.API_DATABASE_WAITING_MAX });
 const connection = await connectApiTemporal(temporalAddress);
 // Payloads and failures are encrypted with the workers' keys (src/codec/).
 // Spans go to OTEL_EXPORTER_OTLP_ENDPOINT when set; the client carries the trace into workflows.
@@ -58,7 +58,7 @@ const server = await startApiServer(
     client,
     ledger: createLedger(pool),
     cards: createCardStore(pool),
-    keys: createApiKeyStore(pool),
+    keys: createApiKeyStore(pool, { cache_ttl_ms: config.API_KEY_CACHE_TTL_MS }),
     task_queue: config.TEMPORAL_TASK_QUEUE,
     card_task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
     payout_options: { settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS },

@@ -19,24 +19,38 @@ export async function assertPortFree(port: number, what: string, variable: strin
   });
 }
 
-/** A port the OS says is free right now (for tests and ephemeral servers). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+/** Ports we pick for our own services come from [10000, 20000): below the OS's ephemeral range
+ * (Linux: 32768-60999), from which every listen(0) and every outgoing connection's source port is
+ * drawn, and below server mode's internal ports (20000-32767, freePortRange). A port drawn by the OS
+ * (the Temporal dev server takes its HTTP and metrics ports that way, and takes new ones each time
+ * it restarts) was handed to the dev server after we had picked it and before our API bound it: the
+ * API then failed with EADDRINUSE at every restart of a chaos run. */
+const PICKED_PORT_MIN = 10_000;
+const PICKED_PORT_MAX = 20_000;
+/** Tries per port wanted; a band of 10,000 ports on a busy machine needs few. */
+const PORT_TRIES_MAX = 50;
+
+async function isPortFree(port: number, host: string): Promise<boolean> {
+  return assertPortFree(port, 'probe', 'probe', host).then(
+    () => true,
+    () => false,
+  );
 }
 
-/** Draws of the OS per port wanted before distinctFreePorts gives up. */
+/** A port that is free right now, outside the range the OS draws from (see PICKED_PORT_MIN). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < PORT_TRIES_MAX; attempt++) {
+    const port = PICKED_PORT_MIN + Math.floor(Math.random() * (PICKED_PORT_MAX - PICKED_PORT_MIN));
+    if (await isPortFree(port, host)) return port;
+  }
+  throw new Error(`no free port in [${PICKED_PORT_MIN}, ${PICKED_PORT_MAX}) after ${PORT_TRIES_MAX} tries`);
+}
+
+/** Draws per port wanted before distinctFreePorts gives up. */
 const PORT_DRAWS_PER_PORT_MAX = 20;
 
-/** `n` distinct ports the OS says are free right now. Drawn one at a time, a port released by one
- * draw can come back from the next: a stack given two equal ports fails at every start. */
+/** `n` distinct ports that are free right now. Drawn one at a time, a port released by one draw can
+ * come back from the next: a stack given two equal ports fails at every start. */
 export async function distinctFreePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
   for (let draws = 0; ports.size < n; draws++) {
@@ -77,10 +91,7 @@ export async function freePortRange(count: number, min: number, max: number, hos
     const base = min + Math.floor(Math.random() * (max - min - count));
     let free = true;
     for (let port = base; port < base + count && free; port++) {
-      free = await assertPortFree(port, 'range', 'range', host).then(
-        () => true,
-        () => false,
-      );
+      free = await isPortFree(port, host);
     }
     if (free) return base;
   }

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AccountCode, AccountFlags, TransferFlags } from '../../src/domain/ledger.js';
-import { createPool, type Pool } from '../../src/ledger/db.js';
+import { createPool, DatabaseBusyError, type Pool } from '../../src/ledger/db.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { freshDatabase } from '../support/env.js';
@@ -90,5 +90,26 @@ describe('bounded waits', () => {
     assert.equal(account!.debits_pending, 200n, 'each hold once');
     const report = await verifyLedger(pool);
     assert.deepEqual(report.violations, []);
+  });
+});
+
+describe('bounded pool queue', () => {
+  test('with every connection busy and waiting_max callers waiting, one more is refused at once, and the waiter is served', async () => {
+    const p = createPool(url, { connections_max: 1, application_name: 'bounded-queue', waiting_max: 1 });
+    pools.push(p);
+    const held = await p.connect();
+    const waiting = p.query('SELECT 1 AS one');
+    // The second waiter is refused without waiting for a connection; a query checks out the same way.
+    await assert.rejects(p.query('SELECT 2'), (err: Error) => err instanceof DatabaseBusyError && /waiting/.test(err.message));
+    await assert.rejects(p.connect(), DatabaseBusyError);
+    assert.equal(p.waitingCount, 1, 'the refused callers never joined the queue');
+    held.release();
+    assert.equal((await waiting).rows[0].one, 1);
+    // With a connection idle again, callers are served as before.
+    assert.equal((await p.query('SELECT 3 AS three')).rows[0].three, 3);
+  });
+
+  test('a bad waiting_max is refused', () => {
+    assert.throws(() => createPool(url, { connections_max: 1, application_name: 'x', waiting_max: -1 }), /waiting_max must be 0\.\.100000/);
   });
 });

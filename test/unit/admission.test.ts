@@ -33,7 +33,28 @@ test('other calls leave the reserve to authorizations, and are refused at once w
   one.release();
   one.release(); // idempotent
   assert.equal(control.in_flight, 2);
-  assert.equal(control.call('p5').admitted, false, 'two in flight: the third slot is the reserve');
+  // Other calls count among themselves: one of their two slots is free again.
+  admitted(control.call('p5'));
+  assert.equal(control.call('p6').admitted, false, 'two other calls in flight: their share is full');
+});
+
+test('authorizations that fill the bound and wait do not starve other calls of their share', async () => {
+  const control = createAdmissionControl({ ...LIMITS, authorization_waiting_max: 4 });
+  // Authorizations take every slot (others are idle) and more wait behind them.
+  const slots = (await Promise.all([0, 1, 2].map((i) => control.authorization(`a${i}`, Date.now() + 5_000)))).map(admitted);
+  const waiting = control.authorization('waiting', Date.now() + 5_000);
+  assert.equal(control.waiting, 1);
+  // A clearing still gets its share (2 of 3 slots at a 33 % reserve), beyond the bound, at most that share.
+  const clearing = admitted(control.call('c1'));
+  admitted(control.call('c2'));
+  assert.equal(control.call('c3').admitted, false, "the others' share, not more");
+  assert.equal(control.in_flight, 5, 'the bound (3) exceeded by at most the share of other calls (2)');
+  // A freed slot still goes to the waiting authorization first, once the calls are back within the bound.
+  clearing.release();
+  slots[0]!.release();
+  slots[1]!.release();
+  admitted(await waiting);
+  assert.equal(control.waiting, 0);
 });
 
 test('an authorization with less deadline left than the engine needs is refused without waiting', async () => {

@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Code } from '@connectrpc/connect';
+import { WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import pino from 'pino';
 import { toConnectError } from '../../src/api/rpc/errors.js';
+import { DatabaseBusyError } from '../../src/ledger/db.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -30,4 +32,30 @@ test("the engine's RESOURCE_EXHAUSTED is RESOURCE_EXHAUSTED with a retry hint, n
 
 test('an error with no known cause is still INTERNAL', () => {
   assert.equal(toConnectError(new Error('a bug'), silent, 'GetPayment').code, Code.Internal);
+});
+
+test("a full database pool's refusal is RESOURCE_EXHAUSTED with a retry hint, not UNAVAILABLE", () => {
+  const answer = toConnectError(new DatabaseBusyError('every database connection is busy'), silent, 'Authorize');
+  assert.equal(answer.code, Code.ResourceExhausted);
+  assert.match(answer.message, /nothing was done: retry with the same ids/);
+  assert.ok(Number(answer.metadata.get('grpc-retry-pushback-ms')) > 0);
+});
+
+test("a Temporal call the API cancelled at the caller's deadline is DEADLINE_EXCEEDED; a query with every worker down is UNAVAILABLE", () => {
+  // As the Temporal client reports them (seen as INTERNAL by a chaos run's clients).
+  const cancelledQuery = new Error('Failed to query Workflow: 1 CANCELLED: Cancelled on client', {
+    cause: Object.assign(new Error('1 CANCELLED: Cancelled on client'), { code: 1 }),
+  });
+  assert.equal(toConnectError(cancelledQuery, silent, 'GetPayment').code, Code.DeadlineExceeded);
+  const cancelledUpdate = new WorkflowUpdateRPCTimeoutOrCancelledError('Cancelled on client: 1 CANCELLED: Cancelled on client');
+  assert.equal(toConnectError(cancelledUpdate, silent, 'Clear').code, Code.DeadlineExceeded);
+  const noPoller = new Error(
+    'Failed to query Workflow: 9 FAILED_PRECONDITION: no poller seen for task queue recently, worker may be down',
+    {
+      cause: Object.assign(new Error('9 FAILED_PRECONDITION: no poller seen for task queue recently, worker may be down'), { code: 9 }),
+    },
+  );
+  const answer = toConnectError(noPoller, silent, 'Clear');
+  assert.equal(answer.code, Code.Unavailable);
+  assert.match(answer.message, /retry with the same ids/);
 });

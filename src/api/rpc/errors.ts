@@ -3,9 +3,10 @@
 // database that cannot be reached is UNAVAILABLE (safe to retry with the same ids); only a bug is
 // INTERNAL, and its details stay in the log.
 import { Code, ConnectError } from '@connectrpc/connect';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { CardInputError } from '../../cards/cards.js';
+import { DatabaseBusyError } from '../../ledger/db.js';
 import { LedgerInputError } from '../../ledger/ledger.js';
 import { AuthorizationConflictError, CardEventRefusedError, CardStepFailedError } from '../card-payments.js';
 import { InvalidPaymentError } from '../payments.js';
@@ -30,7 +31,8 @@ export function resourceExhausted(reason: string, retry_after_ms: number): Conne
 
 /** Postgres and Node socket errors that mean "the database is not there right now"; Temporal's
  * "Workflow Task in failed state" (a query or update while the payment's workflow task is being
- * retried, e.g. after a worker died) and "consistent query buffer is full" pass too. */
+ * retried, e.g. after a worker died), "consistent query buffer is full" and "no poller seen for
+ * task queue recently" (a query while every worker is down) pass too. */
 const UNAVAILABLE_ERRNOS = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -46,11 +48,15 @@ const UNAVAILABLE_ERRNOS = new Set([
 /** gRPC status codes of the Temporal client that mean "try again later". */
 const GRPC_UNAVAILABLE = 14;
 const GRPC_DEADLINE_EXCEEDED = 4;
+/** The API cancels its own Temporal calls only when the caller's deadline passes (or the caller
+ * went away): the Temporal client then reports CANCELLED ("Cancelled on client"). */
+const GRPC_CANCELLED = 1;
 const GRPC_RESOURCE_EXHAUSTED = 8;
-/** The retry hint when the engine itself refused (its per-workflow in-flight update limit, its
- * poller limit): admission control should shed before that, so this is a bound that slipped, and
- * the caller waits as long as an admission refusal asks by default (API_RETRY_AFTER_MS, 200). */
-const ENGINE_REFUSAL_RETRY_AFTER_MS = 200;
+/** The retry hint when a bound behind admission control refused: the engine's own (its
+ * per-workflow in-flight update limit, its poller limit: admission should shed before those, so
+ * that is a bound that slipped) or the API's database pool's waiting bound. The caller waits as
+ * long as an admission refusal asks by default (API_RETRY_AFTER_MS, 200). */
+const BOUND_REFUSAL_RETRY_AFTER_MS = 200;
 
 function isUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
@@ -59,7 +65,7 @@ function isUnavailable(err: unknown): boolean {
     if (code === GRPC_UNAVAILABLE) return true;
     if (
       e instanceof Error &&
-      /Connection terminated|connect ECONNREFUSED|Failed to connect|Timeout exceeded when trying to connect|Workflow Task in failed state|consistent query buffer is full/i.test(
+      /Connection terminated|connect ECONNREFUSED|Failed to connect|Timeout exceeded when trying to connect|Workflow Task in failed state|consistent query buffer is full|no poller seen for task queue/i.test(
         e.message,
       )
     )
@@ -89,6 +95,8 @@ export function toConnectError(err: unknown, log: Logger, method: string): Conne
   // A ledger step that failed: the payment is flagged; the same message delivered again books it.
   if (err instanceof CardStepFailedError) return new ConnectError(`${err.message}; retry with the same ids`, Code.Unavailable);
   if (err instanceof WorkflowNotFoundError) return notFound('payment');
+  // Nothing reached the database; shed at once rather than queue past the caller's deadline.
+  if (err instanceof DatabaseBusyError) return resourceExhausted('every database connection is busy', BOUND_REFUSAL_RETRY_AFTER_MS);
   if (isUnavailable(err)) {
     log.warn({ method, err: (err as Error).message }, 'dependency unavailable');
     return new ConnectError('a dependency is unavailable; retry with the same ids', Code.Unavailable);
@@ -96,9 +104,9 @@ export function toConnectError(err: unknown, log: Logger, method: string): Conne
   if (hasCode(err, GRPC_RESOURCE_EXHAUSTED)) {
     // Nothing the engine refused was done; every call is idempotent by its ids, so a retry is safe.
     log.warn({ method, err: (err as Error).message }, 'the engine refused the call (resource exhausted)');
-    return resourceExhausted('the workflow engine refused the call', ENGINE_REFUSAL_RETRY_AFTER_MS);
+    return resourceExhausted('the workflow engine refused the call', BOUND_REFUSAL_RETRY_AFTER_MS);
   }
-  if (hasCode(err, GRPC_DEADLINE_EXCEEDED)) {
+  if (hasCode(err, GRPC_DEADLINE_EXCEEDED) || hasCode(err, GRPC_CANCELLED) || err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
     return new ConnectError('the deadline passed before the platform answered', Code.DeadlineExceeded);
   }
   log.error({ method, err }, 'internal error');

@@ -32,6 +32,7 @@ import {
 import { describeIssue } from '../../domain/validation.js';
 import { creditLineAccountId } from '../../ledger/ids.js';
 import {
+  adviseStartedPayment,
   answerRepeatedAuthorization,
   authorizeCardPayment,
   CardEventRefusedError,
@@ -51,6 +52,7 @@ import { invalidArgument, notFound } from './errors.js';
 import type { Logger } from 'pino';
 import type { AdmissionControl, Refusal } from '../admission.js';
 import { createDecidedAuthorizations, type DecidedAuthorizations } from '../decided-authorizations.js';
+import { createDoorAdvice, DOOR_ADVICE_DEFAULT } from '../door-advice.js';
 
 /** Deadline of an authorization whose caller set none (Stripe Issuing's is 2 s). */
 export const AUTHORIZATION_DEADLINE_MS_DEFAULT = 2_000;
@@ -137,6 +139,11 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
   const { client, cards } = deps;
   const cardOptions = { task_queue: deps.card_task_queue ?? deps.task_queue, workflow: deps.card_options ?? DEFAULT_CARD_OPTIONS };
   const decided = deps.decided ?? createDecidedAuthorizations();
+  const doorAdvice = createDoorAdvice(
+    (payment_id, stand_in) => adviseStartedPayment(client, payment_id, stand_in),
+    DOOR_ADVICE_DEFAULT,
+    deps.log,
+  );
 
   /** The payment, if the caller may see it; NOT_FOUND otherwise (never another company's data). */
   const visiblePayment = async (ctx: HandlerContext, payment_id: string): Promise<PaymentState> => {
@@ -186,8 +193,10 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
 
   // --- admission control (src/api/admission.ts) ---
   /** The stand-in answered at the door: nothing reached Temporal for this request, so this request
-   * placed no hold. Recorded (log line and metric) so the network's advice and the platform agree:
-   * a later clearing of it is a force post. */
+   * placed no hold. Recorded (log line and metric), and the payment is advised in the background
+   * in case an earlier delivery of the same authorization reached it (src/api/door-advice.ts), so
+   * the network's answer and the platform agree; a later clearing of a payment that never
+   * started is a force post. */
   const standInAtTheDoor = (
     payment: CardPayment,
     authorization: { amount_minor: number; deadline_at_ms: number; stand_in: 'decline' | 'approve' },
@@ -208,6 +217,9 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       },
       'authorization answered by the stand-in at the door: nothing reached Temporal, no hold placed by this request',
     );
+    // The advice may change the payment's decision (an approval voided): no longer the one kept.
+    decided.forget(payment.payment_id);
+    doorAdvice.advise(payment.payment_id, authorization.stand_in);
     return { decision: decisionToProto(decision) };
   };
   /** The decision, or the stand-in when the deadline comes first (`onLate` then runs). */
