@@ -1,8 +1,8 @@
 // Engine work of one workflow run, counted from its history: the one count behind
 // src/bench/card-history-cost.ts (recorded histories, JSON) and bench:overload (fetched histories,
-// protobuf objects). Temporal actions are counted as Temporal Cloud bills them
+// protobuf objects) and bench:capacity. Temporal actions are counted as Temporal Cloud bills them
 // (docs.temporal.io/cloud/actions): the start, each signal, each update, each activity and local
-// activity, each timer, and each search-attribute upsert, except the SDK's own upsert of
+// activity, each timer, each child workflow, each memo or search-attribute upsert, except the SDK's own upsert of
 // `TemporalChangeVersion` (the patch marker's), which is not billed. And the timings of the first
 // workflow task, where an authorization is decided.
 import proto from '@temporalio/proto';
@@ -29,6 +29,9 @@ export interface EngineWork {
   change_version_upserts: number;
   updates: number;
   signals: number;
+  /** Child workflows started (each a workflow start) and memo changes (billed like an upsert). */
+  child_workflows: number;
+  memo_upserts: number;
   patch_markers: number;
   temporal_actions: number;
 }
@@ -65,9 +68,12 @@ export function engineWorkOf(events: readonly HistoryEventLike[]): EngineWork {
     change_version_upserts: changeVersionOnly,
     updates: n('WORKFLOW_EXECUTION_UPDATE_ACCEPTED'),
     signals: n('WORKFLOW_EXECUTION_SIGNALED'),
+    child_workflows: n('START_CHILD_WORKFLOW_EXECUTION_INITIATED'),
+    memo_upserts: n('WORKFLOW_PROPERTIES_MODIFIED'),
     patch_markers: markers('core_patch'),
   };
-  const temporal_actions = 1 + w.updates + w.signals + w.activity_tasks + w.local_activities + w.timers_started + w.upserts;
+  const temporal_actions =
+    1 + w.updates + w.signals + w.activity_tasks + w.local_activities + w.timers_started + w.upserts + w.child_workflows + w.memo_upserts;
   return { ...w, temporal_actions };
 }
 
