@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { integerIn } from '../cli/args.js';
 import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
 import { createApiClients, type ApiClients } from '../cli/client.js';
@@ -31,24 +32,16 @@ import { TEMPORAL_CLI_VERSION } from '../stack/temporal-cli.js';
 import { TEMPORAL_SERVER_VERSION } from '../stack/temporal-server-binaries.js';
 import { HISTORY_SHARDS_DEFAULT, SERVER_PORTS_PER_BASE, SERVER_PORT_MAX } from '../stack/temporal-server-config.js';
 import { engineWorkOf } from './engine-work.js';
-import { CLK_TCK, cpuTicksByRoot, machineBusyTicks } from './measure.js';
-
-function intOption(min: number, max: number) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
-    return n;
-  };
-}
+import { CLK_TCK, cpuTicksByRoot, describeMachine, machineBusyTicks } from './measure.js';
 
 const program = new Command('bench:capacity')
   .description('Payments per second and cost per payment on the real Temporal server and the dev server, with 1 and 2 workers.')
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
-  .option('--seconds <s>', 'measured length of each phase', intOption(5, 3600), 30)
-  .option('--warmup-seconds <s>', 'warm-up before each phase, not counted', intOption(0, 600), 5)
-  .option('--concurrency <n>', 'payments in flight at once (halved after a phase with errors)', intOption(1, 1000), 16)
-  .option('--companies <n>', 'companies, one credit line and one card each', intOption(1, 500), 48)
-  .option('--sample <n>', 'histories read per payment kind and phase', intOption(1, 200), 10)
+  .option('--seconds <s>', 'measured length of each phase', integerIn(5, 3600), 30)
+  .option('--warmup-seconds <s>', 'warm-up before each phase, not counted', integerIn(0, 600), 5)
+  .option('--concurrency <n>', 'payments in flight at once (halved after a phase with errors)', integerIn(1, 1000), 16)
+  .option('--companies <n>', 'companies, one credit line and one card each', integerIn(1, 500), 48)
+  .option('--sample <n>', 'histories read per payment kind and phase', integerIn(1, 200), 10)
   .option('--modes <list>', 'engines, in order', 'server,dev')
   .option('--note <text>', 'a note recorded in the result (e.g. what else ran on the machine)', '');
 
@@ -471,12 +464,7 @@ async function main(): Promise<void> {
         'The machine was shared with other engineers running test suites during the run: other_cpu_s_per_s and machine_busy_share show how much; rates are lower and noisier than on a quiet machine.',
       temporal_server: TEMPORAL_SERVER_VERSION,
       temporal_cli: TEMPORAL_CLI_VERSION,
-      machine: {
-        cpus: os.cpus().length,
-        cpu_model: os.cpus()[0]?.model ?? 'unknown',
-        memory_gib: Math.round(os.totalmem() / 2 ** 30),
-        node: process.version,
-      },
+      machine: describeMachine(),
       runs,
     };
     writeFileSync(options.out, `${JSON.stringify(result, null, 2)}\n`);

@@ -14,6 +14,8 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { describeMachine } from './measure.js';
+import { integerIn } from '../cli/args.js';
 import { Command, InvalidArgumentError } from 'commander';
 import pg from 'pg';
 import { REPO_ROOT, loadConfig } from '../config.js';
@@ -26,17 +28,9 @@ import { verifyLedger } from '../ledger/verify.js';
 import { freePort } from '../stack/ports.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
 
-function intOption(min: number, max: number) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
-    return n;
-  };
-}
-
 function listOption(min: number, max: number) {
   return (value: string) => {
-    const list = value.split(',').map((v) => intOption(min, max)(v.trim()));
+    const list = value.split(',').map((v) => integerIn(min, max)(v.trim()));
     if (list.length === 0 || list.length > 10) throw new InvalidArgumentError('1 to 10 comma-separated integers');
     return list;
   };
@@ -47,15 +41,15 @@ const program = new Command('bench:ledger')
     'Ledger transfers per second (realistic two-phase workload) vs the best pgbench TPC-B of a client sweep, same Postgres, rounds alternated.',
   )
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
-  .option('--seconds <s>', 'length of each measurement (one pgbench client count, or one ledger round)', intOption(5, 3600), 15)
-  .option('--rounds <n>', 'rounds; each runs the pgbench sweep and the ledger, in alternating order', intOption(1, 10), 2)
-  .option('--clients <n>', "ledger: concurrent payment clients (default: one worker's activity slots)", intOption(1, 150), 100)
+  .option('--seconds <s>', 'length of each measurement (one pgbench client count, or one ledger round)', integerIn(5, 3600), 15)
+  .option('--rounds <n>', 'rounds; each runs the pgbench sweep and the ledger, in alternating order', integerIn(1, 10), 2)
+  .option('--clients <n>', "ledger: concurrent payment clients (default: one worker's activity slots)", integerIn(1, 150), 100)
   .option('--pgbench-clients <list>', 'pgbench: client counts of the sweep', listOption(1, 150), [8, 16, 32, 64, 100])
-  .option('--scale <n>', 'pgbench scale factor (raised to the largest client count if below it)', intOption(1, 1000), 100)
-  .option('--accounts <n>', 'customer credit-line accounts', intOption(10, 1_000_000), 10_000)
-  .option('--tight-share <pct>', 'percent of credit lines nearly spent (their holds are refused)', intOption(0, 100), 5)
-  .option('--batch-size-max <n>', 'ledger batcher: transfers per batch at most', intOption(1, 1000), 500)
-  .option('--batches-in-flight-max <n>', 'ledger batcher: batches written at once', intOption(1, 16), 1)
+  .option('--scale <n>', 'pgbench scale factor (raised to the largest client count if below it)', integerIn(1, 1000), 100)
+  .option('--accounts <n>', 'customer credit-line accounts', integerIn(10, 1_000_000), 10_000)
+  .option('--tight-share <pct>', 'percent of credit lines nearly spent (their holds are refused)', integerIn(0, 100), 5)
+  .option('--batch-size-max <n>', 'ledger batcher: transfers per batch at most', integerIn(1, 1000), 500)
+  .option('--batches-in-flight-max <n>', 'ledger batcher: batches written at once', integerIn(1, 16), 1)
   .addHelpText('after', '\nStarts its own embedded Postgres unless DATABASE_URL is set. Needs `pgbench` (Debian: postgresql-client).');
 
 interface Options {
@@ -488,10 +482,7 @@ async function main(): Promise<void> {
         invariants_ok: report.ok,
         settings,
         machine: {
-          cpus: os.cpus().length,
-          cpu_model: os.cpus()[0]?.model ?? 'unknown',
-          memory_gib: Math.round(os.totalmem() / 2 ** 30),
-          node: process.version,
+          ...describeMachine(),
           loadavg_1m_at_end: Number(os.loadavg()[0]!.toFixed(2)),
         },
       };

@@ -1,5 +1,5 @@
-// Measuring helpers shared by the benchmarks (bench:saga, bench:overload, bench:capacity): percentiles, rounding,
-// and the CPU each component used, from /proc.
+// Measuring helpers shared by the benchmarks (bench:saga, bench:overload, bench:capacity, bench:ledger):
+// percentiles, rounding, the CPU each component used, from /proc, and the machine a result came from.
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 
@@ -65,3 +65,13 @@ export function cpuMeter(roots: () => Record<string, number>) {
 }
 
 export type CpuReport = ReturnType<ReturnType<typeof cpuMeter>>;
+
+/** The machine a result was measured on, recorded with every benchmark's result. */
+export function describeMachine(): { cpus: number; cpu_model: string; memory_gib: number; node: string } {
+  return {
+    cpus: os.cpus().length,
+    cpu_model: os.cpus()[0]?.model ?? 'unknown',
+    memory_gib: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
+}

@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { Client, Connection } from '@temporalio/client';
+import { integerIn } from '../cli/args.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { createApiKeyStore } from '../api/keys.js';
 import { createCardStore } from '../cards/cards.js';
@@ -43,7 +44,7 @@ import { waitForWorker } from '../stack/search-attributes.js';
 import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.js';
 import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
 import { engineWorkOf, firstTaskTimings } from './engine-work.js';
-import { cpuMeter, percentile, round, type CpuReport } from './measure.js';
+import { cpuMeter, describeMachine, percentile, round, type CpuReport } from './measure.js';
 
 /** The network's deadline of an authorization. */
 const DEADLINE_MS = 2_000;
@@ -76,17 +77,10 @@ const program = new Command('bench:overload')
       'answered inside the 2 s deadline? back to normal after?',
   )
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
-  .option('--cards <n>', 'cards (one company credit line each; one API key sees them all, at most 100)', intOption(1, 100), 100)
+  .option('--cards <n>', 'cards (one company credit line each; one API key sees them all, at most 100)', integerIn(1, 100), 100)
   .option('--time-scale <f>', 'multiply every phase length (a quick trial: 0.2); the result records it', floatOption(0.05, 10), 1)
   .addHelpText('after', '\nStarts its own embedded Postgres, Temporal dev server, worker and API; the machine should be otherwise idle.');
 
-function intOption(min: number, max: number) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
-    return n;
-  };
-}
 function floatOption(min: number, max: number) {
   return (value: string) => {
     const n = Number(value);
@@ -560,10 +554,7 @@ async function main(): Promise<void> {
       cards: options.cards,
       temporal_cli: TEMPORAL_CLI_VERSION,
       machine: {
-        cpus: os.cpus().length,
-        cpu_model: os.cpus()[0]?.model ?? 'unknown',
-        memory_gib: Math.round(os.totalmem() / 2 ** 30),
-        node: process.version,
+        ...describeMachine(),
         load_average_1m_at_end: round(os.loadavg()[0]!, 2),
       },
     };

@@ -15,12 +15,12 @@
 // component (and everything else) used is recorded per round.
 import { randomInt, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
-import { Command, InvalidArgumentError } from 'commander';
+import { integerIn } from '../cli/args.js';
+import { Command } from 'commander';
 import pg from 'pg';
 import { authorizeCardPayment, clearCardPayment } from '../api/card-payments.js';
 import { createCardStore } from '../cards/cards.js';
@@ -42,15 +42,7 @@ import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.
 import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
 import { WORKFLOWS_PATH } from '../workers/worker.js';
 import { WORKFLOW_TRACING_INTERCEPTORS } from '../telemetry/tracing.js';
-import { cpuMeter, percentile, round, type CpuReport } from './measure.js';
-
-function intOption(min: number, max: number) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
-    return n;
-  };
-}
+import { cpuMeter, describeMachine, percentile, round, type CpuReport } from './measure.js';
 
 const program = new Command('bench:saga')
   .description(
@@ -58,13 +50,13 @@ const program = new Command('bench:saga')
       'then authorization latency at half the ceiling, on one Temporal dev server and one Postgres.',
   )
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
-  .option('--rounds <n>', 'closed loop: rounds of (engine ceiling, saga), alternating', intOption(1, 100), 3)
-  .option('--seconds <s>', 'closed loop: measured length of each round', intOption(2, 3600), 10)
-  .option('--warmup-seconds <s>', 'closed loop: warm-up of each round, not counted', intOption(0, 600), 3)
-  .option('--latency-seconds <s>', 'length of the open-loop latency measurement', intOption(5, 3600), 20)
-  .option('--concurrency <n>', 'closed loop: payments in flight at once (both measurements)', intOption(1, 2000), 32)
-  .option('--cards <n>', 'cards (one company credit line each)', intOption(1, 100_000), 1000)
-  .option('--offered-per-s <n>', 'open-loop arrival rate (default: half the measured ceiling)', intOption(1, 100_000))
+  .option('--rounds <n>', 'closed loop: rounds of (engine ceiling, saga), alternating', integerIn(1, 100), 3)
+  .option('--seconds <s>', 'closed loop: measured length of each round', integerIn(2, 3600), 10)
+  .option('--warmup-seconds <s>', 'closed loop: warm-up of each round, not counted', integerIn(0, 600), 3)
+  .option('--latency-seconds <s>', 'length of the open-loop latency measurement', integerIn(5, 3600), 20)
+  .option('--concurrency <n>', 'closed loop: payments in flight at once (both measurements)', integerIn(1, 2000), 32)
+  .option('--cards <n>', 'cards (one company credit line each)', integerIn(1, 100_000), 1000)
+  .option('--offered-per-s <n>', 'open-loop arrival rate (default: half the measured ceiling)', integerIn(1, 100_000))
   .option('--worker-options <json>', 'extra Temporal Worker options for both workers (experiments)', '{}')
   .addHelpText('after', '\nStarts its own embedded Postgres and Temporal dev server (headless, in memory).');
 
@@ -512,12 +504,7 @@ async function main(): Promise<void> {
       invariants_ok: report.ok,
       settings,
       temporal_cli: TEMPORAL_CLI_VERSION,
-      machine: {
-        cpus: os.cpus().length,
-        cpu_model: os.cpus()[0]?.model ?? 'unknown',
-        memory_gib: Math.round(os.totalmem() / 2 ** 30),
-        node: process.version,
-      },
+      machine: describeMachine(),
     };
     writeFileSync(options.out, `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify(result));

@@ -2,6 +2,7 @@
 // anything is sent (commander prefixes the option's name, e.g. "option '--amount-minor <n>'").
 import { InvalidArgumentError } from 'commander';
 import { AMOUNT_MINOR_MAX, CURRENCIES } from '../domain/money.js';
+import { paymentIdSchema } from '../domain/payment.js';
 
 /** A positive integer number of minor units (cents for USD): 1250 is 12.50 USD. */
 export function minorUnits(value: string): bigint {
@@ -62,4 +63,11 @@ export function httpUrl(value: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError(`must be an http:// or https:// URL`);
   return value.replace(/\/+$/, '');
+}
+
+/** A company id (the same alphabet as payment ids), checked here where it goes into a query. */
+export function companyId(value: string): string {
+  const parsed = paymentIdSchema.safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? 'is not a company id');
+  return parsed.data;
 }

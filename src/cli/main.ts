@@ -10,6 +10,7 @@ import { keysCommand } from './keys.js';
 import { ledgerCommand } from './ledger.js';
 import { opsCommand } from './ops.js';
 import { paymentsCommand } from './payments.js';
+import { uiCommand } from './ui.js';
 
 const program = new Command('cli')
   .description('Card payments platform: payments, ledger, cards (through the API) and API keys (database).')
@@ -34,10 +35,11 @@ Examples:
   npm run cli -- cards issue acme-card-1 --company acme
   npm run cli -- payments authorize txn-1 --card acme-card-1 --amount-minor 1250 --mcc 5812 --merchant "Cafe Rio"
   npm run cli -- payments get txn-1 --json
-  npm run cli -- keys create --name erp-sync --company acme`,
+  npm run cli -- keys create --name erp-sync --company acme
+  npm run cli -- ui payments --company acme`,
   );
 
-for (const sub of [paymentsCommand(), ledgerCommand(), cardsCommand(), keysCommand(), opsCommand()]) {
+for (const sub of [paymentsCommand(), ledgerCommand(), cardsCommand(), keysCommand(), opsCommand(), uiCommand()]) {
   program.addCommand(sub);
 }
 // Every command exits through the catch below, with its own status (commander's default is 1).

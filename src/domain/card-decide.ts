@@ -79,14 +79,26 @@ function isLate(s: CardState, decided_at_ms: number, deadline_at_ms: number): bo
   return decided_at_ms > deadline_at_ms - s.decision_margin_ms;
 }
 
+/** Why a decision counts as late, in words: the network's own answer came first (its advice), or
+ * ours came after the deadline, or too close to it for the answer to reach the network. */
+function lateness(s: CardState, decided_at_ms: number, deadline_at_ms: number): string {
+  if (s.advice === 'decline') return 'the network answered the stand-in before our decision';
+  const late_ms = decided_at_ms - deadline_at_ms;
+  if (late_ms > 0) return `decided ${late_ms} ms after the deadline`;
+  return `decided ${-late_ms} ms before the deadline, inside the ${s.decision_margin_ms} ms answer margin`;
+}
+
 function decideAuthorization(s: CardState, m: Of<'authorization'>, step: Step, now_ms: number): CardStep {
   const handled = (answer?: DecisionAnswer): CardEvent => ({ type: 'handled', key: 'authorization', ...(answer ? { answer } : {}) });
-  const standInDecline = (detail: string): CardEvent => ({
+  // Declined because the decision came too late: the network's stand-in decline when its advice
+  // said so, else our own late decline (the network may still stand in: its advice then follows).
+  const lateDecline = (detail: string, final = true): CardEvent => ({
     type: 'declined',
     reason: 'late_decision',
     stand_in: true,
+    network_stood_in: s.advice === 'decline',
     detail,
-    final: true,
+    final,
   });
   if (!step) {
     const others = [...Object.keys(s.handled), ...Object.keys(s.failing)].filter((k) => k !== 'stand_in_advice');
@@ -160,20 +172,20 @@ function decideAuthorization(s: CardState, m: Of<'authorization'>, step: Step, n
         );
       } else {
         const reason = result.reason ?? 'card_not_found';
-        events.push({ type: 'declined', reason, stand_in: false, detail: reason, final: true }, handled());
+        events.push({ type: 'declined', reason, stand_in: false, network_stood_in: false, detail: reason, final: true }, handled());
       }
       return done(...events);
     }
-    const late_ms = result.decided_at_ms - m.deadline_at_ms;
+    const why = lateness(s, result.decided_at_ms, m.deadline_at_ms);
     if (m.stand_in === 'decline') {
       if (result.approved && result.hold) {
-        events.push({ type: 'hold_placed', hold: result.hold, at_ms: now_ms, detail: `late: decided ${late_ms} ms after the deadline` });
+        events.push({ type: 'hold_placed', hold: result.hold, at_ms: now_ms, detail: `late: approved, ${why}` });
         return {
           events,
           command: { kind: 'release_hold', event_id: 'authorization:late', hold: result.hold, keep_minor: 0, probe: false },
         };
       }
-      events.push(standInDecline(`late decline: ${result.reason ?? 'card_not_found'}`), handled());
+      events.push(lateDecline(`${result.reason ?? 'card_not_found'}, ${why}`), handled());
       return done(...events);
     }
     if (result.approved && result.hold) {
@@ -230,7 +242,12 @@ function decideAuthorization(s: CardState, m: Of<'authorization'>, step: Step, n
           detail: 'found: placed by a decision attempt whose answer was lost',
         });
       if (result.found) events.push({ type: 'hold_released', hold: null, released_minor: command.hold.amount_minor, cause: 'late' });
-      events.push(standInDecline(command.probe ? 'no decision in time' : 'late approval voided'), handled());
+      const detail = command.probe
+        ? s.advice === 'decline'
+          ? 'the network answered the stand-in before the authorization reached the payment'
+          : 'no decision before the deadline (the decision step failed)'
+        : 'our approval came too late: its hold is voided';
+      events.push(lateDecline(detail), handled());
       return done(...events);
     }
     // The void failed: the hold stays (the expiry timer releases it), flagged for people; the
@@ -254,7 +271,7 @@ function decideAuthorization(s: CardState, m: Of<'authorization'>, step: Step, n
         error: result.kind === 'failed' ? result.error : 'unexpected result',
         at_ms: now_ms,
       },
-      { type: 'declined', reason: 'late_decision', stand_in: true, detail: 'late hold not voided yet', final: false },
+      lateDecline('late hold not voided yet', false),
       handled(),
     );
   }
@@ -486,7 +503,14 @@ function decideAdvice(s: CardState, m: Of<'advice'>, input: CardInput, now_ms: n
   const key = 'stand_in_advice';
   const step = input.step;
   const received: CardEvent = { type: 'advice_received', stand_in: m.stand_in };
-  const declined = (detail: string): CardEvent => ({ type: 'declined', reason: 'late_decision', stand_in: true, detail, final: true });
+  const declined = (detail: string, final = true): CardEvent => ({
+    type: 'declined',
+    reason: 'late_decision',
+    stand_in: true,
+    network_stood_in: true,
+    detail,
+    final,
+  });
   if (!step) {
     if (m.stand_in === 'approve') {
       if (s.decision && !s.decision.approved) {
@@ -571,7 +595,7 @@ function decideAdvice(s: CardState, m: Of<'advice'>, input: CardInput, now_ms: n
           error: result.kind === 'failed' ? result.error : 'unexpected result',
           at_ms: now_ms,
         },
-        { type: 'declined', reason: 'late_decision', stand_in: true, detail: 'advice: void failed', final: false },
+        declined('advice: void failed', false),
       ],
     };
   }
@@ -604,6 +628,7 @@ function decideRelease(s: CardState, m: Of<'expiry'> | Of<'void_hold'>, step: St
       type: 'declined',
       reason: s.decision.reason ?? 'late_decision',
       stand_in: s.decision.stand_in,
+      network_stood_in: s.decision.stand_in && s.advice === 'decline',
       detail: `held amount released (${cause})`,
       final: true,
     });

@@ -117,7 +117,10 @@ export type CardEvent =
   | { type: 'hold_placed'; hold: HoldRef; at_ms: number; detail: string }
   | { type: 'authorized'; stand_in: boolean; authorized_minor: number; detail?: string }
   | { type: 'increment_approved'; hold: HoldRef; amount_minor: number; stand_in: boolean }
-  | { type: 'declined'; reason: DeclineReason; stand_in: boolean; detail: string; final: boolean }
+  /** `stand_in`: the decision was late, so the answer is the stand-in's (what the caller is told).
+   * `network_stood_in`: the network itself answered for us (its advice said so); otherwise a late
+   * decline is our own, made because our decision came too late to be the answer. */
+  | { type: 'declined'; reason: DeclineReason; stand_in: boolean; network_stood_in: boolean; detail: string; final: boolean }
   | { type: 'hold_released'; hold: HoldRef | null; released_minor: number; cause: ReleaseCause }
   | { type: 'posted'; amount_minor: number; from_hold_minor: number; hold: HoldRef | null; at_ms: number }
   | { type: 'refunded'; amount_minor: number }

@@ -18,7 +18,9 @@ function timelineName(e: CardEvent): string | null {
     case 'increment_approved':
       return e.amount_minor > 0 ? 'increment_approved' : 'increment_held_late';
     case 'declined':
-      return e.stand_in ? 'stand_in_declined' : 'authorization_declined';
+      // "Stand-in" only when the network answered for us; our own late decline says so.
+      if (!e.stand_in) return 'authorization_declined';
+      return e.network_stood_in ? 'stand_in_declined' : 'declined_late';
     case 'hold_released':
       return e.hold ? 'hold_partly_released' : `hold_released_${e.cause}`;
     case 'posted':
@@ -55,6 +57,8 @@ function detailOf(e: CardEvent): string | undefined {
       return String(e.amount_minor);
     case 'noted':
       return e.detail;
+    case 'advice_received':
+      return `the network answered the stand-in (${e.stand_in}) for us`;
     default:
       return undefined;
   }

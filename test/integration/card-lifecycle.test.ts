@@ -2,8 +2,7 @@
 // server runs the workflow, a real Postgres holds cards and the ledger. Each scenario asserts the
 // final state, the company's balances, the payment's transfers (invariant 5) and the verifier.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { randomUUID } from 'node:crypto';
+import { before, describe, test } from 'node:test';
 import {
   AuthorizationConflictError,
   CardEventRefusedError,
@@ -13,68 +12,21 @@ import {
   refundCardPayment,
   reverseCardPayment,
 } from '../../src/api/card-payments.js';
+import { readPayment } from '../../src/api/ops.js';
 import { InvalidPaymentError, getPayment } from '../../src/api/payments.js';
-import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../../src/domain/card.js';
+import type { CardPayment, CardWorkflowOptions } from '../../src/domain/card.js';
 import { paymentWorkflowId, type PaymentState } from '../../src/domain/payment.js';
-import { openCreditLine, platformAccount } from '../../src/ledger/accounts.js';
-import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
-import { verifyLedger } from '../../src/ledger/verify.js';
-import { startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
+import { platformAccount } from '../../src/ledger/accounts.js';
+import { standInAdviceSignal } from '../../src/workflows/messages.js';
+import { FAST, cardTestHarness } from '../support/card-harness.js';
+import type { PaymentsHarness } from '../support/payments.js';
 
+const card = cardTestHarness('card-lifecycle');
+const { touched, cardholder, purchase, inTime, opts, eventually } = card;
 let h: PaymentsHarness;
-const touched: string[] = [];
-
 before(async () => {
-  h = await startPaymentsHarness('card-lifecycle');
+  h = await card.started();
 });
-after(async () => {
-  await h.close();
-});
-// Invariants 1-4 after every scenario, and invariant 5 for every payment it touched.
-afterEach(async () => {
-  const report = await verifyLedger(h.pool);
-  assert.ok(report.ok, JSON.stringify(report.violations));
-  for (const payment_id of touched.splice(0)) {
-    const state = await getPayment(h.client, payment_id);
-    assert.equal(await checkPaymentAgainstLedger(h.ledger, state), null);
-  }
-});
-
-/** Short durations so expiry and closing happen within a test. */
-const FAST: CardWorkflowOptions = { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 };
-
-async function cardholder(limit_minor: number, rules: { transaction_limit_minor?: number; blocked_mccs?: string[] } = {}) {
-  const company_id = `co-${randomUUID().slice(0, 8)}`;
-  const account_id = await openCreditLine(h.ledger, { company_id, currency: 'USD', limit_minor, grant_key: 'initial' });
-  const card = await h.cards.issue({
-    card_id: `card-${randomUUID().slice(0, 8)}`,
-    company_id,
-    currency: 'USD',
-    account_id,
-    transaction_limit_minor: rules.transaction_limit_minor ?? null,
-    blocked_mccs: rules.blocked_mccs ?? [],
-  });
-  return { company_id, account_id, card_id: card.card_id };
-}
-
-function purchase(card_id: string, mcc = '5411'): CardPayment {
-  const payment: CardPayment = {
-    payment_id: `txn-${randomUUID()}`,
-    card_id,
-    currency: 'USD',
-    merchant: { mcc, name: 'Corner Grocery' },
-  };
-  touched.push(payment.payment_id);
-  return payment;
-}
-
-const inTime = (amount_minor: number, stand_in: 'decline' | 'approve' = 'decline') => ({
-  amount_minor,
-  deadline_at_ms: Date.now() + 10_000,
-  stand_in,
-});
-
-const opts = (workflow: CardWorkflowOptions = FAST) => ({ task_queue: h.task_queue, workflow });
 
 async function balance(account_id: string) {
   const b = await h.ledger.getBalance(account_id);
@@ -84,16 +36,6 @@ async function balance(account_id: string) {
 
 async function state(payment_id: string): Promise<PaymentState> {
   return getPayment(h.client, payment_id);
-}
-
-async function eventually(payment_id: string, check: (s: PaymentState) => boolean, timeout_ms = 20_000): Promise<PaymentState> {
-  const until = Date.now() + timeout_ms;
-  for (;;) {
-    const s = await state(payment_id);
-    if (check(s)) return s;
-    if (Date.now() > until) assert.fail(`payment ${payment_id} never reached the expected state: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('authorization', () => {
@@ -187,7 +129,7 @@ describe('late decisions', () => {
   // A decision margin longer than any deadline makes every decision late, deterministically.
   const LATE: CardWorkflowOptions = { ...FAST, decision_margin_ms: 60_000 };
 
-  test('stand-in decline: the caller is declined and the hold placed late is voided', async () => {
+  test('our own late decline (stand-in decline): the caller is declined, the hold placed late is voided, the timeline says whose decline it was', async () => {
     const c = await cardholder(10_000);
     const p = purchase(c.card_id);
     const d = await authorizeCardPayment(h.client, p, inTime(1_000, 'decline'), opts(LATE));
@@ -196,9 +138,40 @@ describe('late decisions', () => {
     const s = await eventually(p.payment_id, (x) => x.status === 'DECLINED');
     assert.equal(s.decline_reason, 'late_decision');
     assert.ok(s.timeline.some((e) => e.event === 'hold_placed_late'));
+    // Our answer reached the network in time: the decline is ours, not the network's stand-in
+    // (the API, the CLI and the Web UI's details all show this timeline).
+    const late = s.timeline.find((e) => e.event === 'declined_late');
+    assert.equal(late?.detail, 'our approval came too late: its hold is voided', JSON.stringify(s.timeline));
+    assert.ok(!s.timeline.some((e) => e.event.startsWith('stand_in_')), JSON.stringify(s.timeline));
+    const details = (await readPayment(h.client, p.payment_id)).current_details;
+    assert.match(details, /`declined_late`: our approval came too late/);
+    assert.doesNotMatch(details, /stand_in/);
     assert.equal(s.held_minor, 0);
     assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 0, credits_posted: 10_000 });
     assert.equal((await h.ledger.getPaymentTransfers(p.payment_id)).length, 2, 'hold and its release');
+  });
+
+  test("the network's stand-in decline (its advice came before our decision): the timeline says the network declined", async () => {
+    const c = await cardholder(10_000);
+    const p = purchase(c.card_id);
+    await h.client.workflow.signalWithStart('cardPaymentWorkflow', {
+      workflowId: paymentWorkflowId(p.payment_id),
+      taskQueue: h.task_queue,
+      args: [p, FAST],
+      signal: standInAdviceSignal,
+      signalArgs: [{ stand_in: 'decline' }],
+    });
+    const s = await eventually(p.payment_id, (x) => x.status === 'DECLINED');
+    assert.equal(s.decline_reason, 'late_decision');
+    assert.deepEqual(
+      s.timeline.filter((e) => e.event.startsWith('stand_in_') || e.event.startsWith('declined')).map((e) => [e.event, e.detail]),
+      [
+        ['stand_in_advice_decline', 'the network answered the stand-in (decline) for us'],
+        ['stand_in_declined', 'advice: the authorization did not reach the payment in time'],
+      ],
+    );
+    assert.match((await readPayment(h.client, p.payment_id)).current_details, /`stand_in_declined`: advice/);
+    assert.deepEqual(await balance(c.account_id), { debits_pending: 0, debits_posted: 0, credits_posted: 10_000 });
   });
 
   test('stand-in approve: the late approval stands and the payment needs attention', async () => {

@@ -4,7 +4,7 @@
 // against its transfers).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { createCardActivities } from '../../src/activities/card.js';
 import {
   authorizeCardPayment,
@@ -13,69 +13,24 @@ import {
   refundCardPayment,
   reverseCardPayment,
 } from '../../src/api/card-payments.js';
-import { getPayment } from '../../src/api/payments.js';
-import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../../src/domain/card.js';
+import type { CardPayment, CardWorkflowOptions } from '../../src/domain/card.js';
 import { TransferCode, TransferFlags } from '../../src/domain/ledger.js';
-import { paymentWorkflowId, type PaymentState } from '../../src/domain/payment.js';
-import { openCreditLine } from '../../src/ledger/accounts.js';
+import { paymentWorkflowId } from '../../src/domain/payment.js';
 import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
 import { transferId } from '../../src/ledger/ids.js';
-import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
-import { verifyLedger } from '../../src/ledger/verify.js';
 import { standInAdviceSignal } from '../../src/workflows/messages.js';
-import { startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
+import { FAST, cardTestHarness } from '../support/card-harness.js';
+import type { PaymentsHarness } from '../support/payments.js';
 
+const card = cardTestHarness('card-money-safety');
+const { touched, cardholder, purchase, inTime, opts, eventually } = card;
 let h: PaymentsHarness;
-const touched: string[] = [];
-
 before(async () => {
-  h = await startPaymentsHarness('card-money-safety');
+  h = await card.started();
 });
-after(async () => {
-  await h.close();
-});
-afterEach(async () => {
-  const report = await verifyLedger(h.pool);
-  assert.ok(report.ok, JSON.stringify(report.violations));
-  for (const payment_id of touched.splice(0)) {
-    const state = await getPayment(h.client, payment_id);
-    assert.equal(await checkPaymentAgainstLedger(h.ledger, state), null, payment_id);
-  }
-});
-
-const FAST: CardWorkflowOptions = { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 };
-const opts = (workflow: CardWorkflowOptions = FAST) => ({ task_queue: h.task_queue, workflow });
-const inTime = (amount_minor: number, stand_in: 'decline' | 'approve' = 'decline') => ({
-  amount_minor,
-  deadline_at_ms: Date.now() + 10_000,
-  stand_in,
-});
-
-async function cardholder(limit_minor: number) {
-  const company_id = `co-${randomUUID().slice(0, 8)}`;
-  const account_id = await openCreditLine(h.ledger, { company_id, currency: 'USD', limit_minor, grant_key: 'initial' });
-  const card = await h.cards.issue({ card_id: `card-${randomUUID().slice(0, 8)}`, company_id, currency: 'USD', account_id });
-  return { account_id, card_id: card.card_id };
-}
-
-function purchase(card_id: string, mcc = '5411'): CardPayment {
-  const payment: CardPayment = { payment_id: `txn-${randomUUID()}`, card_id, currency: 'USD', merchant: { mcc, name: 'Corner Grocery' } };
-  touched.push(payment.payment_id);
-  return payment;
-}
 
 async function pending(account_id: string): Promise<number> {
   return Number((await h.ledger.getBalance(account_id))!.debits_pending);
-}
-
-async function eventually(payment_id: string, check: (s: PaymentState) => boolean, timeout_ms = 20_000): Promise<PaymentState> {
-  const until = Date.now() + timeout_ms;
-  for (;;) {
-    const s = await getPayment(h.client, payment_id);
-    if (check(s)) return s;
-    if (Date.now() > until) assert.fail(`payment ${payment_id} never reached the expected state: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The network's stand-in advice, as src/api/card-payments.ts sends it. */

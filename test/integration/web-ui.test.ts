@@ -12,6 +12,8 @@ import { Client, Connection } from '@temporalio/client';
 import packagedChromium from '@sparticuz/chromium';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { paymentWorkflowId } from '../../src/domain/payment.js';
+import { PAYMENT_COLUMNS } from '../../src/domain/payment-views.js';
+import { PaymentStatusKey } from '../../src/domain/search-attributes.js';
 import { readStackFile } from '../../src/stack/stack-file.js';
 import { testEnv } from '../support/env.js';
 import { stackEnv } from '../support/npm-start.js';
@@ -66,7 +68,7 @@ async function waitForText(page: Page, text: string, what: string, shot: string)
   }
 }
 
-test('the Web UI lists payouts by search attribute and shows a payout input decoded by the codec server', async () => {
+test('the Web UI lists payouts by search attribute, shows a payout input decoded by the codec server, and shows payments with their status, company and amount', async () => {
   const chromiumPath = await findChromium();
   const scratch = mkdtempSync(path.join(testEnv.scratchDir, 'web-ui-'));
   const env = await stackEnv(path.join(scratch, 'data'));
@@ -184,11 +186,80 @@ test('the Web UI lists payouts by search attribute and shows a payout input deco
   assert.equal((await page.locator('svg').count()) >= 4, true, 'the report draws its charts');
   await page.screenshot({ path: path.join(scratch, 'report.png'), fullPage: true });
 
+  // 4. The payment views (`npm run cli -- ui payments`) with the payment columns: a finished card
+  // payment reads as what it is. Made as the README does (production timings: it completes at its
+  // final state), beside the demo's card payments, which linger Running at their final state.
+  const cli = async (...args: string[]) => {
+    const run = tsx('src/cli/main.ts', env, args);
+    assert.equal(await run.exited, 0, `cli ${args.join(' ')}: ${run.stderr()}`);
+    return run.stdout();
+  };
+  const txn = { card: ['--card', 'acme-card-1', '--amount-minor', '1250', '--mcc', '5812', '--merchant', 'Cafe Rio'] };
+  await cli('ledger', 'credit-line', '--company', 'acme', '--limit-minor', '500000', '--grant-key', 'initial');
+  await cli('cards', 'issue', 'acme-card-1', '--company', 'acme');
+  await cli('payments', 'authorize', 'acme-txn-1', ...txn.card);
+  await cli('payments', 'clear', 'acme-txn-1', ...txn.card, '--event-id', 'clearing-1');
+  const finishedId = paymentWorkflowId('acme-txn-1');
+  const lingeringId = paymentWorkflowId(`${paymentId.slice(0, -'000001'.length)}000000`);
+  const status = await (async () => {
+    const connection = await Connection.connect({ address: stack.temporal });
+    try {
+      const client = new Client({ connection, namespace: stack.namespace });
+      // Waits for the close by its status: this client has no payload keys to decode the result.
+      let described = await client.workflow.getHandle(finishedId).describe();
+      for (let polls = 0; described.status.name === 'RUNNING' && polls < 600; polls += 1) {
+        await new Promise((r) => setTimeout(r, 100));
+        described = await client.workflow.getHandle(finishedId).describe();
+      }
+      return {
+        finished: described.status.name,
+        finished_payment: described.typedSearchAttributes.get(PaymentStatusKey),
+        lingering: (await client.workflow.getHandle(lingeringId).describe()).status.name,
+      };
+    } finally {
+      await connection.close();
+    }
+  })();
+  assert.equal(status.finished, 'COMPLETED', 'a card payment completes at its final state');
+  assert.equal(status.finished_payment, 'SETTLED');
+  assert.equal(status.lingering, 'RUNNING', "the demo's card payment lingers at its final state");
+
+  const printed = JSON.parse(await cli('--json', 'ui', 'payments')) as { views: Array<{ name: string; url: string }>; columns: string[] };
+  assert.deepEqual(printed.columns, [...PAYMENT_COLUMNS]);
+  const cardView = printed.views.find((v) => v.name === 'Card payments');
+  assert.ok(cardView, JSON.stringify(printed.views));
+  assert.ok(cardView.url.startsWith(`${stack.ui}/namespaces/${stack.namespace}/workflows?`), cardView.url);
+  await page.goto(cardView.url, { waitUntil: 'domcontentloaded' });
+  const rowOf = (id: string) =>
+    page.getByTestId('workflows-summary-configurable-table-row').filter({ has: page.locator(`a[href*="/workflows/${id}/"]`) });
+  await rowOf(finishedId).first().waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  // The link saved the view in this browser (the Web UI's share-a-view link).
+  const saved = await page.evaluate(() =>
+    (globalThis as unknown as { localStorage: { getItem(k: string): string | null } }).localStorage.getItem('saved-workflow-queries'),
+  );
+  assert.match(saved ?? '', /"name":"Card payments"/, `the view is saved in the browser: ${saved}`);
+  await waitForText(page, 'Card payments', 'the saved view in the Saved Views list', path.join(scratch, 'web-ui-views-failed.png'));
+  // The columns, added as a user does (Configure Columns), kept by the browser across reloads.
+  await page.getByTestId('workflows-summary-table-configuration-button').click();
+  for (const column of PAYMENT_COLUMNS) await page.getByRole('button', { name: `Add ${column} column` }).click();
+  await page.keyboard.press('Escape');
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  await rowOf(finishedId).first().waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  const finishedRow = await rowOf(finishedId).first().innerText();
+  assert.match(finishedRow, /Completed/, finishedRow);
+  assert.match(finishedRow, /SETTLED/, finishedRow);
+  assert.match(finishedRow, /acme/, finishedRow);
+  assert.match(finishedRow, /1,?250/, finishedRow);
+  const lingeringRow = await rowOf(lingeringId).first().innerText();
+  assert.match(lingeringRow, /Running/, lingeringRow);
+  assert.match(lingeringRow, /SETTLED|DECLINED/, `a lingering payment shows its final PaymentStatus: ${lingeringRow}`);
+  await page.screenshot({ path: path.join(scratch, 'web-ui-views.png'), fullPage: true });
+
   // The scratch folder goes after a green run: WEB_UI_SCREENSHOT_DIR keeps a copy.
   const keep = process.env.WEB_UI_SCREENSHOT_DIR;
   if (keep) {
     mkdirSync(keep, { recursive: true });
-    for (const name of ['web-ui-list.png', 'web-ui-payout.png', 'report.png'])
+    for (const name of ['web-ui-list.png', 'web-ui-payout.png', 'report.png', 'web-ui-views.png'])
       copyFileSync(path.join(scratch, name), path.join(keep, name));
   }
 

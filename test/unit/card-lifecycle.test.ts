@@ -12,6 +12,7 @@ import {
   isFinal,
   messageKey,
   type CardCommand,
+  type CardEvent,
   type CardMessage,
   type CardState,
   type CardStepResult,
@@ -253,7 +254,12 @@ async function run(limit: number, actions: Action[], faults: StepFault[], delays
   let started = false;
   const send = async (m: CardMessage) => {
     started = true;
+    const advised = s.advice === 'decline' || (m.kind === 'advice' && m.stand_in === 'decline');
     const out = await handleCardMessage(s, m, hooks);
+    // "Stand-in decline" means the network answered for us: only once its decline advice came.
+    for (const e of out.events) {
+      if (e.type === 'declined') assert.equal(e.network_stood_in, e.stand_in && advised, `${m.kind}: ${JSON.stringify(e)}`);
+    }
     s = out.state;
     return out;
   };
@@ -365,6 +371,68 @@ describe('card lifecycle decider, cases', () => {
     assert.equal(out.state.status, 'AUTHORIZED');
     assert.ok(out.state.hold);
     assert.equal(out.state.expires_at_ms, ledger.now_ms + 1_000);
+  });
+
+  const declines = (events: readonly CardEvent[]) =>
+    events.filter((e): e is Extract<CardEvent, { type: 'declined' }> => e.type === 'declined');
+
+  test("a decline decided inside the answer margin is our own late decline, not the network's stand-in", async () => {
+    const ledger = new ModelLedger(0); // no credit: the decision is a decline
+    const hooks = { execute: (c: CardCommand) => ledger.execute(c), now_ms: () => ledger.now_ms };
+    const out = await handleCardMessage(fresh(), auth(1_000, ledger.now_ms + 20), hooks);
+    assert.equal(out.state.status, 'DECLINED');
+    assert.deepEqual(out.state.decision, { approved: false, reason: 'late_decision', stand_in: true });
+    const [d, ...more] = declines(out.events);
+    assert.equal(more.length, 0);
+    assert.equal(d?.network_stood_in, false);
+    assert.equal(d?.detail, `insufficient_credit, decided 20 ms before the deadline, inside the ${MARGIN_MS} ms answer margin`);
+    // The network's advice, when it stood in after all, adds its word and declines nothing again.
+    const advised = await handleCardMessage(out.state, { kind: 'advice', stand_in: 'decline' }, hooks);
+    assert.deepEqual(
+      advised.events.map((e) => e.type),
+      ['advice_received', 'handled'],
+    );
+  });
+
+  test('an approval decided after the deadline is voided: our own late decline, saying how late', async () => {
+    const ledger = new ModelLedger(10_000);
+    ledger.delays = [130];
+    const hooks = { execute: (c: CardCommand) => ledger.execute(c), now_ms: () => ledger.now_ms };
+    const out = await handleCardMessage(fresh(), auth(1_000, ledger.now_ms + 100), hooks);
+    assert.equal(out.state.status, 'DECLINED');
+    assert.deepEqual(ledger.openHolds(), []);
+    const placed = out.events.find((e) => e.type === 'hold_placed');
+    assert.equal(placed?.type === 'hold_placed' ? placed.detail : null, 'late: approved, decided 30 ms after the deadline');
+    assert.deepEqual(
+      declines(out.events).map((e) => [e.network_stood_in, e.detail]),
+      [[false, 'our approval came too late: its hold is voided']],
+    );
+  });
+
+  test("the network's advice first: the payment's decline, and the authorization's after it, are the network's stand-in", async () => {
+    const ledger = new ModelLedger(10_000);
+    const hooks = { execute: (c: CardCommand) => ledger.execute(c), now_ms: () => ledger.now_ms };
+    const advised = await handleCardMessage(fresh(), { kind: 'advice', stand_in: 'decline' }, hooks);
+    assert.equal(advised.state.status, 'DECLINED');
+    const late = await handleCardMessage(advised.state, auth(1_000, ledger.now_ms + 1_000), hooks);
+    assert.deepEqual(ledger.openHolds(), []);
+    assert.deepEqual(
+      [...declines(advised.events), ...declines(late.events)].map((e) => [e.network_stood_in, e.detail]),
+      [
+        [true, 'advice: the authorization did not reach the payment in time'],
+        [true, 'the network answered the stand-in before the authorization reached the payment'],
+      ],
+    );
+  });
+
+  test('an ordinary decline is neither late nor a stand-in', async () => {
+    const ledger = new ModelLedger(0);
+    const hooks = { execute: (c: CardCommand) => ledger.execute(c), now_ms: () => ledger.now_ms };
+    const out = await handleCardMessage(fresh(), auth(1_000, ledger.now_ms + 1_000), hooks);
+    assert.deepEqual(
+      declines(out.events).map((e) => [e.reason, e.stand_in, e.network_stood_in]),
+      [['insufficient_credit', false, false]],
+    );
   });
 
   test('a failed clearing is flagged, not remembered: the next delivery posts it', async () => {
