@@ -103,6 +103,20 @@ const envSchema = z.object({
     .min(1)
     .max(30 * 24 * 3_600_000)
     .default(3_600_000),
+  /** The network's dispute deadlines, set per dispute when it opens: the merchant's representment
+   * window and the arbitration window (30 days each; shorten them for demos and tests). */
+  DISPUTE_REPRESENTMENT_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(365 * 24 * 3_600_000)
+    .default(30 * 24 * 3_600_000),
+  DISPUTE_ARBITRATION_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(365 * 24 * 3_600_000)
+    .default(30 * 24 * 3_600_000),
   /** How often the card network settles (one cycle): the schedule's interval; cycles end on multiples of it from the epoch. */
   NETWORK_SETTLEMENT_INTERVAL_MS: z.coerce
     .number()

@@ -15,6 +15,9 @@ import {
   type CardClientOptions,
 } from '../src/api/card-payments.js';
 import { startPayout } from '../src/api/payments.js';
+import { getDispute, recordNetworkResponse, withdrawDispute } from '../src/api/disputes.js';
+import { refundBookedSignal } from '../src/workflows/dispute-messages.js';
+import { disputeId, disputeWorkflowId } from '../src/domain/dispute.js';
 import { REPO_ROOT } from '../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment } from '../src/domain/card.js';
 import { getPayment } from '../src/api/payments.js';
@@ -25,7 +28,9 @@ import type { TransferBatcher } from '../src/ledger/batcher.js';
 import { payoutIdempotencyKey } from '../src/settlement/gateway.js';
 import { openCreditLine } from '../src/ledger/accounts.js';
 import { createHttpCardNetwork } from '../src/settlement/network-client.js';
-import { REJECTED_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
+import { REJECTED_ACCOUNT_PREFIX, RETURNED_DEBIT_ACCOUNT_PREFIX } from '../src/settlement/simulator.js';
+import { getBilling, recordRepayment, startBilling } from '../src/api/billing.js';
+import { billingWorkflowId } from '../src/domain/billing.js';
 import type { networkSettlementWorkflow } from '../src/workflows/network-settlement.js';
 import { getPaymentQuery, resolveAttentionUpdate, standInAdviceSignal, voidHoldUpdate } from '../src/workflows/messages.js';
 import { getNetworkSettlementQuery } from '../src/workflows/network-settlement-messages.js';
@@ -35,10 +40,11 @@ import { startTestStack } from './support/stack.js';
 export const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'histories');
 const log = (msg: string) => console.error(`[histories:record] ${msg}`);
 
-/** `npm run histories:record -- <word>` records only the histories whose name contains the word
+/** `npm run histories:record -- <word>` records only the histories whose name contains the word (or one of comma-separated words)
  * (e.g. `network-settlement`), so a change to one workflow re-records only that workflow's files. */
-const only = process.argv[2];
-const wanted = (name: string) => only === undefined || name.includes(only);
+const only = process.argv[2]?.split(',');
+const wanted = (name: string) => only === undefined || only.some((word) => name.includes(word));
+const disputePathsWanted = () => only === undefined || only.some((word) => 'dispute-'.includes(word) || word.startsWith('dispute-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function eventually(what: string, ok: () => Promise<boolean>, timeout_ms = 60_000): Promise<void> {
   const deadline = Date.now() + timeout_ms;
@@ -408,6 +414,190 @@ try {
         straggler.release();
       }
       await save('network-settlement-stuck', workflowId, workflowId);
+    }
+
+    // Billing (one run per statement; each continues as new at the next close): the first run of
+    // each company is the recorded path. All play at once, with seconds-long cycles.
+    const billingPaths: Array<{ name: string; spend: number; mandate?: string; act?: (company_id: string) => Promise<void> }> = [
+      { name: 'billing-paid-at-close', spend: 0 },
+      { name: 'billing-direct-debit-paid', spend: 7_000, mandate: 'GB33BUKB20201555555555' },
+      { name: 'billing-direct-debit-returned', spend: 7_000, mandate: `${RETURNED_DEBIT_ACCOUNT_PREFIX}0001` },
+      {
+        name: 'billing-minimum-paid',
+        spend: 8_000,
+        act: (company_id) =>
+          recordRepayment(h.client, company_id, 'EUR', { idempotency_key: 'record-part', amount_minor: 1_000 }).then(() => undefined),
+      },
+      {
+        name: 'billing-past-due-then-paid',
+        spend: 6_000,
+        act: async (company_id) => {
+          await eventually('past due', async () => (await getBilling(h.client, company_id, 'EUR')).lifecycle.frozen);
+          await recordRepayment(h.client, company_id, 'EUR', { idempotency_key: 'record-late', amount_minor: 6_000 });
+        },
+      },
+    ];
+    await Promise.all(
+      billingPaths
+        .filter((b) => wanted(b.name))
+        .map(async ({ name, spend, mandate, act }) => {
+          const company_id = `record-${name}-${randomUUID().slice(0, 6)}`;
+          const line = await openCreditLine(h.ledger, { company_id, currency: 'EUR', limit_minor: 50_000, grant_key: 'record' });
+          const start_ms = Date.now() - 1_000;
+          if (spend > 0) {
+            const request = { ...payout(name, spend, 'DE89370400440532013000'), company_id, account_id: line };
+            const { handle } = await startPayout(h.client, request, h.task_queue);
+            await handle.result();
+          }
+          await startBilling(
+            h.client,
+            {
+              company_id,
+              currency: 'EUR',
+              billing_start: new Date(start_ms).toISOString(),
+              policy: {
+                cycle: { kind: 'fixed', length_ms: Date.now() - start_ms + 4_000 },
+                due_after_ms: 1_000,
+                grace_ms: 2_000,
+                cutoff_lag_ms: 100,
+                minimum_due_percent: 10,
+                late_fee_minor: 500,
+                direct_debit: mandate ? { debtor_name: 'Record Ltd', bank_account: mandate } : null,
+              },
+            },
+            h.task_queue,
+          );
+          const workflowId = billingWorkflowId(company_id, 'EUR');
+          const first = await h.client.workflow.getHandle(workflowId).describe();
+          await eventually(
+            `${name}: the statement`,
+            async () => (await getBilling(h.client, company_id, 'EUR')).lifecycle.statement !== null,
+          );
+          await act?.(company_id);
+          const run = h.client.workflow.getHandle(workflowId, first.runId);
+          await eventually(
+            `${name}: the run continued as new`,
+            async () => (await run.describe()).status.name === 'CONTINUED_AS_NEW',
+            120_000,
+          );
+          const history = await run.fetchHistory();
+          await h.client.workflow.getHandle(workflowId).cancel();
+          const file = path.join(HISTORIES_DIR, `${name}.json`);
+          writeFileSync(file, `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 2)}\n`);
+          log(`${name}: ${history.events?.length ?? 0} events -> ${path.relative(REPO_ROOT, file)}`);
+        }),
+    );
+    // Disputes (CHF, away from the settlement cycles above): every path to an outcome, driven by
+    // the network's answers through the same functions the API uses.
+    if (disputePathsWanted()) {
+      const chf_account = await openCreditLine(h.ledger, {
+        company_id: 'acme-chf',
+        currency: 'CHF',
+        limit_minor: 100_000,
+        grant_key: 'record',
+      });
+      await h.cards.issue({ card_id: 'record-card-chf', company_id: 'acme-chf', currency: 'CHF', account_id: chf_account });
+      const SLOW = { representment_window_ms: 3_600_000, arbitration_window_ms: 3_600_000 };
+      const FAST = { representment_window_ms: 1_000, arbitration_window_ms: 1_000 };
+      const disputePaths: Array<
+        [
+          string,
+          {
+            amount_minor: number;
+            workflow?: typeof SLOW;
+            before?: (payment_id: string, dispute_id: string) => void;
+            drive: (dispute_id: string, p: CardPayment) => Promise<void>;
+          },
+        ]
+      > = [
+        [
+          'dispute-won-accepted',
+          { amount_minor: 1_000, drive: async (id) => void (await recordNetworkResponse(h.client, id, { response: 'merchant_accepted' })) },
+        ],
+        ['dispute-won-silence', { amount_minor: 1_000, workflow: FAST, drive: async () => undefined }],
+        [
+          'dispute-pre-arbitration-won',
+          {
+            amount_minor: 1_000,
+            drive: async (id) => {
+              await recordNetworkResponse(h.client, id, { response: 'merchant_represented', detail: 'proof of delivery' });
+              await recordNetworkResponse(h.client, id, { response: 'arbitration_won' });
+            },
+          },
+        ],
+        [
+          'dispute-pre-arbitration-overdue-lost',
+          {
+            amount_minor: 1_000,
+            workflow: { representment_window_ms: 3_600_000, arbitration_window_ms: 1_000 },
+            drive: async (id) => {
+              await recordNetworkResponse(h.client, id, { response: 'merchant_represented' });
+              await eventually('arbitration_overdue', async () => (await getDispute(h.client, id)).needs_attention);
+              await recordNetworkResponse(h.client, id, { response: 'arbitration_lost' });
+            },
+          },
+        ],
+        ['dispute-withdrawn', { amount_minor: 600, drive: async (id) => void (await withdrawDispute(h.client, id, 'the goods arrived')) }],
+        [
+          'dispute-refund-reduced-withdrawn',
+          {
+            amount_minor: 800,
+            drive: async (id, p) => {
+              await refundCardPayment(h.client, p, { event_id: 'r1', amount_minor: 300 }, opts);
+              // As the API does after a refund (it finds the open disputes through visibility).
+              await h.client.workflow.getHandle(disputeWorkflowId(id)).signal(refundBookedSignal);
+              await eventually('the refund reconciled', async () => (await getDispute(h.client, id)).open_minor === 700);
+              await refundCardPayment(h.client, p, { event_id: 'r2', amount_minor: 700 }, opts);
+              await recordNetworkResponse(h.client, id, { response: 'merchant_accepted' }).catch(() => undefined);
+            },
+          },
+        ],
+        [
+          'dispute-chargeback-refused',
+          {
+            amount_minor: 500,
+            // The network already holds another filing under this dispute's id: it refuses (422).
+            before: (_payment_id, id) => void h.simulator.network.disputeFilings.set(`${id} chargeback`, '{}'),
+            drive: async () => undefined,
+          },
+        ],
+        ['dispute-refused-over-amount', { amount_minor: 1_001, drive: async () => undefined }],
+      ];
+      for (const [name, path_] of disputePaths) {
+        if (!wanted(name)) continue;
+        const p: CardPayment = {
+          payment_id: `record-${name}-${randomUUID().slice(0, 8)}`,
+          card_id: 'record-card-chf',
+          currency: 'CHF',
+          merchant: { mcc: '5411', name: 'Record Merchant' },
+        };
+        await authorizeCardPayment(h.client, p, { ...auth(1_000), stand_in: 'decline' }, opts);
+        await clearCardPayment(h.client, p, { event_id: 'c1', amount_minor: 1_000 }, opts);
+        const dispute_id = disputeId(p.payment_id, 'record');
+        path_.before?.(p.payment_id, dispute_id);
+        // Started as the API starts it, past the API's own amount check (the ledger refuses).
+        await h.client.workflow.start('disputeWorkflow', {
+          workflowId: disputeWorkflowId(dispute_id),
+          taskQueue: h.task_queue,
+          args: [
+            {
+              payment_id: p.payment_id,
+              idempotency_key: 'record',
+              reason: 'not_received',
+              amount_minor: path_.amount_minor,
+              evidence: 'recorded for the replay corpus',
+              dispute_id,
+              company_id: 'acme-chf',
+              account_id: chf_account,
+              currency: 'CHF',
+            },
+            path_.workflow ?? SLOW,
+          ],
+        });
+        await eventually('the dispute opened', async () => (await getDispute(h.client, dispute_id)).status !== 'OPENING');
+        await path_.drive(dispute_id, p);
+        await save(name, p.payment_id, disputeWorkflowId(dispute_id));
+      }
     }
   } finally {
     await h.close();

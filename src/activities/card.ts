@@ -12,17 +12,33 @@ import type { TransferBatcher } from '../ledger/batcher.js';
 import { holdKey, transferId } from '../ledger/ids.js';
 import type { TransferInput, TransferOutcome } from '../ledger/ledger.js';
 import type { CardStore } from '../cards/cards.js';
+import { refundAllowanceUse } from './dispute.js';
+import { chainFailure, linkedChain, refusalOf, unexpected } from './ledger-outcomes.js';
 import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
+import {
+  applicableLimits,
+  carryAmountUses,
+  createLimitAccounts,
+  isAmountUse,
+  limitUses,
+  openUses,
+  postUses,
+  releaseUses,
+} from '../ledger/spend-limits.js';
 
 export interface CardActivityDeps {
   postings: TransferBatcher;
-  /** Reads: a retried step looks for what a previous attempt wrote. */
-  ledger: Pick<Ledger, 'getTransfers'>;
+  /** Reads: a retried step looks for what a previous attempt wrote; a release or clearing finds
+   * the payment's uses of spend limits. Writes: spend-limit window accounts, once per window. */
+  ledger: Pick<Ledger, 'getTransfers' | 'getPaymentTransfers' | 'createAccounts'>;
   cards: CardStore;
   /** Decision latency and outcomes (the worker's metrics); absent in tests that do not look. */
   metrics?: Pick<WorkerMetrics, 'cardDecision'> | undefined;
+  /** The authorization's time (epoch ms): which UTC window of each spend limit it counts in.
+   * Tests inject it to cross a window's end; default Date.now. */
+  clock?: () => number;
 }
 
 export type { CardAccount, HoldRef };
@@ -66,16 +82,6 @@ export const cardTransferIds = (payment_id: string) => ({
   refund: (event_id: string) => transferId(payment_id, 'card_refund', event_id),
 });
 
-function refusalOf(outcome: TransferOutcome): string {
-  return outcome.result === 'id_already_failed' ? (outcome.first_result ?? outcome.result) : outcome.result;
-}
-
-/** A ledger answer the saga never expects: a bug or a tampered ledger. Retrying cannot help. */
-function unexpected(step: string, outcomes: TransferOutcome[]): ApplicationFailure {
-  const detail = outcomes.map((o) => `${o.id} ${o.result}${o.first_result ? ` (${o.first_result})` : ''}`).join(', ');
-  return ApplicationFailure.nonRetryable(`${step}: ledger answered ${detail}`, 'LedgerUnexpectedResult');
-}
-
 function assertAmount(what: string, amount_minor: number): void {
   if (!(Number.isSafeInteger(amount_minor) && amount_minor > 0)) {
     throw ApplicationFailure.nonRetryable(`${what} must be a positive integer of minor units, got ${amount_minor}`, 'InvalidPayment');
@@ -106,7 +112,11 @@ export function createCardActivities(deps: CardActivityDeps) {
  * release of it is a no-op, and a clearing against it is a force post. */
 const ALREADY_RESOLVED = new Set(['pending_transfer_already_posted', 'pending_transfer_already_voided', 'pending_transfer_not_found']);
 
-function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivityDeps) {
+function createUnmeteredCardActivities({ postings, cards, ledger, clock = Date.now }: CardActivityDeps) {
+  const ensureLimitAccounts = createLimitAccounts({ ledger, submit: (transfers) => postings.submit(transfers) });
+  /** The payment's uses of spend limits still pending (read only when it may have some). */
+  const openUsesOf = async (payment_id: string) => openUses(await ledger.getPaymentTransfers(payment_id));
+
   /** The hold as the ledger has it: by its key, or its over-limit twin (a stand-in hold whose
    * placing attempt's answer was lost); null when neither was placed. */
   const findHold = async (payment_id: string, hold: HoldRef): Promise<{ hold: HoldRef; released: boolean } | null> => {
@@ -196,16 +206,33 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
           return decline('over_transaction_limit', account);
         }
       }
+      // Spend limits: the hold's chain carries its uses of every limit that applies, checked in the
+      // same transaction (src/ledger/spend-limits.ts). An increment moves the payment's amount uses
+      // to the whole new hold (checked again), and is not another transaction for count limits. A
+      // stand-in approval is the network's decision: it uses no limit.
+      const at_ms = clock();
+      const limits =
+        card && !input.stand_in_approved
+          ? applicableLimits(card, payment.merchant.mcc, at_ms).filter((l) => !input.replaces || l.limit.measure === 'amount')
+          : [];
+      const replacedUses = input.replaces ? (await openUsesOf(payment.payment_id)).filter(isAmountUse) : [];
+      if (limits.length > 0) await ensureLimitAccounts(limits);
       const tryHold = async (debit_account_id: string, overlimit: boolean) => {
         const key = holdKey(input.event_id, overlimit ? 'overlimit' : undefined);
-        const outcomes = await postings.submit(holdChain(payment, key, debit_account_id, input.hold_minor, input.replaces));
+        const uses = overlimit
+          ? { chain: [], refusals: new Map<string, DeclineReason>() }
+          : limitUses(payment.payment_id, key, limits, input.hold_minor, true);
+        const hold_chain = holdChain(payment, key, debit_account_id, input.hold_minor, input.replaces);
+        const chain = [...hold_chain.slice(0, -1), ...releaseUses(payment.payment_id, replacedUses), ...uses.chain, hold_chain.at(-1)!];
+        const outcomes = await postings.submit(linkedChain(chain));
         const hold: HoldRef = { key, amount_minor: input.hold_minor, overlimit };
-        return { outcomes, hold, failed: outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed') };
+        const failed = outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed');
+        return { outcomes, hold, failed, limit: failed ? uses.refusals.get(failed.id) : undefined };
       };
       if (account && card?.currency === payment.currency) {
         const first = await tryHold(account.account_id, false);
         if (!first.failed) return { approved: true, hold: first.hold, card: account, decided_at_ms: Date.now() };
-        const reason = HOLD_REFUSALS[refusalOf(first.failed)];
+        const reason = first.limit && refusalOf(first.failed) === 'exceeds_credits' ? first.limit : HOLD_REFUSALS[refusalOf(first.failed)];
         if (!reason) throw unexpected('authorizeCard', first.outcomes);
         if (!input.stand_in_approved) return decline(reason, account);
       }
@@ -231,24 +258,38 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
       if (!located) return { hold: null, found: false, released_minor: 0 };
       const hold = located.hold;
       const resolved = (outcomes: TransferOutcome[]) => outcomes.some((o) => ALREADY_RESOLVED.has(refusalOf(o)));
+      // The payment's uses of spend limits go with its hold, in the same chain: given back with a
+      // release, moved to what a partial release keeps. If the hold was resolved already, whatever
+      // resolved it resolved them too, and the chain fails as a whole.
+      const uses = await openUsesOf(payment.payment_id);
       if (input.keep_minor === 0) {
-        const [outcome] = await postings.submit([
-          {
-            id: ids.holdRelease(hold.key),
-            pending_id: ids.hold(hold.key),
-            code: TransferCode.card_hold_release,
-            flags: TransferFlags.void_pending,
-            payment_id: payment.payment_id,
-          },
-        ]);
-        if (outcome && isSuccess(outcome.result)) return { hold: null, found: true, released_minor: hold.amount_minor };
-        if (outcome && resolved([outcome])) return { hold: null, found: true, released_minor: 0 };
-        throw unexpected('releaseCardHold', outcome ? [outcome] : []);
+        const outcomes = await postings.submit(
+          linkedChain([
+            ...releaseUses(payment.payment_id, uses),
+            {
+              id: ids.holdRelease(hold.key),
+              pending_id: ids.hold(hold.key),
+              code: TransferCode.card_hold_release,
+              flags: TransferFlags.void_pending,
+              payment_id: payment.payment_id,
+            },
+          ]),
+        );
+        if (outcomes.every((o) => isSuccess(o.result))) return { hold: null, found: true, released_minor: hold.amount_minor };
+        if (resolved(outcomes)) return { hold: null, found: true, released_minor: 0 };
+        throw unexpected('releaseCardHold', outcomes);
       }
       assertAmount('keep_minor', input.keep_minor);
       const key = holdKey(input.event_id, hold.overlimit ? 'overlimit' : 'kept');
+      const amountUses = uses.filter(isAmountUse);
+      const resized = holdChain(payment, key, chargedAccount(input.card, hold.overlimit, payment.currency), input.keep_minor, hold);
       const outcomes = await postings.submit(
-        holdChain(payment, key, chargedAccount(input.card, hold.overlimit, payment.currency), input.keep_minor, hold),
+        linkedChain([
+          ...resized.slice(0, -1),
+          ...releaseUses(payment.payment_id, amountUses),
+          ...carryAmountUses(payment.payment_id, key, amountUses, input.keep_minor),
+          resized.at(-1)!,
+        ]),
       );
       if (outcomes.every((o) => isSuccess(o.result))) {
         return {
@@ -304,6 +345,9 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
         };
       }
       const located = input.hold ? await findHold(payment.payment_id, input.hold) : null;
+      // A clearing against the hold keeps its uses of spend limits for good (an amount use for what
+      // was posted from the hold; what stays held for later clearings keeps its share).
+      const uses = located && !located.released ? await openUsesOf(payment.payment_id) : [];
       const attempt = async (held: HoldRef | null, overlimit: boolean) => {
         const chain: TransferInput[] = [];
         const from_hold_minor = held ? Math.min(input.amount_minor, held.amount_minor) : 0;
@@ -317,9 +361,11 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
             flags: TransferFlags.post_pending,
             payment_id: payment.payment_id,
           });
+          chain.push(...postUses(payment.payment_id, uses, from_hold_minor));
           const rest = held.amount_minor - from_hold_minor;
           if (!input.final && rest > 0) {
             const key = holdKey(input.event_id, held.overlimit ? 'overlimit' : 'kept');
+            chain.push(...carryAmountUses(payment.payment_id, key, uses, rest));
             chain.push(...holdChain(payment, key, chargedAccount(input.card, held.overlimit, payment.currency), rest, undefined));
             left = { key, amount_minor: rest, overlimit: held.overlimit };
           }
@@ -336,12 +382,8 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
             payment_id: payment.payment_id,
           });
         }
-        const linked = chain.map((t, k) => ({
-          ...t,
-          flags: k < chain.length - 1 ? (t.flags ?? 0) | TransferFlags.linked : (t.flags ?? 0) & ~TransferFlags.linked,
-        }));
-        const outcomes = await postings.submit(linked);
-        const failed = outcomes.find((o) => !isSuccess(o.result) && o.result !== 'linked_event_failed');
+        const outcomes = await postings.submit(linkedChain(chain));
+        const failed = chainFailure(outcomes);
         return { outcomes, failed, from_hold_minor, left, overlimit_minor: overlimit && excess > 0 ? excess : 0 };
       };
       let held = located && !located.released ? located.hold : null;
@@ -371,16 +413,22 @@ function createUnmeteredCardActivities({ postings, cards, ledger }: CardActivity
     }): Promise<{ refunded_minor: number }> {
       const payment = parseOrFail(cardPaymentSchema, input.payment, 'card payment');
       assertAmount('refund amount_minor', input.amount_minor);
+      const refund: TransferInput = {
+        id: cardTransferIds(payment.payment_id).refund(input.event_id),
+        debit_account_id: platformAccount('network_payable', payment.currency),
+        credit_account_id: chargedAccount(input.card, false, payment.currency),
+        amount_minor: input.amount_minor,
+        currency: payment.currency,
+        code: TransferCode.card_refund,
+        payment_id: payment.payment_id,
+      };
+      // In the same transaction, unlinked: the refund uses up the payment's disputable allowance,
+      // so a dispute and a refund can never together exceed what was posted. Its refusal (no
+      // dispute yet, or an open dispute holds the allowance) never refuses the refund: disputes
+      // reconcile it (src/activities/dispute.ts).
       const [outcome] = await postings.submit([
-        {
-          id: cardTransferIds(payment.payment_id).refund(input.event_id),
-          debit_account_id: platformAccount('network_payable', payment.currency),
-          credit_account_id: chargedAccount(input.card, false, payment.currency),
-          amount_minor: input.amount_minor,
-          currency: payment.currency,
-          code: TransferCode.card_refund,
-          payment_id: payment.payment_id,
-        },
+        refund,
+        refundAllowanceUse(payment.payment_id, { id: refund.id, amount_minor: input.amount_minor, currency: payment.currency }),
       ]);
       if (outcome && isSuccess(outcome.result)) return { refunded_minor: input.amount_minor };
       throw unexpected('refundCard', outcome ? [outcome] : []);

@@ -4,6 +4,7 @@
 import { Client } from '@temporalio/client';
 import { loadConfig } from '../config.js';
 import { createCardStore } from '../cards/cards.js';
+import { createStatementStore } from '../ledger/statements.js';
 import { DEFAULT_CARD_OPTIONS } from '../domain/card.js';
 import { createPool } from '../ledger/db.js';
 import { createLedger } from '../ledger/ledger.js';
@@ -58,11 +59,16 @@ const server = await startApiServer(
     client,
     ledger: createLedger(pool),
     cards: createCardStore(pool),
+    statements: createStatementStore(pool),
     keys: createApiKeyStore(pool, { cache_ttl_ms: config.API_KEY_CACHE_TTL_MS }),
     task_queue: config.TEMPORAL_TASK_QUEUE,
     card_task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
     payout_options: { settlement_attention_after_ms: config.PAYOUT_SETTLEMENT_ATTENTION_AFTER_MS },
     card_options: DEFAULT_CARD_OPTIONS,
+    dispute_options: {
+      representment_window_ms: config.DISPUTE_REPRESENTMENT_WINDOW_MS,
+      arbitration_window_ms: config.DISPUTE_ARBITRATION_WINDOW_MS,
+    },
     log,
     metrics,
     admission,

@@ -15,6 +15,7 @@ import { createTransferBatcher } from '../ledger/batcher.js';
 import { createPool } from '../ledger/db.js';
 import { createLedger } from '../ledger/ledger.js';
 import { createNetworkCycleStore } from '../ledger/network-cycles.js';
+import { createStatementStore } from '../ledger/statements.js';
 import { createLogger } from '../logger.js';
 import { createHttpCardNetwork } from '../settlement/network-client.js';
 import { createHttpSettlementGateway } from '../settlement/gateway.js';
@@ -83,6 +84,7 @@ try {
       // Not called by a card purchase; built as main.ts builds them.
       gateway: createHttpSettlementGateway('http://127.0.0.1:9/', { request_timeout_ms: config.SETTLEMENT_GATEWAY_TIMEOUT_MS }),
       networkCycles: createNetworkCycleStore(pool),
+      statements: createStatementStore(pool),
       network: createHttpCardNetwork('http://127.0.0.1:9/'),
     },
     workflow_bundle_path: opts.bundle,

@@ -3,6 +3,8 @@
 import { InvalidArgumentError } from 'commander';
 import { AMOUNT_MINOR_MAX, CURRENCIES } from '../domain/money.js';
 import { paymentIdSchema } from '../domain/payment.js';
+import { spendLimitSchema, type SpendLimit } from '../domain/spend-limits.js';
+import { describeIssue } from '../domain/validation.js';
 
 /** A positive integer number of minor units (cents for USD): 1250 is 12.50 USD. */
 export function minorUnits(value: string): bigint {
@@ -63,6 +65,24 @@ export function httpUrl(value: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError(`must be an http:// or https:// URL`);
   return value.replace(/\/+$/, '');
+}
+
+/** Repeatable option: a spend limit as `<window>:<measure>:<limit>[:<mcc>,<mcc>...]`, e.g.
+ * `day:amount:50000`, `month:count:100`, `week:amount:20000:5812,5813`; checked by the domain's
+ * own schema, so the CLI refuses exactly what the API would. */
+export function spendLimitList(value: string, previous: SpendLimit[] | undefined): SpendLimit[] {
+  const [window, measure, limit, mccs, ...rest] = value.trim().split(':');
+  if (rest.length > 0 || limit === undefined || !/^[0-9]+$/.test(limit)) {
+    throw new InvalidArgumentError(`must be <window>:<measure>:<limit>[:<mcc>,<mcc>...] (e.g. day:amount:50000), got "${value}"`);
+  }
+  const parsed = spendLimitSchema.safeParse({
+    window,
+    measure,
+    limit: Number(limit),
+    mccs: mccs === undefined ? [] : mccs.split(',').map((m) => m.trim()),
+  });
+  if (!parsed.success) throw new InvalidArgumentError(describeIssue(parsed.error, `"${value}": `));
+  return [...(previous ?? []), parsed.data];
 }
 
 /** A company id (the same alphabet as payment ids), checked here where it goes into a query. */

@@ -5,11 +5,19 @@ import {
   GetCardResponseSchema,
   IssueCardResponseSchema,
   SetCardRulesResponseSchema,
+  SetCompanySpendLimitsResponseSchema,
+  SetSpendLimitsResponseSchema,
   UnfreezeCardResponseSchema,
 } from '../gen/cardplatform/cards/v1/cards_pb.js';
-import { currency, mccList, minorUnits } from './args.js';
+import { spendLimitToProto } from '../api/rpc/convert.js';
+import type { SpendLimit } from '../domain/spend-limits.js';
+import { currency, mccList, minorUnits, spendLimitList } from './args.js';
 import { apiContext } from './context.js';
-import { renderCard } from './render.js';
+import { renderCard, renderLimitUsage } from './render.js';
+
+const LIMIT_HELP =
+  'a spend limit <window>:<measure>:<limit>[:<mcc>,...]: window day|week|month|all_time (UTC), measure amount (minor units) ' +
+  'or count (authorizations), optionally only at these merchant categories; e.g. day:amount:50000 (repeat for more; none: no limits)';
 
 interface RuleOptions {
   limitMinor?: bigint;
@@ -45,7 +53,7 @@ export function cardsCommand(): Command {
 
   cards
     .command('get')
-    .description('a card: status, limit, blocked merchant categories')
+    .description("a card: status, limit, blocked merchant categories, spend limits (its own and its company's) and their usage")
     .argument('<card-id>', 'the card')
     .action(async (card_id: string, _o: object, cmd: Command) => {
       const { clients, out } = await apiContext(cmd);
@@ -83,6 +91,33 @@ export function cardsCommand(): Command {
     const res = await clients.cards.setCardRules({ cardId: card_id, ...rules(o) });
     out.message(SetCardRulesResponseSchema, res, () => renderCard(res.card));
   });
+
+  cards
+    .command('set-spend-limits')
+    .description("replace a card's spend limits (what is not given is removed); they apply from the next authorization")
+    .argument('<card-id>', 'the card')
+    .option('--limit <spec>', LIMIT_HELP, spendLimitList)
+    .action(async (card_id: string, o: { limit?: SpendLimit[] }, cmd: Command) => {
+      const { clients, out } = await apiContext(cmd);
+      const res = await clients.cards.setSpendLimits({ cardId: card_id, limits: (o.limit ?? []).map(spendLimitToProto) });
+      out.message(SetSpendLimitsResponseSchema, res, () => renderCard(res.card));
+    });
+
+  cards
+    .command('set-company-spend-limits')
+    .description("replace a company's spend limits in a currency: they count every card of the company in it")
+    .requiredOption('--company <company-id>', 'the company')
+    .option('--currency <code>', 'ISO 4217 currency', currency, 'USD')
+    .option('--limit <spec>', LIMIT_HELP, spendLimitList)
+    .action(async (o: { company: string; currency: string; limit?: SpendLimit[] }, cmd: Command) => {
+      const { clients, out } = await apiContext(cmd);
+      const res = await clients.cards.setCompanySpendLimits({
+        companyId: o.company,
+        currency: o.currency,
+        limits: (o.limit ?? []).map(spendLimitToProto),
+      });
+      out.message(SetCompanySpendLimitsResponseSchema, res, () => renderLimitUsage(res.limits));
+    });
 
   return cards;
 }

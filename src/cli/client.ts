@@ -4,7 +4,9 @@
 // and the demo.
 import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
+import { BillingService } from '../gen/cardplatform/billing/v1/billing_pb.js';
 import { CardService } from '../gen/cardplatform/cards/v1/cards_pb.js';
+import { DisputeService } from '../gen/cardplatform/disputes/v1/disputes_pb.js';
 import { LedgerService } from '../gen/cardplatform/ledger/v1/ledger_pb.js';
 import { PaymentService } from '../gen/cardplatform/payments/v1/payments_pb.js';
 
@@ -23,6 +25,8 @@ export interface ApiClients {
   payments: Client<typeof PaymentService>;
   ledger: Client<typeof LedgerService>;
   cards: Client<typeof CardService>;
+  billing: Client<typeof BillingService>;
+  disputes: Client<typeof DisputeService>;
 }
 
 /** Attempts of a call the API refused at its door (RESOURCE_EXHAUSTED: nothing was done), the
@@ -97,5 +101,7 @@ export function createApiClients(options: ApiClientOptions): ApiClients {
     payments: createClient(PaymentService, transport),
     ledger: createClient(LedgerService, transport),
     cards: createClient(CardService, transport),
+    billing: createClient(BillingService, transport),
+    disputes: createClient(DisputeService, transport),
   };
 }

@@ -3,7 +3,9 @@
 // key come from --api/--key, CARD_API_URL/CARD_API_KEY, or the running stack's stack.json.
 import { Command, CommanderError, Option } from 'commander';
 import { httpUrl, integerIn } from './args.js';
+import { billingCommand } from './billing.js';
 import { cardsCommand } from './cards.js';
+import { disputesCommand } from './disputes.js';
 import { TIMEOUT_MS_DEFAULT, resolvedApi } from './context.js';
 import { EXIT, describeFailure } from './errors.js';
 import { keysCommand } from './keys.js';
@@ -13,7 +15,7 @@ import { paymentsCommand } from './payments.js';
 import { uiCommand } from './ui.js';
 
 const program = new Command('cli')
-  .description('Card payments platform: payments, ledger, cards (through the API) and API keys (database).')
+  .description('Card payments platform: payments, ledger, cards, billing, disputes (through the API) and API keys (database).')
   .addOption(
     new Option('--api <url>', 'the API, e.g. http://127.0.0.1:7470 (default: stack.json of `npm start`)')
       .env('CARD_API_URL')
@@ -35,11 +37,22 @@ Examples:
   npm run cli -- cards issue acme-card-1 --company acme
   npm run cli -- payments authorize txn-1 --card acme-card-1 --amount-minor 1250 --mcc 5812 --merchant "Cafe Rio"
   npm run cli -- payments get txn-1 --json
+  npm run cli -- billing statements --company acme
+  npm run cli -- disputes open txn-1 --key d1 --reason not_received --amount-minor 1250 --evidence "never delivered"
   npm run cli -- keys create --name erp-sync --company acme
   npm run cli -- ui payments --company acme`,
   );
 
-for (const sub of [paymentsCommand(), ledgerCommand(), cardsCommand(), keysCommand(), opsCommand(), uiCommand()]) {
+for (const sub of [
+  paymentsCommand(),
+  ledgerCommand(),
+  cardsCommand(),
+  billingCommand(),
+  disputesCommand(),
+  keysCommand(),
+  opsCommand(),
+  uiCommand(),
+]) {
   program.addCommand(sub);
 }
 // Every command exits through the catch below, with its own status (commander's default is 1).

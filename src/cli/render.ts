@@ -1,6 +1,6 @@
 // Tables of the API's messages.
-import type { Card } from '../gen/cardplatform/cards/v1/cards_pb.js';
-import { CardStatus } from '../gen/cardplatform/cards/v1/cards_pb.js';
+import type { Card, SpendLimitUsage } from '../gen/cardplatform/cards/v1/cards_pb.js';
+import { CardStatus, SpendLimitMeasure } from '../gen/cardplatform/cards/v1/cards_pb.js';
 import type { Account, Transfer } from '../gen/cardplatform/ledger/v1/ledger_pb.js';
 import type { Decision, Payment, PaymentSummary } from '../gen/cardplatform/payments/v1/payments_pb.js';
 import { record, table } from './output.js';
@@ -34,9 +34,14 @@ export function renderPayment(p: Payment | undefined): string {
     decline_reason: p.declineReason,
     needs_attention: p.needsAttention ? 'yes' : 'no',
   });
-  if (p.timeline.length === 0) return head;
+  return withTimeline(head, p.timeline);
+}
+
+/** A record followed by its timeline (payments, disputes). */
+export function withTimeline(head: string, timeline: ReadonlyArray<{ at: string; event: string; detail: string }>): string {
+  if (timeline.length === 0) return head;
   return `${head}\n\ntimeline\n${table(
-    p.timeline.map((e) => ({ at: e.at, event: e.event, detail: e.detail })),
+    timeline.map((e) => ({ at: e.at, event: e.event, detail: e.detail })),
     ['at', 'event', 'detail'],
   )}`;
 }
@@ -111,7 +116,7 @@ export function renderTransfers(transfers: Transfer[], next: string): string {
 
 export function renderCard(c: Card | undefined): string {
   if (!c) return '(no card)';
-  return record({
+  const head = record({
     card_id: c.cardId,
     company_id: c.companyId,
     currency: c.currency,
@@ -120,4 +125,21 @@ export function renderCard(c: Card | undefined): string {
     blocked_mccs: c.blockedMccs.join(', ') || 'none',
     account_id: c.accountId,
   });
+  const limits = [...c.spendLimits, ...c.companySpendLimits];
+  return limits.length === 0 ? head : `${head}\n\nspend limits\n${renderLimitUsage(limits)}`;
+}
+
+/** Spend limits with what their current windows used. */
+export function renderLimitUsage(limits: SpendLimitUsage[]): string {
+  return table(
+    limits.map((u) => ({
+      limit: u.name,
+      window: u.window,
+      max: u.limit?.limit ?? 0n,
+      used: u.used,
+      remaining: u.remaining,
+      unit: u.limit?.measure === SpendLimitMeasure.COUNT ? 'authorizations' : 'minor units',
+    })),
+    ['limit', 'window', 'max', 'used', 'remaining', 'unit'],
+  );
 }

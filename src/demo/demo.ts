@@ -2,8 +2,8 @@
 // purchases and payouts in a mix that reaches every final state (a purchase cleared, declined,
 // reversed, expired, refunded or force posted; a payout settled, declined over its credit line or
 // compensated after the payee's bank rejects it), shows progress, prints a summary table, checks
-// the ledger, and exits 0 only if every payment reached the final state its path should reach and
-// every invariant holds. Its traffic goes through the gRPC/Connect API (src/cli/client.ts) with an
+// the ledger, and exits 0 only if every payment reached the final state its path should reach,
+// every invariant holds and its short billing cycle (src/demo/billing-cycle.ts) played as it should. Its traffic goes through the gRPC/Connect API (src/cli/client.ts) with an
 // API key it creates for the companies it creates (and revokes at the end); it reads the database
 // and Temporal only to set up demo timings and to check the outcome.
 import { randomUUID } from 'node:crypto';
@@ -33,6 +33,7 @@ import { REJECTED_ACCOUNT_PREFIX } from '../settlement/simulator.js';
 import { readStackFile, resolveEndpoints } from '../stack/stack-file.js';
 import type { Payment } from '../gen/cardplatform/payments/v1/payments_pb.js';
 import { loadDataConverter } from '../codec/data-converter.js';
+import { billingCompanies, playBillingCycle, type BillingOutcome } from './billing-cycle.js';
 
 const PAYMENTS_MAX = 100_000;
 /** The network's decision deadline the demo plays by default (Stripe's is 2 s, Marqeta's 3 s). */
@@ -64,7 +65,9 @@ function positiveInt(max: number) {
 }
 
 const program = new Command('demo')
-  .description('Drive card purchases and payouts through the running platform and check the ledger afterwards.')
+  .description(
+    'Drive card purchases and payouts through the running platform, play a short billing cycle (statement, direct debit, dunning), and check the ledger afterwards.',
+  )
   .option('--payments <n>', 'how many payments to run', positiveInt(PAYMENTS_MAX), 20)
   .option('--concurrency <n>', 'payments in flight at once', positiveInt(CONCURRENCY_MAX), 20)
   .option('--timeout-s <s>', 'give up waiting after this many seconds', positiveInt(3600), 300)
@@ -195,7 +198,11 @@ async function main(): Promise<number> {
     const roomy = { company_id: `demo-${run}-acme`, limit_minor: 1_000_000_000 };
     const small = { company_id: `demo-${run}-tiny`, limit_minor: 1_000 };
     // The demo's own API key, scoped to the companies it creates, revoked when it is done.
-    const { key_id, api_key } = await keys.create({ name: `demo-${run}`, company_ids: [roomy.company_id, small.company_id] });
+    const billing = billingCompanies(run);
+    const { key_id, api_key } = await keys.create({
+      name: `demo-${run}`,
+      company_ids: [roomy.company_id, small.company_id, billing.payer.company_id, billing.late.company_id],
+    });
     revokeKey = () => keys.revoke(key_id);
     const api = createApiClients({ url: apiUrl, key: api_key, timeout_ms: API_CALL_TIMEOUT_MS });
     const networkUrl = config.CARD_NETWORK_URL ?? readStackFile(config.DATA_DIR)?.settlement_gateway;
@@ -380,7 +387,13 @@ async function main(): Promise<number> {
         }
       }
     };
+    // The billing cycle plays beside the payments (its cycles are seconds long).
+    const billingPlayed: Promise<BillingOutcome> = playBillingCycle(api, client, billing, deadline, progress).catch((err: unknown) => ({
+      statements: { closed: 0, paid: 0, past_due: 0 },
+      problems: [(err as Error).message],
+    }));
     await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.payments) }, lane));
+    const billingOutcome = await billingPlayed;
     clearInterval(ticker);
 
     const byStatus: Record<string, number> = {};
@@ -416,6 +429,9 @@ async function main(): Promise<number> {
     );
     for (const p of paymentProblems.slice(0, 20)) console.log(`  ${p}`);
     for (const o of outcomes.filter((x) => !x.state).slice(0, 10)) console.log(`  not final: ${o.payment_id}: ${o.error}`);
+    const { statements } = billingOutcome;
+    console.log(`statements: ${statements.closed} closed, ${statements.paid} paid, ${statements.past_due} went past due`);
+    for (const p of billingOutcome.problems) console.log(`  billing: ${p}`);
     for (const o of unexpected.slice(0, 10))
       console.log(`  unexpected: ${o.payment_id} (${o.kind}) ended ${o.state!.status}, expected ${expectedOf(o).join(' or ')}`);
     // Authorizations that missed the network's deadline: the stand-in declined them, so their
@@ -448,11 +464,13 @@ async function main(): Promise<number> {
           authorizations,
           overloaded,
           by_status: byStatus,
+          statements,
           invariants_ok: invariantsOk,
         }),
       );
     }
-    return terminal === opts.payments && unexpected.length === 0 && invariantsOk && !overloaded ? 0 : 1;
+    const billingOk = billingOutcome.problems.length === 0;
+    return terminal === opts.payments && unexpected.length === 0 && invariantsOk && !overloaded && billingOk ? 0 : 1;
   } finally {
     await revokeKey?.().catch(() => undefined);
     await connection.close();

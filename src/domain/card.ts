@@ -87,7 +87,8 @@ export const DECLINE_REASONS = [
   /** The decision came after the deadline and the network's stand-in answer was decline. */
   'late_decision',
 ] as const;
-export type DeclineReason = (typeof DECLINE_REASONS)[number];
+/** Or the spend limit that declined it, e.g. `spend_limit:card:day:amount` (src/domain/spend-limits.ts). */
+export type DeclineReason = (typeof DECLINE_REASONS)[number] | `spend_limit:${string}`;
 
 export interface CardDecision {
   approved: boolean;

@@ -35,6 +35,9 @@ export const TRANSFER_FLAGS_ALL = 0b1111;
 /** Account codes: what an account is for. */
 export const AccountCode = {
   company_credit_line: 1,
+  /** What a company owes beyond its credit line (a late fee or a returned repayment the line
+   * could not take): no limit flags, so billing can always charge it. One per company and currency. */
+  company_billing_receivable: 2,
   credit_line_issuance: 10,
   payouts_payable: 20,
   settlement_bank: 30,
@@ -43,6 +46,26 @@ export const AccountCode = {
   /** Card spend the network settled beyond a company's credit line (stand-in approvals, over-
    * clearings, force posts): owed by the company, collected by people, never refused. */
   card_overlimit_receivable: 50,
+  /** One window of an amount spend limit (debits_must_not_exceed_credits; unit: minor units). */
+  spend_limit_amount: 60,
+  /** One window of a count spend limit (debits_must_not_exceed_credits; unit: authorizations). */
+  spend_limit_count: 61,
+  /** Grants a scope's spend-limit windows their headroom (no flags). */
+  spend_limit_source: 62,
+  /** Late fees charged by billing's dunning. */
+  billing_fee_income: 70,
+  /** Provisional credit given to companies for open disputes: owed back by the company (lost) or
+   * by the network (won). */
+  dispute_receivable: 80,
+  /** Won disputes: the network owes them, paid in its settlement. */
+  chargeback_receivable: 81,
+  /** The other side of every payment's disputable allowance (a counterweight, never limited). */
+  dispute_allowance: 82,
+  /** Per card payment: credited what was posted, debited by refunds and disputes; it may never
+   * go below zero, so a dispute cannot exceed what is posted and not yet refunded or disputed. */
+  payment_disputable: 83,
+  /** Per card payment: one unit, held by its open dispute, so it has at most one at a time. */
+  payment_dispute_slot: 84,
 } as const;
 export type AccountCodeName = keyof typeof AccountCode;
 
@@ -68,6 +91,42 @@ export const TransferCode = {
   card_refund: 205,
   /** The daily net wire to the card network: network payable -> settlement bank. */
   network_settlement: 300,
+  /** A spend-limit window's one-time headroom: source -> window. */
+  spend_limit_headroom: 400,
+  /** What an authorization uses of an amount limit: pending, window -> source, beside its hold. */
+  spend_limit_use: 401,
+  /** What an authorization uses of a count limit (1): pending, window -> source. */
+  spend_limit_count_use: 402,
+  /** Gives a use back (the hold was reversed, expired, resized or voided). */
+  spend_limit_release: 403,
+  /** Keeps a use for good (the hold was cleared). */
+  spend_limit_post: 404,
+  /** Checks the room left under a limit below the headroom: pending, voided in the same chain. */
+  spend_limit_probe: 405,
+  spend_limit_probe_void: 406,
+  /** A company's repayment of its statement (direct debit or bank transfer): settlement bank ->
+   * company. Restores the credit line. */
+  billing_repayment: 500,
+  /** A repayment the company's bank returned (a direct debit reversed): company -> settlement bank. */
+  billing_repayment_return: 501,
+  /** A late fee (dunning): company -> billing fee income. */
+  billing_late_fee: 502,
+  /** A clearing of a card payment makes that much disputable (allowance account, per clearing). */
+  dispute_allowance_grant: 600,
+  /** A dispute or a refund uses up part of a payment's allowance. */
+  dispute_allowance_use: 601,
+  /** A dispute that ended without a win (lost, withdrawn, reduced by a refund) gives it back. */
+  dispute_allowance_release: 602,
+  /** Provisional credit: dispute receivable -> company. */
+  dispute_provisional_credit: 603,
+  /** Provisional credit taken back: company (or the over-limit receivable) -> dispute receivable. */
+  dispute_credit_reversal: 604,
+  /** A won dispute: the network owes it (chargeback receivable -> dispute receivable). */
+  dispute_won: 605,
+  /** The payment's single dispute slot: granted once, held (pending) by the open dispute. */
+  dispute_slot_grant: 606,
+  dispute_slot_hold: 607,
+  dispute_slot_release: 608,
 } as const;
 
 /** Transfer codes that charge a company (their amounts add to its net charge). */

@@ -26,6 +26,15 @@ export const currencySchema = z.enum(CURRENCIES, {
   error: () => `must be one of the supported ISO 4217 currencies: ${CURRENCIES.join(', ')}`,
 });
 
+/** ISO 4217's code for "no currency": the unit of the ledger's spend-limit accounts (counts, and
+ * amount limits' headroom), kept out of every real currency's totals. Never a payment's currency. */
+export const NO_CURRENCY = 'XXX';
+/** What a ledger account or transfer is denominated in: a currency, or no currency. */
+export const ledgerCurrencySchema = z.union([currencySchema, z.literal(NO_CURRENCY)], {
+  error: () => `must be one of the supported ISO 4217 currencies: ${CURRENCIES.join(', ')} (or ${NO_CURRENCY})`,
+});
+export type LedgerCurrency = z.output<typeof ledgerCurrencySchema>;
+
 export const amountMinorSchema = z
   .number({ error: 'must be a number of minor units' })
   .int({ error: 'must be an integer number of minor units (no fractions)' })

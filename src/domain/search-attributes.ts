@@ -13,6 +13,13 @@ export const NeedsAttentionKey = defineSearchAttributeKey('NeedsAttention', Sear
  * number: it names the card without revealing it. */
 export const CardIdKey = defineSearchAttributeKey('CardId', SearchAttributeType.KEYWORD);
 export const MerchantCategoryKey = defineSearchAttributeKey('MerchantCategory', SearchAttributeType.KEYWORD);
+/** Billing workflows (billing-<company>-<currency>): the current statement's status
+ * (src/domain/billing.ts STATEMENT_STATUSES), e.g. `StatementStatus = "PAST_DUE"`. */
+export const StatementStatusKey = defineSearchAttributeKey('StatementStatus', SearchAttributeType.KEYWORD);
+
+/** Disputes: their stage, and the card payment they dispute (the Web UI's link between them). */
+export const DisputeStatusKey = defineSearchAttributeKey('DisputeStatus', SearchAttributeType.KEYWORD);
+export const DisputedPaymentIdKey = defineSearchAttributeKey('DisputedPaymentId', SearchAttributeType.KEYWORD);
 
 export const SEARCH_ATTRIBUTES = [
   PaymentStatusKey,
@@ -23,6 +30,9 @@ export const SEARCH_ATTRIBUTES = [
   NeedsAttentionKey,
   CardIdKey,
   MerchantCategoryKey,
+  StatementStatusKey,
+  DisputeStatusKey,
+  DisputedPaymentIdKey,
 ];
 
 /** The dev server's `--search-attribute Name=Type` spelling of each key. */

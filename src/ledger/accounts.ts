@@ -5,13 +5,25 @@ import { creditLineAccountId, platformAccountId, transferId } from './ids.js';
 import type { Ledger } from './ledger.js';
 
 export type PlatformAccountKind =
-  'credit_line_issuance' | 'payouts_payable' | 'settlement_bank' | 'network_payable' | 'card_overlimit_receivable';
-const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = [
+  | 'credit_line_issuance'
+  | 'payouts_payable'
+  | 'settlement_bank'
+  | 'network_payable'
+  | 'card_overlimit_receivable'
+  | 'billing_fee_income'
+  | 'dispute_receivable'
+  | 'chargeback_receivable'
+  | 'dispute_allowance';
+export const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = [
   'credit_line_issuance',
   'payouts_payable',
   'settlement_bank',
   'network_payable',
   'card_overlimit_receivable',
+  'billing_fee_income',
+  'dispute_receivable',
+  'chargeback_receivable',
+  'dispute_allowance',
 ];
 
 export function platformAccount(kind: PlatformAccountKind, currency: Currency): string {

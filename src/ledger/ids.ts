@@ -61,6 +61,29 @@ export const TRANSFER_STEPS = [
   'card_refund',
   'grant',
   'wire',
+  'spend_limit_use',
+  'spend_limit_release',
+  'spend_limit_post',
+  'spend_limit_probe',
+  'spend_limit_probe_void',
+  'billing_repayment',
+  'billing_repayment_return',
+  'billing_late_fee',
+  'dispute_slot_grant',
+  'dispute_allowance_grant',
+  'dispute_refund_use',
+  'dispute_refund_use_late',
+  'dispute_slot_hold',
+  'dispute_allowance_use',
+  'dispute_provisional_credit',
+  'dispute_credit_reversal',
+  'dispute_credit_reversal_overlimit',
+  'dispute_allowance_release',
+  'dispute_slot_release',
+  'dispute_won',
+  'dispute_reduction',
+  'dispute_reduction_overlimit',
+  'dispute_reduction_release',
 ] as const;
 export type TransferStep = (typeof TRANSFER_STEPS)[number];
 const STEP_NAMES: ReadonlySet<string> = new Set(TRANSFER_STEPS);
@@ -103,7 +126,31 @@ export function platformAccountId(kind: string, currency: string): string {
   return uuidV5(`platform-account:${kind}:${currency}`);
 }
 
+/** The per-payment accounts of disputes: what is still disputable, and the one-open-dispute slot. */
+export function paymentDisputableAccountId(payment_id: string): string {
+  return uuidV5(`payment-disputable:${payment_id}`);
+}
+export function paymentDisputeSlotAccountId(payment_id: string): string {
+  return uuidV5(`payment-dispute-slot:${payment_id}`);
+}
+
 /** The id of a company's credit-line account in a currency. */
 export function creditLineAccountId(company_id: string, currency: string): string {
   return uuidV5(`credit-line:${company_id}:${currency}`);
+}
+
+/** The ledger account of one spend limit's window, e.g. card c-1's USD day amount limit on
+ * 2026-12-02. The scope id is escaped (it may hold ':'), so two limits never share a name. */
+export function spendLimitAccountId(scope: string, scope_id: string, currency: string, limit_key: string, window_label: string): string {
+  return uuidV5(`spend-limit:${scope}:${escapePart(scope_id)}:${currency}:${limit_key}:${window_label}`);
+}
+
+/** The account that grants a scope's spend-limit windows their headroom (one per measure). */
+export function spendLimitSourceId(scope: string, scope_id: string, currency: string, measure: string): string {
+  return uuidV5(`spend-limit-source:${scope}:${escapePart(scope_id)}:${currency}:${measure}`);
+}
+
+/** The id of a company's billing receivable in a currency (AccountCode.company_billing_receivable). */
+export function billingReceivableAccountId(company_id: string, currency: string): string {
+  return uuidV5(`billing-receivable:${company_id}:${currency}`);
 }

@@ -9,7 +9,7 @@
 // one bucket delta per hot account, check, and COMMIT. Either all of it commits or none.
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { AMOUNT_MINOR_MAX, currencySchema, type Currency } from '../domain/money.js';
+import { AMOUNT_MINOR_MAX, ledgerCurrencySchema, type Currency, type LedgerCurrency } from '../domain/money.js';
 import { paymentIdSchema } from '../domain/payment.js';
 import { describeIssue } from '../domain/validation.js';
 import {
@@ -47,7 +47,7 @@ const code = z.number().int().min(1).max(65535);
 
 export const accountInputSchema = z.strictObject({
   id: uuid,
-  currency: currencySchema,
+  currency: ledgerCurrencySchema,
   code,
   flags: z.number().int().min(0).max(ACCOUNT_FLAGS_ALL).default(0),
 });
@@ -70,7 +70,7 @@ export const transferInputSchema = z
       .min(-AMOUNT_MINOR_MAX)
       .max(AMOUNT_MINOR_MAX, { error: `must be at most ${AMOUNT_MINOR_MAX}` })
       .optional(),
-    currency: currencySchema.optional(),
+    currency: ledgerCurrencySchema.optional(),
     code,
     flags: z.number().int().min(0).max(TRANSFER_FLAGS_ALL).default(0),
     pending_id: uuid.optional(),
@@ -93,7 +93,7 @@ export type TransferRequest = z.output<typeof transferInputSchema>;
 
 export interface Account {
   id: string;
-  currency: Currency;
+  currency: LedgerCurrency;
   code: number;
   flags: number;
   debits_pending: bigint;
@@ -111,7 +111,7 @@ export interface Transfer {
   debit_account_id: string;
   credit_account_id: string;
   amount_minor: number;
-  currency: Currency;
+  currency: LedgerCurrency;
   code: number;
   flags: number;
   pending_id: string | null;
@@ -130,7 +130,7 @@ export interface TransferOutcome {
 
 export interface Balance {
   account_id: string;
-  currency: Currency;
+  currency: LedgerCurrency;
   debits_pending: bigint;
   debits_posted: bigint;
   credits_pending: bigint;
@@ -205,7 +205,7 @@ const ACCOUNT_STATE_COLUMNS = 'id, currency, code, flags, debits_pending, debits
 function toAccountState(row: AccountStateRow): AccountState {
   return {
     id: row.id,
-    currency: row.currency as Currency,
+    currency: row.currency as LedgerCurrency,
     code: row.code,
     flags: row.flags,
     debits_pending: BigInt(row.debits_pending),
@@ -232,7 +232,7 @@ function toTransfer(row: TransferRow): Transfer {
     debit_account_id: row.debit_account_id,
     credit_account_id: row.credit_account_id,
     amount_minor: safeInteger(row.amount, `transfer ${row.id} amount`),
-    currency: row.currency as Currency,
+    currency: row.currency as LedgerCurrency,
     code: row.code,
     flags: row.flags,
     pending_id: row.pending_id,

@@ -5,6 +5,7 @@ import { AMOUNT_MINOR_MAX, CURRENCIES, type Currency } from '../domain/money.js'
 import { AccountCode, TransferCode } from '../domain/ledger.js';
 import type { CycleKey, NetworkCycle, NetworkCycleStatus } from '../domain/network-settlement.js';
 import { platformAccount } from './accounts.js';
+import { commitCutoff } from './cutoff.js';
 import { inTransaction, type Pool, type PoolClient } from './db.js';
 
 /** Transfer codes that put money on network payable (what the network cleared to us). */
@@ -143,36 +144,18 @@ export function createNetworkCycleStore(pool: Pool): NetworkCycleStore {
         );
       }
 
-      // The cutoff. A transfer's created_at is the start time of the transaction that wrote it,
-      // and that transaction may commit a little later (it waits for locks, decides, writes). So
-      // "created_at < window_end" is only final once no transaction that started before
-      // window_end can still commit. Two rules, both on the database's own clock (the one that
-      // stamps created_at, so worker clocks do not matter):
-      //   1. the clock is past window_end + lag (NETWORK_SETTLEMENT_LAG_MS, minutes by default):
-      //      ordinary batches commit within milliseconds;
-      //   2. and no transaction of this database that started before window_end is still open
-      //      (pg_stat_activity): this covers a batch stuck behind a lock for longer than the lag.
-      // Until both hold the cycle is not due, and the caller retries; once they hold, the sum
-      // below is final, and the next window starts exactly at window_end, so a late commit lands
-      // in this cycle or the next, never between them.
-      const due = await client.query<{ due: boolean; open_before_end: number; now: Date }>(
-        `SELECT now() >= $1::timestamptz + make_interval(secs => $2::double precision / 1000) AS due,
-                (SELECT count(*)::int FROM pg_stat_activity
-                  WHERE datname = current_database() AND backend_type = 'client backend'
-                    AND pid <> pg_backend_pid() AND xact_start < $1::timestamptz) AS open_before_end,
-                now() AS now`,
-        [window_end, request.lag_ms],
-      );
-      const cutoff = due.rows[0]!;
-      if (!cutoff.due) {
+      // The cutoff (src/ledger/cutoff.ts): the sum below is final only once the database clock is
+      // past window_end + lag and no transaction that started before window_end is still open.
+      const cutoff = await commitCutoff(client, window_end, request.lag_ms);
+      if (!cutoff.passed && cutoff.reason === 'clock_before_cutoff') {
         throw new NetworkCycleNotDueError(
           `cycle ${request.cycle_id} ${request.currency} is due at ${window_end.toISOString()} + ${request.lag_ms} ms; ` +
-            `the database clock says ${cutoff.now.toISOString()}`,
+            `the database clock says ${cutoff.db_now.toISOString()}`,
         );
       }
-      if (cutoff.open_before_end > 0) {
+      if (!cutoff.passed) {
         throw new NetworkCycleNotDueError(
-          `cycle ${request.cycle_id} ${request.currency}: ${cutoff.open_before_end} transaction(s) started before its end are still open`,
+          `cycle ${request.cycle_id} ${request.currency}: ${cutoff.open_before_cutoff} transaction(s) started before its end are still open`,
         );
       }
 

@@ -1,11 +1,13 @@
 // The ledger verifier: checks every invariant of DESIGN.md section 4 against the database, and
 // says how much it checked for each. `npm run ledger:verify` prints its report; tests call
 // verifyLedger and assert it is clean.
-import { AccountFlags, LIMIT_FLAGS, TransferFlags } from '../domain/ledger.js';
+import { AccountCode, AccountFlags, LIMIT_FLAGS, TransferCode, TransferFlags } from '../domain/ledger.js';
+import { SPEND_LIMIT_AMOUNT_MAX, SPEND_LIMIT_COUNT_MAX } from '../domain/spend-limits.js';
 import { isTerminal, type PaymentState } from '../domain/payment.js';
 import { inTransaction, type Pool, type PoolClient } from './db.js';
 import { createLedger, safeInteger } from './ledger.js';
 import { comparePaymentWithTransfers } from './payment-check.js';
+import { OWED_SQL, OWED_SQL_CODES } from './statements.js';
 
 /** The checks, in the order they are reported. 1-5 are DESIGN.md's invariants; the others hold
  * what the engine's design relies on. */
@@ -19,6 +21,16 @@ export const CHECKS = {
   ids: { invariant: 6, what: 'an id is a transfer or a refused id, never both', unit: 'ids' },
   buckets: { invariant: 7, what: 'accounts with limit flags have no bucket rows', unit: 'limit accounts' },
   timeouts: { invariant: 8, what: 'no transfer carries a timeout (the engine expires none)', unit: 'transfers' },
+  spend_limits: {
+    invariant: 9,
+    what: 'spend-limit windows: limit-flagged, granted their headroom once, no probe left pending, uses held only beside a hold',
+    unit: 'limit windows',
+  },
+  statements: {
+    invariant: 10,
+    what: "every statement's closing balance equals what the ledger says the company owed at its cut-off",
+    unit: 'statements',
+  },
 } as const;
 export type CheckName = keyof typeof CHECKS;
 
@@ -60,6 +72,8 @@ export interface VerifyOptions {
 /** How many violations of each kind are listed before the report says "and more". */
 const VIOLATIONS_LISTED_MAX = 50;
 const PAYMENTS_CHECKED_MAX_DEFAULT = 10_000;
+/** Statements re-summed by invariant 10, at most (two indexed sums each). */
+const STATEMENTS_CHECKED_MAX = 100_000;
 
 export async function verifyLedger(pool: Pool, options: VerifyOptions = {}): Promise<VerifyReport> {
   const violations: Violation[] = [];
@@ -102,6 +116,8 @@ export async function verifyLedger(pool: Pool, options: VerifyOptions = {}): Pro
       checked.set('buckets', safeInteger(count.limit_accounts, 'limit_accounts'));
       await checkNoTimeouts(client, violate);
       checked.set('timeouts', transfers);
+      checked.set('spend_limits', await checkSpendLimits(client, violate));
+      checked.set('statements', await checkStatements(client, violate));
       return { accounts, transfers, currencies };
     },
     { begin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', commit: 'COMMIT' },
@@ -265,6 +281,76 @@ async function checkNoTimeouts(client: PoolClient, violate: Violate): Promise<vo
     [VIOLATIONS_LISTED_MAX],
   );
   for (const r of timed.rows) violate('timeouts', `transfer ${r.id} has timeout_s ${r.timeout_s}`);
+}
+
+/** Spend limits (src/ledger/spend-limits.ts): a window account is checked per transfer (its flag;
+ * `flags` then proves it never went past its headroom), was granted exactly its headroom, and holds
+ * only what live holds use: a probe is voided in its own chain, and a use outlives its payment's
+ * last open hold only by a bug (room a limit would never get back). */
+async function checkSpendLimits(client: PoolClient, violate: Violate): Promise<number> {
+  const C = TransferCode;
+  const pending = TransferFlags.pending;
+  const windows = await client.query<{ id: string; problem: string }>(
+    `SELECT id, CASE WHEN flags & ${AccountFlags.debits_must_not_exceed_credits} = 0 THEN 'has no debits_must_not_exceed_credits flag'
+                     ELSE 'was granted ' || credits_posted || ', not its headroom' END AS problem
+       FROM ledger.accounts
+      WHERE code IN (${AccountCode.spend_limit_amount}, ${AccountCode.spend_limit_count})
+        AND (flags & ${AccountFlags.debits_must_not_exceed_credits} = 0
+             OR credits_posted <> CASE code WHEN ${AccountCode.spend_limit_amount} THEN ${SPEND_LIMIT_AMOUNT_MAX} ELSE ${SPEND_LIMIT_COUNT_MAX} END)
+      LIMIT $1`,
+    [VIOLATIONS_LISTED_MAX],
+  );
+  for (const r of windows.rows) violate('spend_limits', `limit window ${r.id} ${r.problem}`);
+  const open = `t.flags & ${pending} <> 0 AND NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = t.id)`;
+  const stray = await client.query<{ id: string; problem: string }>(
+    `SELECT t.id, 'probe left pending' AS problem FROM ledger.transfers t WHERE t.code = ${C.spend_limit_probe} AND ${open}
+     UNION ALL
+     SELECT t.id, 'use of payment ' || t.payment_id || ' held with no open hold' FROM ledger.transfers t
+      WHERE t.code IN (${C.spend_limit_use}, ${C.spend_limit_count_use}) AND ${open}
+        AND NOT EXISTS (SELECT 1 FROM ledger.transfers t2 WHERE t2.payment_id = t.payment_id
+                         AND t2.code = ${C.card_hold} AND t2.flags & ${pending} <> 0
+                         AND NOT EXISTS (SELECT 1 FROM ledger.transfers r WHERE r.pending_id = t2.id))
+     LIMIT $1`,
+    [VIOLATIONS_LISTED_MAX],
+  );
+  for (const r of stray.rows) violate('spend_limits', `transfer ${r.id}: ${r.problem}`);
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ledger.accounts WHERE code IN (${AccountCode.spend_limit_amount}, ${AccountCode.spend_limit_count})`,
+  );
+  return safeInteger(rows[0]!.n, 'limit windows');
+}
+
+/** Invariant 10: each statement's closing balance is the company's debt by the ledger at its
+ * cut-off (the same sum the statement was closed with, OWED_SQL, over everything before its end),
+ * and its opening balance the debt at its start. Returns how many statements it checked. */
+async function checkStatements(client: PoolClient, violate: Violate): Promise<number> {
+  const { rows } = await client.query<{
+    company_id: string;
+    currency: string;
+    cycle_number: number;
+    accounts: string[];
+    window_start: Date;
+    window_end: Date;
+    opening: string;
+    closing: string;
+  }>(
+    `SELECT company_id, currency, cycle_number, ARRAY[credit_line_account_id, receivable_account_id]::text[] AS accounts,
+            window_start, window_end, opening_balance_minor::text AS opening, closing_balance_minor::text AS closing
+       FROM billing.statements ORDER BY company_id, currency, cycle_number LIMIT $1`,
+    [STATEMENTS_CHECKED_MAX],
+  );
+  for (const r of rows) {
+    const owedAt = async (at: Date) =>
+      (await client.query<{ owed: string }>(OWED_SQL, [r.accounts, new Date(0), at, ...OWED_SQL_CODES])).rows[0]!.owed;
+    const name = `statement ${r.company_id}/${r.currency}/${r.cycle_number}`;
+    const closing = await owedAt(r.window_end);
+    if (closing !== r.closing)
+      violate('statements', `${name}: closing balance ${r.closing}, the ledger says ${closing} at ${r.window_end.toISOString()}`);
+    const opening = await owedAt(r.window_start);
+    if (opening !== r.opening)
+      violate('statements', `${name}: opening balance ${r.opening}, the ledger says ${opening} at ${r.window_start.toISOString()}`);
+  }
+  return rows.length;
 }
 
 /** Invariant 5. The state is read first, the transfers after: a finished payment's transfers were

@@ -5,20 +5,13 @@
 import type { Client } from '@temporalio/client';
 import { PAYMENT_STATUSES, type PaymentKind } from '../domain/payment.js';
 import { AmountMinorKey, CurrencyKey, PaymentKindKey, PaymentStatusKey } from '../domain/search-attributes.js';
-import { platformAccount, type PlatformAccountKind } from '../ledger/accounts.js';
+import { PLATFORM_ACCOUNT_KINDS, platformAccount, type PlatformAccountKind } from '../ledger/accounts.js';
 import type { Pool } from '../ledger/db.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { verifyLedger, type VerifyReport } from '../ledger/verify.js';
 import { counterBy, histogram, parseSamples, type Histogram } from './prometheus.js';
 
 export const PAYMENT_KINDS: readonly PaymentKind[] = ['card', 'payout'];
-export const PLATFORM_ACCOUNT_KINDS: readonly PlatformAccountKind[] = [
-  'credit_line_issuance',
-  'payouts_payable',
-  'settlement_bank',
-  'network_payable',
-  'card_overlimit_receivable',
-];
 /** Payments needing attention listed by id, at most. */
 const ATTENTION_LISTED_MAX = 50;
 const METRICS_TIMEOUT_MS = 5_000;

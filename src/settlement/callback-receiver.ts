@@ -20,6 +20,9 @@
 // GET /healthz answers 200.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
+import { DEBIT_KEY_PREFIX, billingWorkflowId, directDebitCallbackSchema, statementIdOf } from '../domain/billing.js';
+import { directDebitAnsweredSignal } from '../workflows/billing-messages.js';
 import type { Logger } from '../logger.js';
 import { paymentWorkflowId } from '../domain/payment.js';
 import { describeIssue } from '../domain/validation.js';
@@ -99,23 +102,52 @@ export async function startSettlementCallbackReceiver(options: CallbackReceiverO
     } catch {
       return { status: 400, body: { error: 'callback body is not JSON' } };
     }
+    // Direct debits (billing) are named `debit:<statement id>`: their answer goes to the company's
+    // billing workflow, which acts on it once (a repeat of an answer changes nothing).
+    const key = (json as { idempotency_key?: unknown } | null)?.idempotency_key;
+    if (typeof key === 'string' && key.startsWith(DEBIT_KEY_PREFIX)) {
+      const debit = directDebitCallbackSchema.safeParse(json);
+      if (!debit.success) return { status: 400, body: { error: describeIssue(debit.error, 'callback ') } };
+      const { idempotency_key: statement, ...answer } = debit.data;
+      return signal(
+        billingWorkflowId(statement.company_id, statement.currency),
+        directDebitAnsweredSignal,
+        {
+          cycle_number: statement.cycle_number,
+          answer,
+        },
+        { statement_id: statementIdOf(statement.company_id, statement.currency, statement.cycle_number), status: answer.status },
+      );
+    }
     const parsed = settlementCallbackSchema.safeParse(json);
     if (!parsed.success) return { status: 400, body: { error: describeIssue(parsed.error, 'callback ') } };
     const { idempotency_key: payment_id, ...confirmation } = parsed.data;
-    const workflowId = paymentWorkflowId(payment_id);
+    return signal(paymentWorkflowId(payment_id), settlementConfirmedSignal, confirmation, { payment_id, status: confirmation.status });
+  }
+
+  /** Signals the workflow the callback names; a closed one is a late callback, none is unknown. */
+  async function signal<T extends unknown[]>(
+    workflowId: string,
+    definition: SignalDefinition<T>,
+    payload: T[0],
+    about: { payment_id?: string; statement_id?: string; status: string },
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     try {
-      await client.workflow.getHandle(workflowId).signal(settlementConfirmedSignal, confirmation);
+      await client.workflow.getHandle(workflowId).signal(definition, ...([payload] as unknown as T));
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
       if (await paymentExists(client, workflowId)) {
-        log.warn({ payment_id, status: confirmation.status }, 'settlement callback for a finished payment ignored (late)');
-        return { status: 200, body: { result: 'ignored', reason: 'payment_closed', payment_id } };
+        log.warn(about, 'settlement callback for a finished workflow ignored (late)');
+        return { status: 200, body: { result: 'ignored', reason: 'payment_closed', ...about } };
       }
-      log.warn({ payment_id, status: confirmation.status }, 'settlement callback for an unknown payment');
-      return { status: 404, body: { error: `unknown payment ${payment_id}` } };
+      log.warn(about, 'settlement callback for an unknown payment or statement');
+      return {
+        status: 404,
+        body: { error: `unknown ${about.payment_id ? `payment ${about.payment_id}` : `statement ${about.statement_id}`}` },
+      };
     }
-    log.info({ payment_id, status: confirmation.status }, 'settlement callback delivered');
-    return { status: 200, body: { result: 'delivered', payment_id } };
+    log.info(about, 'settlement callback delivered');
+    return { status: 200, body: { result: 'delivered', ...about } };
   }
 
   const server = createServer((req, res) => {

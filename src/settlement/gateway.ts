@@ -45,12 +45,26 @@ export const settlementCallbackSchema = z.discriminatedUnion('status', [
 ]);
 export type SettlementCallback = z.input<typeof settlementCallbackSchema>;
 
+/** A direct debit (billing's repayment collection): pull `amount_minor` from the company's bank
+ * account under its mandate. The bank answers in the payouts' vocabulary: 200 settled (collected),
+ * 422 rejected (failed: insufficient funds, no mandate), 202 accepted (answer by callback,
+ * `directDebitCallbackSchema` in src/domain/billing.ts, which may later say `returned`). */
+export const directDebitInstructionSchema = z.strictObject({
+  idempotency_key: z.string().min(1).max(128),
+  amount_minor: amountMinorSchema,
+  currency: currencySchema,
+  debtor: z.strictObject({ name: z.string().min(1).max(140), bank_account: z.string().min(1).max(64) }),
+});
+export type DirectDebitInstruction = z.infer<typeof directDebitInstructionSchema>;
+
 export interface SettlementGateway {
   /** Resolves with the bank's answer, final or `accepted` (final answer by callback). Throws
    * SettlementUnavailableError on anything transient (retry with the same key),
    * SettlementCredentialsError on 401/403 and SettlementUnexpectedAnswerError on anything else
    * it cannot read as settled, accepted or rejected: none of these is a rejection. */
   sendPayout(instruction: PayoutInstruction): Promise<PayoutResult>;
+  /** The same for a direct debit (`settled` = collected, `rejected` = failed), with the same errors. */
+  sendDirectDebit(instruction: DirectDebitInstruction): Promise<PayoutResult>;
 }
 
 /** Nothing happened that the caller can rely on: retry with the same key. */
@@ -110,30 +124,34 @@ export function createHttpSettlementGateway(
   baseUrl: string,
   options: HttpSettlementGatewayOptions = DEFAULT_GATEWAY_OPTIONS,
 ): SettlementGateway {
-  const url = new URL('/v1/payouts', baseUrl).toString();
+  // One request path for both: the same idempotency, timeouts and reading of the answer.
+  async function send(path: string, idempotency_key: string, body: string): Promise<PayoutResult> {
+    const url = new URL(path, baseUrl).toString();
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': idempotency_key },
+        body,
+        // A redirect is an answer we do not expect from a bank's payout endpoint: never follow it.
+        redirect: 'manual',
+        signal: AbortSignal.timeout(options.request_timeout_ms),
+      });
+    } catch (err) {
+      throw new SettlementUnavailableError(`settlement gateway unreachable at ${url}: ${(err as Error).message}`);
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (err) {
+      throw new SettlementUnavailableError(`settlement gateway reply lost at ${url}: ${(err as Error).message}`);
+    }
+    return classifyPayoutAnswer(response.status, text);
+  }
   return {
-    async sendPayout(instruction) {
-      const body = JSON.stringify(payoutInstructionSchema.parse(instruction));
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': instruction.idempotency_key },
-          body,
-          // A redirect is an answer we do not expect from a bank's payout endpoint: never follow it.
-          redirect: 'manual',
-          signal: AbortSignal.timeout(options.request_timeout_ms),
-        });
-      } catch (err) {
-        throw new SettlementUnavailableError(`settlement gateway unreachable at ${url}: ${(err as Error).message}`);
-      }
-      let text: string;
-      try {
-        text = await response.text();
-      } catch (err) {
-        throw new SettlementUnavailableError(`settlement gateway reply lost at ${url}: ${(err as Error).message}`);
-      }
-      return classifyPayoutAnswer(response.status, text);
-    },
+    sendPayout: (instruction) =>
+      send('/v1/payouts', instruction.idempotency_key, JSON.stringify(payoutInstructionSchema.parse(instruction))),
+    sendDirectDebit: (instruction) =>
+      send('/v1/direct-debits', instruction.idempotency_key, JSON.stringify(directDebitInstructionSchema.parse(instruction))),
   };
 }

@@ -57,7 +57,24 @@ export const networkDiscrepancySchema = z.strictObject({
 });
 export type NetworkDiscrepancy = z.infer<typeof networkDiscrepancySchema>;
 
+/** A dispute's filing with the network, by stage: the chargeback, its escalation to
+ * pre-arbitration, or its withdrawal. The same dispute and stage is the same filing (idempotent). */
+export const DISPUTE_FILING_STAGES = ['chargeback', 'pre_arbitration', 'withdrawal'] as const;
+export const disputeFilingSchema = z.strictObject({
+  dispute_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/, { error: 'must be 1 to 200 letters, digits, _ . : -' }),
+  stage: z.enum(DISPUTE_FILING_STAGES),
+  payment_id: z.string().min(1).max(128),
+  reason: z.string().min(1).max(32),
+  currency: currencySchema,
+  amount_minor: amountMinorSchema,
+});
+export type DisputeFiling = z.infer<typeof disputeFilingSchema>;
+export const disputeFilingAnswerSchema = z.strictObject({ case_id: z.string().min(1).max(128) });
+
 export interface CardNetwork {
+  /** Files a dispute's stage with the network: its case id; NetworkRequestRefusedError when the
+   * network will not take it, NetworkUnavailableError on anything transient. */
+  fileDispute(filing: DisputeFiling): Promise<{ case_id: string }>;
   /** The network's report of a window; throws NetworkUnavailableError on anything transient. */
   report(window: NetworkWindow): Promise<NetworkReport>;
   /** Tells the network what it sent (whoever plays the network: the simulator's clients). */
@@ -100,6 +117,9 @@ export function createHttpCardNetwork(baseUrl: string): CardNetwork {
   }
 
   return {
+    async fileDispute(filing) {
+      return disputeFilingAnswerSchema.parse(await call('POST', '/network/disputes', disputeFilingSchema.parse(filing)));
+    },
     async report(window) {
       const w = networkWindowSchema.parse(window);
       const query = new URLSearchParams({ currency: w.currency, window_start: w.window_start, window_end: w.window_end });

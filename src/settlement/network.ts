@@ -4,11 +4,16 @@
 //   GET  /network/reports?currency=&window_start=&window_end=   the report of a window
 //   POST /network/discrepancies  {currency, window_end, delta_minor}  the report of that window is
 //                                off by delta_minor (a short or long wire, for tests)
+//   POST /network/disputes       {dispute_id, stage, ...}  files a dispute's stage: its case id (the
+//                                same filing answers the same id); a dispute whose reason is not
+//                                one the network knows, or that files the same stage with other
+//                                fields, is refused (422)
 // A record counts in a window when its `at` lies in [window_start, window_end). Reports are pure
 // functions of the records and discrepancies, so asking twice gives the same answer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeIssue } from '../domain/validation.js';
 import {
+  disputeFilingSchema,
   networkDiscrepancySchema,
   networkRecordsRequestSchema,
   networkWindowSchema,
@@ -18,6 +23,10 @@ import {
 
 /** Records the network keeps; beyond it new ones are refused (507), never silently dropped. */
 export const NETWORK_RECORDS_MAX = 1_000_000;
+/** Dispute filings kept; beyond it new ones are refused (507). */
+export const NETWORK_DISPUTE_FILINGS_MAX = 100_000;
+/** Chargeback reasons the simulated network takes (the platform's; any other is refused). */
+const NETWORK_DISPUTE_REASONS = new Set(['fraudulent', 'not_received', 'duplicate', 'canceled', 'other']);
 /** Discrepancies kept (tests inject a handful). */
 const DISCREPANCIES_MAX = 10_000;
 /** Largest request body accepted, in bytes (a full batch of records fits). */
@@ -27,6 +36,8 @@ export interface NetworkSimulator {
   records: Map<string, NetworkRecord>;
   /** `${currency} ${window_end}` -> delta_minor */
   discrepancies: Map<string, number>;
+  /** `${dispute_id} ${stage}` -> the filing (its JSON) */
+  disputeFilings: Map<string, string>;
   report(currency: string, window_start: string, window_end: string): NetworkReport;
   /** Serves the request when it is one of the /network endpoints; false otherwise. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
@@ -50,6 +61,7 @@ function sameRecord(a: NetworkRecord, b: NetworkRecord): boolean {
 export function createNetworkSimulator(): NetworkSimulator {
   const records = new Map<string, NetworkRecord>();
   const discrepancies = new Map<string, number>();
+  const disputeFilings = new Map<string, string>();
 
   function report(currency: string, window_start: string, window_end: string): NetworkReport {
     const w = networkWindowSchema.parse({ currency, window_start, window_end });
@@ -88,7 +100,7 @@ export function createNetworkSimulator(): NetworkSimulator {
       return true;
     }
     const path = url.pathname;
-    if (req.method !== 'POST' || (path !== '/network/records' && path !== '/network/discrepancies')) {
+    if (req.method !== 'POST' || (path !== '/network/records' && path !== '/network/discrepancies' && path !== '/network/disputes')) {
       reply(404, { error: 'not found' });
       return true;
     }
@@ -98,6 +110,19 @@ export function createNetworkSimulator(): NetworkSimulator {
         json = JSON.parse(await readBody(req));
       } catch (err) {
         return reply(400, { error: `body: ${(err as Error).message}` });
+      }
+      if (path === '/network/disputes') {
+        const parsed = disputeFilingSchema.safeParse(json);
+        if (!parsed.success) return reply(400, { error: describeIssue(parsed.error) });
+        const filing = parsed.data;
+        if (!NETWORK_DISPUTE_REASONS.has(filing.reason)) return reply(422, { error: `reason ${filing.reason} is not a chargeback reason` });
+        const key = `${filing.dispute_id} ${filing.stage}`;
+        const text = JSON.stringify(filing);
+        const known = disputeFilings.get(key);
+        if (known !== undefined && known !== text) return reply(422, { error: `${key} was filed with other fields` });
+        if (known === undefined && disputeFilings.size >= NETWORK_DISPUTE_FILINGS_MAX) return reply(507, { error: 'too many filings' });
+        disputeFilings.set(key, text);
+        return reply(200, { case_id: `case-${filing.dispute_id}` });
       }
       if (path === '/network/discrepancies') {
         const parsed = networkDiscrepancySchema.safeParse(json);
@@ -122,5 +147,5 @@ export function createNetworkSimulator(): NetworkSimulator {
     return true;
   }
 
-  return { records, discrepancies, report, handle };
+  return { records, discrepancies, disputeFilings, report, handle };
 }

@@ -23,10 +23,14 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { describeIssue } from '../domain/validation.js';
 import { createNetworkSimulator, type NetworkSimulator } from './network.js';
-import { payoutInstructionSchema, type PayoutInstruction, type PayoutResult, type SettlementCallback } from './gateway.js';
+import type { DirectDebitCallback } from '../domain/billing.js';
+import { directDebitInstructionSchema, payoutInstructionSchema, type PayoutResult, type SettlementCallback } from './gateway.js';
 import { webhookHeaders } from './webhook-signature.js';
 
 export const REJECTED_ACCOUNT_PREFIX = 'REJECT';
+/** A direct debit from an account starting with RETURN is collected, then returned by the
+ * company's bank `debit_return_delay_ms` later (a reversed direct debit). */
+export const RETURNED_DEBIT_ACCOUNT_PREFIX = 'RETURN';
 /** Largest request body accepted, in bytes. */
 const REQUEST_BYTES_MAX = 16 * 1024;
 /** Idempotency keys remembered; the oldest are forgotten first. */
@@ -62,6 +66,17 @@ export interface SimulatorOptions {
    * than the caller's timeout, so the caller gives up and retries with the same key. */
   request_timeout_rate?: number;
   request_hold_ms?: number;
+  /** Delay between collecting a direct debit from a RETURN... account and returning it (default 1 s). */
+  debit_return_delay_ms?: number;
+}
+
+/** A payout or a direct debit, as the simulated bank handles both. */
+interface BankInstruction {
+  kind: 'payout' | 'debit';
+  idempotency_key: string;
+  amount_minor: number;
+  currency: string;
+  bank_account: string;
 }
 
 /** One answer a test makes the bank give to the next request for a key; the bank acts on nothing. */
@@ -79,7 +94,7 @@ export type CallbackKind = 'first' | 'duplicate' | 'late';
 export interface CallbackDelivery {
   idempotency_key: string;
   kind: CallbackKind;
-  body: SettlementCallback;
+  body: SettlementCallback | DirectDebitCallback;
   /** The receiver's final HTTP status, or null when it could not be reached (`error` says why). */
   http_status: number | null;
   attempts: number;
@@ -89,6 +104,8 @@ export interface CallbackDelivery {
 export interface SettlementSimulator {
   url: string;
   server: Server;
+  /** Direct debits collected, by idempotency key; `returned` once the company's bank returned it. */
+  debits: Map<string, { amount_minor: number; currency: string; bank_reference: string; returned: boolean }>;
   /** Payouts that moved money, by idempotency key (for tests and reconciliation). */
   settled: Map<string, { amount_minor: number; currency: string; bank_reference: string }>;
   /** Requests received per idempotency key, retries included. */
@@ -129,6 +146,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
     late_callback_delay_ms = 60_000,
     request_timeout_rate = 0,
     request_hold_ms = 15_000,
+    debit_return_delay_ms = 1_000,
   } = options;
   const rates = { ...options, duplicate_callback_rate, late_callback_rate, request_timeout_rate };
   for (const name of [
@@ -140,7 +158,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   ] as const) {
     if (!(rates[name] >= 0 && rates[name] < 1)) throw new Error(`${name} must be in [0, 1), got ${rates[name]}`);
   }
-  for (const [name, ms] of Object.entries({ callback_delay_ms, late_callback_delay_ms, request_hold_ms })) {
+  for (const [name, ms] of Object.entries({ callback_delay_ms, late_callback_delay_ms, request_hold_ms, debit_return_delay_ms })) {
     if (!(Number.isSafeInteger(ms) && ms >= 0)) throw new Error(`${name} must be a non-negative integer, got ${ms}`);
   }
   if (callback_url && !options.callback_secret) throw new Error('callback_secret is required with a callback_url: callbacks are signed');
@@ -150,6 +168,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   /** Requests being processed, by key: a retry joins its first request instead of paying again. */
   const processing = new Map<string, Promise<Answer | null>>();
   const settled: SettlementSimulator['settled'] = new Map();
+  const debits: SettlementSimulator['debits'] = new Map();
   const requests: SettlementSimulator['requests'] = new Map();
   const callbacks: CallbackDelivery[] = [];
   const scripts = new Map<string, ScriptedAnswer[]>();
@@ -172,7 +191,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
 
   // One message id per callback, the same on each of its delivery attempts (Standard Webhooks);
   // every attempt is signed with its own timestamp.
-  const deliver = (kind: CallbackKind, body: SettlementCallback, attempt = 1, id = `msg_${randomUUID()}`): void => {
+  const deliver = (kind: CallbackKind, body: SettlementCallback | DirectDebitCallback, attempt = 1, id = `msg_${randomUUID()}`): void => {
     if (closed || !callback_url || !options.callback_secret) return;
     const json = JSON.stringify(body);
     const done = (http_status: number | null, error?: string) =>
@@ -200,7 +219,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
   };
 
   /** Makes a new payout (once per key) and answers it; null: a transient failure, nothing happened. */
-  const makePayout = async (instruction: PayoutInstruction): Promise<Answer | null> => {
+  const makePayout = async (instruction: BankInstruction): Promise<Answer | null> => {
     if (request_timeout_rate > 0 && random() < request_timeout_rate) {
       counters.held += 1;
       await sleep(request_hold_ms);
@@ -211,13 +230,28 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       return null;
     }
 
-    const outcome: Answer = instruction.payee.bank_account.startsWith(REJECTED_ACCOUNT_PREFIX)
-      ? { status: 422, body: { status: 'rejected', reason: 'payee_account_closed' } }
+    const debit = instruction.kind === 'debit';
+    const outcome: Answer = instruction.bank_account.startsWith(REJECTED_ACCOUNT_PREFIX)
+      ? { status: 422, body: { status: 'rejected', reason: debit ? 'insufficient_funds' : 'payee_account_closed' } }
       : { status: 200, body: { status: 'settled', bank_reference: `BANK-${randomUUID()}` } };
     const answer: Answer = callback_url ? { status: 202, body: { status: 'accepted' } } : outcome;
     if (answers.size >= IDEMPOTENCY_KEYS_MAX) answers.delete(answers.keys().next().value!);
     answers.set(instruction.idempotency_key, answer);
-    if (outcome.body.status === 'settled') {
+    if (outcome.body.status === 'settled' && debit) {
+      const collected = {
+        amount_minor: instruction.amount_minor,
+        currency: instruction.currency,
+        bank_reference: outcome.body.bank_reference,
+      };
+      debits.set(instruction.idempotency_key, { ...collected, returned: false });
+      if (instruction.bank_account.startsWith(RETURNED_DEBIT_ACCOUNT_PREFIX)) {
+        const key = instruction.idempotency_key;
+        later(callback_delay_ms + debit_return_delay_ms, () => {
+          debits.get(key)!.returned = true;
+          deliver('first', { idempotency_key: key, status: 'returned', reason: 'debtor_disputed' });
+        });
+      }
+    } else if (outcome.body.status === 'settled') {
       settled.set(instruction.idempotency_key, {
         amount_minor: instruction.amount_minor,
         currency: instruction.currency,
@@ -226,10 +260,15 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
     }
     if (callback_url) {
       const key = instruction.idempotency_key;
-      const body: SettlementCallback =
-        outcome.body.status === 'settled'
-          ? { idempotency_key: key, status: 'settled', bank_reference: outcome.body.bank_reference }
-          : { idempotency_key: key, status: 'rejected', reason: outcome.body.status === 'rejected' ? outcome.body.reason : 'unknown' };
+      const reference = outcome.body.status === 'settled' ? outcome.body.bank_reference : '';
+      const reason = outcome.body.status === 'rejected' ? outcome.body.reason : 'unknown';
+      const body: SettlementCallback | DirectDebitCallback = debit
+        ? reference
+          ? { idempotency_key: key, status: 'collected', bank_reference: reference }
+          : { idempotency_key: key, status: 'failed', reason }
+        : reference
+          ? { idempotency_key: key, status: 'settled', bank_reference: reference }
+          : { idempotency_key: key, status: 'rejected', reason };
       const duplicate = duplicate_callback_rate > 0 && random() < duplicate_callback_rate;
       const late = late_callback_rate > 0 && random() < late_callback_rate;
       later(callback_delay_ms, () => {
@@ -249,7 +288,8 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
     };
     if (req.method === 'GET' && req.url === '/healthz') return reply(200, { ok: true });
     if (network.handle(req, res)) return;
-    if (req.method !== 'POST' || req.url !== '/v1/payouts') return reply(404, { error: 'not found' });
+    if (req.method !== 'POST' || (req.url !== '/v1/payouts' && req.url !== '/v1/direct-debits')) return reply(404, { error: 'not found' });
+    const kind = req.url === '/v1/payouts' ? 'payout' : 'debit';
     void (async () => {
       let raw: string;
       try {
@@ -263,11 +303,17 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
       } catch {
         return reply(400, { error: 'body is not JSON' });
       }
-      const parsed = payoutInstructionSchema.safeParse(json);
+      const parsed = kind === 'payout' ? payoutInstructionSchema.safeParse(json) : directDebitInstructionSchema.safeParse(json);
       if (!parsed.success) {
         return reply(400, { error: describeIssue(parsed.error) });
       }
-      const instruction = parsed.data;
+      const instruction: BankInstruction = {
+        kind,
+        idempotency_key: parsed.data.idempotency_key,
+        amount_minor: parsed.data.amount_minor,
+        currency: parsed.data.currency,
+        bank_account: 'payee' in parsed.data ? parsed.data.payee.bank_account : parsed.data.debtor.bank_account,
+      };
       if (requests.size < IDEMPOTENCY_KEYS_MAX || requests.has(instruction.idempotency_key)) {
         requests.set(instruction.idempotency_key, (requests.get(instruction.idempotency_key) ?? 0) + 1);
       }
@@ -314,6 +360,7 @@ export async function startSettlementSimulator(options: SimulatorOptions): Promi
     url: `http://${options.host}:${port}`,
     server,
     settled,
+    debits,
     requests,
     network,
     get held() {

@@ -13,6 +13,7 @@ import { createTransferBatcher } from '../ledger/batcher.js';
 import { createCardStore } from '../cards/cards.js';
 import { createLedger } from '../ledger/ledger.js';
 import { createNetworkCycleStore } from '../ledger/network-cycles.js';
+import { createStatementStore } from '../ledger/statements.js';
 import { createHttpCardNetwork } from '../settlement/network-client.js';
 import { createHttpSettlementGateway } from '../settlement/gateway.js';
 import { startSettlementCallbackReceiver } from '../settlement/callback-receiver.js';
@@ -110,6 +111,7 @@ try {
       ledger,
       postings,
       cards: createCardStore(pool),
+      statements: createStatementStore(pool),
       gateway: createHttpSettlementGateway(gatewayUrl, { request_timeout_ms: config.SETTLEMENT_GATEWAY_TIMEOUT_MS }),
       ...networkDeps,
     },

@@ -2,3 +2,5 @@
 export { cardPaymentWorkflow } from './card-payment.js';
 export { networkSettlementWorkflow } from './network-settlement.js';
 export { payoutWorkflow } from './payout.js';
+export { billingWorkflow } from './billing.js';
+export { disputeWorkflow } from './dispute.js';

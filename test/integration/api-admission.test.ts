@@ -5,6 +5,7 @@
 // RESOURCE_EXHAUSTED at once with a retry hint, and the same call succeeds once there is room.
 // The test holds slots itself, so what is full and when does not depend on the machine's speed.
 // And authorization first: card payments start on their own task queue.
+import { createStatementStore } from '../../src/ledger/statements.js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -185,6 +186,7 @@ test('authorization first: card payments start on their own task queue, and are 
       client: api.h.client,
       ledger: api.h.ledger,
       cards: api.h.cards,
+      statements: createStatementStore(api.h.pool),
       keys: api.keys,
       task_queue: background,
       card_task_queue: api.h.task_queue,
@@ -239,6 +241,7 @@ test("the network's retry of an authorization the payment approved, answered the
       client: api.h.client,
       ledger: api.h.ledger,
       cards: api.h.cards,
+      statements: createStatementStore(api.h.pool),
       keys: api.keys,
       task_queue: api.h.task_queue,
       payout_options: { settlement_attention_after_ms: 3_600_000 },

@@ -153,6 +153,24 @@ const badMccList = fc.oneof(
   typed(fc.integer({ min: 101, max: 300 }).map((n) => Array.from({ length: n }, () => '5411'))),
   untyped(fc.constantFrom('5411', 5411, [5411], {}, [null])),
 );
+const aLimit = { window: 'SPEND_LIMIT_WINDOW_DAY', measure: 'SPEND_LIMIT_MEASURE_AMOUNT', limit: '1000', mccs: ['5812'] };
+/** Spend limits broken in one place each (the whole list is the field: paths do not go into lists). */
+const badLimits = fc.oneof(
+  typed(
+    fc.constantFrom(
+      [{ ...aLimit, window: 'SPEND_LIMIT_WINDOW_UNSPECIFIED' }],
+      [{ ...aLimit, measure: 'SPEND_LIMIT_MEASURE_UNSPECIFIED' }],
+      [{ ...aLimit, measure: 'SPEND_LIMIT_MEASURE_COUNT', limit: '1000001' }],
+      [{ ...aLimit, limit: '10000000000001' }],
+      [aLimit, { ...aLimit, limit: '5' }],
+      Array.from({ length: 17 }, (_, k) => ({ ...aLimit, mccs: [String(1000 + k)] })),
+      [{ ...aLimit, mccs: Array.from({ length: 51 }, (_, k) => String(2000 + k)) }],
+    ),
+  ),
+  badAmount.map((b): Bad => ({ ...b, value: [{ ...aLimit, limit: b.value }] })),
+  badMcc.filter((b) => b.value !== MISSING).map((b): Bad => ({ ...b, value: [{ ...aLimit, mccs: [b.value] }] })),
+  untyped(fc.constantFrom('x', 1, {}, [1], [{ ...aLimit, window: 5 }], [{ ...aLimit, limit: 'abc' }], [{ ...aLimit, per: 'x' }])),
+);
 const badLedgerToken = fc.oneof(
   typed(fc.constantFrom('abc', 'W10', Buffer.from('["x","y"]').toString('base64url'))),
   typed(hostile),
@@ -362,6 +380,18 @@ const METHODS: MethodSpec[] = [
     base: () => ({ card_id: cardId, transaction_limit_minor: '1', blocked_mccs: ['5411'] }),
     fields: [f('card_id', badId), f('transaction_limit_minor', badAmount), f('blocked_mccs', badMccList)],
   },
+  {
+    service: 'cards',
+    method: 'SetSpendLimits',
+    base: () => ({ card_id: cardId, limits: [aLimit] }),
+    fields: [f('card_id', badId), f('limits', badLimits)],
+  },
+  {
+    service: 'cards',
+    method: 'SetCompanySpendLimits',
+    base: () => ({ company_id: company, currency: 'USD', limits: [aLimit] }),
+    fields: [f('company_id', badId), f('currency', badCurrency), f('limits', badLimits)],
+  },
 ];
 
 interface Mutation {
@@ -472,7 +502,14 @@ interface Snapshot {
 }
 async function snapshot(): Promise<Snapshot> {
   const counts: Record<string, number> = {};
-  for (const table of ['ledger.transfers', 'ledger.accounts', 'ledger.credit_lines', 'cards.cards', 'api.keys']) {
+  for (const table of [
+    'ledger.transfers',
+    'ledger.accounts',
+    'ledger.credit_lines',
+    'cards.cards',
+    'cards.company_spend_limits',
+    'api.keys',
+  ]) {
     const { rows } = await api.h.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
     counts[table] = Number(rows[0]!.n);
   }

@@ -2,6 +2,7 @@
 // a closed port, and one whose Temporal connection does. Calls that need the missing dependency
 // answer UNAVAILABLE (never INTERNAL) within their deadline, write nothing, and the same request
 // against the healthy server, with the same ids, then succeeds once.
+import { createStatementStore } from '../../src/ledger/statements.js';
 import { apiTemporalConnectionOptions } from '../../src/api/temporal-connection.js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -74,7 +75,14 @@ test('the database down: UNAVAILABLE within the deadline, then the same ids succ
   closers.push(() => deadPool.end());
   // Keys still verify (their store is healthy); the ledger and the cards are gone.
   const server = await startApiServer(
-    { ...deps(), client: api.h.client, ledger: createLedger(deadPool), cards: createCardStore(deadPool), keys: api.keys },
+    {
+      ...deps(),
+      client: api.h.client,
+      ledger: createLedger(deadPool),
+      cards: createCardStore(deadPool),
+      statements: createStatementStore(deadPool),
+      keys: api.keys,
+    },
     { host: '127.0.0.1', port: 0 },
   );
   closers.push(() => server.close());
@@ -107,7 +115,14 @@ test('the database down: UNAVAILABLE within the deadline, then the same ids succ
   // Every key lookup needs the database too: with the key store down, calls are UNAVAILABLE, not
   // refused as unauthenticated.
   const noKeys = await startApiServer(
-    { ...deps(), client: api.h.client, ledger: api.h.ledger, cards: api.h.cards, keys: createApiKeyStore(deadPool) },
+    {
+      ...deps(),
+      client: api.h.client,
+      ledger: api.h.ledger,
+      cards: api.h.cards,
+      statements: createStatementStore(api.h.pool),
+      keys: createApiKeyStore(deadPool),
+    },
     { host: '127.0.0.1', port: 0 },
   );
   closers.push(() => noKeys.close());
@@ -137,7 +152,7 @@ test('Temporal down: UNAVAILABLE (or the stand-in for an authorization) within t
   closers.push(() => connection.close());
   const client = new Client({ connection, namespace: 'default' });
   const server = await startApiServer(
-    { ...deps(), client, ledger: api.h.ledger, cards: api.h.cards, keys: api.keys },
+    { ...deps(), client, ledger: api.h.ledger, cards: api.h.cards, statements: createStatementStore(api.h.pool), keys: api.keys },
     { host: '127.0.0.1', port: 0 },
   );
   closers.push(() => server.close());

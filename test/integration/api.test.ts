@@ -166,6 +166,46 @@ describe('ledger and cards', () => {
     assert.equal(approved.decision.approved, true);
     await api.payments.Reverse({ payment_id: touched.at(-1)!, event_id: 'rev' });
   });
+
+  test('SetSpendLimits and SetCompanySpendLimits: GetCard shows each limit and its usage; a decline names the limit', async () => {
+    const card = `card-${uid()}`;
+    await api.cards.IssueCard({ card_id: card, company_id: companyA, currency: 'USD' });
+    const day = { window: 'SPEND_LIMIT_WINDOW_DAY', measure: 'SPEND_LIMIT_MEASURE_AMOUNT', limit: '1000', mccs: [] };
+    const set = await api.cards.SetSpendLimits({ card_id: card, limits: [day] });
+    assert.deepEqual(
+      set.card.spend_limits.map((u: { name: string; used: string; remaining: string }) => [u.name, u.used, u.remaining]),
+      [['spend_limit:card:day:amount', '0', '1000']],
+    );
+    const company = await api.cards.SetCompanySpendLimits({
+      company_id: companyA,
+      currency: 'USD',
+      limits: [{ window: 'SPEND_LIMIT_WINDOW_MONTH', measure: 'SPEND_LIMIT_MEASURE_COUNT', limit: '1000', mccs: ['5411'] }],
+    });
+    assert.equal(company.limits[0].name, 'spend_limit:company:month:count:mcc=5411');
+    const ok = await api.payments.Authorize({ transaction: txn(card), amount_minor: '700' });
+    assert.equal(ok.decision.approved, true);
+    const over = await api.payments.Authorize({ transaction: txn(card), amount_minor: '301' });
+    assert.deepEqual([over.decision.approved, over.decision.decline_reason], [false, 'spend_limit:card:day:amount']);
+    const { card: shown } = await api.cards.GetCard({ card_id: card });
+    assert.deepEqual(
+      [...shown.spend_limits, ...shown.company_spend_limits].map((u: { name: string; used: string; remaining: string }) => [
+        u.name,
+        u.used,
+        u.remaining,
+      ]),
+      [
+        ['spend_limit:card:day:amount', '700', '300'],
+        ['spend_limit:company:month:count:mcc=5411', '1', '999'],
+      ],
+    );
+    assert.match(shown.spend_limits[0].window, /^\d{4}-\d{2}-\d{2}$/);
+    const bad = await outcome(api.cards.SetSpendLimits({ card_id: card, limits: [{ ...day, window: 'SPEND_LIMIT_WINDOW_UNSPECIFIED' }] }));
+    assert.equal(bad, 'INVALID_ARGUMENT');
+    assert.equal((await api.cards.GetCard({ card_id: card })).card.spend_limits.length, 1, 'the refused limits wrote nothing');
+    await api.cards.SetCompanySpendLimits({ company_id: companyA, currency: 'USD', limits: [] });
+    await api.cards.SetSpendLimits({ card_id: card, limits: [] });
+    await api.payments.Reverse({ payment_id: touched.at(-2)!, event_id: 'rev' });
+  });
 });
 
 describe('payments', () => {
@@ -393,6 +433,16 @@ describe('authentication and tenancy', () => {
       ['FreezeCard', () => asB.cards.FreezeCard({ card_id: cardA })],
       ['UnfreezeCard', () => asB.cards.UnfreezeCard({ card_id: cardA })],
       ['SetCardRules', () => asB.cards.SetCardRules({ card_id: cardA, transaction_limit_minor: '1' })],
+      ['SetSpendLimits', () => asB.cards.SetSpendLimits({ card_id: cardA, limits: [] })],
+      [
+        'SetCompanySpendLimits (A company)',
+        () =>
+          asB.cards.SetCompanySpendLimits({
+            company_id: companyA,
+            currency: 'USD',
+            limits: [{ window: 'SPEND_LIMIT_WINDOW_DAY', measure: 'SPEND_LIMIT_MEASURE_COUNT', limit: '1' }],
+          }),
+      ],
       ['IssueCard (A company)', () => asB.cards.IssueCard({ card_id: `card-${uid()}`, company_id: companyA, currency: 'USD' })],
       ['GetAccount', () => asB.ledger.GetAccount({ account_id: accountA })],
       [

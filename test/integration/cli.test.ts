@@ -104,6 +104,32 @@ describe('cli', () => {
     assert.equal(frozen.decision.approved, false);
     assert.equal(frozen.decision.declineReason, 'card_frozen');
     assert.equal((await json(['cards', 'unfreeze', card])).card.status, 'CARD_STATUS_ACTIVE');
+    const limited = await json(['cards', 'set-spend-limits', card, '--limit', 'day:amount:1000000', '--limit', 'week:count:50:5812,5813']);
+    assert.deepEqual(
+      limited.card.spendLimits.map((u: { name: string; remaining: string }) => [u.name, u.remaining]),
+      [
+        ['spend_limit:card:day:amount', '1000000'],
+        ['spend_limit:card:week:count:mcc=5812+5813', '50'],
+      ],
+    );
+    const companyLimits = await json(['cards', 'set-company-spend-limits', '--company', company, '--limit', 'month:amount:900000']);
+    assert.equal(companyLimits.limits[0].name, 'spend_limit:company:month:amount');
+    assert.match((await cli(['cards', 'get', card])).stdout, /spend_limit:company:month:amount/);
+
+    // Billing: start (again: harmless), a repayment by transfer (once per key), the statements.
+    const billing = ['--company', company, '--cycle-ms', '600000', '--due-after-ms', '1000', '--grace-ms', '1000'];
+    assert.equal((await json(['billing', 'start', ...billing])).started, true);
+    assert.equal((await json(['billing', 'start', ...billing])).started, false);
+    const repaid = await json(['billing', 'repay', '--company', company, '--idempotency-key', `wire-${run}`, '--amount-minor', '500']);
+    assert.equal(repaid.created, true);
+    assert.equal(repaid.amountMinor, '500');
+    assert.equal(
+      (await json(['billing', 'repay', '--company', company, '--idempotency-key', `wire-${run}`, '--amount-minor', '500'])).created,
+      false,
+    );
+    assert.deepEqual((await json(['billing', 'statements', '--company', company])).statements ?? [], [], 'no cycle closed yet');
+    const missing = await cli(['billing', 'statement', `${company}/USD/1`]);
+    assert.equal(missing.code, 3, missing.stderr);
 
     const tx = `txn-${run}`;
     const tx_args = ['--card', card, ...merchant];
@@ -183,7 +209,21 @@ describe('cli', () => {
 
   test('--help of every command exits 0 and names its options', async () => {
     const commands: Array<[string[], string[]]> = [
-      [[], ['--api', '--key', '--json', '--timeout-ms', 'payments', 'ledger', 'cards', 'keys']],
+      [[], ['--api', '--key', '--json', '--timeout-ms', 'payments', 'ledger', 'cards', 'billing', 'keys']],
+      [['billing'], ['start', 'statements', 'statement', 'repay']],
+      [
+        ['billing', 'start'],
+        ['--company', '--currency', '--closing-day', '--cycle-ms', '--due-after-ms', '--grace-ms', '--late-fee-minor', '--debit-account'],
+      ],
+      [
+        ['billing', 'statements'],
+        ['--company', '--currency', '--page-size', '--before-cycle'],
+      ],
+      [['billing', 'statement'], ['<statement-id>']],
+      [
+        ['billing', 'repay'],
+        ['--company', '--idempotency-key', '--amount-minor'],
+      ],
       [['payments'], ['authorize', 'increment', 'reverse', 'clear', 'refund', 'payout', 'get', 'list']],
       [
         ['payments', 'authorize'],
@@ -225,7 +265,15 @@ describe('cli', () => {
         ['ledger', 'transfers'],
         ['--payment', '--account', '--page-size', '--page-token'],
       ],
-      [['cards'], ['issue', 'get', 'freeze', 'unfreeze', 'rules']],
+      [['cards'], ['issue', 'get', 'freeze', 'unfreeze', 'rules', 'set-spend-limits', 'set-company-spend-limits']],
+      [
+        ['cards', 'set-spend-limits'],
+        ['<card-id>', '--limit', 'day|week|month|all_time'],
+      ],
+      [
+        ['cards', 'set-company-spend-limits'],
+        ['--company', '--currency', '--limit'],
+      ],
       [
         ['cards', 'issue'],
         ['--company', '--currency', '--limit-minor', '--block-mcc'],
@@ -236,6 +284,21 @@ describe('cli', () => {
       [
         ['cards', 'rules'],
         ['--limit-minor', '--block-mcc'],
+      ],
+      [['disputes'], ['open', 'get', 'list', 'withdraw', 'network-response']],
+      [
+        ['disputes', 'open'],
+        ['--key', '--reason', '--amount-minor', '--evidence'],
+      ],
+      [['disputes', 'get'], ['<dispute-id>']],
+      [
+        ['disputes', 'list'],
+        ['--status', '--payment', '--page-size', '--page-token'],
+      ],
+      [['disputes', 'withdraw'], ['--reason']],
+      [
+        ['disputes', 'network-response'],
+        ['--response', '--detail'],
       ],
       [['keys'], ['create', 'revoke', 'list', '--database-url']],
       [
@@ -277,6 +340,10 @@ describe('cli', () => {
       ],
       [['payments', 'authorize', 't1', '--amount-minor', '5', ...merchant], /required option '--card/],
       [['payments', 'list', '--page-size', '9999'], /--page-size/],
+      [['cards', 'set-spend-limits', card, '--limit', 'year:amount:5'], /--limit.*window: must be one of day, week, month, all_time/],
+      [['cards', 'set-spend-limits', card, '--limit', 'day:amount:12.5'], /--limit.*must be <window>:<measure>:<limit>/],
+      [['cards', 'set-spend-limits', card, '--limit', 'day:count:2000000'], /--limit.*limit: must be at most 1000000/],
+      [['cards', 'set-company-spend-limits', '--company', company, '--limit', 'day:amount:5:58'], /--limit.*mccs.0: must be four digits/],
       [['ledger', 'transfers'], /exactly one of --payment or --account/],
       [['payments', 'nope'], /unknown command 'nope'/],
       // Refused by the API: its message names the field.

@@ -2,14 +2,17 @@
 // partial), void, linked chains, retries of earlier transfers with the same or changed fields,
 // resubmissions of whole earlier batches — applied to the real ledger and to a small in-memory
 // reference model written from DESIGN.md section 4. Results and balances must agree after every
-// batch, and the verifier must pass at the end.
+// batch, and the verifier must pass at the end. A second property does the same for spend-limit
+// chains (below).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import { AccountFlags, TransferFlags, type TransferResult } from '../../src/domain/ledger.js';
+import { AccountFlags, TransferCode, TransferFlags, type TransferResult } from '../../src/domain/ledger.js';
+import type { SpendLimit } from '../../src/domain/spend-limits.js';
 import type { Pool } from '../../src/ledger/db.js';
 import { createLedger, type Ledger, type TransferInput } from '../../src/ledger/ledger.js';
+import { applicableLimits, limitSetup, limitUses, openUses, postUses, releaseUses } from '../../src/ledger/spend-limits.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { freshDatabase } from '../support/env.js';
 
@@ -329,6 +332,166 @@ test('the ledger agrees with the reference model on random programs', async () =
       }
     }),
     { numRuns: Number(process.env.LEDGER_MODEL_RUNS ?? 200), verbose: 1 },
+  );
+  const report = await verifyLedger(pool);
+  assert.deepEqual(report.violations, []);
+});
+
+// ---- spend limits --------------------------------------------------------------------------
+// Random authorizations (several chains per batch: concurrent ones meet in one transaction),
+// releases, clearings and limit changes on a card with an amount and a count limit per day, as
+// the card activities write them (src/ledger/spend-limits.ts), against a model that approves an
+// authorization exactly when the limits and the credit line have room for it.
+const limitOpArb = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc
+      .array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 4 })
+      .map((amounts) => ({ op: 'authorize' as const, amounts })),
+  },
+  { weight: 2, arbitrary: fc.nat(20).map((k) => ({ op: 'release' as const, k })) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.nat(20), percent: fc.integer({ min: 1, max: 100 }) }).map((c) => ({ op: 'clear' as const, ...c })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record({ amount: fc.integer({ min: 1, max: 1_500 }), count: fc.integer({ min: 1, max: 6 }) })
+      .map((l) => ({ op: 'limits' as const, ...l })),
+  },
+);
+
+test('spend-limit chains agree with a model of the limits on random programs', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 100, max: 1_500 }),
+      fc.integer({ min: 1, max: 6 }),
+      fc.array(limitOpArb, { minLength: 1, maxLength: 12 }),
+      async (amountLimit, countLimit, program) => {
+        const [issuer, line, payable] = [randomUUID(), randomUUID(), randomUUID()];
+        await ledger.createAccounts([
+          { id: issuer, currency: 'USD', code: 10 },
+          { id: line, currency: 'USD', code: 1, flags: AccountFlags.debits_must_not_exceed_credits },
+          { id: payable, currency: 'USD', code: 40 },
+        ]);
+        await ledger.createTransfers([
+          { id: randomUUID(), debit_account_id: issuer, credit_account_id: line, amount_minor: 2_000, currency: 'USD', code: 1 },
+        ]);
+        const card = {
+          card_id: `c-${randomUUID()}`,
+          company_id: 'co-model',
+          currency: 'USD' as const,
+          spend_limits: [] as SpendLimit[],
+          company_spend_limits: [],
+        };
+        const setLimits = (amount: number, count: number) => {
+          card.spend_limits = [
+            { window: 'day', measure: 'amount', limit: amount, mccs: [] },
+            { window: 'day', measure: 'count', limit: count, mccs: [] },
+          ];
+        };
+        setLimits(amountLimit, countLimit);
+        const at_ms = Date.UTC(2026, 11, 2, 12);
+        const windows = applicableLimits(card, '5411', at_ms);
+        const setup = limitSetup(windows);
+        await ledger.createAccounts(setup.accounts);
+        await ledger.createTransfers(setup.grants);
+        // The model: what each window and the credit line hold, and each open hold.
+        const m = { amount: 0, count: 0, line: 0 };
+        const holds: Array<{ payment_id: string; amount: number }> = [];
+        let n = 0;
+        for (const step of program) {
+          if (step.op === 'limits') {
+            setLimits(step.amount, step.count);
+            continue;
+          }
+          if (step.op === 'authorize') {
+            const limits = applicableLimits(card, '5411', at_ms);
+            const chains = step.amounts.map((amount) => {
+              const payment_id = `${card.card_id}-p${(n += 1)}`; // unique across runs: they share the database
+              const uses = limitUses(payment_id, 'authorization', limits, amount, true).chain;
+              const hold = {
+                id: randomUUID(),
+                debit_account_id: line,
+                credit_account_id: payable,
+                amount_minor: amount,
+                currency: 'USD' as const,
+              };
+              return {
+                payment_id,
+                amount,
+                chain: [...uses, { ...hold, code: TransferCode.card_hold, flags: TransferFlags.pending, payment_id }],
+              };
+            });
+            const outcomes = await ledger.createTransfers(chains.flatMap((c) => c.chain));
+            let at = 0;
+            for (const c of chains) {
+              const approved = outcomes.slice(at, at + c.chain.length).every((o) => o.result === 'created');
+              at += c.chain.length;
+              const fits =
+                m.amount + c.amount <= card.spend_limits[0]!.limit &&
+                m.count + 1 <= card.spend_limits[1]!.limit &&
+                m.line + c.amount <= 2_000;
+              assert.equal(
+                approved,
+                fits,
+                `authorization of ${c.amount} with ${JSON.stringify(m)} under ${JSON.stringify(card.spend_limits)}`,
+              );
+              if (approved) {
+                m.amount += c.amount;
+                m.count += 1;
+                m.line += c.amount;
+                holds.push({ payment_id: c.payment_id, amount: c.amount });
+              }
+            }
+          } else {
+            if (holds.length === 0) continue;
+            const [hold] = holds.splice(step.k % holds.length, 1);
+            const transfers = await ledger.getPaymentTransfers(hold!.payment_id);
+            const holdTransfer = transfers.find((t) => t.code === TransferCode.card_hold)!;
+            const uses = openUses(transfers);
+            const cleared = step.op === 'clear' ? Math.max(1, Math.floor((hold!.amount * step.percent) / 100)) : 0;
+            const chain: TransferInput[] =
+              step.op === 'clear'
+                ? [
+                    ...postUses(hold!.payment_id, uses, cleared),
+                    {
+                      id: randomUUID(),
+                      pending_id: holdTransfer.id,
+                      amount_minor: cleared,
+                      code: TransferCode.card_clearing,
+                      flags: TransferFlags.post_pending,
+                    },
+                  ]
+                : [
+                    ...releaseUses(hold!.payment_id, uses),
+                    {
+                      id: randomUUID(),
+                      pending_id: holdTransfer.id,
+                      code: TransferCode.card_hold_release,
+                      flags: TransferFlags.void_pending,
+                    },
+                  ];
+            const outcomes = await ledger.createTransfers(chain);
+            assert.ok(
+              outcomes.every((o) => o.result === 'created'),
+              JSON.stringify(outcomes),
+            );
+            // A clearing keeps what it posted and the count; a release gives all back.
+            m.amount -= hold!.amount - cleared;
+            m.count -= step.op === 'clear' ? 0 : 1;
+            m.line -= hold!.amount - cleared;
+          }
+          const [amountWindow, countWindow] = await ledger
+            .getAccounts([windows[0]!.account_id, windows[1]!.account_id])
+            .then((accounts) => windows.map((w) => accounts.find((a) => a.id === w.account_id)!));
+          assert.equal(Number(amountWindow!.debits_pending + amountWindow!.debits_posted), m.amount, 'amount window');
+          assert.equal(Number(countWindow!.debits_pending + countWindow!.debits_posted), m.count, 'count window');
+        }
+      },
+    ),
+    { numRuns: Number(process.env.LEDGER_MODEL_RUNS ?? 100) / 2, verbose: 1 },
   );
   const report = await verifyLedger(pool);
   assert.deepEqual(report.violations, []);

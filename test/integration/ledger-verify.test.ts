@@ -6,7 +6,9 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { REPO_ROOT } from '../../src/config.js';
-import { AccountFlags, TransferFlags } from '../../src/domain/ledger.js';
+import { AccountCode, AccountFlags, TransferCode, TransferFlags } from '../../src/domain/ledger.js';
+import type { SpendLimit } from '../../src/domain/spend-limits.js';
+import { applicableLimits, limitSetup, limitUses } from '../../src/ledger/spend-limits.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { createPool } from '../../src/ledger/db.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
@@ -205,6 +207,52 @@ describe('ledger verifier', () => {
         ),
       );
       assert.ok(disagreeing.violations.some((v) => v.invariant === 5 && /po-2 .*holds 5 in the ledger, 0/.test(v.detail)));
+    } finally {
+      await pool.end();
+    }
+  });
+
+  test('invariant 9: a use of a spend limit with no open hold, a probe left pending, a window without its flag are caught', async () => {
+    const { pool, line, payable } = await scenario('verify_spend_limits');
+    try {
+      const ledger = createLedger(pool);
+      const day: SpendLimit = { window: 'day', measure: 'amount', limit: 500, mccs: [] };
+      const [window] = applicableLimits(
+        { card_id: 'c-1', company_id: 'co-1', currency: 'USD', spend_limits: [day], company_spend_limits: [] },
+        '5411',
+        Date.UTC(2026, 11, 2),
+      );
+      const { accounts, grants } = limitSetup([window!]);
+      await ledger.createAccounts(accounts);
+      assert.deepEqual(
+        (await ledger.createTransfers(grants)).map((r) => r.result),
+        ['created'],
+      );
+      // A hold with its use and a checked probe, as an authorization writes them: clean.
+      const held = limitUses('p-held', 'authorization', [window!], 100, true).chain;
+      const hold = { id: randomUUID(), debit_account_id: line, credit_account_id: payable, amount_minor: 100, currency: 'USD' as const };
+      const outcomes = await ledger.createTransfers([
+        ...held,
+        { ...hold, code: TransferCode.card_hold, flags: TransferFlags.pending, payment_id: 'p-held' },
+      ]);
+      assert.ok(
+        outcomes.every((o) => o.result === 'created'),
+        JSON.stringify(outcomes),
+      );
+      assert.deepEqual((await verifyLedger(pool)).violations, []);
+      // A use with no hold beside it (its room would never come back), and a probe nobody voided.
+      const [stray, probe] = limitUses('p-stray', 'authorization', [window!], 100, true).chain;
+      await ledger.createTransfers([
+        { ...stray!, flags: TransferFlags.pending },
+        { ...probe!, flags: TransferFlags.pending },
+      ]);
+      await ledger.createAccounts([{ id: randomUUID(), currency: 'XXX', code: AccountCode.spend_limit_amount }]);
+      const report = await verifyLedger(pool);
+      const details = report.violations.filter((v) => v.invariant === 9).map((v) => v.detail);
+      assert.equal(details.length, 3, JSON.stringify(report.violations));
+      assert.ok(details.some((d) => /use of payment p-stray held with no open hold/.test(d)));
+      assert.ok(details.some((d) => d.includes(probe!.id) && /probe left pending/.test(d)));
+      assert.ok(details.some((d) => /has no debits_must_not_exceed_credits flag/.test(d)));
     } finally {
       await pool.end();
     }

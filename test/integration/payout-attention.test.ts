@@ -16,6 +16,7 @@ import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger
 import type { Pool } from '../../src/ledger/db.js';
 import { createLedger } from '../../src/ledger/ledger.js';
 import { createNetworkCycleStore } from '../../src/ledger/network-cycles.js';
+import { createStatementStore } from '../../src/ledger/statements.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
 import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
@@ -51,6 +52,7 @@ test('a compensation failing twice, non-retryably: needs attention, retried, com
     cards: createCardStore(pool),
     gateway: createHttpSettlementGateway(simulator.url),
     networkCycles: createNetworkCycleStore(pool),
+    statements: createStatementStore(pool),
     network: createHttpCardNetwork(simulator.url),
   });
   let failuresLeft = 2;

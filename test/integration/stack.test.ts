@@ -114,6 +114,11 @@ describe('npm start', () => {
     assert.equal(summary.terminal, 9);
     assert.equal(summary.unexpected, 0);
     assert.equal(summary.invariants_ok, true);
+    // The billing cycle: two first statements closed; the direct debit paid one, the other went
+    // past due and was paid by transfer (a second cycle may have closed before the demo ended).
+    assert.ok(summary.statements.closed >= 2, JSON.stringify(summary.statements));
+    assert.ok(summary.statements.paid >= 2, JSON.stringify(summary.statements));
+    assert.ok(summary.statements.past_due >= 1, JSON.stringify(summary.statements));
     // On a busy machine an authorization can miss its 2 s deadline: the stand-in declines it
     // (counted apart), so that payment's path ends DECLINED instead.
     const finalStates = ['COMPENSATED', 'DECLINED', 'EXPIRED', 'REFUNDED', 'REVERSED', 'SETTLED'];

@@ -1,6 +1,7 @@
 // The API server against the real worker, Temporal and Postgres of a payments harness, and an
 // independent gRPC client for it: @grpc/grpc-js with the .proto files loaded at run time, so the
 // tests do not share the server's generated code or its Connect stack.
+import { createStatementStore } from '../../src/ledger/statements.js';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -12,6 +13,7 @@ import type { ApiMetrics } from '../../src/api/rpc/metrics.js';
 import { startApiServer, type ApiServer } from '../../src/api/rpc/server.js';
 import { REPO_ROOT } from '../../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardWorkflowOptions } from '../../src/domain/card.js';
+import type { DisputeWorkflowOptions } from '../../src/domain/dispute.js';
 import { startPaymentsHarness, type HarnessOptions, type PaymentsHarness } from './payments.js';
 
 const PROTO_ROOT = path.join(REPO_ROOT, 'proto');
@@ -27,7 +29,10 @@ export type RpcClient<M extends string = string> = Record<M, (request: object, o
 
 export type PaymentsMethod = 'Authorize' | 'Increment' | 'Reverse' | 'Clear' | 'Refund' | 'Payout' | 'GetPayment' | 'ListPayments';
 export type LedgerMethod = 'CreateCreditLine' | 'GetAccount' | 'ListTransfers';
-export type CardsMethod = 'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules';
+export type CardsMethod =
+  'IssueCard' | 'GetCard' | 'FreezeCard' | 'UnfreezeCard' | 'SetCardRules' | 'SetSpendLimits' | 'SetCompanySpendLimits';
+export type BillingMethod = 'StartBilling' | 'ListStatements' | 'GetStatement' | 'RecordRepayment';
+export type DisputesMethod = 'OpenDispute' | 'GetDispute' | 'ListDisputes' | 'WithdrawDispute' | 'RecordNetworkResponse';
 
 export interface ApiHarness {
   h: PaymentsHarness;
@@ -36,6 +41,8 @@ export interface ApiHarness {
   payments: RpcClient<PaymentsMethod>;
   ledger: RpcClient<LedgerMethod>;
   cards: RpcClient<CardsMethod>;
+  billing: RpcClient<BillingMethod>;
+  disputes: RpcClient<DisputesMethod>;
   close(): Promise<void>;
 }
 
@@ -77,6 +84,7 @@ export function promisify<M extends string>(client: grpc.Client, defaultKey: str
 export interface ApiHarnessOptions extends HarnessOptions {
   companies: string[];
   card_options?: CardWorkflowOptions;
+  dispute_options?: DisputeWorkflowOptions;
   /** The server's logger (default: silent); a test passes its own to read what was logged. */
   log?: Logger;
   /** Admission control of the server (default: none, unbounded). */
@@ -93,11 +101,15 @@ export function grpcClients(port: number, key: string) {
     payments: make('cardplatform/payments/v1/payments.proto', 'cardplatform.payments.v1.PaymentService'),
     ledger: make('cardplatform/ledger/v1/ledger.proto', 'cardplatform.ledger.v1.LedgerService'),
     cards: make('cardplatform/cards/v1/cards.proto', 'cardplatform.cards.v1.CardService'),
+    billing: make('cardplatform/billing/v1/billing.proto', 'cardplatform.billing.v1.BillingService'),
+    disputes: make('cardplatform/disputes/v1/disputes.proto', 'cardplatform.disputes.v1.DisputeService'),
   };
   return {
     payments: promisify<PaymentsMethod>(clients.payments, key),
     ledger: promisify<LedgerMethod>(clients.ledger, key),
     cards: promisify<CardsMethod>(clients.cards, key),
+    billing: promisify<BillingMethod>(clients.billing, key),
+    disputes: promisify<DisputesMethod>(clients.disputes, key),
     close() {
       for (const c of Object.values(clients)) c.close();
     },
@@ -113,10 +125,12 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
       client: h.client,
       ledger: h.ledger,
       cards: h.cards,
+      statements: createStatementStore(h.pool),
       keys,
       task_queue: h.task_queue,
       payout_options: { settlement_attention_after_ms: 3_600_000 },
       card_options: options.card_options ?? { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 },
+      ...(options.dispute_options ? { dispute_options: options.dispute_options } : {}),
       log,
       ...(options.admission ? { admission: options.admission } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
@@ -133,6 +147,8 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
     payments: clients.payments,
     ledger: clients.ledger,
     cards: clients.cards,
+    billing: clients.billing,
+    disputes: clients.disputes,
     async close() {
       clients.close();
       await server.close();

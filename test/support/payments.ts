@@ -9,6 +9,7 @@ import type { Pool } from '../../src/ledger/db.js';
 import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher, type TransferBatcher } from '../../src/ledger/batcher.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createNetworkCycleStore } from '../../src/ledger/network-cycles.js';
+import { createStatementStore } from '../../src/ledger/statements.js';
 import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
 import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
 import { startSettlementCallbackReceiver, type SettlementCallbackReceiver } from '../../src/settlement/callback-receiver.js';
@@ -21,6 +22,8 @@ import { freshDatabase, testEnv } from './env.js';
 
 export interface PaymentsHarness {
   pool: Pool;
+  /** The database's owner role (tests that prove what even the owner cannot change). */
+  ownerUrl: string;
   ledger: Ledger;
   cards: CardStore;
   client: Client;
@@ -73,7 +76,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeInstalled = true;
   }
-  const { pool } = await freshDatabase(label, endpoints.databaseUrl);
+  const { pool, ownerUrl } = await freshDatabase(label, endpoints.databaseUrl);
   const ledger = createLedger(pool);
   const cards = createCardStore(pool);
   const connection = await Connection.connect({ address: endpoints.temporalAddress });
@@ -121,6 +124,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
       gateway: createHttpSettlementGateway(simulator.url, { request_timeout_ms: options.gateway_timeout_ms ?? 10_000 }),
       // The simulator plays the card network too.
       networkCycles: createNetworkCycleStore(pool),
+      statements: createStatementStore(pool),
       network: createHttpCardNetwork(simulator.url),
     },
     workflow_bundle_path: endpoints.workflowBundlePath,
@@ -132,6 +136,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
   const running = worker.run();
   return {
     pool,
+    ownerUrl,
     ledger,
     cards,
     client,

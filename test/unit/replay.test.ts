@@ -46,6 +46,22 @@ const REQUIRED_PATHS = [
   'network-settlement-matched',
   'network-settlement-mismatched',
   'network-settlement-stuck',
+  // Billing (one run per statement): paid at its close (nothing owed), collected by direct debit,
+  // the debit returned (past due, frozen, late fee), the minimum paid by transfer, and dunning
+  // then paid by transfer (unfrozen).
+  'billing-paid-at-close',
+  'billing-direct-debit-paid',
+  'billing-direct-debit-returned',
+  'billing-minimum-paid',
+  'billing-past-due-then-paid',
+  'dispute-won-accepted',
+  'dispute-won-silence',
+  'dispute-pre-arbitration-won',
+  'dispute-pre-arbitration-overdue-lost',
+  'dispute-withdrawn',
+  'dispute-refund-reduced-withdrawn',
+  'dispute-chargeback-refused',
+  'dispute-refused-over-amount',
 ];
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });

@@ -4,15 +4,32 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@conn
 import { CardService } from '../../gen/cardplatform/cards/v1/cards_pb.js';
 import { cardIssueSchema, type Card, type CardStore } from '../../cards/cards.js';
 import { cardIdSchema } from '../../domain/card.js';
+import { currencySchema } from '../../domain/money.js';
+import { paymentIdSchema } from '../../domain/payment.js';
 import { describeIssue } from '../../domain/validation.js';
+import { spendLimitsSchema } from '../../domain/spend-limits.js';
+import { cardLimitUsage, limitUsage, scopeLimits } from '../../ledger/spend-limits.js';
 import { creditLineAccountId } from '../../ledger/ids.js';
 import type { Ledger } from '../../ledger/ledger.js';
 import { scopeOf } from './auth.js';
-import { cardToProto, optionalMinor } from './convert.js';
+import { cardToProto, limitUsageToProto, optionalMinor, spendLimitsFromProto } from './convert.js';
 import { invalidArgument, notFound } from './errors.js';
 
-export function createCardService(deps: { cards: CardStore; ledger: Ledger }): ServiceImpl<typeof CardService> {
-  const { cards, ledger } = deps;
+export function createCardService(deps: {
+  cards: CardStore;
+  ledger: Ledger;
+  /** Which spend-limit windows are current (epoch ms); default Date.now. */
+  clock?: () => number;
+}): ServiceImpl<typeof CardService> {
+  const { cards, ledger, clock = Date.now } = deps;
+  /** A card as the API shows it: with its limits and what their current windows used. */
+  const view = async (card: Card) => cardToProto(card, await cardLimitUsage(ledger, card, clock()));
+  /** Limits from the wire, validated before anything is written. */
+  const limitsOf = (wire: Parameters<typeof spendLimitsFromProto>[0]) => {
+    const parsed = spendLimitsSchema.safeParse(spendLimitsFromProto(wire));
+    if (!parsed.success) throw invalidArgument(describeIssue(parsed.error, 'limits.'));
+    return parsed.data;
+  };
   const visibleCard = async (ctx: HandlerContext, card_id: string): Promise<Card> => {
     const parsed = cardIdSchema.safeParse(card_id);
     if (!parsed.success) throw invalidArgument(describeIssue(parsed.error, 'card_id'));
@@ -53,23 +70,39 @@ export function createCardService(deps: { cards: CardStore; ledger: Ledger }): S
       if (existing && !scopeOf(ctx.values).company_ids.has(existing.company_id)) {
         throw new ConnectError(`card_id: ${parsed.data.card_id} is taken`, Code.AlreadyExists);
       }
-      return { card: cardToProto(await cards.issue({ ...parsed.data, account_id })) };
+      return { card: await view(await cards.issue({ ...parsed.data, account_id })) };
     },
     async getCard(req, ctx) {
-      return { card: cardToProto(await visibleCard(ctx, req.cardId)) };
+      return { card: await view(await visibleCard(ctx, req.cardId)) };
     },
     async freezeCard(req, ctx) {
       const card = await visibleCard(ctx, req.cardId);
-      return { card: cardToProto((await cards.setStatus(card.card_id, 'frozen'))!) };
+      return { card: await view((await cards.setStatus(card.card_id, 'frozen'))!) };
     },
     async unfreezeCard(req, ctx) {
       const card = await visibleCard(ctx, req.cardId);
-      return { card: cardToProto((await cards.setStatus(card.card_id, 'active'))!) };
+      return { card: await view((await cards.setStatus(card.card_id, 'active'))!) };
     },
     async setCardRules(req, ctx) {
       const rules = rulesOf(req.transactionLimitMinor, req.blockedMccs);
       const card = await visibleCard(ctx, req.cardId);
-      return { card: cardToProto((await cards.setRules(card.card_id, rules))!) };
+      return { card: await view((await cards.setRules(card.card_id, rules))!) };
+    },
+    async setSpendLimits(req, ctx) {
+      const limits = limitsOf(req.limits);
+      const card = await visibleCard(ctx, req.cardId);
+      return { card: await view((await cards.setSpendLimits(card.card_id, limits))!) };
+    },
+    async setCompanySpendLimits(req, ctx) {
+      const company = paymentIdSchema.safeParse(req.companyId);
+      if (!company.success) throw invalidArgument(describeIssue(company.error, 'company_id'));
+      const currency = currencySchema.safeParse(req.currency);
+      if (!currency.success) throw invalidArgument(describeIssue(currency.error, 'currency'));
+      const limits = limitsOf(req.limits);
+      if (!scopeOf(ctx.values).company_ids.has(company.data)) throw notFound('company');
+      const stored = await cards.setCompanySpendLimits(company.data, currency.data, limits);
+      const usage = await limitUsage(ledger, scopeLimits('company', company.data, currency.data, stored, clock()));
+      return { companyId: company.data, currency: currency.data, limits: usage.map(limitUsageToProto) };
     },
   };
 }

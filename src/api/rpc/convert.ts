@@ -3,10 +3,14 @@
 import { CURRENCIES } from '../../domain/money.js';
 import type { CardDecision } from '../../domain/card.js';
 import type { PaymentState } from '../../domain/payment.js';
+import type { DisputeView } from '../../domain/dispute.js';
 import type { Transfer } from '../../ledger/ledger.js';
 import { TransferCode, TransferFlags } from '../../domain/ledger.js';
 import type { Balance } from '../../ledger/ledger.js';
 import type { Card } from '../../cards/cards.js';
+import { SpendLimitMeasure, SpendLimitWindow, type SpendLimit as SpendLimitProto } from '../../gen/cardplatform/cards/v1/cards_pb.js';
+import type { SpendLimit, SpendLimitMeasure as Measure, SpendLimitWindow as Window } from '../../domain/spend-limits.js';
+import type { LimitUsage } from '../../ledger/spend-limits.js';
 
 /** int64 -> number for the domain schemas. Values beyond the safe range become NaN, which every
  * amount schema refuses ("must be a number of minor units"), so nothing is silently rounded. */
@@ -34,7 +38,8 @@ export function decisionToProto(decision: CardDecision) {
   };
 }
 
-export function paymentToProto(state: PaymentState) {
+/** A payment as the API answers it; a card payment's disputes when the caller looked them up. */
+export function paymentToProto(state: PaymentState, disputes: readonly DisputeView[] = []) {
   return {
     paymentId: state.payment_id,
     kind: state.kind,
@@ -52,6 +57,15 @@ export function paymentToProto(state: PaymentState) {
     declineReason: state.decline_reason ?? '',
     needsAttention: state.needs_attention,
     timeline: state.timeline.map((e) => ({ at: e.at, event: e.event, detail: e.detail ?? '' })),
+    disputes: disputes.map((d) => ({
+      disputeId: d.dispute_id,
+      status: d.status,
+      amountMinor: BigInt(d.amount_minor),
+      openMinor: BigInt(d.open_minor),
+      creditedMinor: BigInt(d.credited_minor),
+      wonMinor: BigInt(d.won_minor),
+      reversedMinor: BigInt(d.reversed_minor),
+    })),
   };
 }
 
@@ -87,8 +101,45 @@ export function accountToProto(balance: Balance, company_id: string) {
   };
 }
 
-export function cardToProto(card: Card) {
+const WINDOWS: Record<Window, SpendLimitWindow> = {
+  day: SpendLimitWindow.DAY,
+  week: SpendLimitWindow.WEEK,
+  month: SpendLimitWindow.MONTH,
+  all_time: SpendLimitWindow.ALL_TIME,
+};
+const MEASURES: Record<Measure, SpendLimitMeasure> = { amount: SpendLimitMeasure.AMOUNT, count: SpendLimitMeasure.COUNT };
+const byValue = <K extends string>(map: Record<K, number>, value: number): K | undefined =>
+  (Object.keys(map) as K[]).find((k) => map[k] === value);
+
+/** Wire limits -> the domain's input (validated by spendLimitsSchema after this): an unspecified or
+ * unknown enum becomes absent, which the schema refuses naming the field. */
+export function spendLimitsFromProto(limits: SpendLimitProto[]): unknown[] {
+  return limits.map((l) => ({
+    window: byValue(WINDOWS, l.window),
+    measure: byValue(MEASURES, l.measure),
+    limit: minor(l.limit),
+    mccs: l.mccs,
+  }));
+}
+
+export function spendLimitToProto(l: SpendLimit) {
+  return { window: WINDOWS[l.window], measure: MEASURES[l.measure], limit: BigInt(l.limit), mccs: l.mccs };
+}
+
+export function limitUsageToProto(u: LimitUsage) {
   return {
+    limit: spendLimitToProto(u.limit),
+    name: u.name,
+    window: u.window_label,
+    used: BigInt(u.used),
+    remaining: BigInt(Math.max(0, u.limit.limit - u.used)),
+  };
+}
+
+export function cardToProto(card: Card, usage: { card_limits: LimitUsage[]; company_limits: LimitUsage[] }) {
+  return {
+    spendLimits: usage.card_limits.map(limitUsageToProto),
+    companySpendLimits: usage.company_limits.map(limitUsageToProto),
     cardId: card.card_id,
     companyId: card.company_id,
     currency: card.currency,

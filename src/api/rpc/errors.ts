@@ -10,6 +10,7 @@ import { DatabaseBusyError } from '../../ledger/db.js';
 import { LedgerInputError } from '../../ledger/ledger.js';
 import { AuthorizationConflictError, CardEventRefusedError, CardStepFailedError } from '../card-payments.js';
 import { InvalidPaymentError } from '../payments.js';
+import { DisputeKeyConflictError, DisputeRefusedError, InvalidDisputeError } from '../disputes.js';
 
 export function invalidArgument(message: string): ConnectError {
   return new ConnectError(message, Code.InvalidArgument);
@@ -89,6 +90,9 @@ export function toConnectError(err: unknown, log: Logger, method: string): Conne
     return invalidArgument(err.message);
   }
   if (err instanceof CardEventRefusedError) return new ConnectError(err.message, Code.FailedPrecondition);
+  if (err instanceof InvalidDisputeError) return invalidArgument(err.message);
+  if (err instanceof DisputeRefusedError) return new ConnectError(err.message, Code.FailedPrecondition);
+  if (err instanceof DisputeKeyConflictError) return new ConnectError(err.message, Code.AlreadyExists);
   // Another amount or card under a transaction id the platform already has: never the first
   // decision, as if it covered the new request.
   if (err instanceof AuthorizationConflictError) return new ConnectError(err.message, Code.AlreadyExists);

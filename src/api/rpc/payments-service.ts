@@ -44,6 +44,7 @@ import {
   reverseCardPayment,
 } from '../card-payments.js';
 import { InvalidPaymentError, PaymentNotFoundError, getPayment, parsePayout, startPayout } from '../payments.js';
+import { disputesOfPayment, notifyDisputesOfRefund } from '../disputes.js';
 import { getPaymentQuery } from '../../workflows/messages.js';
 import { scopeOf } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
@@ -374,7 +375,12 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(refundSchema, event, 'refund');
       await checkExisting(ctx, payment);
-      return { payment: paymentToProto(await refundCardPayment(client, payment, event, cardOptions)) };
+      const refunded = await refundCardPayment(client, payment, event, cardOptions);
+      // An open dispute reconciles the refund now rather than at its next message (best effort).
+      await notifyDisputesOfRefund(client, payment.payment_id).catch((err: unknown) =>
+        deps.log?.warn({ payment_id: payment.payment_id, err: (err as Error).message }, 'open disputes not told of a refund'),
+      );
+      return { payment: paymentToProto(refunded) };
     },
 
     async payout(req, ctx) {
@@ -408,7 +414,10 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
 
     async getPayment(req, ctx) {
       const payment_id = paymentIdOrInvalid(req.paymentId);
-      return { payment: paymentToProto(await visiblePayment(ctx, payment_id)) };
+      const state = await visiblePayment(ctx, payment_id);
+      // A card payment's disputes live in their own workflows (the card's authorization path is
+      // left alone): joined here.
+      return { payment: paymentToProto(state, state.kind === 'card' ? await disputesOfPayment(client, payment_id) : []) };
     },
 
     async listPayments(req, ctx) {
@@ -430,7 +439,11 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       }
       // Every value below passed a strict pattern (no quotes), so the query cannot be escaped.
       const companies = filter.company_id ? [filter.company_id] : [...scope.company_ids];
-      const clauses = [`${CompanyIdKey.name} IN (${companies.map((c) => `'${c}'`).join(', ')})`];
+      // Payments only: other workflows carry CompanyId too (billing-<company>-<currency>).
+      const clauses = [
+        `WorkflowType IN ('payoutWorkflow', 'cardPaymentWorkflow')`,
+        `${CompanyIdKey.name} IN (${companies.map((c) => `'${c}'`).join(', ')})`,
+      ];
       if (filter.status) clauses.push(`${PaymentStatusKey.name} = '${filter.status}'`);
       if (filter.card_id) clauses.push(`${CardIdKey.name} = '${filter.card_id}'`);
       if (filter.started_after) clauses.push(`StartTime >= '${filter.started_after}'`);

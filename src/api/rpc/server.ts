@@ -9,6 +9,7 @@ import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { createAsyncIterable, readAllBytes, type UniversalHandler } from '@connectrpc/connect/protocol';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
+import { BillingService } from '../../gen/cardplatform/billing/v1/billing_pb.js';
 import { CardService } from '../../gen/cardplatform/cards/v1/cards_pb.js';
 import { LedgerService } from '../../gen/cardplatform/ledger/v1/ledger_pb.js';
 import { PaymentService } from '../../gen/cardplatform/payments/v1/payments_pb.js';
@@ -16,16 +17,21 @@ import type { CardStore } from '../../cards/cards.js';
 import type { CardWorkflowOptions } from '../../domain/card.js';
 import type { PayoutWorkflowOptions } from '../../domain/payment.js';
 import type { Ledger } from '../../ledger/ledger.js';
+import type { StatementStore } from '../../ledger/statements.js';
 import { SpanKind, traced } from '../../telemetry/spans.js';
 import type { ApiKeyStore } from '../keys.js';
 import type { AdmissionControl } from '../admission.js';
 import { admissionInterceptor } from './admission-interceptor.js';
 import { authInterceptor, scopeKey } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
+import { createBillingService } from './billing-service.js';
 import { createCardService } from './cards-service.js';
 import { toConnectError } from './errors.js';
 import { createLedgerService } from './ledger-service.js';
 import { createPaymentService } from './payments-service.js';
+import { createDisputeService } from './disputes-service.js';
+import type { DisputeWorkflowOptions } from '../../domain/dispute.js';
+import { DisputeService } from '../../gen/cardplatform/disputes/v1/disputes_pb.js';
 
 /** Largest request message accepted, in bytes: every request of this API is small. */
 export const REQUEST_BYTES_MAX = 64 * 1024;
@@ -37,12 +43,15 @@ export interface ApiServerDeps {
   client: Client;
   ledger: Ledger;
   cards: CardStore;
+  statements: StatementStore;
   keys: ApiKeyStore;
   task_queue: string;
   /** Where new card payments start (TEMPORAL_AUTHORIZATION_TASK_QUEUE); default task_queue. */
   card_task_queue?: string;
   payout_options: PayoutWorkflowOptions;
   card_options?: CardWorkflowOptions;
+  /** The network's dispute deadlines (days in production; short in demos and tests). */
+  dispute_options?: DisputeWorkflowOptions;
   log: Logger;
   metrics?: ApiMetrics;
   /** Bounds this process's calls into Temporal (src/api/admission.ts); absent: unbounded. */
@@ -184,6 +193,8 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
     router.service(PaymentService, createPaymentService(deps));
     router.service(LedgerService, createLedgerService(deps));
     router.service(CardService, createCardService(deps));
+    router.service(BillingService, createBillingService(deps));
+    router.service(DisputeService, createDisputeService(deps));
     router.handlers.splice(0, router.handlers.length, ...router.handlers.map(parseFailuresAreInvalidArgument));
   };
   const handler = connectNodeAdapter({

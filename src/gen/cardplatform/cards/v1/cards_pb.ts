@@ -10,7 +10,88 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cardplatform/cards/v1/cards.proto.
  */
 export const file_cardplatform_cards_v1_cards: GenFile = /*@__PURE__*/
-  fileDesc("CiFjYXJkcGxhdGZvcm0vY2FyZHMvdjEvY2FyZHMucHJvdG8SFWNhcmRwbGF0Zm9ybS5jYXJkcy52MSLcAQoEQ2FyZBIPCgdjYXJkX2lkGAEgASgJEhIKCmNvbXBhbnlfaWQYAiABKAkSEAoIY3VycmVuY3kYAyABKAkSMQoGc3RhdHVzGAQgASgOMiEuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkNhcmRTdGF0dXMSJAoXdHJhbnNhY3Rpb25fbGltaXRfbWlub3IYBSABKANIAIgBARIUCgxibG9ja2VkX21jY3MYBiADKAkSEgoKYWNjb3VudF9pZBgHIAEoCUIaChhfdHJhbnNhY3Rpb25fbGltaXRfbWlub3IioQEKEElzc3VlQ2FyZFJlcXVlc3QSDwoHY2FyZF9pZBgBIAEoCRISCgpjb21wYW55X2lkGAIgASgJEhAKCGN1cnJlbmN5GAMgASgJEiQKF3RyYW5zYWN0aW9uX2xpbWl0X21pbm9yGAQgASgDSACIAQESFAoMYmxvY2tlZF9tY2NzGAUgAygJQhoKGF90cmFuc2FjdGlvbl9saW1pdF9taW5vciI+ChFJc3N1ZUNhcmRSZXNwb25zZRIpCgRjYXJkGAEgASgLMhsuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkNhcmQiIQoOR2V0Q2FyZFJlcXVlc3QSDwoHY2FyZF9pZBgBIAEoCSI8Cg9HZXRDYXJkUmVzcG9uc2USKQoEY2FyZBgBIAEoCzIbLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5DYXJkIiQKEUZyZWV6ZUNhcmRSZXF1ZXN0Eg8KB2NhcmRfaWQYASABKAkiPwoSRnJlZXplQ2FyZFJlc3BvbnNlEikKBGNhcmQYASABKAsyGy5jYXJkcGxhdGZvcm0uY2FyZHMudjEuQ2FyZCImChNVbmZyZWV6ZUNhcmRSZXF1ZXN0Eg8KB2NhcmRfaWQYASABKAkiQQoUVW5mcmVlemVDYXJkUmVzcG9uc2USKQoEY2FyZBgBIAEoCzIbLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5DYXJkIn4KE1NldENhcmRSdWxlc1JlcXVlc3QSDwoHY2FyZF9pZBgBIAEoCRIkChd0cmFuc2FjdGlvbl9saW1pdF9taW5vchgCIAEoA0gAiAEBEhQKDGJsb2NrZWRfbWNjcxgDIAMoCUIaChhfdHJhbnNhY3Rpb25fbGltaXRfbWlub3IiQQoUU2V0Q2FyZFJ1bGVzUmVzcG9uc2USKQoEY2FyZBgBIAEoCzIbLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5DYXJkKlkKCkNhcmRTdGF0dXMSGwoXQ0FSRF9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJDQVJEX1NUQVRVU19BQ1RJVkUQARIWChJDQVJEX1NUQVRVU19GUk9aRU4QAjL8AwoLQ2FyZFNlcnZpY2USXgoJSXNzdWVDYXJkEicuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLklzc3VlQ2FyZFJlcXVlc3QaKC5jYXJkcGxhdGZvcm0uY2FyZHMudjEuSXNzdWVDYXJkUmVzcG9uc2USWAoHR2V0Q2FyZBIlLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5HZXRDYXJkUmVxdWVzdBomLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5HZXRDYXJkUmVzcG9uc2USYQoKRnJlZXplQ2FyZBIoLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5GcmVlemVDYXJkUmVxdWVzdBopLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5GcmVlemVDYXJkUmVzcG9uc2USZwoMVW5mcmVlemVDYXJkEiouY2FyZHBsYXRmb3JtLmNhcmRzLnYxLlVuZnJlZXplQ2FyZFJlcXVlc3QaKy5jYXJkcGxhdGZvcm0uY2FyZHMudjEuVW5mcmVlemVDYXJkUmVzcG9uc2USZwoMU2V0Q2FyZFJ1bGVzEiouY2FyZHBsYXRmb3JtLmNhcmRzLnYxLlNldENhcmRSdWxlc1JlcXVlc3QaKy5jYXJkcGxhdGZvcm0uY2FyZHMudjEuU2V0Q2FyZFJ1bGVzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiFjYXJkcGxhdGZvcm0vY2FyZHMvdjEvY2FyZHMucHJvdG8SFWNhcmRwbGF0Zm9ybS5jYXJkcy52MSKdAQoKU3BlbmRMaW1pdBI3CgZ3aW5kb3cYASABKA4yJy5jYXJkcGxhdGZvcm0uY2FyZHMudjEuU3BlbmRMaW1pdFdpbmRvdxI5CgdtZWFzdXJlGAIgASgOMiguY2FyZHBsYXRmb3JtLmNhcmRzLnYxLlNwZW5kTGltaXRNZWFzdXJlEg0KBWxpbWl0GAMgASgDEgwKBG1jY3MYBCADKAkiggEKD1NwZW5kTGltaXRVc2FnZRIwCgVsaW1pdBgBIAEoCzIhLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5TcGVuZExpbWl0EgwKBG5hbWUYAiABKAkSDgoGd2luZG93GAMgASgJEgwKBHVzZWQYBCABKAMSEQoJcmVtYWluaW5nGAUgASgDIuACCgRDYXJkEg8KB2NhcmRfaWQYASABKAkSEgoKY29tcGFueV9pZBgCIAEoCRIQCghjdXJyZW5jeRgDIAEoCRIxCgZzdGF0dXMYBCABKA4yIS5jYXJkcGxhdGZvcm0uY2FyZHMudjEuQ2FyZFN0YXR1cxIkChd0cmFuc2FjdGlvbl9saW1pdF9taW5vchgFIAEoA0gAiAEBEhQKDGJsb2NrZWRfbWNjcxgGIAMoCRISCgphY2NvdW50X2lkGAcgASgJEjwKDHNwZW5kX2xpbWl0cxgIIAMoCzImLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5TcGVuZExpbWl0VXNhZ2USRAoUY29tcGFueV9zcGVuZF9saW1pdHMYCSADKAsyJi5jYXJkcGxhdGZvcm0uY2FyZHMudjEuU3BlbmRMaW1pdFVzYWdlQhoKGF90cmFuc2FjdGlvbl9saW1pdF9taW5vciKhAQoQSXNzdWVDYXJkUmVxdWVzdBIPCgdjYXJkX2lkGAEgASgJEhIKCmNvbXBhbnlfaWQYAiABKAkSEAoIY3VycmVuY3kYAyABKAkSJAoXdHJhbnNhY3Rpb25fbGltaXRfbWlub3IYBCABKANIAIgBARIUCgxibG9ja2VkX21jY3MYBSADKAlCGgoYX3RyYW5zYWN0aW9uX2xpbWl0X21pbm9yIj4KEUlzc3VlQ2FyZFJlc3BvbnNlEikKBGNhcmQYASABKAsyGy5jYXJkcGxhdGZvcm0uY2FyZHMudjEuQ2FyZCIhCg5HZXRDYXJkUmVxdWVzdBIPCgdjYXJkX2lkGAEgASgJIjwKD0dldENhcmRSZXNwb25zZRIpCgRjYXJkGAEgASgLMhsuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkNhcmQiJAoRRnJlZXplQ2FyZFJlcXVlc3QSDwoHY2FyZF9pZBgBIAEoCSI/ChJGcmVlemVDYXJkUmVzcG9uc2USKQoEY2FyZBgBIAEoCzIbLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5DYXJkIiYKE1VuZnJlZXplQ2FyZFJlcXVlc3QSDwoHY2FyZF9pZBgBIAEoCSJBChRVbmZyZWV6ZUNhcmRSZXNwb25zZRIpCgRjYXJkGAEgASgLMhsuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkNhcmQifgoTU2V0Q2FyZFJ1bGVzUmVxdWVzdBIPCgdjYXJkX2lkGAEgASgJEiQKF3RyYW5zYWN0aW9uX2xpbWl0X21pbm9yGAIgASgDSACIAQESFAoMYmxvY2tlZF9tY2NzGAMgAygJQhoKGF90cmFuc2FjdGlvbl9saW1pdF9taW5vciJBChRTZXRDYXJkUnVsZXNSZXNwb25zZRIpCgRjYXJkGAEgASgLMhsuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkNhcmQiWwoVU2V0U3BlbmRMaW1pdHNSZXF1ZXN0Eg8KB2NhcmRfaWQYASABKAkSMQoGbGltaXRzGAIgAygLMiEuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLlNwZW5kTGltaXQiQwoWU2V0U3BlbmRMaW1pdHNSZXNwb25zZRIpCgRjYXJkGAEgASgLMhsuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkNhcmQidwocU2V0Q29tcGFueVNwZW5kTGltaXRzUmVxdWVzdBISCgpjb21wYW55X2lkGAEgASgJEhAKCGN1cnJlbmN5GAIgASgJEjEKBmxpbWl0cxgDIAMoCzIhLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5TcGVuZExpbWl0In0KHVNldENvbXBhbnlTcGVuZExpbWl0c1Jlc3BvbnNlEhIKCmNvbXBhbnlfaWQYASABKAkSEAoIY3VycmVuY3kYAiABKAkSNgoGbGltaXRzGAMgAygLMiYuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLlNwZW5kTGltaXRVc2FnZSquAQoQU3BlbmRMaW1pdFdpbmRvdxIiCh5TUEVORF9MSU1JVF9XSU5ET1dfVU5TUEVDSUZJRUQQABIaChZTUEVORF9MSU1JVF9XSU5ET1dfREFZEAESGwoXU1BFTkRfTElNSVRfV0lORE9XX1dFRUsQAhIcChhTUEVORF9MSU1JVF9XSU5ET1dfTU9OVEgQAxIfChtTUEVORF9MSU1JVF9XSU5ET1dfQUxMX1RJTUUQBCp3ChFTcGVuZExpbWl0TWVhc3VyZRIjCh9TUEVORF9MSU1JVF9NRUFTVVJFX1VOU1BFQ0lGSUVEEAASHgoaU1BFTkRfTElNSVRfTUVBU1VSRV9BTU9VTlQQARIdChlTUEVORF9MSU1JVF9NRUFTVVJFX0NPVU5UEAIqWQoKQ2FyZFN0YXR1cxIbChdDQVJEX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEkNBUkRfU1RBVFVTX0FDVElWRRABEhYKEkNBUkRfU1RBVFVTX0ZST1pFThACMvAFCgtDYXJkU2VydmljZRJeCglJc3N1ZUNhcmQSJy5jYXJkcGxhdGZvcm0uY2FyZHMudjEuSXNzdWVDYXJkUmVxdWVzdBooLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5Jc3N1ZUNhcmRSZXNwb25zZRJYCgdHZXRDYXJkEiUuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkdldENhcmRSZXF1ZXN0GiYuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkdldENhcmRSZXNwb25zZRJhCgpGcmVlemVDYXJkEiguY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkZyZWV6ZUNhcmRSZXF1ZXN0GikuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLkZyZWV6ZUNhcmRSZXNwb25zZRJnCgxVbmZyZWV6ZUNhcmQSKi5jYXJkcGxhdGZvcm0uY2FyZHMudjEuVW5mcmVlemVDYXJkUmVxdWVzdBorLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5VbmZyZWV6ZUNhcmRSZXNwb25zZRJnCgxTZXRDYXJkUnVsZXMSKi5jYXJkcGxhdGZvcm0uY2FyZHMudjEuU2V0Q2FyZFJ1bGVzUmVxdWVzdBorLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5TZXRDYXJkUnVsZXNSZXNwb25zZRJtCg5TZXRTcGVuZExpbWl0cxIsLmNhcmRwbGF0Zm9ybS5jYXJkcy52MS5TZXRTcGVuZExpbWl0c1JlcXVlc3QaLS5jYXJkcGxhdGZvcm0uY2FyZHMudjEuU2V0U3BlbmRMaW1pdHNSZXNwb25zZRKCAQoVU2V0Q29tcGFueVNwZW5kTGltaXRzEjMuY2FyZHBsYXRmb3JtLmNhcmRzLnYxLlNldENvbXBhbnlTcGVuZExpbWl0c1JlcXVlc3QaNC5jYXJkcGxhdGZvcm0uY2FyZHMudjEuU2V0Q29tcGFueVNwZW5kTGltaXRzUmVzcG9uc2ViBnByb3RvMw");
+
+/**
+ * @generated from message cardplatform.cards.v1.SpendLimit
+ */
+export type SpendLimit = Message<"cardplatform.cards.v1.SpendLimit"> & {
+  /**
+   * @generated from field: cardplatform.cards.v1.SpendLimitWindow window = 1;
+   */
+  window: SpendLimitWindow;
+
+  /**
+   * @generated from field: cardplatform.cards.v1.SpendLimitMeasure measure = 2;
+   */
+  measure: SpendLimitMeasure;
+
+  /**
+   * Minor units for an amount limit (at most 10^13), authorizations for a count limit (at most 10^6).
+   *
+   * @generated from field: int64 limit = 3;
+   */
+  limit: bigint;
+
+  /**
+   * Only authorizations at these merchant categories (ISO 18245) count and are checked; empty: all.
+   *
+   * @generated from field: repeated string mccs = 4;
+   */
+  mccs: string[];
+};
+
+/**
+ * Describes the message cardplatform.cards.v1.SpendLimit.
+ * Use `create(SpendLimitSchema)` to create a new message.
+ */
+export const SpendLimitSchema: GenMessage<SpendLimit> = /*@__PURE__*/
+  messageDesc(file_cardplatform_cards_v1_cards, 0);
+
+/**
+ * A limit and what its current window has used (held and cleared).
+ *
+ * @generated from message cardplatform.cards.v1.SpendLimitUsage
+ */
+export type SpendLimitUsage = Message<"cardplatform.cards.v1.SpendLimitUsage"> & {
+  /**
+   * @generated from field: cardplatform.cards.v1.SpendLimit limit = 1;
+   */
+  limit?: SpendLimit | undefined;
+
+  /**
+   * What a decline by this limit says, e.g. spend_limit:card:day:amount.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The current window: 2026-12-02, week-2026-11-30, 2026-12 or all.
+   *
+   * @generated from field: string window = 3;
+   */
+  window: string;
+
+  /**
+   * @generated from field: int64 used = 4;
+   */
+  used: bigint;
+
+  /**
+   * limit - used, never below 0 (a limit lowered below what was used leaves none).
+   *
+   * @generated from field: int64 remaining = 5;
+   */
+  remaining: bigint;
+};
+
+/**
+ * Describes the message cardplatform.cards.v1.SpendLimitUsage.
+ * Use `create(SpendLimitUsageSchema)` to create a new message.
+ */
+export const SpendLimitUsageSchema: GenMessage<SpendLimitUsage> = /*@__PURE__*/
+  messageDesc(file_cardplatform_cards_v1_cards, 1);
 
 /**
  * @generated from message cardplatform.cards.v1.Card
@@ -58,6 +139,20 @@ export type Card = Message<"cardplatform.cards.v1.Card"> & {
    * @generated from field: string account_id = 7;
    */
   accountId: string;
+
+  /**
+   * The card's spend limits, with what their current windows used.
+   *
+   * @generated from field: repeated cardplatform.cards.v1.SpendLimitUsage spend_limits = 8;
+   */
+  spendLimits: SpendLimitUsage[];
+
+  /**
+   * Its company's spend limits in its currency (shared by the company's cards), likewise.
+   *
+   * @generated from field: repeated cardplatform.cards.v1.SpendLimitUsage company_spend_limits = 9;
+   */
+  companySpendLimits: SpendLimitUsage[];
 };
 
 /**
@@ -65,7 +160,7 @@ export type Card = Message<"cardplatform.cards.v1.Card"> & {
  * Use `create(CardSchema)` to create a new message.
  */
 export const CardSchema: GenMessage<Card> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 0);
+  messageDesc(file_cardplatform_cards_v1_cards, 2);
 
 /**
  * @generated from message cardplatform.cards.v1.IssueCardRequest
@@ -102,7 +197,7 @@ export type IssueCardRequest = Message<"cardplatform.cards.v1.IssueCardRequest">
  * Use `create(IssueCardRequestSchema)` to create a new message.
  */
 export const IssueCardRequestSchema: GenMessage<IssueCardRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 1);
+  messageDesc(file_cardplatform_cards_v1_cards, 3);
 
 /**
  * @generated from message cardplatform.cards.v1.IssueCardResponse
@@ -119,7 +214,7 @@ export type IssueCardResponse = Message<"cardplatform.cards.v1.IssueCardResponse
  * Use `create(IssueCardResponseSchema)` to create a new message.
  */
 export const IssueCardResponseSchema: GenMessage<IssueCardResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 2);
+  messageDesc(file_cardplatform_cards_v1_cards, 4);
 
 /**
  * @generated from message cardplatform.cards.v1.GetCardRequest
@@ -136,7 +231,7 @@ export type GetCardRequest = Message<"cardplatform.cards.v1.GetCardRequest"> & {
  * Use `create(GetCardRequestSchema)` to create a new message.
  */
 export const GetCardRequestSchema: GenMessage<GetCardRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 3);
+  messageDesc(file_cardplatform_cards_v1_cards, 5);
 
 /**
  * @generated from message cardplatform.cards.v1.GetCardResponse
@@ -153,7 +248,7 @@ export type GetCardResponse = Message<"cardplatform.cards.v1.GetCardResponse"> &
  * Use `create(GetCardResponseSchema)` to create a new message.
  */
 export const GetCardResponseSchema: GenMessage<GetCardResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 4);
+  messageDesc(file_cardplatform_cards_v1_cards, 6);
 
 /**
  * @generated from message cardplatform.cards.v1.FreezeCardRequest
@@ -170,7 +265,7 @@ export type FreezeCardRequest = Message<"cardplatform.cards.v1.FreezeCardRequest
  * Use `create(FreezeCardRequestSchema)` to create a new message.
  */
 export const FreezeCardRequestSchema: GenMessage<FreezeCardRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 5);
+  messageDesc(file_cardplatform_cards_v1_cards, 7);
 
 /**
  * @generated from message cardplatform.cards.v1.FreezeCardResponse
@@ -187,7 +282,7 @@ export type FreezeCardResponse = Message<"cardplatform.cards.v1.FreezeCardRespon
  * Use `create(FreezeCardResponseSchema)` to create a new message.
  */
 export const FreezeCardResponseSchema: GenMessage<FreezeCardResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 6);
+  messageDesc(file_cardplatform_cards_v1_cards, 8);
 
 /**
  * @generated from message cardplatform.cards.v1.UnfreezeCardRequest
@@ -204,7 +299,7 @@ export type UnfreezeCardRequest = Message<"cardplatform.cards.v1.UnfreezeCardReq
  * Use `create(UnfreezeCardRequestSchema)` to create a new message.
  */
 export const UnfreezeCardRequestSchema: GenMessage<UnfreezeCardRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 7);
+  messageDesc(file_cardplatform_cards_v1_cards, 9);
 
 /**
  * @generated from message cardplatform.cards.v1.UnfreezeCardResponse
@@ -221,7 +316,7 @@ export type UnfreezeCardResponse = Message<"cardplatform.cards.v1.UnfreezeCardRe
  * Use `create(UnfreezeCardResponseSchema)` to create a new message.
  */
 export const UnfreezeCardResponseSchema: GenMessage<UnfreezeCardResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 8);
+  messageDesc(file_cardplatform_cards_v1_cards, 10);
 
 /**
  * @generated from message cardplatform.cards.v1.SetCardRulesRequest
@@ -248,7 +343,7 @@ export type SetCardRulesRequest = Message<"cardplatform.cards.v1.SetCardRulesReq
  * Use `create(SetCardRulesRequestSchema)` to create a new message.
  */
 export const SetCardRulesRequestSchema: GenMessage<SetCardRulesRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 9);
+  messageDesc(file_cardplatform_cards_v1_cards, 11);
 
 /**
  * @generated from message cardplatform.cards.v1.SetCardRulesResponse
@@ -265,7 +360,172 @@ export type SetCardRulesResponse = Message<"cardplatform.cards.v1.SetCardRulesRe
  * Use `create(SetCardRulesResponseSchema)` to create a new message.
  */
 export const SetCardRulesResponseSchema: GenMessage<SetCardRulesResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_cards_v1_cards, 10);
+  messageDesc(file_cardplatform_cards_v1_cards, 12);
+
+/**
+ * @generated from message cardplatform.cards.v1.SetSpendLimitsRequest
+ */
+export type SetSpendLimitsRequest = Message<"cardplatform.cards.v1.SetSpendLimitsRequest"> & {
+  /**
+   * @generated from field: string card_id = 1;
+   */
+  cardId: string;
+
+  /**
+   * At most 16, one per window, measure and set of merchant categories; empty: no limits.
+   *
+   * @generated from field: repeated cardplatform.cards.v1.SpendLimit limits = 2;
+   */
+  limits: SpendLimit[];
+};
+
+/**
+ * Describes the message cardplatform.cards.v1.SetSpendLimitsRequest.
+ * Use `create(SetSpendLimitsRequestSchema)` to create a new message.
+ */
+export const SetSpendLimitsRequestSchema: GenMessage<SetSpendLimitsRequest> = /*@__PURE__*/
+  messageDesc(file_cardplatform_cards_v1_cards, 13);
+
+/**
+ * @generated from message cardplatform.cards.v1.SetSpendLimitsResponse
+ */
+export type SetSpendLimitsResponse = Message<"cardplatform.cards.v1.SetSpendLimitsResponse"> & {
+  /**
+   * @generated from field: cardplatform.cards.v1.Card card = 1;
+   */
+  card?: Card | undefined;
+};
+
+/**
+ * Describes the message cardplatform.cards.v1.SetSpendLimitsResponse.
+ * Use `create(SetSpendLimitsResponseSchema)` to create a new message.
+ */
+export const SetSpendLimitsResponseSchema: GenMessage<SetSpendLimitsResponse> = /*@__PURE__*/
+  messageDesc(file_cardplatform_cards_v1_cards, 14);
+
+/**
+ * @generated from message cardplatform.cards.v1.SetCompanySpendLimitsRequest
+ */
+export type SetCompanySpendLimitsRequest = Message<"cardplatform.cards.v1.SetCompanySpendLimitsRequest"> & {
+  /**
+   * @generated from field: string company_id = 1;
+   */
+  companyId: string;
+
+  /**
+   * ISO 4217: the limits count the company's cards in this currency.
+   *
+   * @generated from field: string currency = 2;
+   */
+  currency: string;
+
+  /**
+   * @generated from field: repeated cardplatform.cards.v1.SpendLimit limits = 3;
+   */
+  limits: SpendLimit[];
+};
+
+/**
+ * Describes the message cardplatform.cards.v1.SetCompanySpendLimitsRequest.
+ * Use `create(SetCompanySpendLimitsRequestSchema)` to create a new message.
+ */
+export const SetCompanySpendLimitsRequestSchema: GenMessage<SetCompanySpendLimitsRequest> = /*@__PURE__*/
+  messageDesc(file_cardplatform_cards_v1_cards, 15);
+
+/**
+ * @generated from message cardplatform.cards.v1.SetCompanySpendLimitsResponse
+ */
+export type SetCompanySpendLimitsResponse = Message<"cardplatform.cards.v1.SetCompanySpendLimitsResponse"> & {
+  /**
+   * @generated from field: string company_id = 1;
+   */
+  companyId: string;
+
+  /**
+   * @generated from field: string currency = 2;
+   */
+  currency: string;
+
+  /**
+   * @generated from field: repeated cardplatform.cards.v1.SpendLimitUsage limits = 3;
+   */
+  limits: SpendLimitUsage[];
+};
+
+/**
+ * Describes the message cardplatform.cards.v1.SetCompanySpendLimitsResponse.
+ * Use `create(SetCompanySpendLimitsResponseSchema)` to create a new message.
+ */
+export const SetCompanySpendLimitsResponseSchema: GenMessage<SetCompanySpendLimitsResponse> = /*@__PURE__*/
+  messageDesc(file_cardplatform_cards_v1_cards, 16);
+
+/**
+ * UTC windows: a day from midnight, an ISO week from Monday midnight, a calendar month.
+ *
+ * @generated from enum cardplatform.cards.v1.SpendLimitWindow
+ */
+export enum SpendLimitWindow {
+  /**
+   * @generated from enum value: SPEND_LIMIT_WINDOW_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SPEND_LIMIT_WINDOW_DAY = 1;
+   */
+  DAY = 1,
+
+  /**
+   * @generated from enum value: SPEND_LIMIT_WINDOW_WEEK = 2;
+   */
+  WEEK = 2,
+
+  /**
+   * @generated from enum value: SPEND_LIMIT_WINDOW_MONTH = 3;
+   */
+  MONTH = 3,
+
+  /**
+   * @generated from enum value: SPEND_LIMIT_WINDOW_ALL_TIME = 4;
+   */
+  ALL_TIME = 4,
+}
+
+/**
+ * Describes the enum cardplatform.cards.v1.SpendLimitWindow.
+ */
+export const SpendLimitWindowSchema: GenEnum<SpendLimitWindow> = /*@__PURE__*/
+  enumDesc(file_cardplatform_cards_v1_cards, 0);
+
+/**
+ * @generated from enum cardplatform.cards.v1.SpendLimitMeasure
+ */
+export enum SpendLimitMeasure {
+  /**
+   * @generated from enum value: SPEND_LIMIT_MEASURE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The amounts authorized (minor units of the card's currency).
+   *
+   * @generated from enum value: SPEND_LIMIT_MEASURE_AMOUNT = 1;
+   */
+  AMOUNT = 1,
+
+  /**
+   * The number of authorizations.
+   *
+   * @generated from enum value: SPEND_LIMIT_MEASURE_COUNT = 2;
+   */
+  COUNT = 2,
+}
+
+/**
+ * Describes the enum cardplatform.cards.v1.SpendLimitMeasure.
+ */
+export const SpendLimitMeasureSchema: GenEnum<SpendLimitMeasure> = /*@__PURE__*/
+  enumDesc(file_cardplatform_cards_v1_cards, 1);
 
 /**
  * @generated from enum cardplatform.cards.v1.CardStatus
@@ -291,7 +551,7 @@ export enum CardStatus {
  * Describes the enum cardplatform.cards.v1.CardStatus.
  */
 export const CardStatusSchema: GenEnum<CardStatus> = /*@__PURE__*/
-  enumDesc(file_cardplatform_cards_v1_cards, 0);
+  enumDesc(file_cardplatform_cards_v1_cards, 2);
 
 /**
  * Cards of a company: what an authorization decision reads before the ledger is asked.
@@ -344,6 +604,27 @@ export const CardService: GenService<{
     methodKind: "unary";
     input: typeof SetCardRulesRequestSchema;
     output: typeof SetCardRulesResponseSchema;
+  },
+  /**
+   * Replaces the card's spend limits (README "Spend limits"). They apply from the next
+   * authorization; what the current windows used stays counted.
+   *
+   * @generated from rpc cardplatform.cards.v1.CardService.SetSpendLimits
+   */
+  setSpendLimits: {
+    methodKind: "unary";
+    input: typeof SetSpendLimitsRequestSchema;
+    output: typeof SetSpendLimitsResponseSchema;
+  },
+  /**
+   * Replaces a company's spend limits in a currency: they count every card of the company in it.
+   *
+   * @generated from rpc cardplatform.cards.v1.CardService.SetCompanySpendLimits
+   */
+  setCompanySpendLimits: {
+    methodKind: "unary";
+    input: typeof SetCompanySpendLimitsRequestSchema;
+    output: typeof SetCompanySpendLimitsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_cardplatform_cards_v1_cards, 0);

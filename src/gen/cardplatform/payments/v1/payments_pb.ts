@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cardplatform/payments/v1/payments.proto.
  */
 export const file_cardplatform_payments_v1_payments: GenFile = /*@__PURE__*/
-  fileDesc("CidjYXJkcGxhdGZvcm0vcGF5bWVudHMvdjEvcGF5bWVudHMucHJvdG8SGGNhcmRwbGF0Zm9ybS5wYXltZW50cy52MSIlCghNZXJjaGFudBILCgNtY2MYASABKAkSDAoEbmFtZRgCIAEoCSJ+Cg9DYXJkVHJhbnNhY3Rpb24SEgoKcGF5bWVudF9pZBgBIAEoCRIPCgdjYXJkX2lkGAIgASgJEhAKCGN1cnJlbmN5GAMgASgJEjQKCG1lcmNoYW50GAQgASgLMiIuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLk1lcmNoYW50IloKCERlY2lzaW9uEhAKCGFwcHJvdmVkGAEgASgIEhYKDmRlY2xpbmVfcmVhc29uGAIgASgJEhAKCHN0YW5kX2luGAMgASgIEhIKCmhlbGRfbWlub3IYBCABKAMiOgoNVGltZWxpbmVFbnRyeRIKCgJhdBgBIAEoCRINCgVldmVudBgCIAEoCRIOCgZkZXRhaWwYAyABKAki/wIKB1BheW1lbnQSEgoKcGF5bWVudF9pZBgBIAEoCRIMCgRraW5kGAIgASgJEg4KBnN0YXR1cxgDIAEoCRIQCghjdXJyZW5jeRgEIAEoCRIUCgxhbW91bnRfbWlub3IYBSABKAMSGAoQYXV0aG9yaXplZF9taW5vchgGIAEoAxISCgpoZWxkX21pbm9yGAcgASgDEhQKDHBvc3RlZF9taW5vchgIIAEoAxIWCg5yZXZlcnNlZF9taW5vchgJIAEoAxIWCg5yZWZ1bmRlZF9taW5vchgKIAEoAxIVCg1zZXR0bGVkX21pbm9yGAsgASgDEhIKCmNvbXBhbnlfaWQYDCABKAkSDwoHY2FyZF9pZBgNIAEoCRIWCg5kZWNsaW5lX3JlYXNvbhgOIAEoCRIXCg9uZWVkc19hdHRlbnRpb24YDyABKAgSOQoIdGltZWxpbmUYECADKAsyJy5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuVGltZWxpbmVFbnRyeSKdAQoQQXV0aG9yaXplUmVxdWVzdBI+Cgt0cmFuc2FjdGlvbhgBIAEoCzIpLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5DYXJkVHJhbnNhY3Rpb24SFAoMYW1vdW50X21pbm9yGAIgASgDEjMKCHN0YW5kX2luGAMgASgOMiEuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlN0YW5kSW4iSQoRQXV0aG9yaXplUmVzcG9uc2USNAoIZGVjaXNpb24YASABKAsyIi5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuRGVjaXNpb24iTgoQSW5jcmVtZW50UmVxdWVzdBISCgpwYXltZW50X2lkGAEgASgJEhAKCGV2ZW50X2lkGAIgASgJEhQKDGFtb3VudF9taW5vchgDIAEoAyJJChFJbmNyZW1lbnRSZXNwb25zZRI0CghkZWNpc2lvbhgBIAEoCzIiLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5EZWNpc2lvbiJiCg5SZXZlcnNlUmVxdWVzdBISCgpwYXltZW50X2lkGAEgASgJEhAKCGV2ZW50X2lkGAIgASgJEhkKDGFtb3VudF9taW5vchgDIAEoA0gAiAEBQg8KDV9hbW91bnRfbWlub3IiRQoPUmV2ZXJzZVJlc3BvbnNlEjIKB3BheW1lbnQYASABKAsyIS5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuUGF5bWVudCKMAQoMQ2xlYXJSZXF1ZXN0Ej4KC3RyYW5zYWN0aW9uGAEgASgLMikuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLkNhcmRUcmFuc2FjdGlvbhIQCghldmVudF9pZBgCIAEoCRIUCgxhbW91bnRfbWlub3IYAyABKAMSFAoMbW9yZV90b19jb21lGAQgASgIIkMKDUNsZWFyUmVzcG9uc2USMgoHcGF5bWVudBgBIAEoCzIhLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5QYXltZW50IncKDVJlZnVuZFJlcXVlc3QSPgoLdHJhbnNhY3Rpb24YASABKAsyKS5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuQ2FyZFRyYW5zYWN0aW9uEhAKCGV2ZW50X2lkGAIgASgJEhQKDGFtb3VudF9taW5vchgDIAEoAyJECg5SZWZ1bmRSZXNwb25zZRIyCgdwYXltZW50GAEgASgLMiEuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlBheW1lbnQiKwoFUGF5ZWUSDAoEbmFtZRgBIAEoCRIUCgxiYW5rX2FjY291bnQYAiABKAkijwEKDVBheW91dFJlcXVlc3QSEgoKcGF5bWVudF9pZBgBIAEoCRISCgpjb21wYW55X2lkGAIgASgJEhQKDGFtb3VudF9taW5vchgDIAEoAxIQCghjdXJyZW5jeRgEIAEoCRIuCgVwYXllZRgFIAEoCzIfLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5QYXllZSJVCg5QYXlvdXRSZXNwb25zZRIyCgdwYXltZW50GAEgASgLMiEuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlBheW1lbnQSDwoHc3RhcnRlZBgCIAEoCCInChFHZXRQYXltZW50UmVxdWVzdBISCgpwYXltZW50X2lkGAEgASgJIkgKEkdldFBheW1lbnRSZXNwb25zZRIyCgdwYXltZW50GAEgASgLMiEuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlBheW1lbnQioAEKE0xpc3RQYXltZW50c1JlcXVlc3QSDgoGc3RhdHVzGAEgASgJEg8KB2NhcmRfaWQYAiABKAkSEgoKY29tcGFueV9pZBgDIAEoCRIVCg1zdGFydGVkX2FmdGVyGAQgASgJEhYKDnN0YXJ0ZWRfYmVmb3JlGAUgASgJEhEKCXBhZ2Vfc2l6ZRgGIAEoBRISCgpwYWdlX3Rva2VuGAcgASgJIrwBCg5QYXltZW50U3VtbWFyeRISCgpwYXltZW50X2lkGAEgASgJEgwKBGtpbmQYAiABKAkSDgoGc3RhdHVzGAMgASgJEhIKCmNvbXBhbnlfaWQYBCABKAkSDwoHY2FyZF9pZBgFIAEoCRIUCgxhbW91bnRfbWlub3IYBiABKAMSEAoIY3VycmVuY3kYByABKAkSFwoPbmVlZHNfYXR0ZW50aW9uGAggASgIEhIKCnN0YXJ0ZWRfYXQYCSABKAkiawoUTGlzdFBheW1lbnRzUmVzcG9uc2USOgoIcGF5bWVudHMYASADKAsyKC5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuUGF5bWVudFN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKk8KB1N0YW5kSW4SGAoUU1RBTkRfSU5fVU5TUEVDSUZJRUQQABIUChBTVEFORF9JTl9ERUNMSU5FEAESFAoQU1RBTkRfSU5fQVBQUk9WRRACMqgGCg5QYXltZW50U2VydmljZRJkCglBdXRob3JpemUSKi5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuQXV0aG9yaXplUmVxdWVzdBorLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5BdXRob3JpemVSZXNwb25zZRJkCglJbmNyZW1lbnQSKi5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuSW5jcmVtZW50UmVxdWVzdBorLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5JbmNyZW1lbnRSZXNwb25zZRJeCgdSZXZlcnNlEiguY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlJldmVyc2VSZXF1ZXN0GikuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlJldmVyc2VSZXNwb25zZRJYCgVDbGVhchImLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5DbGVhclJlcXVlc3QaJy5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuQ2xlYXJSZXNwb25zZRJbCgZSZWZ1bmQSJy5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuUmVmdW5kUmVxdWVzdBooLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5SZWZ1bmRSZXNwb25zZRJbCgZQYXlvdXQSJy5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuUGF5b3V0UmVxdWVzdBooLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5QYXlvdXRSZXNwb25zZRJnCgpHZXRQYXltZW50EisuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLkdldFBheW1lbnRSZXF1ZXN0GiwuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLkdldFBheW1lbnRSZXNwb25zZRJtCgxMaXN0UGF5bWVudHMSLS5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuTGlzdFBheW1lbnRzUmVxdWVzdBouLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5MaXN0UGF5bWVudHNSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CidjYXJkcGxhdGZvcm0vcGF5bWVudHMvdjEvcGF5bWVudHMucHJvdG8SGGNhcmRwbGF0Zm9ybS5wYXltZW50cy52MSIlCghNZXJjaGFudBILCgNtY2MYASABKAkSDAoEbmFtZRgCIAEoCSJ+Cg9DYXJkVHJhbnNhY3Rpb24SEgoKcGF5bWVudF9pZBgBIAEoCRIPCgdjYXJkX2lkGAIgASgJEhAKCGN1cnJlbmN5GAMgASgJEjQKCG1lcmNoYW50GAQgASgLMiIuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLk1lcmNoYW50IloKCERlY2lzaW9uEhAKCGFwcHJvdmVkGAEgASgIEhYKDmRlY2xpbmVfcmVhc29uGAIgASgJEhAKCHN0YW5kX2luGAMgASgIEhIKCmhlbGRfbWlub3IYBCABKAMiOgoNVGltZWxpbmVFbnRyeRIKCgJhdBgBIAEoCRINCgVldmVudBgCIAEoCRIOCgZkZXRhaWwYAyABKAkiuwMKB1BheW1lbnQSEgoKcGF5bWVudF9pZBgBIAEoCRIMCgRraW5kGAIgASgJEg4KBnN0YXR1cxgDIAEoCRIQCghjdXJyZW5jeRgEIAEoCRIUCgxhbW91bnRfbWlub3IYBSABKAMSGAoQYXV0aG9yaXplZF9taW5vchgGIAEoAxISCgpoZWxkX21pbm9yGAcgASgDEhQKDHBvc3RlZF9taW5vchgIIAEoAxIWCg5yZXZlcnNlZF9taW5vchgJIAEoAxIWCg5yZWZ1bmRlZF9taW5vchgKIAEoAxIVCg1zZXR0bGVkX21pbm9yGAsgASgDEhIKCmNvbXBhbnlfaWQYDCABKAkSDwoHY2FyZF9pZBgNIAEoCRIWCg5kZWNsaW5lX3JlYXNvbhgOIAEoCRIXCg9uZWVkc19hdHRlbnRpb24YDyABKAgSOQoIdGltZWxpbmUYECADKAsyJy5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuVGltZWxpbmVFbnRyeRI6CghkaXNwdXRlcxgRIAMoCzIoLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5QYXltZW50RGlzcHV0ZSKhAQoOUGF5bWVudERpc3B1dGUSEgoKZGlzcHV0ZV9pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkSFAoMYW1vdW50X21pbm9yGAMgASgDEhIKCm9wZW5fbWlub3IYBCABKAMSFgoOY3JlZGl0ZWRfbWlub3IYBSABKAMSEQoJd29uX21pbm9yGAYgASgDEhYKDnJldmVyc2VkX21pbm9yGAcgASgDIp0BChBBdXRob3JpemVSZXF1ZXN0Ej4KC3RyYW5zYWN0aW9uGAEgASgLMikuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLkNhcmRUcmFuc2FjdGlvbhIUCgxhbW91bnRfbWlub3IYAiABKAMSMwoIc3RhbmRfaW4YAyABKA4yIS5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuU3RhbmRJbiJJChFBdXRob3JpemVSZXNwb25zZRI0CghkZWNpc2lvbhgBIAEoCzIiLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5EZWNpc2lvbiJOChBJbmNyZW1lbnRSZXF1ZXN0EhIKCnBheW1lbnRfaWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSFAoMYW1vdW50X21pbm9yGAMgASgDIkkKEUluY3JlbWVudFJlc3BvbnNlEjQKCGRlY2lzaW9uGAEgASgLMiIuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLkRlY2lzaW9uImIKDlJldmVyc2VSZXF1ZXN0EhIKCnBheW1lbnRfaWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSGQoMYW1vdW50X21pbm9yGAMgASgDSACIAQFCDwoNX2Ftb3VudF9taW5vciJFCg9SZXZlcnNlUmVzcG9uc2USMgoHcGF5bWVudBgBIAEoCzIhLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5QYXltZW50IowBCgxDbGVhclJlcXVlc3QSPgoLdHJhbnNhY3Rpb24YASABKAsyKS5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuQ2FyZFRyYW5zYWN0aW9uEhAKCGV2ZW50X2lkGAIgASgJEhQKDGFtb3VudF9taW5vchgDIAEoAxIUCgxtb3JlX3RvX2NvbWUYBCABKAgiQwoNQ2xlYXJSZXNwb25zZRIyCgdwYXltZW50GAEgASgLMiEuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlBheW1lbnQidwoNUmVmdW5kUmVxdWVzdBI+Cgt0cmFuc2FjdGlvbhgBIAEoCzIpLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5DYXJkVHJhbnNhY3Rpb24SEAoIZXZlbnRfaWQYAiABKAkSFAoMYW1vdW50X21pbm9yGAMgASgDIkQKDlJlZnVuZFJlc3BvbnNlEjIKB3BheW1lbnQYASABKAsyIS5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuUGF5bWVudCIrCgVQYXllZRIMCgRuYW1lGAEgASgJEhQKDGJhbmtfYWNjb3VudBgCIAEoCSKPAQoNUGF5b3V0UmVxdWVzdBISCgpwYXltZW50X2lkGAEgASgJEhIKCmNvbXBhbnlfaWQYAiABKAkSFAoMYW1vdW50X21pbm9yGAMgASgDEhAKCGN1cnJlbmN5GAQgASgJEi4KBXBheWVlGAUgASgLMh8uY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlBheWVlIlUKDlBheW91dFJlc3BvbnNlEjIKB3BheW1lbnQYASABKAsyIS5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuUGF5bWVudBIPCgdzdGFydGVkGAIgASgIIicKEUdldFBheW1lbnRSZXF1ZXN0EhIKCnBheW1lbnRfaWQYASABKAkiSAoSR2V0UGF5bWVudFJlc3BvbnNlEjIKB3BheW1lbnQYASABKAsyIS5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuUGF5bWVudCKgAQoTTGlzdFBheW1lbnRzUmVxdWVzdBIOCgZzdGF0dXMYASABKAkSDwoHY2FyZF9pZBgCIAEoCRISCgpjb21wYW55X2lkGAMgASgJEhUKDXN0YXJ0ZWRfYWZ0ZXIYBCABKAkSFgoOc3RhcnRlZF9iZWZvcmUYBSABKAkSEQoJcGFnZV9zaXplGAYgASgFEhIKCnBhZ2VfdG9rZW4YByABKAkivAEKDlBheW1lbnRTdW1tYXJ5EhIKCnBheW1lbnRfaWQYASABKAkSDAoEa2luZBgCIAEoCRIOCgZzdGF0dXMYAyABKAkSEgoKY29tcGFueV9pZBgEIAEoCRIPCgdjYXJkX2lkGAUgASgJEhQKDGFtb3VudF9taW5vchgGIAEoAxIQCghjdXJyZW5jeRgHIAEoCRIXCg9uZWVkc19hdHRlbnRpb24YCCABKAgSEgoKc3RhcnRlZF9hdBgJIAEoCSJrChRMaXN0UGF5bWVudHNSZXNwb25zZRI6CghwYXltZW50cxgBIAMoCzIoLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5QYXltZW50U3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqTwoHU3RhbmRJbhIYChRTVEFORF9JTl9VTlNQRUNJRklFRBAAEhQKEFNUQU5EX0lOX0RFQ0xJTkUQARIUChBTVEFORF9JTl9BUFBST1ZFEAIyqAYKDlBheW1lbnRTZXJ2aWNlEmQKCUF1dGhvcml6ZRIqLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5BdXRob3JpemVSZXF1ZXN0GisuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLkF1dGhvcml6ZVJlc3BvbnNlEmQKCUluY3JlbWVudBIqLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5JbmNyZW1lbnRSZXF1ZXN0GisuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLkluY3JlbWVudFJlc3BvbnNlEl4KB1JldmVyc2USKC5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuUmV2ZXJzZVJlcXVlc3QaKS5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuUmV2ZXJzZVJlc3BvbnNlElgKBUNsZWFyEiYuY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLkNsZWFyUmVxdWVzdBonLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5DbGVhclJlc3BvbnNlElsKBlJlZnVuZBInLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5SZWZ1bmRSZXF1ZXN0GiguY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlJlZnVuZFJlc3BvbnNlElsKBlBheW91dBInLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5QYXlvdXRSZXF1ZXN0GiguY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLlBheW91dFJlc3BvbnNlEmcKCkdldFBheW1lbnQSKy5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuR2V0UGF5bWVudFJlcXVlc3QaLC5jYXJkcGxhdGZvcm0ucGF5bWVudHMudjEuR2V0UGF5bWVudFJlc3BvbnNlEm0KDExpc3RQYXltZW50cxItLmNhcmRwbGF0Zm9ybS5wYXltZW50cy52MS5MaXN0UGF5bWVudHNSZXF1ZXN0Gi4uY2FyZHBsYXRmb3JtLnBheW1lbnRzLnYxLkxpc3RQYXltZW50c1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message cardplatform.payments.v1.Merchant
@@ -222,6 +222,13 @@ export type Payment = Message<"cardplatform.payments.v1.Payment"> & {
    * @generated from field: repeated cardplatform.payments.v1.TimelineEntry timeline = 16;
    */
   timeline: TimelineEntry[];
+
+  /**
+   * A card payment's disputes (DisputeService), oldest first.
+   *
+   * @generated from field: repeated cardplatform.payments.v1.PaymentDispute disputes = 17;
+   */
+  disputes: PaymentDispute[];
 };
 
 /**
@@ -230,6 +237,57 @@ export type Payment = Message<"cardplatform.payments.v1.Payment"> & {
  */
 export const PaymentSchema: GenMessage<Payment> = /*@__PURE__*/
   messageDesc(file_cardplatform_payments_v1_payments, 4);
+
+/**
+ * A dispute of a card payment, as GetPayment shows it.
+ *
+ * @generated from message cardplatform.payments.v1.PaymentDispute
+ */
+export type PaymentDispute = Message<"cardplatform.payments.v1.PaymentDispute"> & {
+  /**
+   * @generated from field: string dispute_id = 1;
+   */
+  disputeId: string;
+
+  /**
+   * OPENING, REFUSED, FILED, PRE_ARBITRATION, WON, LOST, WITHDRAWN.
+   *
+   * @generated from field: string status = 2;
+   */
+  status: string;
+
+  /**
+   * @generated from field: int64 amount_minor = 3;
+   */
+  amountMinor: bigint;
+
+  /**
+   * @generated from field: int64 open_minor = 4;
+   */
+  openMinor: bigint;
+
+  /**
+   * @generated from field: int64 credited_minor = 5;
+   */
+  creditedMinor: bigint;
+
+  /**
+   * @generated from field: int64 won_minor = 6;
+   */
+  wonMinor: bigint;
+
+  /**
+   * @generated from field: int64 reversed_minor = 7;
+   */
+  reversedMinor: bigint;
+};
+
+/**
+ * Describes the message cardplatform.payments.v1.PaymentDispute.
+ * Use `create(PaymentDisputeSchema)` to create a new message.
+ */
+export const PaymentDisputeSchema: GenMessage<PaymentDispute> = /*@__PURE__*/
+  messageDesc(file_cardplatform_payments_v1_payments, 5);
 
 /**
  * @generated from message cardplatform.payments.v1.AuthorizeRequest
@@ -258,7 +316,7 @@ export type AuthorizeRequest = Message<"cardplatform.payments.v1.AuthorizeReques
  * Use `create(AuthorizeRequestSchema)` to create a new message.
  */
 export const AuthorizeRequestSchema: GenMessage<AuthorizeRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 5);
+  messageDesc(file_cardplatform_payments_v1_payments, 6);
 
 /**
  * @generated from message cardplatform.payments.v1.AuthorizeResponse
@@ -275,7 +333,7 @@ export type AuthorizeResponse = Message<"cardplatform.payments.v1.AuthorizeRespo
  * Use `create(AuthorizeResponseSchema)` to create a new message.
  */
 export const AuthorizeResponseSchema: GenMessage<AuthorizeResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 6);
+  messageDesc(file_cardplatform_payments_v1_payments, 7);
 
 /**
  * @generated from message cardplatform.payments.v1.IncrementRequest
@@ -304,7 +362,7 @@ export type IncrementRequest = Message<"cardplatform.payments.v1.IncrementReques
  * Use `create(IncrementRequestSchema)` to create a new message.
  */
 export const IncrementRequestSchema: GenMessage<IncrementRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 7);
+  messageDesc(file_cardplatform_payments_v1_payments, 8);
 
 /**
  * @generated from message cardplatform.payments.v1.IncrementResponse
@@ -321,7 +379,7 @@ export type IncrementResponse = Message<"cardplatform.payments.v1.IncrementRespo
  * Use `create(IncrementResponseSchema)` to create a new message.
  */
 export const IncrementResponseSchema: GenMessage<IncrementResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 8);
+  messageDesc(file_cardplatform_payments_v1_payments, 9);
 
 /**
  * @generated from message cardplatform.payments.v1.ReverseRequest
@@ -350,7 +408,7 @@ export type ReverseRequest = Message<"cardplatform.payments.v1.ReverseRequest"> 
  * Use `create(ReverseRequestSchema)` to create a new message.
  */
 export const ReverseRequestSchema: GenMessage<ReverseRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 9);
+  messageDesc(file_cardplatform_payments_v1_payments, 10);
 
 /**
  * @generated from message cardplatform.payments.v1.ReverseResponse
@@ -367,7 +425,7 @@ export type ReverseResponse = Message<"cardplatform.payments.v1.ReverseResponse"
  * Use `create(ReverseResponseSchema)` to create a new message.
  */
 export const ReverseResponseSchema: GenMessage<ReverseResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 10);
+  messageDesc(file_cardplatform_payments_v1_payments, 11);
 
 /**
  * @generated from message cardplatform.payments.v1.ClearRequest
@@ -401,7 +459,7 @@ export type ClearRequest = Message<"cardplatform.payments.v1.ClearRequest"> & {
  * Use `create(ClearRequestSchema)` to create a new message.
  */
 export const ClearRequestSchema: GenMessage<ClearRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 11);
+  messageDesc(file_cardplatform_payments_v1_payments, 12);
 
 /**
  * @generated from message cardplatform.payments.v1.ClearResponse
@@ -418,7 +476,7 @@ export type ClearResponse = Message<"cardplatform.payments.v1.ClearResponse"> & 
  * Use `create(ClearResponseSchema)` to create a new message.
  */
 export const ClearResponseSchema: GenMessage<ClearResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 12);
+  messageDesc(file_cardplatform_payments_v1_payments, 13);
 
 /**
  * @generated from message cardplatform.payments.v1.RefundRequest
@@ -445,7 +503,7 @@ export type RefundRequest = Message<"cardplatform.payments.v1.RefundRequest"> & 
  * Use `create(RefundRequestSchema)` to create a new message.
  */
 export const RefundRequestSchema: GenMessage<RefundRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 13);
+  messageDesc(file_cardplatform_payments_v1_payments, 14);
 
 /**
  * @generated from message cardplatform.payments.v1.RefundResponse
@@ -462,7 +520,7 @@ export type RefundResponse = Message<"cardplatform.payments.v1.RefundResponse"> 
  * Use `create(RefundResponseSchema)` to create a new message.
  */
 export const RefundResponseSchema: GenMessage<RefundResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 14);
+  messageDesc(file_cardplatform_payments_v1_payments, 15);
 
 /**
  * @generated from message cardplatform.payments.v1.Payee
@@ -486,7 +544,7 @@ export type Payee = Message<"cardplatform.payments.v1.Payee"> & {
  * Use `create(PayeeSchema)` to create a new message.
  */
 export const PayeeSchema: GenMessage<Payee> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 15);
+  messageDesc(file_cardplatform_payments_v1_payments, 16);
 
 /**
  * @generated from message cardplatform.payments.v1.PayoutRequest
@@ -525,7 +583,7 @@ export type PayoutRequest = Message<"cardplatform.payments.v1.PayoutRequest"> & 
  * Use `create(PayoutRequestSchema)` to create a new message.
  */
 export const PayoutRequestSchema: GenMessage<PayoutRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 16);
+  messageDesc(file_cardplatform_payments_v1_payments, 17);
 
 /**
  * @generated from message cardplatform.payments.v1.PayoutResponse
@@ -549,7 +607,7 @@ export type PayoutResponse = Message<"cardplatform.payments.v1.PayoutResponse"> 
  * Use `create(PayoutResponseSchema)` to create a new message.
  */
 export const PayoutResponseSchema: GenMessage<PayoutResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 17);
+  messageDesc(file_cardplatform_payments_v1_payments, 18);
 
 /**
  * @generated from message cardplatform.payments.v1.GetPaymentRequest
@@ -566,7 +624,7 @@ export type GetPaymentRequest = Message<"cardplatform.payments.v1.GetPaymentRequ
  * Use `create(GetPaymentRequestSchema)` to create a new message.
  */
 export const GetPaymentRequestSchema: GenMessage<GetPaymentRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 18);
+  messageDesc(file_cardplatform_payments_v1_payments, 19);
 
 /**
  * @generated from message cardplatform.payments.v1.GetPaymentResponse
@@ -583,7 +641,7 @@ export type GetPaymentResponse = Message<"cardplatform.payments.v1.GetPaymentRes
  * Use `create(GetPaymentResponseSchema)` to create a new message.
  */
 export const GetPaymentResponseSchema: GenMessage<GetPaymentResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 19);
+  messageDesc(file_cardplatform_payments_v1_payments, 20);
 
 /**
  * @generated from message cardplatform.payments.v1.ListPaymentsRequest
@@ -636,7 +694,7 @@ export type ListPaymentsRequest = Message<"cardplatform.payments.v1.ListPayments
  * Use `create(ListPaymentsRequestSchema)` to create a new message.
  */
 export const ListPaymentsRequestSchema: GenMessage<ListPaymentsRequest> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 20);
+  messageDesc(file_cardplatform_payments_v1_payments, 21);
 
 /**
  * @generated from message cardplatform.payments.v1.PaymentSummary
@@ -693,7 +751,7 @@ export type PaymentSummary = Message<"cardplatform.payments.v1.PaymentSummary"> 
  * Use `create(PaymentSummarySchema)` to create a new message.
  */
 export const PaymentSummarySchema: GenMessage<PaymentSummary> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 21);
+  messageDesc(file_cardplatform_payments_v1_payments, 22);
 
 /**
  * @generated from message cardplatform.payments.v1.ListPaymentsResponse
@@ -715,7 +773,7 @@ export type ListPaymentsResponse = Message<"cardplatform.payments.v1.ListPayment
  * Use `create(ListPaymentsResponseSchema)` to create a new message.
  */
 export const ListPaymentsResponseSchema: GenMessage<ListPaymentsResponse> = /*@__PURE__*/
-  messageDesc(file_cardplatform_payments_v1_payments, 22);
+  messageDesc(file_cardplatform_payments_v1_payments, 23);
 
 /**
  * @generated from enum cardplatform.payments.v1.StandIn
