@@ -14,6 +14,11 @@ export const ENGINE_LONG_POLLS_PER_METHOD_MAX = 1_200;
 /** Server: requests per second per namespace per frontend. */
 export const ENGINE_NAMESPACE_RPS_MAX = 2_400;
 
+/** What the engine says when its own limits refuse work (the API and the workers log it): counted
+ * by bench:overload and the chaos run, where it must never appear. */
+export const ENGINE_REJECTION_PATTERN =
+  /namespace concurrent poller limit exceeded|in-flight updates has been reached|limit on number of concurrent in-flight updates/g;
+
 /** `--dynamic-config-value` entries, each with why. */
 export const TEMPORAL_DYNAMIC_CONFIG: ReadonlyArray<{ key: string; value: string | number | boolean; why: string }> = [
   {

@@ -190,6 +190,34 @@ export class AuthorizationConflictError extends Error {
   override name = 'AuthorizationConflictError';
 }
 
+/** The payment has an authorization for another amount or card: a "repeat" that is not one. */
+function authorizationConflict(
+  payment_id: string,
+  first: { card_id?: string; amount_minor: number },
+  repeat: CardPayment & { amount_minor: number },
+) {
+  if (first.card_id !== undefined && first.card_id !== repeat.card_id) {
+    return new AuthorizationConflictError(`payment ${payment_id} exists on another card: a new card needs a new transaction id`);
+  }
+  return new AuthorizationConflictError(
+    `payment ${payment_id} was authorized for ${first.amount_minor} minor units; a repeat for ${repeat.amount_minor} needs a new transaction id`,
+  );
+}
+
+/** A repeated authorization answered from the decision its payment made (kept by the caller,
+ * src/api/decided-authorizations.ts): the same card and amount get that decision; another
+ * amount or card is refused (AuthorizationConflictError), as the payment itself refuses it. */
+export function answerRepeatedAuthorization(
+  payment: CardPayment,
+  amount_minor: number,
+  first: { card_id: string; amount_minor: number; decision: CardDecision },
+): CardDecision {
+  if (first.card_id !== payment.card_id || first.amount_minor !== amount_minor) {
+    throw authorizationConflict(payment.payment_id, first, { ...payment, amount_minor });
+  }
+  return first.decision;
+}
+
 async function refusedOr<T>(call: Promise<T>): Promise<T> {
   try {
     return await call;
@@ -284,9 +312,7 @@ export async function authorizeCardPayment(
         if (state.decision) {
           // amount 0: the payment closed before any authorization reached it (the advice came first).
           if (state.amount_minor !== 0 && state.amount_minor !== authorization.amount_minor) {
-            throw new AuthorizationConflictError(
-              `payment ${payment.payment_id} was authorized for ${state.amount_minor} minor units; a repeat for ${authorization.amount_minor} needs a new transaction id`,
-            );
+            throw authorizationConflict(payment.payment_id, { amount_minor: state.amount_minor }, { ...payment, ...authorization });
           }
           return { ...state.decision, held_minor: state.held_minor, card_id: state.card_id ?? '' };
         }
@@ -298,7 +324,11 @@ export async function authorizeCardPayment(
     })
     .then(({ card_id, ...decision }): CardDecision => {
       if (card_id !== payment.card_id) {
-        throw new AuthorizationConflictError(`payment ${payment.payment_id} exists on another card: a new card needs a new transaction id`);
+        throw authorizationConflict(
+          payment.payment_id,
+          { card_id, amount_minor: authorization.amount_minor },
+          { ...payment, ...authorization },
+        );
       }
       return decision;
     });

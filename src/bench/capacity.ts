@@ -31,6 +31,7 @@ import { readStackFile, type StackFile } from '../stack/stack-file.js';
 import { TEMPORAL_CLI_VERSION } from '../stack/temporal-cli.js';
 import { TEMPORAL_SERVER_VERSION } from '../stack/temporal-server-binaries.js';
 import { HISTORY_SHARDS_DEFAULT, SERVER_PORTS_PER_BASE, SERVER_PORT_MAX } from '../stack/temporal-server-config.js';
+import { engineWorkOf } from './engine-work.js';
 import { CLK_TCK, cpuTicksByRoot, describeMachine, machineBusyTicks } from './measure.js';
 
 const program = new Command('bench:capacity')
@@ -232,20 +233,6 @@ async function walBytes(databaseUrl: string, from: string): Promise<number> {
   }
 }
 
-/** Temporal Cloud's billable actions in a history: a workflow start, each update, signal,
- * activity, local activity (its marker), timer, search-attribute upsert and child workflow. */
-const BILLED_EVENTS = new Set([
-  'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED',
-  'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED',
-  'EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED',
-  'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
-  'EVENT_TYPE_MARKER_RECORDED',
-  'EVENT_TYPE_TIMER_STARTED',
-  'EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES',
-  'EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED',
-  'EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED',
-]);
-
 async function historyFigures(
   client: Client,
   ids: string[],
@@ -260,8 +247,9 @@ async function historyFigures(
       const name = names[event.eventType ?? 0] ?? String(event.eventType);
       events += 1;
       byType[name] = (byType[name] ?? 0) + 1;
-      if (BILLED_EVENTS.has(name)) actions += 1;
     }
+    // Temporal Cloud's billable actions (src/bench/engine-work.ts).
+    actions += engineWorkOf(history.events ?? []).temporal_actions;
   }
   const n = Math.max(1, ids.length);
   return {

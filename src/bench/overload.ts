@@ -20,7 +20,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { Client, Connection } from '@temporalio/client';
-import proto from '@temporalio/proto';
 import { integerIn } from '../cli/args.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { createApiKeyStore } from '../api/keys.js';
@@ -29,6 +28,7 @@ import { createApiClients, type ApiClients } from '../cli/client.js';
 import { generateKeyEntry } from '../codec/keys.js';
 import { REPO_ROOT, loadConfig } from '../config.js';
 import { paymentWorkflowId } from '../domain/payment.js';
+import { ENGINE_REJECTION_PATTERN } from '../engine-limits.js';
 import { StandIn } from '../gen/cardplatform/payments/v1/payments_pb.js';
 import { openCreditLine } from '../ledger/accounts.js';
 import { createPool } from '../ledger/db.js';
@@ -36,12 +36,14 @@ import { createLedger } from '../ledger/ledger.js';
 import { migrate } from '../ledger/migrate.js';
 import { verifyLedger } from '../ledger/verify.js';
 import { startSettlementSimulator } from '../settlement/simulator.js';
+import { generateWebhookSecret, parseWebhookSecret } from '../settlement/webhook-signature.js';
 import { freePort } from '../stack/ports.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
 import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
 import { waitForWorker } from '../stack/search-attributes.js';
 import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.js';
 import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
+import { engineWorkOf, firstTaskTimings } from './engine-work.js';
 import { cpuMeter, describeMachine, percentile, round, type CpuReport } from './measure.js';
 
 /** The network's deadline of an authorization. */
@@ -62,9 +64,6 @@ const RECOVERY_WINDOW_MS = 5_000;
 const RECOVERY_P99_FACTOR = 2;
 /** Histories sampled for the engine work per purchase. */
 const HISTORY_SAMPLES = 20;
-/** What the engine says when its own limits refuse work (the API and worker log them). */
-const ENGINE_REJECTION =
-  /namespace concurrent poller limit exceeded|in-flight updates has been reached|limit on number of concurrent in-flight updates/g;
 
 const PHASES = [
   { name: 'half_load', factor: 0.5, seconds: 30 },
@@ -197,48 +196,58 @@ function recoverySeconds(after: Arrival[], from_ms: number, to_ms: number, basel
   return null;
 }
 
-/** Engine work of a purchase, from its history: workflow tasks, events, and Temporal actions as
- * Temporal Cloud bills them (start, signals, accepted updates, activities, local activities,
- * timers, search-attribute upserts). */
-async function engineWork(connection: Connection, payment_ids: string[]) {
+/** Engine work of a purchase, from its history (src/bench/engine-work.ts: workflow tasks, events,
+ * Temporal actions as Temporal Cloud bills them), and where its authorization's time went: from its
+ * due time to the run's start (the client, the API: parsing, the card read, admission, the
+ * update-with-start), the first workflow task waiting for a poll and running (the decision's local
+ * activity and ledger write inside it), and from the task's completion to the answer at the client
+ * (the update's outcome back through the frontend and the API). One clock: every process runs on
+ * this machine. */
+async function engineWork(connection: Connection, samples: Array<{ payment_id: string; due_ms: number; answered_ms: number }>) {
   const client = new Client({ connection, namespace: 'default' });
-  const EventType = proto.temporal.api.enums.v1.EventType;
   const rows: Array<{ workflow_tasks: number; events: number; actions: number }> = [];
+  const hops: Record<'to_engine_ms' | 'to_task_ms' | 'task_queued_ms' | 'task_run_ms' | 'answer_back_ms', number[]> = {
+    to_engine_ms: [],
+    to_task_ms: [],
+    task_queued_ms: [],
+    task_run_ms: [],
+    answer_back_ms: [],
+  };
   let unreadable = 0;
-  for (const payment_id of payment_ids) {
+  for (const sample of samples) {
     let events;
     try {
-      events = (await client.workflow.getHandle(paymentWorkflowId(payment_id)).fetchHistory()).events ?? [];
+      events = (await client.workflow.getHandle(paymentWorkflowId(sample.payment_id)).fetchHistory()).events ?? [];
     } catch {
       unreadable += 1; // an overloaded dev server may still refuse; the others are counted
       continue;
     }
-    const count = (type: number) => events.filter((e) => e.eventType === type).length;
-    const localActivities = events.filter(
-      (e) => e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED && e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
-    ).length;
-    rows.push({
-      workflow_tasks: count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
-      events: events.length,
-      actions:
-        1 +
-        count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) +
-        count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED) +
-        count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) +
-        localActivities +
-        count(EventType.EVENT_TYPE_TIMER_STARTED) +
-        count(EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES),
-    });
+    const w = engineWorkOf(events);
+    rows.push({ workflow_tasks: w.workflow_tasks, events: w.history_events, actions: w.temporal_actions });
+    const t = firstTaskTimings(events);
+    if (t) {
+      const wall = (perf_ms: number) => performance.timeOrigin + perf_ms;
+      hops.to_engine_ms.push(t.started_ms - wall(sample.due_ms));
+      hops.to_task_ms.push(t.scheduled_after_start_ms);
+      hops.task_queued_ms.push(t.queued_ms);
+      hops.task_run_ms.push(t.run_ms);
+      hops.answer_back_ms.push(wall(sample.answered_ms) - t.completed_ms);
+    }
   }
   const mean = (f: (r: { workflow_tasks: number; events: number; actions: number }) => number) =>
     round(rows.reduce((a, r) => a + f(r), 0) / Math.max(1, rows.length), 2);
+  const spread = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return { p50: round(percentile(sorted, 50), 1), p99: round(percentile(sorted, 99), 1), max: round(sorted.at(-1) ?? Number.NaN, 1) };
+  };
   return {
     workflow_tasks_per_payment: mean((r) => r.workflow_tasks),
     history_events_per_payment: mean((r) => r.events),
     temporal_actions_per_payment: mean((r) => r.actions),
     histories_sampled: rows.length,
     histories_unreadable: unreadable,
-    histories_note: 'payments still open (linger): the closing events are not counted',
+    /** Half-load authorizations, hop by hop (ms; see engineWork). */
+    authorization_hops_half_load: Object.fromEntries(Object.entries(hops).map(([k, xs]) => [k, spread(xs)])),
   };
 }
 
@@ -276,7 +285,7 @@ function engineRejectionsBetween(files: string[], from: number[], to: number[]):
   let n = 0;
   files.forEach((file, i) => {
     const text = readFileSync(file).subarray(from[i]!, to[i]!).toString('utf8');
-    n += text.match(ENGINE_REJECTION)?.length ?? 0;
+    n += text.match(ENGINE_REJECTION_PATTERN)?.length ?? 0;
   });
   return n;
 }
@@ -308,9 +317,12 @@ async function main(): Promise<void> {
       ),
     ]);
     await migrate(postgres.url);
+    // The bank signs its callbacks; the worker verifies them with the same secret (`env` below).
+    const callbackSecret = generateWebhookSecret();
     simulator = await startSettlementSimulator({
       host: '127.0.0.1',
       port: 0,
+      callback_secret: parseWebhookSecret(callbackSecret, 'bench callback secret'),
       transient_failure_rate: 0,
       reply_lost_rate: 0,
       latency_ms: 0,
@@ -323,6 +335,8 @@ async function main(): Promise<void> {
       SETTLEMENT_GATEWAY_URL: simulator.url,
       PAYLOAD_CODEC_KEYS: process.env.PAYLOAD_CODEC_KEYS ?? generateKeyEntry('bench-overload'),
       PAYLOAD_CODEC_KEYS_FILE: '',
+      SETTLEMENT_CALLBACK_SECRET: callbackSecret,
+      SETTLEMENT_CALLBACK_SECRET_FILE: '',
       LOG_LEVEL: 'warn',
       SETTLEMENT_CALLBACK_PORT: String(await freePort()),
       WORKER_METRICS_PORT: String(await freePort()),
@@ -496,7 +510,7 @@ async function main(): Promise<void> {
     const samples = accepted.filter((a) => a.cleared && a.phase === 0).slice(0, HISTORY_SAMPLES);
     const work = await engineWork(
       connection,
-      samples.map((a) => a.purchase.payment_id),
+      samples.map((a) => ({ payment_id: a.purchase.payment_id, due_ms: a.due_ms, answered_ms: a.due_ms + a.latency_ms })),
     );
     await pool.end();
 

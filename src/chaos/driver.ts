@@ -62,6 +62,10 @@ export interface PaymentRecord {
   /** Why the API could not show it (NOT_FOUND...). */
   wait_error: string | null;
   done: boolean;
+  /** Sent by the overload phase or its capacity probe (src/chaos/overload.ts), not the run's plan. */
+  phase?: 'probe' | 'overload';
+  /** The authorization's deadline, when not AUTHORIZATION_TIMEOUT_MS (the overload's is the network's). */
+  authorization_timeout_ms?: number;
 }
 
 const C = TransferCode;
@@ -185,7 +189,10 @@ export class Driver {
       return;
     }
     const { decision } = await this.call(record, 'authorize', () =>
-      payments.authorize({ transaction, amountMinor: BigInt(A), standIn: StandIn.DECLINE }, { timeoutMs: AUTHORIZATION_TIMEOUT_MS }),
+      payments.authorize(
+        { transaction, amountMinor: BigInt(A), standIn: StandIn.DECLINE },
+        { timeoutMs: record.authorization_timeout_ms ?? AUTHORIZATION_TIMEOUT_MS },
+      ),
     );
     if (!decision?.approved) {
       record.stand_in = decision?.standIn ?? false;

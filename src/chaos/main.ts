@@ -26,6 +26,21 @@ import { SEED_MAX, createPrng, randomSeed } from './prng.js';
 import { reconcileLedger } from './reconcile.js';
 import { BankDraws, faultLog, readFaultLog, writeFaultLog } from './replay.js';
 import { FAULT_KINDS, countByKind, planChaos } from './schedule.js';
+import {
+  OVERLOAD_AUTHORIZATION_TIMEOUT_MS,
+  OVERLOAD_FACTOR,
+  OVERLOAD_ON_FROM_PAYMENTS,
+  OVERLOAD_SECONDS_DEFAULT,
+  OVERLOAD_START_SHARE,
+  PROBE_SECONDS_DEFAULT,
+  overloadEnabled,
+  overloadRatePerS,
+  overloadReport,
+  probeCapacity,
+  runOverload,
+  type ProbeResult,
+} from './overload.js';
+import { ENGINE_REJECTION_PATTERN } from '../engine-limits.js';
 import { ChaosStack } from './stack.js';
 
 /** The main company's credit line: large enough that no path but the declines runs out. */
@@ -52,7 +67,19 @@ const program = new Command('chaos')
   .option('--final-timeout-s <n>', 'how long to wait for every payment to finish after the last fault', intOption(10, 7_200), 600)
   .option('--keep', 'keep the scratch folder (logs, databases) even after a clean run')
   .option('--fault-log <file>', 'where to write the fault log (default: beside --out, else under .tmp/)')
-  .option('--replay <log>', 'play the faults and bank draws of a fault log (its seed, payments, rate and workers too)');
+  .option('--replay <log>', 'play the faults and bank draws of a fault log (its seed, payments, rate and workers too)')
+  .option(
+    '--overload',
+    `add the overload phase: card purchases (2 s deadline) at ${OVERLOAD_FACTOR}x the sustainable rate on top of the mix, from ${OVERLOAD_START_SHARE * 100} % of the sending window (default: on from ${OVERLOAD_ON_FROM_PAYMENTS} payments)`,
+  )
+  .option('--no-overload', 'no overload phase, whatever the run length')
+  .option('--overload-seconds <n>', 'how long the overload phase lasts', intOption(1, 3_600), OVERLOAD_SECONDS_DEFAULT)
+  .option(
+    '--overload-rate <n>',
+    `overload purchases per second (default: ${OVERLOAD_FACTOR}x the capacity a probe measures first)`,
+    intOption(1, 1_000),
+  )
+  .option('--overload-probe-s <n>', 'how long the capacity probe runs before the load', intOption(1, 600), PROBE_SECONDS_DEFAULT);
 
 interface Options {
   payments: number;
@@ -65,6 +92,10 @@ interface Options {
   keep?: boolean;
   faultLog?: string;
   replay?: string;
+  overload?: boolean;
+  overloadSeconds: number;
+  overloadRate?: number;
+  overloadProbeS: number;
 }
 
 const say = (msg: string) => process.stderr.write(`[chaos] ${msg}\n`);
@@ -130,11 +161,33 @@ async function main(): Promise<number> {
       await withRetries(stats, setupDeadline, () => clients.cards.issueCard({ cardId: card, companyId: company, currency: CURRENCY }));
     }
 
-    // Load, faults and fuzzing, all from t0.
+    // Load, faults and fuzzing, all from t0 (after the overload phase's capacity probe, if any).
     let giveUpAt = Number.POSITIVE_INFINITY;
+    const overloadOn = overloadEnabled(opts.overload, plan.payments);
+    const driverFrom = (started_ms: number) => new Driver(clients, fixtures, seed, stats, () => giveUpAt, started_ms);
+    const records: PaymentRecord[] = plan.kinds.map((kind, i) => driverFrom(0).newRecord(i, kind));
+    // Overload and probe purchases: card purchases after the plan's payments, with their own ids.
+    const extraRecord = (phase: 'probe' | 'overload') => () => {
+      const record: PaymentRecord = { ...driverFrom(0).newRecord(records.length, 'card_clear'), phase };
+      if (phase === 'overload') record.authorization_timeout_ms = OVERLOAD_AUTHORIZATION_TIMEOUT_MS;
+      records.push(record);
+      return record;
+    };
+    let probe: ProbeResult | null = null;
+    let overloadRate = 0;
+    if (overloadOn) {
+      if (opts.overloadRate !== undefined) overloadRate = opts.overloadRate;
+      else {
+        probe = await probeCapacity(driverFrom(performance.now()), extraRecord('probe'), opts.overloadProbeS);
+        overloadRate = overloadRatePerS(probe.capacity_per_s);
+        say(`capacity probe: ${probe.purchases} purchases in ${probe.seconds} s, ${probe.capacity_per_s}/s`);
+      }
+      say(
+        `overload phase: ${overloadRate} purchases/s for ${opts.overloadSeconds} s from ${((OVERLOAD_START_SHARE * plan.window_ms) / 1000).toFixed(0)} s`,
+      );
+    }
     const t0 = performance.now();
-    const driver = new Driver(clients, fixtures, seed, stats, () => giveUpAt, t0);
-    const records: PaymentRecord[] = plan.kinds.map((kind, i) => driver.newRecord(i, kind));
+    const driver = driverFrom(t0);
     injector = new FaultInjector(stack, say);
     const fuzzClients = createChaosClients(stack.apiUrl, () => key, 5_000);
     const fuzzer = new Fuzzer(fuzzClients, createLedger(stack.checkerPool), root.fork('fuzz').seed32(), fixtures.card, fixtures.company);
@@ -168,7 +221,12 @@ async function main(): Promise<number> {
       );
     }, 5_000);
     const paths: Promise<void>[] = [];
-    for (let i = 0; i < records.length; i++) {
+    const overloadDone = overloadOn
+      ? sleep(OVERLOAD_START_SHARE * plan.window_ms).then(() =>
+          runOverload(driver, extraRecord('overload'), overloadRate, opts.overloadSeconds, paths),
+        )
+      : Promise.resolve();
+    for (let i = 0; i < plan.payments; i++) {
       const due = t0 + (i * 1000) / plan.rate_per_s;
       const wait = due - performance.now();
       if (wait > 1) await sleep(wait);
@@ -181,9 +239,12 @@ async function main(): Promise<number> {
         }),
       );
     }
+    await overloadDone;
+    const lastSent_ms = performance.now();
     await faultsDone;
     say('every fault played; waiting for the payments to finish');
     giveUpAt = Date.now() + opts.finalTimeoutS * 1000;
+    // The overload phase adds to `paths` while it runs: it has ended here.
     await Promise.all(paths);
     // Late callbacks come this long after their payout was accepted: let them arrive before checking.
     await sleep(plan.gateway.late_callback_delay_ms + 2_000);
@@ -198,6 +259,22 @@ async function main(): Promise<number> {
     await fuzzDone;
     clearInterval(ticker);
     const drive_s = (performance.now() - t0) / 1000;
+    let engineRejections = 0;
+    for (const file of stack.platformLogFiles()) {
+      try {
+        engineRejections += readFileSync(file, 'utf8').match(ENGINE_REJECTION_PATTERN)?.length ?? 0;
+      } catch {
+        // no log
+      }
+    }
+    const overload = overloadOn
+      ? overloadReport(records, {
+          rate_per_s: overloadRate,
+          seconds: opts.overloadSeconds,
+          engine_rejections: engineRejections,
+          drain_s: (performance.now() - lastSent_ms) / 1000,
+        })
+      : null;
 
     say('checking: final states, acknowledged effects, duplicates, ledger verifier, bad input');
     let apiInternalErrors = 0;
@@ -233,10 +310,19 @@ async function main(): Promise<number> {
     const g = gatewayFaults();
     const byStatus: Record<string, number> = {};
     for (const r of records) byStatus[r.state?.status ?? 'UNKNOWN'] = (byStatus[r.state?.status ?? 'UNKNOWN'] ?? 0) + 1;
-    const problems = [...faultProblems, ...reconciliation.problems, ...coverage.problems, ...rss.problems, ...result.problems];
+    const problems = [
+      ...faultProblems,
+      ...reconciliation.problems,
+      ...coverage.problems,
+      ...rss.problems,
+      ...(overload?.problems ?? []),
+      ...result.problems,
+    ];
     const output = {
       seed,
       payments: plan.payments,
+      /** Every payment the run sent: the plan's, the capacity probe's and the overload phase's. */
+      payments_sent: records.length,
       final: result.final,
       not_final: result.not_final,
       lost: result.lost,
@@ -258,6 +344,9 @@ async function main(): Promise<number> {
       coverage: coverage.paths,
       authorizations: { acknowledged: coverage.authorizations, stand_in: coverage.stand_ins },
       rss_mb_max: rss.rss_mb_max,
+      engine_rejections: engineRejections,
+      capacity_probe: probe,
+      overload: overload?.report ?? null,
       by_status: byStatus,
       stand_in_declines: records.filter((r) => r.stand_in).length,
       stand_in_unrecorded: result.stand_in_unrecorded,
@@ -300,7 +389,8 @@ async function main(): Promise<number> {
       reconciliation.reconciled &&
       faultProblems.length === 0 &&
       coverage.ok &&
-      rss.ok;
+      rss.ok &&
+      (overload?.problems.length ?? 0) === 0;
     return clean ? 0 : 1;
   } finally {
     await stack.stop().catch((err: unknown) => say(`stopping: ${(err as Error).message}`));

@@ -423,6 +423,11 @@ export class ChaosStack {
     return path.join(this.options.scratch, 'api.log');
   }
 
+  /** The log files of the API and the worker processes (a restarted process appends to its own). */
+  platformLogFiles(): string[] {
+    return [this.apiLogFile(), ...this.workers.map((w) => path.join(this.options.scratch, `${w.name}.log`))];
+  }
+
   starts(): Record<string, number> {
     return Object.fromEntries([...this.workers, ...(this.api ? [this.api] : [])].map((c) => [c.name, c.starts]));
   }

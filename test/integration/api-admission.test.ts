@@ -274,3 +274,55 @@ test("the network's retry of an authorization the payment approved, answered the
   const report = await verifyLedger(api.h.pool);
   assert.ok(report.ok, JSON.stringify(report.violations));
 });
+
+test('a repeated authorization whose payment has decided is answered from that decision: nothing reaches Temporal', async () => {
+  // A long deadline: this file's admission has learnt slow answers from the tests above.
+  const DEADLINE_MS = 10_000;
+  const p = txn();
+  const first = await api.payments.Authorize({ transaction: p, amount_minor: '400' }, { deadline_ms: DEADLINE_MS });
+  assert.deepEqual([first.decision.approved, first.decision.stand_in, first.decision.held_minor], [true, false, '400']);
+  const handle = api.h.client.workflow.getHandle(paymentWorkflowId(p.payment_id));
+  const eventsBefore = (await handle.fetchHistory()).events?.length ?? 0;
+
+  // Counts every call of the API's Temporal client (the SDK has no interceptor for update polls).
+  const service = api.h.client.workflowService as unknown as Record<string, unknown>;
+  const originals = new Map<string, (req: unknown) => Promise<unknown>>();
+  const called: string[] = [];
+  for (const [name, fn] of Object.entries(service)) {
+    if (typeof fn !== 'function') continue;
+    originals.set(name, fn as (req: unknown) => Promise<unknown>);
+    service[name] = (req: unknown) => (called.push(name), (fn as (req: unknown) => Promise<unknown>).call(service, req));
+  }
+  assert.ok(originals.has('executeMultiOperation') && originals.has('pollWorkflowExecutionUpdate'), 'the client calls are counted');
+  let again, otherAmount, otherCard;
+  try {
+    // The network's retries: each with its own deadline; one for another amount, one on another card.
+    again = await timed(api.payments.Authorize({ transaction: p, amount_minor: '400' }, { deadline_ms: DEADLINE_MS }));
+    otherAmount = await timed(api.payments.Authorize({ transaction: p, amount_minor: '900' }, { deadline_ms: DEADLINE_MS }));
+    const other = `card-${uid()}`;
+    await api.cards.IssueCard({ card_id: other, company_id: company, currency: 'USD' });
+    otherCard = await timed(
+      api.payments.Authorize({ transaction: { ...p, card_id: other }, amount_minor: '400' }, { deadline_ms: DEADLINE_MS }),
+    );
+  } finally {
+    for (const [name, fn] of originals) service[name] = fn;
+  }
+  assert.equal(again.err, undefined, String(again.err));
+  assert.deepEqual(again.answer, first);
+  assert.equal(otherAmount.err?.code, grpc.status.ALREADY_EXISTS, String(otherAmount.err));
+  assert.match(
+    decodeURIComponent(otherAmount.err?.details ?? ''),
+    /authorized for 400 minor units; a repeat for 900 needs a new transaction id/,
+  );
+  assert.equal(otherCard.err?.code, grpc.status.ALREADY_EXISTS, String(otherCard.err));
+  assert.deepEqual(called, [], 'no call into Temporal: no update, no result long poll');
+  assert.equal((await handle.fetchHistory()).events?.length, eventsBefore, 'nothing new in the payment');
+  assert.equal(await transfers(p.payment_id), 1, 'one hold');
+
+  // Another message changes what the payment holds: a repeat after it is answered by the payment.
+  await api.payments.Reverse({ payment_id: p.payment_id, event_id: 'r1' });
+  const afterReversal = await api.payments.Authorize({ transaction: p, amount_minor: '400' }, { deadline_ms: DEADLINE_MS });
+  assert.deepEqual([afterReversal.decision.approved, afterReversal.decision.held_minor], [true, '0']);
+  const report = await verifyLedger(api.h.pool);
+  assert.ok(report.ok, JSON.stringify(report.violations));
+});

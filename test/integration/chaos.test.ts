@@ -3,8 +3,10 @@
 // database connections are dropped and the bank misbehaves, with bad input fuzzed meanwhile
 // (src/chaos/). Nothing may be lost or booked twice, every payment must finish, every invariant
 // must hold, the ledger must reconcile, every planned fault must have been played (at least one of
-// each kind), every path must reach its final state, and memory is sampled for every process. The seed is fixed so a
-// failure reproduces with `npm run chaos -- --payments 100 --seed 20261125`.
+// each kind), every path must reach its final state, and memory is sampled for every process; an
+// overload phase (issue 14 point 7: purchases with the network's 2 s deadline at a set rate, briefly) must change
+// none of that. The seed is fixed so a failure reproduces with
+// `npm run chaos -- --payments 100 --seed 20261125 --overload --overload-rate 10 --overload-seconds 5`.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,6 +38,13 @@ test(
         out,
         '--final-timeout-s',
         '120',
+        // The overload phase, cheaply: 10 purchases/s for 5 s (a set rate: no capacity probe,
+        // whose purchases take seconds each on a busy machine; long runs probe).
+        '--overload',
+        '--overload-rate',
+        '10',
+        '--overload-seconds',
+        '5',
       ],
       // The run's children use the test run's payload keys (PAYLOAD_CODEC_KEYS, set by test/run.ts).
       { cwd: REPO_ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -58,7 +67,14 @@ test(
     assert.equal(last.duplicated_transfers, 0, context);
     assert.equal(last.invariant_violations, 0, `${JSON.stringify(last.problems)}; ${context}`);
     assert.equal(last.not_final, 0, context);
-    assert.equal(last.final, PAYMENTS);
+    // The overload phase: its purchases checked like every payment, the
+    // engine's own limits never what refused work, and the run finished in time after it.
+    assert.equal(last.capacity_probe, null, 'a set rate: no probe');
+    assert.deepEqual([last.overload.rate_per_s, last.overload.payments], [10, 50], JSON.stringify(last.overload));
+    assert.equal(last.engine_rejections, 0);
+    assert.ok(last.overload.drain_s <= last.overload.drain_s_max, JSON.stringify(last.overload));
+    assert.equal(last.payments_sent, PAYMENTS + last.overload.payments);
+    assert.equal(last.final, last.payments_sent);
     // Faults counted as they happened: every planned fault played, at least one of each kind.
     assert.deepEqual(last.faults_played, last.faults_planned, `every planned fault was played: ${JSON.stringify(last.fault_log)}`);
     for (const kind of ['worker_kill', 'temporal_kill', 'api_kill', 'database_crash', 'connection_drop']) {

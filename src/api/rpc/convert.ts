@@ -1,6 +1,7 @@
 // Between protobuf messages and the domain: amounts are int64 on the wire (bigint here) and safe
 // integers in the domain; strings are validated by the domain's own zod schemas after this.
 import { CURRENCIES } from '../../domain/money.js';
+import type { CardDecision } from '../../domain/card.js';
 import type { PaymentState } from '../../domain/payment.js';
 import type { DisputeView } from '../../domain/dispute.js';
 import type { Transfer } from '../../ledger/ledger.js';
@@ -25,6 +26,16 @@ export function optionalMinor(value: bigint | undefined): number | undefined {
 /** An empty proto3 string is "not given": let the schema say the field is required. */
 export function given(value: string): string | undefined {
   return value === '' ? undefined : value;
+}
+
+/** A card decision (authorization, increment) as the API answers it. */
+export function decisionToProto(decision: CardDecision) {
+  return {
+    approved: decision.approved,
+    declineReason: decision.reason ?? '',
+    standIn: decision.stand_in,
+    heldMinor: BigInt(decision.held_minor),
+  };
 }
 
 /** A payment as the API answers it; a card payment's disputes when the caller looked them up. */

@@ -33,6 +33,7 @@ import { describeIssue } from '../../domain/validation.js';
 import { creditLineAccountId } from '../../ledger/ids.js';
 import {
   adviseStartedPayment,
+  answerRepeatedAuthorization,
   authorizeCardPayment,
   CardEventRefusedError,
   standInDecision,
@@ -47,10 +48,11 @@ import { disputesOfPayment, notifyDisputesOfRefund } from '../disputes.js';
 import { getPaymentQuery } from '../../workflows/messages.js';
 import { scopeOf } from './auth.js';
 import type { ApiMetrics } from './metrics.js';
-import { given, minor, optionalMinor, paymentToProto } from './convert.js';
+import { decisionToProto, given, minor, optionalMinor, paymentToProto } from './convert.js';
 import { invalidArgument, notFound } from './errors.js';
 import type { Logger } from 'pino';
 import type { AdmissionControl, Refusal } from '../admission.js';
+import { createDecidedAuthorizations, type DecidedAuthorizations } from '../decided-authorizations.js';
 import { createDoorAdvice, DOOR_ADVICE_DEFAULT } from '../door-advice.js';
 
 /** Deadline of an authorization whose caller set none (Stripe Issuing's is 2 s). */
@@ -76,6 +78,8 @@ export interface PaymentServiceDeps {
   admission?: AdmissionControl | undefined;
   /** Where answers given at the door (stand-ins) are recorded. */
   log?: Logger | undefined;
+  /** Decisions that answer repeated authorizations (src/api/decided-authorizations.ts); default: this service's own. */
+  decided?: DecidedAuthorizations | undefined;
 }
 
 /** How long past the caller's deadline an authorization's Temporal calls may run: the stand-in
@@ -135,6 +139,7 @@ export function unwrapPageToken(query: string, token: string): Uint8Array {
 export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<typeof PaymentService> {
   const { client, cards } = deps;
   const cardOptions = { task_queue: deps.card_task_queue ?? deps.task_queue, workflow: deps.card_options ?? DEFAULT_CARD_OPTIONS };
+  const decided = deps.decided ?? createDecidedAuthorizations();
   const doorAdvice = createDoorAdvice(
     (payment_id, stand_in) => adviseStartedPayment(client, payment_id, stand_in),
     DOOR_ADVICE_DEFAULT,
@@ -213,15 +218,10 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       },
       'authorization answered by the stand-in at the door: nothing reached Temporal, no hold placed by this request',
     );
+    // The advice may change the payment's decision (an approval voided): no longer the one kept.
+    decided.forget(payment.payment_id);
     doorAdvice.advise(payment.payment_id, authorization.stand_in);
-    return {
-      decision: {
-        approved: decision.approved,
-        declineReason: decision.reason ?? '',
-        standIn: true,
-        heldMinor: BigInt(decision.held_minor),
-      },
-    };
+    return { decision: decisionToProto(decision) };
   };
   /** The decision, or the stand-in when the deadline comes first (`onLate` then runs). */
   const answeredByDeadline = async (
@@ -260,6 +260,13 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(authorizationSchema, authorization, 'authorization');
       await visibleCard(ctx, payment.card_id);
+      // A repeat whose payment has decided is answered from that decision: nothing reaches Temporal.
+      const first = decided.get(payment.payment_id);
+      if (first) {
+        const decision = answerRepeatedAuthorization(payment, authorization.amount_minor, first);
+        deps.metrics?.authorization({ approved: decision.approved, reason: decision.reason ?? 'none', stand_in: false, latency_ms: 0 });
+        return { decision: decisionToProto(decision) };
+      }
       // --- admission control (src/api/admission.ts) ---
       const admitted_from_ms = performance.now();
       const admission = deps.admission ? await deps.admission.authorization(payment.payment_id, authorization.deadline_at_ms) : null;
@@ -292,20 +299,15 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
         observed = true;
         deps.admission?.observeAuthorization(performance.now() - started_ms);
         // --- end ---
+        if (!decision.stand_in)
+          decided.remember(payment.payment_id, { card_id: payment.card_id, amount_minor: authorization.amount_minor, decision });
         deps.metrics?.authorization({
           approved: decision.approved,
           reason: decision.reason ?? 'none',
           stand_in: decision.stand_in,
           latency_ms: performance.now() - started_ms,
         });
-        return {
-          decision: {
-            approved: decision.approved,
-            declineReason: decision.reason ?? '',
-            standIn: decision.stand_in,
-            heldMinor: BigInt(decision.held_minor),
-          },
-        };
+        return { decision: decisionToProto(decision) };
       } catch (err) {
         // An authorization the engine failed to answer tells the bound as much as a slow one (an
         // overloaded server answers UNAVAILABLE or runs out the deadline); a refusal is an answer.
@@ -326,6 +328,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
 
     async increment(req, ctx) {
       const payment_id = paymentIdOrInvalid(req.paymentId);
+      decided.forget(payment_id); // what it holds changes
       // Like an authorization, an increment carries the caller's deadline: past it, the stand-in.
       const timeout_ms = ctx.timeoutMs();
       const event = parseCardMessage(
@@ -339,18 +342,12 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       );
       await visiblePayment(ctx, payment_id);
       const decision = await incrementCardPayment(client, payment_id, event);
-      return {
-        decision: {
-          approved: decision.approved,
-          declineReason: decision.reason ?? '',
-          standIn: decision.stand_in,
-          heldMinor: BigInt(decision.held_minor),
-        },
-      };
+      return { decision: decisionToProto(decision) };
     },
 
     async reverse(req, ctx) {
       const payment_id = paymentIdOrInvalid(req.paymentId);
+      decided.forget(payment_id); // what it holds changes
       const amount_minor = optionalMinor(req.amountMinor);
       const event = parseCardMessage(
         reversalSchema,
@@ -363,6 +360,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
 
     async clear(req, ctx) {
       const payment = transactionOf(req.transaction);
+      decided.forget(payment.payment_id); // what it holds changes
       const event = { event_id: req.eventId, amount_minor: minor(req.amountMinor), final: !req.moreToCome };
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(clearingSchema, event, 'clearing');
@@ -372,6 +370,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
 
     async refund(req, ctx) {
       const payment = transactionOf(req.transaction);
+      decided.forget(payment.payment_id); // what it holds changes
       const event = { event_id: req.eventId, amount_minor: minor(req.amountMinor) };
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(refundSchema, event, 'refund');

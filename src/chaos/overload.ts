@@ -1,0 +1,130 @@
+// The chaos run's overload phase (issue 14 point 7): for a minute, card purchases (authorize with
+// the network's 2 s deadline, then clear) arrive on top of the run's own mix at three times what
+// the platform sustains, while the faults go on. The run must still pass every check (nothing lost
+// or booked twice, every payment final, the ledger reconciled), the engine's own limits must never
+// be what refused work (the API sheds first), and the run must finish within OVERLOAD_DRAIN_S_MAX
+// of its last send: an overload that outlives its cause (the issue's 25-minute retry storm, where
+// a quiet run drains in seconds) fails the run.
+//
+// The rate comes from --overload-rate, or from a quick capacity probe before the run's load starts:
+// purchases in a closed loop (PROBE_CONCURRENCY at a time) for --overload-probe-s seconds.
+// Overload and probe purchases are payments of the run like any other (checked and reconciled),
+// but not counted for path coverage or the stand-in share: they exist to be stood in.
+import type { Driver, PaymentRecord } from './driver.js';
+
+/** Three times the sustainable rate: the issue's overload. */
+export const OVERLOAD_FACTOR = 3;
+export const OVERLOAD_SECONDS_DEFAULT = 60;
+/** Runs of this many payments or more get the overload phase unless --no-overload. */
+export const OVERLOAD_ON_FROM_PAYMENTS = 1_000;
+/** The phase starts this far into the run's sending window (after the first of every path). */
+export const OVERLOAD_START_SHARE = 0.25;
+/** The network's deadline of an overload authorization. */
+export const OVERLOAD_AUTHORIZATION_TIMEOUT_MS = 2_000;
+export const PROBE_SECONDS_DEFAULT = 15;
+/** Purchases in flight during the probe: enough to keep two cores busy, as bench:overload's. */
+export const PROBE_CONCURRENCY = 8;
+/** A run with the overload phase finishes at most this long after its last send. A quiet run's
+ * drain is the late bank callbacks (4–8 s) and the retries after the last fault, well under a
+ * minute; twice that, because the overload's own purchases are still being cleared. */
+export const OVERLOAD_DRAIN_S_MAX = 120;
+
+/** On when asked (--overload / --no-overload), else in long runs. */
+export function overloadEnabled(flag: boolean | undefined, payments: number): boolean {
+  return flag ?? payments >= OVERLOAD_ON_FROM_PAYMENTS;
+}
+
+/** The overload's arrival rate from the measured capacity (purchases per second), at least 1/s. */
+export function overloadRatePerS(capacity_per_s: number): number {
+  if (!(Number.isFinite(capacity_per_s) && capacity_per_s >= 0)) throw new Error(`capacity must be a rate, got ${capacity_per_s}`);
+  return Math.max(1, Math.round(OVERLOAD_FACTOR * capacity_per_s * 10) / 10);
+}
+
+export interface ProbeResult {
+  seconds: number;
+  purchases: number;
+  capacity_per_s: number;
+}
+
+/** Closed loop: PROBE_CONCURRENCY purchases at a time, each the next as soon as one finishes;
+ * none starts after `seconds`, and the rate is what finished over the time until the last did (a
+ * machine so slow that a purchase outlasts the probe still measures a rate, not zero). */
+export async function probeCapacity(
+  driver: Driver,
+  nextRecord: () => PaymentRecord,
+  seconds: number,
+  concurrency = PROBE_CONCURRENCY,
+): Promise<ProbeResult> {
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  let completed = 0;
+  const loop = async () => {
+    while (performance.now() < until) {
+      const record = nextRecord();
+      await driver.run(record);
+      if (record.error === null) completed += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const elapsed_s = (performance.now() - started) / 1000;
+  return { seconds: Math.round(elapsed_s), purchases: completed, capacity_per_s: Math.round((completed / elapsed_s) * 100) / 100 };
+}
+
+/** Open loop: one purchase every 1/rate s for `seconds`, whatever the answers' speed. */
+export async function runOverload(
+  driver: Driver,
+  nextRecord: () => PaymentRecord,
+  rate_per_s: number,
+  seconds: number,
+  paths: Promise<void>[],
+): Promise<void> {
+  const started = performance.now();
+  const n = Math.round(rate_per_s * seconds);
+  for (let i = 0; i < n; i++) {
+    const wait = started + (i * 1000) / rate_per_s - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    paths.push(driver.run(nextRecord()));
+  }
+}
+
+export interface OverloadReport {
+  rate_per_s: number;
+  seconds: number;
+  payments: number;
+  /** Acknowledged authorizations answered within the network's deadline (first attempt's answer). */
+  answered_in_deadline_ratio: number;
+  stand_in_ratio: number;
+  /** The engine's own refusals in the API's and workers' logs over the whole run; must be 0. */
+  engine_rejections: number;
+  /** From the last send to every payment final; at most OVERLOAD_DRAIN_S_MAX. */
+  drain_s: number;
+  drain_s_max: number;
+}
+
+export function overloadReport(
+  records: readonly PaymentRecord[],
+  input: { rate_per_s: number; seconds: number; engine_rejections: number; drain_s: number },
+): { report: OverloadReport; problems: string[] } {
+  const mine = records.filter((r) => r.phase === 'overload');
+  const authorized = mine.filter((r) => r.acked.some((a) => a.call === 'authorize'));
+  const inDeadline = authorized.filter((r) => r.acked.find((a) => a.call === 'authorize')!.attempts === 1).length;
+  const ratio = (n: number, of: number) => (of === 0 ? 1 : Math.round((n / of) * 1000) / 1000);
+  const report: OverloadReport = {
+    rate_per_s: input.rate_per_s,
+    seconds: input.seconds,
+    payments: mine.length,
+    answered_in_deadline_ratio: ratio(inDeadline, authorized.length),
+    stand_in_ratio: ratio(authorized.filter((r) => r.stand_in).length, authorized.length),
+    engine_rejections: input.engine_rejections,
+    drain_s: Math.round(input.drain_s),
+    drain_s_max: OVERLOAD_DRAIN_S_MAX,
+  };
+  const problems: string[] = [];
+  if (input.engine_rejections > 0)
+    problems.push(`the engine's own limits refused work ${input.engine_rejections} times: the platform must shed before them`);
+  if (input.drain_s > OVERLOAD_DRAIN_S_MAX)
+    problems.push(
+      `the run finished ${Math.round(input.drain_s)} s after its last send, over ${OVERLOAD_DRAIN_S_MAX} s: the overload outlived itself`,
+    );
+  return { report, problems };
+}
