@@ -77,6 +77,27 @@ const finished = async (dispute_id: string) => {
   return getDispute(api.h.client, dispute_id);
 };
 
+/** Runs a dispute's workflow directly, past the API's own checks: its final view. */
+const disputeDirect = (payment_id: string, key: string, amount_minor: number, options: DisputeWorkflowOptions = SLOW) =>
+  api.h.client.workflow.execute('disputeWorkflow', {
+    workflowId: disputeWorkflowId(disputeId(payment_id, key)),
+    taskQueue: api.h.task_queue,
+    args: [
+      {
+        payment_id,
+        idempotency_key: key,
+        reason: 'other',
+        amount_minor,
+        evidence: 'started directly',
+        dispute_id: disputeId(payment_id, key),
+        company_id: company,
+        account_id: companyLine(),
+        currency: 'USD',
+      },
+      options,
+    ],
+  }) as Promise<DisputeView>;
+
 /** The dispute's events (issue 16) once one of type `last` is among them: each step writes its
  * event after its ledger write, before the workflow records the step. */
 async function disputeEvents(dispute_id: string, last: string): Promise<StoredEvent[]> {
@@ -277,6 +298,25 @@ describe('dispute outcomes', () => {
     await finished(dispute.dispute_id);
   });
 
+  test('the network refuses the chargeback: the credit is taken back, the dispute refused (its event with it)', async () => {
+    const { payment_id } = await clearedPurchase(800);
+    const line_before = await available(companyLine());
+    const key = `refused-${randomUUID().slice(0, 8)}`;
+    const dispute_id = disputeId(payment_id, key);
+    // The network knows this filing with other fields: it refuses it (422).
+    api.h.simulator.network.disputeFilings.set(`${dispute_id} chargeback`, 'another filing');
+    const view = await disputeDirect(payment_id, key, 800);
+    assert.equal(view.status, 'REFUSED');
+    assert.match(view.refusal!, /refused the chargeback/);
+    assert.equal(await available(companyLine()), line_before);
+    const [, refused] = await assertDisputeEvents(dispute_id, [
+      ['dispute.opened', 'OPENING'],
+      ['dispute.refused', 'REFUSED'],
+    ]);
+    assert.deepEqual([refused!.object.creditedMinor, refused!.object.reversedMinor], ['0', '800']);
+    assert.match(String(refused!.object.refusal), /refused the chargeback/);
+  });
+
   test('withdrawn by the company: chargeback withdrawn at the network, credit taken back', async () => {
     const { payment_id } = await clearedPurchase(900);
     const line_before = await available(companyLine());
@@ -356,25 +396,7 @@ describe('the ledger decides (checks behind the API)', () => {
   test('two disputes started at once: one is booked, the other refused, nothing posted for it', async () => {
     const { payment_id } = await clearedPurchase(1_000);
     const line_before = await available(companyLine());
-    const start = (key: string) =>
-      api.h.client.workflow.execute('disputeWorkflow', {
-        workflowId: disputeWorkflowId(disputeId(payment_id, key)),
-        taskQueue: api.h.task_queue,
-        args: [
-          {
-            payment_id,
-            idempotency_key: key,
-            reason: 'other',
-            amount_minor: 400,
-            evidence: 'race',
-            dispute_id: disputeId(payment_id, key),
-            company_id: company,
-            account_id: companyLine(),
-            currency: 'USD',
-          },
-          { representment_window_ms: 1_000, arbitration_window_ms: 1_000 },
-        ],
-      }) as Promise<DisputeView>;
+    const start = (key: string) => disputeDirect(payment_id, key, 400, { representment_window_ms: 1_000, arbitration_window_ms: 1_000 });
     const outcomes = await Promise.all([start('race-a'), start('race-b')]);
     const statuses = outcomes.map((o) => o.status).sort();
     assert.deepEqual(statuses, ['REFUSED', 'WON']);
@@ -397,25 +419,7 @@ describe('the ledger decides (checks behind the API)', () => {
       open(payment_id, 501),
       (err: Error & { code: number }) => err.code === 9 && /exceeds what is posted/.test(err.message),
     );
-    const id = disputeId(payment_id, 'direct');
-    const view = (await api.h.client.workflow.execute('disputeWorkflow', {
-      workflowId: disputeWorkflowId(id),
-      taskQueue: api.h.task_queue,
-      args: [
-        {
-          payment_id,
-          idempotency_key: 'direct',
-          reason: 'other',
-          amount_minor: 501,
-          evidence: 'too much',
-          dispute_id: id,
-          company_id: company,
-          account_id: companyLine(),
-          currency: 'USD',
-        },
-        SLOW,
-      ],
-    })) as DisputeView;
+    const view = await disputeDirect(payment_id, 'direct', 501);
     assert.equal(view.status, 'REFUSED');
     assert.match(view.refusal!, /exceeds what is posted and not yet refunded or disputed \(500\)/);
     assert.equal(await available(companyLine()), line_before);
