@@ -235,7 +235,11 @@ function apply(s: CardState, e: CardEvent): CardState {
     case 'hold_released': {
       const next = { ...s, hold: e.hold };
       if (e.hold) return next;
-      const status = settledStatus(next) ?? RELEASED_STATUS[e.cause];
+      // An approved payment left holding nothing by a release that meant to keep some (a late
+      // increment's resize back found the hold gone: an expiry had voided it, its answer lost)
+      // has lapsed: EXPIRED, or it would stay AUTHORIZED with no hold and no timer, for ever.
+      const lapsed = next.status === 'AUTHORIZED' ? 'EXPIRED' : null;
+      const status = settledStatus(next) ?? RELEASED_STATUS[e.cause] ?? lapsed;
       return status ? { ...next, status } : next;
     }
     case 'posted': {

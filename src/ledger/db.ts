@@ -21,7 +21,7 @@ export const WAITING_MAX_DEFAULT = 1_000;
 
 /** No connection was free and `waiting_max` callers were already waiting: nothing was sent to the
  * database. Shedding here keeps an overloaded process from queueing work past its callers'
- * deadlines (a 20,000-payment chaos run's API logged ~4,000 connect timeouts a minute, each a call
+ * deadlines (a 20,000-payment chaos run's API logged thousands of connect timeouts a minute, each a call
  * that had waited 5 s in pg.Pool's unbounded queue, then was retried by its client). */
 export class DatabaseBusyError extends Error {
   override name = 'DatabaseBusyError';
