@@ -120,8 +120,9 @@ export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkf
     if (changed.length > 0) upsertSearchAttributes(changed);
   };
   const flag = (reason: string, detail: string) => apply([{ type: 'attention', reason, detail }]);
-  /** What a step's event needs (issue 16): the dispute now, without its timeline (an activity
-   * input, not recorded in the step's event: the activity emits the event after its ledger write). */
+  /** What a step's event needs (issue 16): the dispute now, without its timeline (it goes into
+   * the step's input, recorded in history: kept small). The step emits the event after its ledger
+   * write; the inputs are no part of the command sequence, so recorded histories still replay. */
   const eventContext = (): DisputeStepContext => ({ view: { ...view, timeline: [] }, state });
   /** The outcome the saga's compensation is part of (withdrawn, refused): its event's. */
   let ending: DisputeEvent | null = null;
