@@ -210,7 +210,8 @@ export function ledgerCaseArbitrary(): fc.Arbitrary<{ name: string; ids: string[
       else if (field === 'id') t.id = typeof value === 'string' && /^[0-9a-f-]{36}$/.test(value) ? 'not-a-uuid' : value;
       else if (field === 'amount_minor') t.amount_minor = Number.isSafeInteger(value) ? 1.5 : value === undefined ? 'x' : value;
       else if (field === 'currency')
-        t.currency = value === undefined ? 'XXX' : typeof value === 'string' && /^[A-Z]{3}$/.test(value) ? 'ZZZ' : value;
+        // Not 'XXX': the ledger takes ISO 4217's "no currency" (its spend-limit windows are in it).
+        t.currency = value === undefined ? 'usd' : typeof value === 'string' && /^[A-Z]{3}$/.test(value) ? 'ZZZ' : value;
       else if (field === 'code')
         t.code = Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535 ? 0 : value === undefined ? -1 : value;
       else if (field === 'flags')

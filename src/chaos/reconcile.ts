@@ -7,6 +7,7 @@
 //     the issuance account; nothing extra, nothing missing.
 import { TransferCode } from '../domain/ledger.js';
 import type { Pool } from '../ledger/db.js';
+import { PLATFORM_ACCOUNT_KINDS } from '../ledger/accounts.js';
 import { creditLineAccountId, platformAccountId } from '../ledger/ids.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { CURRENCY, type Fixtures, type PaymentRecord } from './driver.js';
@@ -47,7 +48,14 @@ export async function reconcileLedger(records: readonly PaymentRecord[], input: 
     network_payable: platformAccountId('network_payable', CURRENCY),
     overlimit: platformAccountId('card_overlimit_receivable', CURRENCY),
   };
-  const names = new Map(Object.entries(account).map(([name, id]) => [id, name]));
+  // Every other platform account (billing's fee income, the disputes' receivables and allowance)
+  // is set up with the currency; the run's paths move nothing through them.
+  const others: Record<string, string> = {};
+  for (const kind of PLATFORM_ACCOUNT_KINDS) {
+    const id = platformAccountId(kind, CURRENCY);
+    if (!Object.values(account).includes(id)) others[kind] = id;
+  }
+  const names = new Map([...Object.entries(account), ...Object.entries(others)].map(([name, id]) => [id, name]));
 
   // 1. Every transfer is the run's: its payments, its grants, or the network settlement wire.
   const runPayments = new Set(records.map((r) => r.payment_id));
@@ -75,7 +83,7 @@ export async function reconcileLedger(records: readonly PaymentRecord[], input: 
   // 2. The balances the acknowledged outcomes imply. Card spend moves company -> network payable
   // (refunds back); a payout company -> payouts payable -> settlement bank (a compensated one nets
   // to zero). The network settlement wire moves network payable -> settlement bank.
-  const expected = new Map<string, number>(Object.values(account).map((id) => [id, 0]));
+  const expected = new Map<string, number>([...Object.values(account), ...Object.values(others)].map((id) => [id, 0]));
   const add = (id: string, minor: number) => expected.set(id, (expected.get(id) ?? 0) + minor);
   add(account.issuance, -(input.grants_minor.company + input.grants_minor.tiny_company));
   add(account.company, input.grants_minor.company);

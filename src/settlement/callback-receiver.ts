@@ -134,13 +134,15 @@ export async function startSettlementCallbackReceiver(options: CallbackReceiverO
     payload: T[0],
     about: { payment_id?: string; statement_id?: string; status: string },
   ): Promise<{ status: number; body: Record<string, unknown> }> {
+    // The answer names what the callback was about; its status is in the log line only.
+    const { status: _status, ...ids } = about;
     try {
       await client.workflow.getHandle(workflowId).signal(definition, ...([payload] as unknown as T));
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
       if (await paymentExists(client, workflowId)) {
         log.warn(about, 'settlement callback for a finished workflow ignored (late)');
-        return { status: 200, body: { result: 'ignored', reason: 'payment_closed', ...about } };
+        return { status: 200, body: { result: 'ignored', reason: 'payment_closed', ...ids } };
       }
       log.warn(about, 'settlement callback for an unknown payment or statement');
       return {
@@ -149,7 +151,7 @@ export async function startSettlementCallbackReceiver(options: CallbackReceiverO
       };
     }
     log.info(about, 'settlement callback delivered');
-    return { status: 200, body: { result: 'delivered', ...about } };
+    return { status: 200, body: { result: 'delivered', ...ids } };
   }
 
   const server = createServer((req, res) => {
