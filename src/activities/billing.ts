@@ -9,6 +9,7 @@ import {
   directDebitMandateSchema,
   debitIdempotencyKey,
   repaymentKeySchema,
+  statementIdOf,
   type CloseStatementRequest,
   type Statement,
   type StatementKey,
@@ -31,6 +32,8 @@ import {
   type StatementStore,
 } from '../ledger/statements.js';
 import type { SettlementGateway } from '../settlement/gateway.js';
+import { statementEvent } from '../events/statement-event.js';
+import type { EventStore } from '../events/store.js';
 import { SettlementCredentialsError, SettlementUnexpectedAnswerError } from '../settlement/gateway.js';
 
 export interface BillingActivityDeps {
@@ -39,6 +42,8 @@ export interface BillingActivityDeps {
   cards: CardStore;
   statements: StatementStore;
   gateway: SettlementGateway;
+  /** Where each recorded statement event is emitted (issue 16). */
+  events: Pick<EventStore, 'appendEvents'>;
 }
 
 /** Failure types the billing workflow and the API tell apart. */
@@ -102,7 +107,7 @@ function unexpected(step: string, outcome: TransferOutcome): ApplicationFailure 
   return ApplicationFailure.nonRetryable(`${step}: ledger answered ${outcome.result} for transfer ${outcome.id}`, 'LedgerUnexpectedResult');
 }
 
-export function createBillingActivities({ ledger, postings, cards, statements, gateway }: BillingActivityDeps) {
+export function createBillingActivities({ ledger, postings, cards, statements, gateway, events }: BillingActivityDeps) {
   /** Charges the company: on its credit line when the line takes it, else on its billing
    * receivable (always). Deterministic: a retry finds the line refused again (id_already_failed)
    * and the receivable transfer `exists`. */
@@ -224,8 +229,20 @@ export function createBillingActivities({ ledger, postings, cards, statements, g
       return { unfrozen: await cards.unfreezeForBilling(request.company_id, request.currency) };
     },
 
+    /** Records a statement event, then emits it with the statement as GetStatement shows it
+     * then. The event id comes from the statement and the event's key: a retry (even one whose
+     * record found the row written: `recorded` false) emits the same id, written once. */
     async recordStatementEvent(input: StatementEventInput): Promise<{ recorded: boolean }> {
-      return { recorded: await statements.recordEvent(input) };
+      const recorded = await statements.recordEvent(input);
+      const statement = await statements.get(input);
+      if (!statement) {
+        throw ApplicationFailure.nonRetryable(
+          `recordStatementEvent: statement ${statementIdOf(input.company_id, input.currency, input.cycle_number)} is not closed`,
+          BILLING_FAILURES.invalid,
+        );
+      }
+      await events.appendEvents([statementEvent(input.type, input.event_key, statement)]);
+      return { recorded };
     },
 
     /** Sends the direct debit of a statement (idempotency key `debit:<statement id>`): the bank

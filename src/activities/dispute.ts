@@ -17,12 +17,18 @@ import type { TransferBatcher } from '../ledger/batcher.js';
 import { paymentDisputableAccountId, paymentDisputeSlotAccountId, transferId } from '../ledger/ids.js';
 import type { Ledger, Transfer, TransferInput } from '../ledger/ledger.js';
 import { chainFailure, linkedChain, refusalOf, unexpected } from './ledger-outcomes.js';
+import { decide, type DisputeEvent } from '../domain/dispute-lifecycle.js';
+import { disputeChange, type DisputeStepContext } from '../domain/dispute-events.js';
+import { disputeEvent } from '../events/dispute-event.js';
+import type { EventStore } from '../events/store.js';
 import { NetworkRequestRefusedError, type CardNetwork, type DisputeFiling } from '../settlement/network-client.js';
 
 export interface DisputeActivityDeps {
   postings: TransferBatcher;
   ledger: Pick<Ledger, 'getTransfers' | 'getPaymentTransfers' | 'getBalance' | 'createAccounts'>;
   network: CardNetwork;
+  /** Where each step writes the dispute's event (issue 16). */
+  events: Pick<EventStore, 'appendEvents'>;
 }
 
 /** Clearings: what makes a payment disputable. */
@@ -68,8 +74,16 @@ export function refundAllowanceUse(payment_id: string, refund: { id: string; amo
   };
 }
 
-export function createDisputeActivities({ postings, ledger, network }: DisputeActivityDeps) {
+export function createDisputeActivities({ postings, ledger, network, events }: DisputeActivityDeps) {
   const start = (input: unknown): DisputeStart => parseOrFail(disputeStartSchema, input, 'dispute');
+
+  /** Writes the event of the change a step made (after its ledger write), if the workflow asked
+   * for one and the company sees it. A retried step derives the same event id: written once. */
+  const emit = async (context: DisputeStepContext | undefined, recorded: readonly DisputeEvent[]): Promise<void> => {
+    if (!context) return;
+    const change = disputeChange(context, recorded);
+    if (change) await events.appendEvents([disputeEvent(change)]);
+  };
 
   /** Takes credit back from the company; when its credit line cannot take the debit (the credit
    * was spent, or the line closed), from the over-limit receivable, collected by people. `chain`
@@ -112,115 +126,130 @@ export function createDisputeActivities({ postings, ledger, network }: DisputeAc
     return b ? Number(b.available) : 0;
   };
 
-  return {
-    /** Books the provisional credit, checked by the ledger in the same transaction: the payment's
-     * allowance (what is posted and not yet refunded or disputed) and its single dispute slot.
-     * First tops the allowance up with the payment's clearings and refunds booked before it. */
-    async openDispute(input: DisputeStart): Promise<{ booked: true } | { booked: false; reason: string }> {
-      const d = start(input);
-      const ids = disputeTransferIds(d.payment_id);
-      const disputable = paymentDisputableAccountId(d.payment_id);
-      const slot = paymentDisputeSlotAccountId(d.payment_id);
-      await ensurePlatformAccounts(ledger as Ledger, d.currency);
-      const created = await ledger.createAccounts([
-        { id: disputable, currency: d.currency, code: AccountCode.payment_disputable, flags: AccountFlags.debits_must_not_exceed_credits },
-        { id: slot, currency: d.currency, code: AccountCode.payment_dispute_slot, flags: AccountFlags.debits_must_not_exceed_credits },
-      ]);
-      if (created.some((r) => !isSuccess(r.result))) {
-        throw ApplicationFailure.nonRetryable(
-          `dispute accounts of ${d.payment_id}: ${created.map((r) => r.result).join(', ')}`,
-          'LedgerUnexpectedResult',
-        );
-      }
-      const transfers = await ledger.getPaymentTransfers(d.payment_id);
-      if (transfers.some((t) => t.currency !== d.currency)) {
-        return { booked: false, reason: `payment ${d.payment_id} is not in ${d.currency}` };
-      }
-      const booked = new Set(transfers.map((t) => t.id));
-      const source = platformAccount('dispute_allowance', d.currency);
-      const late = new Set<string>();
-      const topUp: TransferInput[] = [
-        {
-          id: ids.slotGrant(),
+  /** Books the provisional credit, checked by the ledger in the same transaction: the payment's
+   * allowance (what is posted and not yet refunded or disputed) and its single dispute slot.
+   * First tops the allowance up with the payment's clearings and refunds booked before it. */
+  async function bookOpening(d: DisputeStart): Promise<{ booked: true } | { booked: false; reason: string }> {
+    const ids = disputeTransferIds(d.payment_id);
+    const disputable = paymentDisputableAccountId(d.payment_id);
+    const slot = paymentDisputeSlotAccountId(d.payment_id);
+    await ensurePlatformAccounts(ledger as Ledger, d.currency);
+    const created = await ledger.createAccounts([
+      { id: disputable, currency: d.currency, code: AccountCode.payment_disputable, flags: AccountFlags.debits_must_not_exceed_credits },
+      { id: slot, currency: d.currency, code: AccountCode.payment_dispute_slot, flags: AccountFlags.debits_must_not_exceed_credits },
+    ]);
+    if (created.some((r) => !isSuccess(r.result))) {
+      throw ApplicationFailure.nonRetryable(
+        `dispute accounts of ${d.payment_id}: ${created.map((r) => r.result).join(', ')}`,
+        'LedgerUnexpectedResult',
+      );
+    }
+    const transfers = await ledger.getPaymentTransfers(d.payment_id);
+    if (transfers.some((t) => t.currency !== d.currency)) {
+      return { booked: false, reason: `payment ${d.payment_id} is not in ${d.currency}` };
+    }
+    const booked = new Set(transfers.map((t) => t.id));
+    const source = platformAccount('dispute_allowance', d.currency);
+    const late = new Set<string>();
+    const topUp: TransferInput[] = [
+      {
+        id: ids.slotGrant(),
+        debit_account_id: source,
+        credit_account_id: slot,
+        amount_minor: 1,
+        currency: d.currency,
+        code: TransferCode.dispute_slot_grant,
+        payment_id: d.payment_id,
+      },
+    ];
+    for (const t of transfers) {
+      if (POSTED_CODES.has(t.code)) {
+        topUp.push({
+          id: ids.allowanceGrant(t.id),
           debit_account_id: source,
-          credit_account_id: slot,
+          credit_account_id: disputable,
+          amount_minor: t.amount_minor,
+          currency: d.currency,
+          code: TransferCode.dispute_allowance_grant,
+          payment_id: d.payment_id,
+        });
+      }
+      if (t.code === TransferCode.card_refund && !booked.has(ids.refundUse(t.id))) {
+        topUp.push({ ...refundAllowanceUse(d.payment_id, t), id: ids.refundUseLate(t.id) });
+        late.add(ids.refundUseLate(t.id));
+      }
+    }
+    // Unlinked, one transaction: a late refund use that does not fit (refunds beyond what was
+    // posted: unlinked refunds) is refused alone.
+    for (const o of await postings.submit(topUp)) {
+      if (!isSuccess(o.result) && !(late.has(o.id) && refusalOf(o) === 'exceeds_credits')) throw unexpected('openDispute (allowance)', [o]);
+    }
+    const outcomes = await postings.submit(
+      linkedChain([
+        {
+          id: ids.slotHold(d.dispute_id),
+          debit_account_id: slot,
+          credit_account_id: source,
           amount_minor: 1,
           currency: d.currency,
-          code: TransferCode.dispute_slot_grant,
+          code: TransferCode.dispute_slot_hold,
+          flags: TransferFlags.pending,
           payment_id: d.payment_id,
         },
-      ];
-      for (const t of transfers) {
-        if (POSTED_CODES.has(t.code)) {
-          topUp.push({
-            id: ids.allowanceGrant(t.id),
-            debit_account_id: source,
-            credit_account_id: disputable,
-            amount_minor: t.amount_minor,
-            currency: d.currency,
-            code: TransferCode.dispute_allowance_grant,
-            payment_id: d.payment_id,
-          });
-        }
-        if (t.code === TransferCode.card_refund && !booked.has(ids.refundUse(t.id))) {
-          topUp.push({ ...refundAllowanceUse(d.payment_id, t), id: ids.refundUseLate(t.id) });
-          late.add(ids.refundUseLate(t.id));
-        }
+        {
+          id: ids.allowanceUse(d.dispute_id),
+          debit_account_id: disputable,
+          credit_account_id: source,
+          amount_minor: d.amount_minor,
+          currency: d.currency,
+          code: TransferCode.dispute_allowance_use,
+          payment_id: d.payment_id,
+        },
+        {
+          id: ids.credit(d.dispute_id),
+          debit_account_id: platformAccount('dispute_receivable', d.currency),
+          credit_account_id: d.account_id,
+          amount_minor: d.amount_minor,
+          currency: d.currency,
+          code: TransferCode.dispute_provisional_credit,
+          payment_id: d.payment_id,
+        },
+      ]),
+    );
+    const failed = chainFailure(outcomes);
+    if (!failed) return { booked: true };
+    const refusal = refusalOf(failed);
+    if (failed.id === ids.slotHold(d.dispute_id) && refusal === 'exceeds_credits') {
+      return { booked: false, reason: `payment ${d.payment_id} already has an open dispute` };
+    }
+    if (failed.id === ids.allowanceUse(d.dispute_id) && refusal === 'exceeds_credits') {
+      return {
+        booked: false,
+        reason: `amount ${d.amount_minor} exceeds what is posted and not yet refunded or disputed (${await balanceMinor(disputable)})`,
+      };
+    }
+    if (failed.id === ids.credit(d.dispute_id) && refusal === 'account_closed') {
+      return { booked: false, reason: `the credit line of ${d.company_id} is closed` };
+    }
+    throw unexpected('openDispute', outcomes);
+  }
+
+  return {
+    /** The provisional credit (bookOpening), then its event: opened, or refused by the ledger. */
+    async openDispute(
+      input: DisputeStart & { event_context?: DisputeStepContext | undefined },
+    ): Promise<{ booked: true } | { booked: false; reason: string }> {
+      const { event_context, ...request } = input;
+      const opened = await bookOpening(start(request));
+      if (event_context) {
+        const decision = decide(
+          event_context.state,
+          opened.booked ? { kind: 'credit_booked' } : { kind: 'credit_refused', reason: opened.reason },
+        );
+        if ('refused' in decision) throw ApplicationFailure.nonRetryable(`openDispute: ${decision.refused}`, 'DisputeBug');
+        await emit(event_context, decision.events);
       }
-      // Unlinked, one transaction: a late refund use that does not fit (refunds beyond what was
-      // posted: unlinked refunds) is refused alone.
-      for (const o of await postings.submit(topUp)) {
-        if (!isSuccess(o.result) && !(late.has(o.id) && refusalOf(o) === 'exceeds_credits'))
-          throw unexpected('openDispute (allowance)', [o]);
-      }
-      const outcomes = await postings.submit(
-        linkedChain([
-          {
-            id: ids.slotHold(d.dispute_id),
-            debit_account_id: slot,
-            credit_account_id: source,
-            amount_minor: 1,
-            currency: d.currency,
-            code: TransferCode.dispute_slot_hold,
-            flags: TransferFlags.pending,
-            payment_id: d.payment_id,
-          },
-          {
-            id: ids.allowanceUse(d.dispute_id),
-            debit_account_id: disputable,
-            credit_account_id: source,
-            amount_minor: d.amount_minor,
-            currency: d.currency,
-            code: TransferCode.dispute_allowance_use,
-            payment_id: d.payment_id,
-          },
-          {
-            id: ids.credit(d.dispute_id),
-            debit_account_id: platformAccount('dispute_receivable', d.currency),
-            credit_account_id: d.account_id,
-            amount_minor: d.amount_minor,
-            currency: d.currency,
-            code: TransferCode.dispute_provisional_credit,
-            payment_id: d.payment_id,
-          },
-        ]),
-      );
-      const failed = chainFailure(outcomes);
-      if (!failed) return { booked: true };
-      const refusal = refusalOf(failed);
-      if (failed.id === ids.slotHold(d.dispute_id) && refusal === 'exceeds_credits') {
-        return { booked: false, reason: `payment ${d.payment_id} already has an open dispute` };
-      }
-      if (failed.id === ids.allowanceUse(d.dispute_id) && refusal === 'exceeds_credits') {
-        return {
-          booked: false,
-          reason: `amount ${d.amount_minor} exceeds what is posted and not yet refunded or disputed (${await balanceMinor(disputable)})`,
-        };
-      }
-      if (failed.id === ids.credit(d.dispute_id) && refusal === 'account_closed') {
-        return { booked: false, reason: `the credit line of ${d.company_id} is closed` };
-      }
-      throw unexpected('openDispute', outcomes);
+      return opened;
     },
 
     /** Files a stage of the dispute with the network; a filing the network refuses fails for good. */
@@ -254,6 +283,8 @@ export function createDisputeActivities({ postings, ledger, network }: DisputeAc
       dispute: DisputeStart;
       credited_minor: number;
       allowance_minor: number;
+      /** The outcome this reversal is part of (lost, withdrawn, refused), for its event. */
+      event_context?: (DisputeStepContext & { outcome: DisputeEvent }) | undefined;
     }): Promise<{ overlimit: boolean }> {
       const d = start(input.dispute);
       const ids = disputeTransferIds(d.payment_id);
@@ -270,17 +301,23 @@ export function createDisputeActivities({ postings, ledger, network }: DisputeAc
         });
       }
       release.push(slotRelease(d));
-      return takeBack(
+      const taken = await takeBack(
         d,
         input.credited_minor,
         { company: ids.reversal(d.dispute_id, false), overlimit: ids.reversal(d.dispute_id, true) },
         release,
         'reverseDisputeCredit',
       );
+      await emit(input.event_context, input.event_context ? [input.event_context.outcome] : []);
+      return taken;
     },
 
     /** A won dispute: the credit is final and the network owes it; the slot is released. */
-    async bookDisputeWon(input: { dispute: DisputeStart; won_minor: number }): Promise<void> {
+    async bookDisputeWon(input: {
+      dispute: DisputeStart;
+      won_minor: number;
+      event_context?: (DisputeStepContext & { outcome: DisputeEvent }) | undefined;
+    }): Promise<void> {
       const d = start(input.dispute);
       const ids = disputeTransferIds(d.payment_id);
       const chain: TransferInput[] = [];
@@ -298,6 +335,7 @@ export function createDisputeActivities({ postings, ledger, network }: DisputeAc
       chain.push(slotRelease(d));
       const outcomes = await postings.submit(linkedChain(chain));
       if (chainFailure(outcomes)) throw unexpected('bookDisputeWon', outcomes);
+      await emit(input.event_context, input.event_context ? [input.event_context.outcome] : []);
     },
 
     /** Refunds of the payment the allowance could not take (they came while this dispute held it):

@@ -1,16 +1,14 @@
 // A payment's event: its id (from the change), its type, and the payment as the API returns it
 // (GetPayment's JSON: camelCase, int64 amounts as strings), without the timeline.
-import { create, toJson } from '@bufbuild/protobuf';
 import type { PaymentEventType } from '../domain/events.js';
 import type { PaymentState } from '../domain/payment.js';
 import { paymentToProto } from '../api/rpc/convert.js';
 import { PaymentSchema } from '../gen/cardplatform/payments/v1/payments_pb.js';
+import { apiObject } from './api-object.js';
 import { eventId, type NewEvent } from './store.js';
 
 export function paymentObject(state: PaymentState): Record<string, unknown> {
-  const json = toJson(PaymentSchema, create(PaymentSchema, { ...paymentToProto(state), timeline: [] }), { alwaysEmitImplicit: true });
-  const { timeline: _timeline, ...object } = json as Record<string, unknown>;
-  return object;
+  return apiObject(PaymentSchema, { ...paymentToProto(state), timeline: [] }, 'timeline');
 }
 
 export function paymentEvent(type: PaymentEventType, change_key: string, state: PaymentState & { company_id: string }): NewEvent {

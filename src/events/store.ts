@@ -18,6 +18,9 @@ import { uuidV5 } from '../ledger/ids.js';
 export const EVENTS_PER_APPEND_MAX = 16;
 /** An event's object, serialized, at most (the column's CHECK says the same). */
 export const EVENT_DATA_BYTES_MAX = 65_536;
+/** An event's object id, at most: a dispute's id (payment id, `:dispute:`, key) fits (the
+ * column's CHECK says the same, migration 1764000000055). */
+export const EVENT_OBJECT_ID_LENGTH_MAX = 160;
 export const EVENT_PAGE_SIZE_DEFAULT = 100;
 export const EVENT_PAGE_SIZE_MAX = 500;
 
@@ -31,7 +34,7 @@ export const newEventSchema = z.strictObject({
   type: eventTypeSchema,
   company_id: paymentIdSchema,
   object_type: z.enum(EVENT_OBJECT_TYPES),
-  object_id: z.string().min(1).max(128),
+  object_id: z.string().min(1).max(EVENT_OBJECT_ID_LENGTH_MAX),
   /** The object as the API returns it, after the change. */
   object: z.record(z.string(), z.unknown()),
 });

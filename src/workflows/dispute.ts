@@ -47,6 +47,7 @@ import {
   type DisputeEvent,
   type DisputeState,
 } from '../domain/dispute-lifecycle.js';
+import { disputeViewOf, type DisputeStepContext } from '../domain/dispute-events.js';
 import { formatMinor } from '../domain/money.js';
 import { DisputeStatusKey, NeedsAttentionKey } from '../domain/search-attributes.js';
 import { describeIssue, parseOrFail } from '../domain/validation.js';
@@ -111,15 +112,7 @@ export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkf
       const { type, ...rest } = e;
       note(type, Object.keys(rest).length > 0 ? JSON.stringify(rest) : undefined);
     }
-    Object.assign(view, {
-      status: state.status,
-      open_minor: state.open_minor,
-      credited_minor: state.credited_minor,
-      won_minor: state.won_minor,
-      reversed_minor: state.reversed_minor,
-      refusal: state.refusal,
-      needs_attention: state.needs_attention,
-    });
+    Object.assign(view, disputeViewOf(view, state));
     const changed = [
       ...(before.status !== state.status ? [{ key: DisputeStatusKey, value: state.status }] : []),
       ...(before.needs_attention !== state.needs_attention ? [{ key: NeedsAttentionKey, value: state.needs_attention }] : []),
@@ -127,6 +120,12 @@ export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkf
     if (changed.length > 0) upsertSearchAttributes(changed);
   };
   const flag = (reason: string, detail: string) => apply([{ type: 'attention', reason, detail }]);
+  /** What a step's event needs (issue 16): the dispute now, without its timeline (it goes into
+   * the step's input, recorded in history: kept small). The step emits the event after its ledger
+   * write; the inputs are no part of the command sequence, so recorded histories still replay. */
+  const eventContext = (): DisputeStepContext => ({ view: { ...view, timeline: [] }, state });
+  /** The outcome the saga's compensation is part of (withdrawn, refused): its event's. */
+  let ending: DisputeEvent | null = null;
 
   // Messages, one at a time in arrival order; each update returns once its message is handled.
   const inbox: Array<{ command: DisputeCommand; ticket: number }> = [];
@@ -176,11 +175,20 @@ export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkf
   saga.register('provisional_credit', async () => {
     const { overlimit } = await steps.reverseDisputeCredit.executeWithOptions(
       step(`compensate: take back ${money(state.credited_minor)} of provisional credit`),
-      [{ dispute: d, credited_minor: state.credited_minor, allowance_minor: state.credited_minor }],
+      [
+        {
+          dispute: d,
+          credited_minor: state.credited_minor,
+          allowance_minor: state.credited_minor,
+          event_context: ending ? { ...eventContext(), outcome: ending } : undefined,
+        },
+      ],
     );
     if (overlimit) flag('dispute_credit_overlimit', 'the credit line could not take the credit back: booked on the over-limit receivable');
   });
-  const opened = await steps.openDispute.executeWithOptions(step(`provisional credit of ${money(d.amount_minor)} to ${d.company_id}`), [d]);
+  const opened = await steps.openDispute.executeWithOptions(step(`provisional credit of ${money(d.amount_minor)} to ${d.company_id}`), [
+    { ...d, event_context: eventContext() },
+  ]);
   if (!opened.booked) {
     // The ledger refused it and records the refusal under its ids: nothing was booked.
     saga.forget('provisional_credit');
@@ -205,8 +213,13 @@ export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkf
     if (!isChargebackRefused(err)) throw err;
     // Nothing was filed: only the credit is undone.
     saga.forget('chargeback');
+    const refused = decided({
+      kind: 'chargeback_refused',
+      reason: String(err.cause instanceof ApplicationFailure ? err.cause.message : err),
+    });
+    ending = refused[0] ?? null;
     await saga.compensate();
-    apply(decided({ kind: 'chargeback_refused', reason: String(err.cause instanceof ApplicationFailure ? err.cause.message : err) }));
+    apply(refused);
     return view;
   }
 
@@ -266,7 +279,7 @@ export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkf
           break;
         case 'won':
           await steps.bookDisputeWon.executeWithOptions(step(`won: ${money(e.won_minor)} final, owed by the network`), [
-            { dispute: d, won_minor: e.won_minor },
+            { dispute: d, won_minor: e.won_minor, event_context: { ...eventContext(), outcome: e } },
           ]);
           saga.forget('chargeback');
           saga.forget('provisional_credit');
@@ -278,7 +291,14 @@ export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkf
             (
               await steps.reverseDisputeCredit.executeWithOptions(
                 step(`lost: take back ${money(e.reversed_minor)} of provisional credit`),
-                [{ dispute: d, credited_minor: e.reversed_minor, allowance_minor: e.reversed_minor }],
+                [
+                  {
+                    dispute: d,
+                    credited_minor: e.reversed_minor,
+                    allowance_minor: e.reversed_minor,
+                    event_context: { ...eventContext(), outcome: e },
+                  },
+                ],
               )
             ).overlimit
           ) {
@@ -286,7 +306,9 @@ export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkf
           }
           break;
         case 'withdrawn':
-          // The chargeback is withdrawn at the network, then the credit still held is taken back.
+          // The chargeback is withdrawn at the network, then the credit still held is taken back
+          // (that step writes the dispute.withdrawn event).
+          ending = e;
           await saga.compensate();
           break;
         default:

@@ -24,6 +24,11 @@ import { createStatementStore, type StatementStore } from '../../src/ledger/stat
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { startPayout } from '../../src/api/payments.js';
 import type { BillingView } from '../../src/workflows/billing-messages.js';
+import { createBillingActivities } from '../../src/activities/billing.js';
+import { createEventStore, type StoredEvent } from '../../src/events/store.js';
+import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
+import type { StatementEventInput } from '../../src/ledger/statements.js';
+import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
 import { startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
 
 const CURRENCY = 'USD';
@@ -131,6 +136,30 @@ describe('billing cycles', () => {
       () => statement(company_id),
       (s) => s !== null && wanted.every((w) => types(s).includes(w)),
     );
+
+  /** The statement's events in the event store (issue 16), once they are as many as the events
+   * billing recorded for it: exactly one per recorded event, in its order, each the statement (as
+   * GetStatement returns it) of its company. */
+  async function assertStatementEvents(company_id: string, cycle_number = 1): Promise<StoredEvent[]> {
+    const store = createEventStore(h.pool);
+    const recorded = types((await statement(company_id, cycle_number))!);
+    const statement_id = `${company_id}/${CURRENCY}/${cycle_number}`;
+    const page = await until(
+      `${recorded.length} events of ${statement_id}`,
+      () => store.listEvents({ company_ids: [company_id], object_id: statement_id }, { limit: 100 }),
+      (p) => p.events.length >= recorded.length,
+    );
+    assert.deepEqual(
+      page.events.map((e) => e.type),
+      recorded,
+    );
+    for (const e of page.events) {
+      assert.deepEqual([e.company_id, e.object_type, e.object_id], [company_id, 'statement', statement_id]);
+      assert.deepEqual([e.object.statementId, e.object.companyId, e.object.cycleNumber], [statement_id, company_id, cycle_number]);
+      assert.equal(e.object.events, undefined, 'events do not carry the statement events list');
+    }
+    return page.events;
+  }
 
   async function assertInvariants() {
     const report = await verifyLedger(h.pool);
@@ -279,6 +308,11 @@ describe('billing cycles', () => {
     ]);
     assert.equal(past.minimum_due_minor, 10_000);
     assert.equal(await cardStatus(co.company_id), 'frozen');
+    // Each statement change is an event with the statement after it.
+    const dunned = await assertStatementEvents(co.company_id);
+    const at = (type: string) => dunned.find((e) => e.type === type)!.object;
+    assert.deepEqual([at('statement.closed').closingBalanceMinor, at('statement.closed').status], ['10000', 'STATEMENT_STATUS_OPEN']);
+    assert.equal(at('statement.past_due').status, 'STATEMENT_STATUS_PAST_DUE');
     const billing = await view(co.company_id);
     assert.equal(billing.lifecycle.frozen, true);
     // A late fee that fits the line is charged on it.
@@ -297,6 +331,38 @@ describe('billing cycles', () => {
       (s) => s === 'active',
     );
     assert.equal((await h.cards.get(`${co.company_id}-kept`))!.status, 'frozen', 'a card frozen by people stays frozen');
+    const paidEvents = await assertStatementEvents(co.company_id);
+    const paidEvent = paidEvents.find((e) => e.type === 'statement.paid')!;
+    assert.deepEqual([paidEvent.object.status, paidEvent.object.paidMinor], ['STATEMENT_STATUS_PAID', '10000']);
+    // The step again, as Temporal retries it after a worker lost its answer: recorded and emitted once.
+    const { rows } = await h.pool.query<Omit<StatementEventInput, 'company_id' | 'currency' | 'cycle_number'>>(
+      `SELECT event_key, type, status, paid_minor::int AS paid_minor, detail FROM billing.statement_events
+        WHERE company_id = $1 AND currency = $2 AND cycle_number = 1 AND type = 'statement.past_due'`,
+      [co.company_id, CURRENCY],
+    );
+    assert.equal(rows.length, 1);
+    const postings = createTransferBatcher(h.ledger, DEFAULT_BATCHER_OPTIONS);
+    try {
+      const steps = createBillingActivities({
+        ledger: h.ledger,
+        postings,
+        cards: h.cards,
+        statements,
+        gateway: createHttpSettlementGateway(h.simulator.url, { request_timeout_ms: 5_000 }),
+        events: createEventStore(h.pool),
+      });
+      assert.deepEqual(await steps.recordStatementEvent({ company_id: co.company_id, currency: CURRENCY, cycle_number: 1, ...rows[0]! }), {
+        recorded: false,
+      });
+    } finally {
+      await postings.close();
+    }
+    const again = await assertStatementEvents(co.company_id);
+    assert.deepEqual(
+      again.map((e) => [e.event_id, e.object]),
+      paidEvents.map((e) => [e.event_id, e.object]),
+      'no second event, the first unchanged',
+    );
     // The fee is in the next statement.
     const second = await until(
       'statement 2',

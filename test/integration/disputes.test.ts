@@ -13,6 +13,11 @@ import { platformAccount } from '../../src/ledger/accounts.js';
 import { creditLineAccountId } from '../../src/ledger/ids.js';
 import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
+import { createDisputeActivities } from '../../src/activities/dispute.js';
+import { initialDisputeState } from '../../src/domain/dispute-lifecycle.js';
+import { createEventStore, type StoredEvent } from '../../src/events/store.js';
+import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
+import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
 
 let api: ApiHarness & { key: string };
@@ -72,6 +77,53 @@ const finished = async (dispute_id: string) => {
   return getDispute(api.h.client, dispute_id);
 };
 
+/** Runs a dispute's workflow directly, past the API's own checks: its final view. */
+const disputeDirect = (payment_id: string, key: string, amount_minor: number, options: DisputeWorkflowOptions = SLOW) =>
+  api.h.client.workflow.execute('disputeWorkflow', {
+    workflowId: disputeWorkflowId(disputeId(payment_id, key)),
+    taskQueue: api.h.task_queue,
+    args: [
+      {
+        payment_id,
+        idempotency_key: key,
+        reason: 'other',
+        amount_minor,
+        evidence: 'started directly',
+        dispute_id: disputeId(payment_id, key),
+        company_id: company,
+        account_id: companyLine(),
+        currency: 'USD',
+      },
+      options,
+    ],
+  }) as Promise<DisputeView>;
+
+/** The dispute's events (issue 16) once one of type `last` is among them: each step writes its
+ * event after its ledger write, before the workflow records the step. */
+async function disputeEvents(dispute_id: string, last: string): Promise<StoredEvent[]> {
+  const store = createEventStore(api.h.pool);
+  for (;;) {
+    const page = await store.listEvents({ company_ids: [company], object_id: dispute_id }, { limit: 100 });
+    if (page.events.some((e) => e.type === last)) return page.events;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Exactly these events, in order, each the dispute (as GetDispute returns it) of its company. */
+async function assertDisputeEvents(dispute_id: string, expected: Array<[type: string, status: string]>): Promise<StoredEvent[]> {
+  const events = await disputeEvents(dispute_id, expected.at(-1)![0]);
+  assert.deepEqual(
+    events.map((e) => [e.type, e.object.status]),
+    expected,
+  );
+  for (const e of events) {
+    assert.deepEqual([e.company_id, e.object_type, e.object_id], [company, 'dispute', dispute_id]);
+    assert.deepEqual([e.object.disputeId, e.object.companyId], [dispute_id, company]);
+    assert.equal(e.object.timeline, undefined, 'events do not carry the timeline');
+  }
+  return events;
+}
+
 describe('dispute outcomes', () => {
   test('merchant accepts: won; the credit stays with the company, the network owes it', async () => {
     const { payment_id } = await clearedPurchase(5_000);
@@ -89,6 +141,16 @@ describe('dispute outcomes', () => {
     assert.deepEqual([won.status, won.won_minor, won.credited_minor], ['WON', 3_000, 0]);
     assert.equal(await available(companyLine()), line_before + 3_000n);
     assert.equal(await posted(platformAccount('chargeback_receivable', 'USD')), receivable_before - 3_000n);
+    // One event per change: opened (the credit), won (the credit final).
+    const events = await assertDisputeEvents(dispute.dispute_id, [
+      ['dispute.opened', 'OPENING'],
+      ['dispute.won', 'WON'],
+    ]);
+    assert.deepEqual([events[0]!.object.creditedMinor, events[0]!.object.amountMinor], ['3000', '3000']);
+    assert.deepEqual(
+      [events[1]!.object.wonMinor, events[1]!.object.creditedMinor, events[1]!.object.caseId],
+      ['3000', '0', dispute.case_id],
+    );
     // GetPayment shows it.
     const { payment } = await api.payments.GetPayment({ payment_id });
     assert.deepEqual(
@@ -101,6 +163,59 @@ describe('dispute outcomes', () => {
     await assert.rejects(open(payment_id, 2_000, dispute.dispute_id.split(':dispute:')[1]), { code: 6 /* ALREADY_EXISTS */ });
     // What was won stays disputed: only the rest can be disputed again.
     await assert.rejects(open(payment_id, 2_001), (err: Error & { code: number }) => err.code === 9 && /2000/.test(err.message));
+  });
+
+  test('a retried step writes its event once: the id comes from the dispute and the change', async () => {
+    const { payment_id } = await clearedPurchase(1_200);
+    const { dispute } = await open(payment_id, 1_200);
+    await api.disputes.RecordNetworkResponse({ dispute_id: dispute.dispute_id, response: 'merchant_accepted' });
+    const won = await finished(dispute.dispute_id);
+    const written = await assertDisputeEvents(dispute.dispute_id, [
+      ['dispute.opened', 'OPENING'],
+      ['dispute.won', 'WON'],
+    ]);
+    // The two steps again, as Temporal retries them after a worker lost their answers.
+    const postings = createTransferBatcher(api.h.ledger, DEFAULT_BATCHER_OPTIONS);
+    try {
+      const steps = createDisputeActivities({
+        postings,
+        ledger: api.h.ledger,
+        network: createHttpCardNetwork(api.h.simulator.url),
+        events: createEventStore(api.h.pool),
+      });
+      const d = {
+        payment_id,
+        idempotency_key: dispute.dispute_id.split(':dispute:')[1]!,
+        reason: won.reason,
+        amount_minor: 1_200,
+        evidence: won.evidence,
+        dispute_id: won.dispute_id,
+        company_id: company,
+        account_id: companyLine(),
+        currency: 'USD' as const,
+      };
+      const state = initialDisputeState(won.reason, 1_200);
+      const view = { ...won, status: 'OPENING' as const, credited_minor: 0, won_minor: 0, timeline: [] };
+      assert.deepEqual(await steps.openDispute({ ...d, event_context: { view, state } }), { booked: true });
+      const filed = { ...state, status: 'FILED' as const, credited_minor: 1_200 };
+      await steps.bookDisputeWon({
+        dispute: d,
+        won_minor: 1_200,
+        event_context: {
+          view: { ...view, status: 'FILED', credited_minor: 1_200 },
+          state: filed,
+          outcome: { type: 'won', won_minor: 1_200, detail: 'retried' },
+        },
+      });
+    } finally {
+      await postings.close();
+    }
+    const again = await createEventStore(api.h.pool).listEvents({ company_ids: [company], object_id: dispute.dispute_id }, { limit: 100 });
+    assert.deepEqual(
+      again.events.map((e) => [e.event_id, e.object]),
+      written.map((e) => [e.event_id, e.object]),
+      'no second event, the first unchanged',
+    );
   });
 
   test('merchant silent past the representment window: won by the timer', async () => {
@@ -148,11 +263,20 @@ describe('dispute outcomes', () => {
     const view = await finished(dispute.dispute_id);
     assert.deepEqual([view.credited_minor, view.reversed_minor], [0, 2_500]);
     assert.equal(await available(companyLine()), line_before);
+    const [, lostEvent] = await assertDisputeEvents(dispute.dispute_id, [
+      ['dispute.opened', 'OPENING'],
+      ['dispute.lost', 'LOST'],
+    ]);
+    assert.deepEqual([lostEvent!.object.reversedMinor, lostEvent!.object.creditedMinor], ['2500', '0']);
     // Lost gives the allowance back and frees the slot: the payment can be disputed again.
     const second = await open(payment_id, 2_500);
     assert.equal(second.dispute.status, 'FILED');
     await api.disputes.WithdrawDispute({ dispute_id: second.dispute.dispute_id, reason: 'tidy up' });
     await finished(second.dispute.dispute_id);
+    await assertDisputeEvents(second.dispute.dispute_id, [
+      ['dispute.opened', 'OPENING'],
+      ['dispute.withdrawn', 'WITHDRAWN'],
+    ]);
   });
 
   test('no ruling past the arbitration window: flagged for a person, still waiting', async () => {
@@ -174,6 +298,25 @@ describe('dispute outcomes', () => {
     await finished(dispute.dispute_id);
   });
 
+  test('the network refuses the chargeback: the credit is taken back, the dispute refused (its event with it)', async () => {
+    const { payment_id } = await clearedPurchase(800);
+    const line_before = await available(companyLine());
+    const key = `refused-${randomUUID().slice(0, 8)}`;
+    const dispute_id = disputeId(payment_id, key);
+    // The network knows this filing with other fields: it refuses it (422).
+    api.h.simulator.network.disputeFilings.set(`${dispute_id} chargeback`, 'another filing');
+    const view = await disputeDirect(payment_id, key, 800);
+    assert.equal(view.status, 'REFUSED');
+    assert.match(view.refusal!, /refused the chargeback/);
+    assert.equal(await available(companyLine()), line_before);
+    const [, refused] = await assertDisputeEvents(dispute_id, [
+      ['dispute.opened', 'OPENING'],
+      ['dispute.refused', 'REFUSED'],
+    ]);
+    assert.deepEqual([refused!.object.creditedMinor, refused!.object.reversedMinor], ['0', '800']);
+    assert.match(String(refused!.object.refusal), /refused the chargeback/);
+  });
+
   test('withdrawn by the company: chargeback withdrawn at the network, credit taken back', async () => {
     const { payment_id } = await clearedPurchase(900);
     const line_before = await available(companyLine());
@@ -186,6 +329,11 @@ describe('dispute outcomes', () => {
     assert.equal(await available(companyLine()), line_before);
     assert.ok(api.h.simulator.network.disputeFilings.has(`${dispute.dispute_id} withdrawal`));
     await assert.rejects(api.disputes.WithdrawDispute({ dispute_id: dispute.dispute_id, reason: 'again' }), { code: 9 });
+    const [, withdrawnEvent] = await assertDisputeEvents(dispute.dispute_id, [
+      ['dispute.opened', 'OPENING'],
+      ['dispute.withdrawn', 'WITHDRAWN'],
+    ]);
+    assert.deepEqual([withdrawnEvent!.object.reversedMinor, withdrawnEvent!.object.deadlineAt], ['600', '']);
   });
 });
 
@@ -207,6 +355,11 @@ describe('refunds and disputes', () => {
       ['WITHDRAWN', 0, 0, 800],
     );
     assert.equal(await available(companyLine()), line_before + 1_000n);
+    // A reduction is no event of its own; the refund that covers the rest withdraws the dispute.
+    await assertDisputeEvents(dispute.dispute_id, [
+      ['dispute.opened', 'OPENING'],
+      ['dispute.withdrawn', 'WITHDRAWN'],
+    ]);
   });
 
   test('refund and dispute at the same time never give back more than was posted', async () => {
@@ -243,30 +396,20 @@ describe('the ledger decides (checks behind the API)', () => {
   test('two disputes started at once: one is booked, the other refused, nothing posted for it', async () => {
     const { payment_id } = await clearedPurchase(1_000);
     const line_before = await available(companyLine());
-    const start = (key: string) =>
-      api.h.client.workflow.execute('disputeWorkflow', {
-        workflowId: disputeWorkflowId(disputeId(payment_id, key)),
-        taskQueue: api.h.task_queue,
-        args: [
-          {
-            payment_id,
-            idempotency_key: key,
-            reason: 'other',
-            amount_minor: 400,
-            evidence: 'race',
-            dispute_id: disputeId(payment_id, key),
-            company_id: company,
-            account_id: companyLine(),
-            currency: 'USD',
-          },
-          { representment_window_ms: 1_000, arbitration_window_ms: 1_000 },
-        ],
-      }) as Promise<DisputeView>;
+    const start = (key: string) => disputeDirect(payment_id, key, 400, { representment_window_ms: 1_000, arbitration_window_ms: 1_000 });
     const outcomes = await Promise.all([start('race-a'), start('race-b')]);
     const statuses = outcomes.map((o) => o.status).sort();
     assert.deepEqual(statuses, ['REFUSED', 'WON']);
-    assert.match(outcomes.find((o) => o.status === 'REFUSED')!.refusal!, /already has an open dispute/);
+    const refused = outcomes.find((o) => o.status === 'REFUSED')!;
+    assert.match(refused.refusal!, /already has an open dispute/);
     assert.equal(await available(companyLine()), line_before + 400n);
+    const [refusedEvent] = await assertDisputeEvents(refused.dispute_id, [['dispute.refused', 'REFUSED']]);
+    assert.match(String(refusedEvent!.object.refusal), /already has an open dispute/);
+    const wonId = outcomes.find((o) => o.status === 'WON')!.dispute_id;
+    await assertDisputeEvents(wonId, [
+      ['dispute.opened', 'OPENING'],
+      ['dispute.won', 'WON'],
+    ]);
   });
 
   test('over the amount: refused by the API and, past it, by the ledger; nothing credited', async () => {
@@ -276,25 +419,7 @@ describe('the ledger decides (checks behind the API)', () => {
       open(payment_id, 501),
       (err: Error & { code: number }) => err.code === 9 && /exceeds what is posted/.test(err.message),
     );
-    const id = disputeId(payment_id, 'direct');
-    const view = (await api.h.client.workflow.execute('disputeWorkflow', {
-      workflowId: disputeWorkflowId(id),
-      taskQueue: api.h.task_queue,
-      args: [
-        {
-          payment_id,
-          idempotency_key: 'direct',
-          reason: 'other',
-          amount_minor: 501,
-          evidence: 'too much',
-          dispute_id: id,
-          company_id: company,
-          account_id: companyLine(),
-          currency: 'USD',
-        },
-        SLOW,
-      ],
-    })) as DisputeView;
+    const view = await disputeDirect(payment_id, 'direct', 501);
     assert.equal(view.status, 'REFUSED');
     assert.match(view.refusal!, /exceeds what is posted and not yet refunded or disputed \(500\)/);
     assert.equal(await available(companyLine()), line_before);

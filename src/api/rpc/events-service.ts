@@ -17,7 +17,13 @@ import {
   type EndpointStore,
   type WebhookEndpoint,
 } from '../../events/endpoints.js';
-import { EVENT_PAGE_SIZE_DEFAULT, EVENT_PAGE_SIZE_MAX, InvalidEventError, type EventStore } from '../../events/store.js';
+import {
+  EVENT_OBJECT_ID_LENGTH_MAX,
+  EVENT_PAGE_SIZE_DEFAULT,
+  EVENT_PAGE_SIZE_MAX,
+  InvalidEventError,
+  type EventStore,
+} from '../../events/store.js';
 import { startWebhookDelivery } from '../webhooks.js';
 import { scopeOf } from './auth.js';
 import { invalidArgument, notFound } from './errors.js';
@@ -99,7 +105,8 @@ export function createEventService(deps: EventServiceDeps): ServiceImpl<typeof E
         const parsed = eventTypeSchema.safeParse(type);
         if (!parsed.success) throw invalidArgument(describeIssue(parsed.error, 'types'));
       }
-      if (req.objectId !== '' && req.objectId.length > 128) throw invalidArgument('object_id: at most 128 characters');
+      if (req.objectId !== '' && req.objectId.length > EVENT_OBJECT_ID_LENGTH_MAX)
+        throw invalidArgument(`object_id: at most ${EVENT_OBJECT_ID_LENGTH_MAX} characters`);
       const page_size = req.pageSize === 0 ? EVENT_PAGE_SIZE_DEFAULT : req.pageSize;
       if (!(page_size >= 1 && page_size <= EVENT_PAGE_SIZE_MAX)) throw invalidArgument(`page_size: must be 1..${EVENT_PAGE_SIZE_MAX}`);
       let page;
