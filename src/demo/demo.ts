@@ -77,6 +77,7 @@ const program = new Command('demo')
     positiveInt(AUTHORIZATION_DEADLINE_MS_MAX),
     AUTHORIZATION_DEADLINE_MS,
   )
+  .option('--no-billing', 'skip the short billing cycle (only the payments)')
   .option('--json', 'print one JSON summary object as the last line')
   .addOption(new Option('--api <url>', 'the gRPC/Connect API (default: stack.json of `npm start`)').env('CARD_API_URL'))
   .addHelpText('after', '\nNeeds a running platform (`npm start`), or TEMPORAL_ADDRESS, DATABASE_URL and --api.');
@@ -177,6 +178,7 @@ async function main(): Promise<number> {
     concurrency: number;
     timeoutS: number;
     authorizationDeadlineMs: number;
+    billing: boolean;
     json?: boolean;
     api?: string;
   }>();
@@ -388,10 +390,12 @@ async function main(): Promise<number> {
       }
     };
     // The billing cycle plays beside the payments (its cycles are seconds long).
-    const billingPlayed: Promise<BillingOutcome> = playBillingCycle(api, client, billing, deadline, progress).catch((err: unknown) => ({
-      statements: { closed: 0, paid: 0, past_due: 0 },
-      problems: [(err as Error).message],
-    }));
+    const billingPlayed: Promise<BillingOutcome> = opts.billing
+      ? playBillingCycle(api, client, billing, deadline, progress).catch((err: unknown) => ({
+          statements: { closed: 0, paid: 0, past_due: 0 },
+          problems: [(err as Error).message],
+        }))
+      : Promise.resolve({ statements: { closed: 0, paid: 0, past_due: 0 }, problems: [] });
     await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.payments) }, lane));
     const billingOutcome = await billingPlayed;
     clearInterval(ticker);
