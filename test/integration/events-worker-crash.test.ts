@@ -3,16 +3,13 @@
 // being delivered; a new worker finishes them. Every change has exactly one event (none lost, no id
 // twice), and the endpoint receives every event, signed, in order per payment.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { authorizeCardPayment, clearCardPayment } from '../../src/api/card-payments.js';
 import { startWebhookDelivery } from '../../src/api/webhooks.js';
 import { createCardStore } from '../../src/cards/cards.js';
-import { REPO_ROOT } from '../../src/config.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment } from '../../src/domain/card.js';
 import { createEndpointStore } from '../../src/events/endpoints.js';
 import { startWebhookReceiver, type ReceivedEvent, type WebhookReceiver } from '../../src/events/receiver.js';
@@ -24,6 +21,7 @@ import { verifyLedger } from '../../src/ledger/verify.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
 import { testDataConverter, testKeyRing } from '../support/codec.js';
 import { freshDatabase, testEnv } from '../support/env.js';
+import { startWorkerProcess } from '../support/worker-process.js';
 
 let pool: Pool;
 let databaseUrl: string;
@@ -52,22 +50,11 @@ after(async () => {
 
 /** The real worker program, in its own process group. */
 function startWorker(name: string): ChildProcess {
-  const data_dir = path.join(testEnv.scratchDir, `events-crash-${name}`);
-  mkdirSync(data_dir, { recursive: true });
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'workers', 'main.ts')], {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env,
-      DATA_DIR: data_dir,
-      DATABASE_URL: databaseUrl,
-      TEMPORAL_ADDRESS: testEnv.temporalAddress,
-      TEMPORAL_TASK_QUEUE: task_queue,
-      SETTLEMENT_GATEWAY_URL: simulator.url,
-      WORKFLOW_BUNDLE_PATH: testEnv.workflowBundlePath,
-      LOG_LEVEL: 'error',
-    },
+  const child = startWorkerProcess({
+    data_dir_name: `events-crash-${name}`,
+    database_url: databaseUrl,
+    task_queue,
+    settlement_gateway_url: simulator.url,
   });
   workers.push(child);
   return child;

@@ -3,16 +3,13 @@
 // while no worker runs. A new worker finishes both, exactly once: the bank pays once, the ledger
 // books each step once, and every invariant holds.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { authorizeCardPayment, clearCardPayment } from '../../src/api/card-payments.js';
 import { getPayment, startPayout } from '../../src/api/payments.js';
 import { createCardStore } from '../../src/cards/cards.js';
-import { REPO_ROOT } from '../../src/config.js';
 import { DEFAULT_CARD_OPTIONS } from '../../src/domain/card.js';
 import { TransferCode } from '../../src/domain/ledger.js';
 import { openCreditLine } from '../../src/ledger/accounts.js';
@@ -23,6 +20,7 @@ import { verifyLedger } from '../../src/ledger/verify.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
 import { testDataConverter } from '../support/codec.js';
 import { freshDatabase, testEnv } from '../support/env.js';
+import { startWorkerProcess } from '../support/worker-process.js';
 
 /** The bank takes this long to answer: long enough to kill the worker while it waits. */
 const BANK_LATENCY_MS = 2_000;
@@ -59,22 +57,11 @@ after(async () => {
 
 /** The real worker program (`npm run worker`), in its own process group. */
 function startWorker(name: string): ChildProcess {
-  const data_dir = path.join(testEnv.scratchDir, `worker-crash-${name}`);
-  mkdirSync(data_dir, { recursive: true });
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'workers', 'main.ts')], {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env,
-      DATA_DIR: data_dir,
-      DATABASE_URL: databaseUrl,
-      TEMPORAL_ADDRESS: testEnv.temporalAddress,
-      TEMPORAL_TASK_QUEUE: task_queue,
-      SETTLEMENT_GATEWAY_URL: simulator.url,
-      WORKFLOW_BUNDLE_PATH: testEnv.workflowBundlePath,
-      LOG_LEVEL: 'error',
-    },
+  const child = startWorkerProcess({
+    data_dir_name: `worker-crash-${name}`,
+    database_url: databaseUrl,
+    task_queue,
+    settlement_gateway_url: simulator.url,
   });
   workers.push(child);
   return child;
