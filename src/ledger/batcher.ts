@@ -57,6 +57,8 @@ export interface BatcherStats {
   batches: number;
   transfers: number;
   batch_size_max_seen: number;
+  /** The most batches that were being written at once. */
+  batches_in_flight_max_seen: number;
 }
 
 export interface TransferBatcher {
@@ -95,7 +97,7 @@ export function createTransferBatcher(
   let pumpScheduled = false;
   let closed = false;
   const idleWaiters: Array<() => void> = [];
-  const stats: BatcherStats = { batches: 0, transfers: 0, batch_size_max_seen: 0 };
+  const stats: BatcherStats = { batches: 0, transfers: 0, batch_size_max_seen: 0, batches_in_flight_max_seen: 0 };
 
   function takeBatch(): Pending[] {
     const batch: Pending[] = [];
@@ -183,6 +185,7 @@ export function createTransferBatcher(
     const batch = takeBatch();
     if (batch.length === 0) return;
     inFlight += 1;
+    stats.batches_in_flight_max_seen = Math.max(stats.batches_in_flight_max_seen, inFlight);
     let released = false;
     const release = () => {
       if (released) return;

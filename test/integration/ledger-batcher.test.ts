@@ -72,6 +72,87 @@ describe('group commit', () => {
     await batcher.close();
   });
 
+  test('two batches in flight on shared credit lines: limits exact, each id applied once, each hold resolved once', async () => {
+    // Pipelining: the batcher writes a second batch on another connection while the first is in
+    // the database. The batches share credit lines (row locks, taken in id order, serialize them)
+    // and every request is submitted twice at once (the same id racing in two batches: the id
+    // registry and the locks make one of them `exists`).
+    const [issuer] = await accounts(1, 0);
+    const [hot] = await accounts(1, 0);
+    const lines = await accounts(8, AccountFlags.debits_must_not_exceed_credits);
+    await ledger.createTransfers(
+      lines.map((c) => ({
+        id: randomUUID(),
+        debit_account_id: issuer!,
+        credit_account_id: c,
+        amount_minor: 1_000,
+        currency: 'USD',
+        code: 1,
+      })),
+    );
+    const batcher = createTransferBatcher(ledger, {
+      batch_size_max: 16,
+      batch_wait_ms_max: 0,
+      queue_length_max: 10_000,
+      batches_in_flight_max: 2,
+    });
+    const twice = async (t: TransferInput) => {
+      const [[a], [b]] = await Promise.all([batcher.submit([t]), batcher.submit([t])]);
+      const results = [a!.result, b!.result].sort();
+      // Both answers agree on the outcome: applied once (created + exists), or refused once.
+      assert.ok(
+        (results[0] === 'created' && results[1] === 'exists') ||
+          (results[0] !== 'created' && results[0] !== 'exists' && results[1] !== 'created' && results[1] !== 'exists'),
+        `one id, two answers: ${results.join(', ')}`,
+      );
+      return results.includes('created');
+    };
+    // 30 holds of 40 per line against a limit of 1,000: exactly 25 fit on each.
+    const holds = lines.flatMap((line) =>
+      Array.from({ length: 30 }, () => ({
+        id: randomUUID(),
+        debit_account_id: line,
+        credit_account_id: hot!,
+        amount_minor: 40,
+        currency: 'USD' as const,
+        code: 100,
+        flags: TransferFlags.pending,
+      })),
+    );
+    const created = await Promise.all(holds.map(twice));
+    const kept = holds.filter((_, k) => created[k]);
+    assert.equal(kept.length, lines.length * 25);
+    // Each kept hold is posted for 30 (the rest released) and voided at once, both twice: exactly
+    // one of the post and the void wins each hold.
+    const resolutions = await Promise.all(
+      kept.map((h) =>
+        Promise.all([
+          twice({ id: randomUUID(), pending_id: h.id, amount_minor: 30, code: 101, flags: TransferFlags.post_pending }),
+          twice({ id: randomUUID(), pending_id: h.id, code: 102, flags: TransferFlags.void_pending }),
+        ]),
+      ),
+    );
+    assert.ok(
+      resolutions.every(([post, voided]) => post !== voided),
+      'each hold resolved exactly once',
+    );
+    const posts = resolutions.filter(([post]) => post).length;
+    assert.equal(batcher.stats().batches_in_flight_max_seen, 2, 'two batches were in flight at once');
+    await batcher.close();
+    const balances = await ledger.getAccounts(lines);
+    assert.equal(
+      balances.reduce((s, a) => s + a.debits_posted, 0n),
+      BigInt(posts * 30),
+    );
+    for (const a of balances) {
+      assert.equal(a.debits_pending, 0n, 'every hold resolved');
+      assert.ok(a.debits_posted <= a.credits_posted, 'within the limit');
+    }
+    const [hotAccount] = await ledger.getAccounts([hot!]);
+    assert.equal(hotAccount!.credits_posted, BigInt(posts * 30));
+    assert.equal(hotAccount!.credits_pending, 0n);
+  });
+
   test('retrying a whole batch any number of times gives the same results and balances', async () => {
     const [a, b] = await accounts(2, 0);
     const [line] = await accounts(1, AccountFlags.debits_must_not_exceed_credits);

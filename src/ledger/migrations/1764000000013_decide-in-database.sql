@@ -33,7 +33,15 @@ CREATE FUNCTION ledger.create_transfers(
   o_debit_account_id uuid, o_credit_account_id uuid, o_amount bigint, o_currency text, o_code int, o_flags int,
   o_pending_id uuid, o_payment_id text, o_created_at timestamptz
 )
-LANGUAGE plpgsql VOLATILE AS $$
+-- Planned once per session, in the order written: a generic plan (the arrays are parameters either
+-- way, so a custom plan knows nothing more), and joins in the order of the FROM lists (each is
+-- written driving from the requests into index lookups; the planner's search over a dozen joined
+-- items cost milliseconds per plan, and a fresh session plans custom for five calls first, each
+-- time holding the locks the batch already took).
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
+SET join_collapse_limit = 1
+AS $$
 DECLARE
   -- Flags (src/domain/ledger.ts).
   linked constant int := 1;
@@ -45,6 +53,8 @@ DECLARE
   credits_within_debits constant int := 2;
   closed_flag constant int := 4;
   counter_max constant numeric := 9223372036854775807;
+  -- Below 2^61 a sum of three counters fits in a bigint: the exact (numeric) overflow check is skipped.
+  exact_above constant bigint := 2305843009213693952;
   recorded_as_failed constant text[] := ARRAY['debit_account_not_found', 'credit_account_not_found',
     'pending_transfer_not_found', 'account_closed', 'exceeds_credits', 'exceeds_debits', 'overflows'];
 
@@ -65,19 +75,20 @@ DECLARE
   p_found boolean[]; p_debit uuid[]; p_credit uuid[]; p_amount bigint[]; p_cur text[]; p_flags int[]; p_payment text[];
   p_didx int[]; p_cidx int[];
   q_flags int[]; f_before text[]; d_idx int[]; c_idx int[];
-  prev_same_id int[]; prev_pending_def int[]; prev_same_pending int[];
+  prev_same_id int[]; prev_pending_def int[]; prev_same_pending int[]; positions int[];
+  -- No stored transfer, no earlier request and no refusal with the request's id: the common case.
+  plain boolean[];
+  -- The chain a request is in: its first and last request (last is null in a chain the batch ends
+  -- inside); a request that is not linked is a chain of one.
+  chain_first int[]; chain_last int[];
   -- Per request, decided: outcome, first result of a refused id, whether the refusal is recorded,
-  -- and the transfer answered with `created` or `exists` (t_*; for a created one also the
-  -- positions of its accounts).
+  -- and what of the transfer answered differs from the request (t_*: the stored transfer of an
+  -- `exists`; the accounts, amount, currency and payment a post or void takes from its pending one).
   o_res text[]; o_first text[]; o_rec boolean[];
-  t_debit uuid[]; t_credit uuid[]; t_amount bigint[]; t_cur text[]; t_code int[]; t_flags int[]; t_pending uuid[];
-  t_payment text[]; t_created timestamptz[]; t_didx int[]; t_cidx int[];
+  t_debit uuid[]; t_credit uuid[]; t_amount bigint[]; t_cur text[]; t_payment text[]; t_created timestamptz[];
 
-  k int; j int; chain_start int; chain_end int; failed_at int; kind int; res text;
-  hit boolean; st_debit uuid; st_credit uuid; st_amount bigint; st_cur text; st_code int; st_flags int;
-  st_pending uuid; st_payment text; st_created timestamptz; st_didx int; st_cidx int;
-  resolved_flags int; is_post boolean; amount numeric; di int; ci int;
-  d_dp numeric; d_dpo numeric; d_cp numeric; d_cpo numeric; c_dp numeric; c_dpo numeric; c_cp numeric; c_cpo numeric;
+  k int; j int; skip_to int; kind int; res text;
+  resolved_flags int; is_post boolean; amt bigint; held bigint; posted_amount bigint; di int; ci int;
   created_count int; inserted bigint;
   e_id uuid[]; e_dp bigint[]; e_dpo bigint[]; e_cp bigint[]; e_cpo bigint[];
   x_id uuid[]; x_dp bigint[]; x_dpo bigint[]; x_cp bigint[]; x_cpo bigint[];
@@ -97,10 +108,10 @@ BEGIN
     UNION ALL SELECT t.debit_account_id FROM ledger.transfers t WHERE t.id = ANY(pending_ids)
     UNION ALL SELECT t.credit_account_id FROM ledger.transfers t WHERE t.id = ANY(pending_ids)
   ) w WHERE w.id IS NOT NULL;
-  SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}'), coalesce(array_agg(l.currency::text ORDER BY l.id), '{}'),
-         coalesce(array_agg(l.flags ORDER BY l.id), '{}'),
-         coalesce(array_agg(l.debits_pending ORDER BY l.id), '{}'), coalesce(array_agg(l.debits_posted ORDER BY l.id), '{}'),
-         coalesce(array_agg(l.credits_pending ORDER BY l.id), '{}'), coalesce(array_agg(l.credits_posted ORDER BY l.id), '{}')
+  -- (All arrays of one aggregate row come from the same rows in the same order.)
+  SELECT coalesce(array_agg(l.id), '{}'), coalesce(array_agg(l.currency::text), '{}'), coalesce(array_agg(l.flags), '{}'),
+         coalesce(array_agg(l.debits_pending), '{}'), coalesce(array_agg(l.debits_posted), '{}'),
+         coalesce(array_agg(l.credits_pending), '{}'), coalesce(array_agg(l.credits_posted), '{}')
     INTO a_id, a_cur, a_flags, a_dp, a_dpo, a_cp, a_cpo
     FROM (SELECT * FROM ledger.accounts WHERE id = ANY(wanted) AND flags <> 0 ORDER BY id FOR UPDATE) l;
   SELECT coalesce(array_agg(h.id), '{}'), coalesce(array_agg(h.currency::text), '{}'), coalesce(array_agg(h.flags), '{}'),
@@ -114,9 +125,18 @@ BEGIN
 
   -- 2. What the batch decides against, read after the locks were granted (this statement takes
   -- its own snapshot, so it sees every batch that committed meanwhile), per request in order.
+  -- The rows are sorted once, by request position, and aggregated in that order (one sort
+  -- instead of one per array); the order is checked below.
   WITH req AS (
-    SELECT u.k::int AS k, u.id, u.debit, u.credit, u.pending
-      FROM unnest(r_id, r_debit, r_credit, r_pending) WITH ORDINALITY AS u(id, debit, credit, pending, k)
+    SELECT u.k::int AS k, u.id, u.debit, u.credit, u.pending, u.flags
+      FROM unnest(r_id, r_debit, r_credit, r_pending, r_flags) WITH ORDINALITY AS u(id, debit, credit, pending, flags, k)
+  ), chains AS (
+    SELECT r.k,
+           coalesce(max(CASE WHEN r.flags & linked = 0 THEN r.k END)
+                      OVER (ORDER BY r.k ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) + 1 AS first,
+           -- (a running minimum from the end: a frame whose start moves would be recomputed per row)
+           min(CASE WHEN r.flags & linked = 0 THEN r.k END) OVER (ORDER BY r.k DESC ROWS UNBOUNDED PRECEDING) AS last
+      FROM req r
   ), acc AS (
     SELECT x.id, x.i::int AS i FROM unnest(a_id) WITH ORDINALITY AS x(id, i)
   ), links AS (
@@ -126,32 +146,41 @@ BEGIN
       FROM req r
   ), defs AS (
     SELECT r.k, max(d.k) AS def FROM req r JOIN req d ON d.id = r.pending AND d.k < r.k GROUP BY r.k
+  ), looked_up AS (
+    SELECT r.k, s.id IS NOT NULL AS s_found, s.debit_account_id AS s_debit, s.credit_account_id AS s_credit,
+           s.amount AS s_amount, s.currency::text AS s_cur, s.code AS s_code, s.flags AS s_flags, s.pending_id AS s_pending,
+           s.payment_id AS s_payment, s.created_at AS s_created,
+           p.id IS NOT NULL AS p_found, p.debit_account_id AS p_debit, p.credit_account_id AS p_credit, p.amount AS p_amount,
+           p.currency::text AS p_cur, p.flags AS p_flags, p.payment_id AS p_payment, pd.i AS p_didx, pc.i AS p_cidx,
+           q.flags AS q_flags, f.result AS f_before, ad.i AS d_idx, ac.i AS c_idx,
+           coalesce(l.same_id, 0) AS same_id, coalesce(df.def, 0) AS def, coalesce(l.same_pending, 0) AS same_pending,
+           s.id IS NULL AND l.same_id IS NULL AND f.id IS NULL AS plain, ch.first AS chain_first, ch.last AS chain_last
+      FROM req r
+      JOIN links l ON l.k = r.k
+      JOIN chains ch ON ch.k = r.k
+      LEFT JOIN defs df ON df.k = r.k
+      LEFT JOIN ledger.transfers s ON s.id = r.id
+      LEFT JOIN ledger.transfers p ON p.id = r.pending
+      LEFT JOIN ledger.transfers q ON q.pending_id = r.pending
+      LEFT JOIN ledger.transfer_failures f ON f.id = r.id
+      LEFT JOIN acc ad ON ad.id = r.debit
+      LEFT JOIN acc ac ON ac.id = r.credit
+      LEFT JOIN acc pd ON pd.id = p.debit_account_id
+      LEFT JOIN acc pc ON pc.id = p.credit_account_id
+     ORDER BY r.k
   )
-  SELECT array_agg(s.id IS NOT NULL ORDER BY r.k), array_agg(s.debit_account_id ORDER BY r.k),
-         array_agg(s.credit_account_id ORDER BY r.k), array_agg(s.amount ORDER BY r.k), array_agg(s.currency::text ORDER BY r.k),
-         array_agg(s.code ORDER BY r.k), array_agg(s.flags ORDER BY r.k), array_agg(s.pending_id ORDER BY r.k),
-         array_agg(s.payment_id ORDER BY r.k), array_agg(s.created_at ORDER BY r.k),
-         array_agg(p.id IS NOT NULL ORDER BY r.k), array_agg(p.debit_account_id ORDER BY r.k),
-         array_agg(p.credit_account_id ORDER BY r.k), array_agg(p.amount ORDER BY r.k), array_agg(p.currency::text ORDER BY r.k),
-         array_agg(p.flags ORDER BY r.k), array_agg(p.payment_id ORDER BY r.k), array_agg(pd.i ORDER BY r.k),
-         array_agg(pc.i ORDER BY r.k), array_agg(q.flags ORDER BY r.k), array_agg(f.result ORDER BY r.k),
-         array_agg(ad.i ORDER BY r.k), array_agg(ac.i ORDER BY r.k),
-         array_agg(coalesce(l.same_id, 0) ORDER BY r.k), array_agg(coalesce(df.def, 0) ORDER BY r.k),
-         array_agg(coalesce(l.same_pending, 0) ORDER BY r.k)
-    INTO s_found, s_debit, s_credit, s_amount, s_cur, s_code, s_flags, s_pending, s_payment, s_created,
+  SELECT array_agg(x.k), array_agg(x.s_found), array_agg(x.s_debit), array_agg(x.s_credit), array_agg(x.s_amount),
+         array_agg(x.s_cur), array_agg(x.s_code), array_agg(x.s_flags), array_agg(x.s_pending), array_agg(x.s_payment),
+         array_agg(x.s_created), array_agg(x.p_found), array_agg(x.p_debit), array_agg(x.p_credit), array_agg(x.p_amount),
+         array_agg(x.p_cur), array_agg(x.p_flags), array_agg(x.p_payment), array_agg(x.p_didx), array_agg(x.p_cidx),
+         array_agg(x.q_flags), array_agg(x.f_before), array_agg(x.d_idx), array_agg(x.c_idx),
+         array_agg(x.same_id), array_agg(x.def), array_agg(x.same_pending), array_agg(x.plain),
+         array_agg(x.chain_first), array_agg(x.chain_last)
+    INTO positions, s_found, s_debit, s_credit, s_amount, s_cur, s_code, s_flags, s_pending, s_payment, s_created,
          p_found, p_debit, p_credit, p_amount, p_cur, p_flags, p_payment, p_didx, p_cidx, q_flags, f_before,
-         d_idx, c_idx, prev_same_id, prev_pending_def, prev_same_pending
-    FROM req r
-    JOIN links l ON l.k = r.k
-    LEFT JOIN defs df ON df.k = r.k
-    LEFT JOIN ledger.transfers s ON s.id = r.id
-    LEFT JOIN ledger.transfers p ON p.id = r.pending
-    LEFT JOIN ledger.transfers q ON q.pending_id = r.pending
-    LEFT JOIN ledger.transfer_failures f ON f.id = r.id
-    LEFT JOIN acc ad ON ad.id = r.debit
-    LEFT JOIN acc ac ON ac.id = r.credit
-    LEFT JOIN acc pd ON pd.id = p.debit_account_id
-    LEFT JOIN acc pc ON pc.id = p.credit_account_id;
+         d_idx, c_idx, prev_same_id, prev_pending_def, prev_same_pending, plain, chain_first, chain_last
+    FROM looked_up x;
+  PERFORM ledger.assert(positions = (SELECT array_agg(g) FROM generate_series(1, n) g), 'looked-up rows out of request order');
   -- A pending transfer that committed after the account statement's snapshot touches accounts
   -- this batch may not hold: start again (serialization_failure: the engine retries) rather than
   -- lock out of order.
@@ -162,69 +191,65 @@ BEGIN
     END IF;
   END LOOP;
 
-  o_res := array_fill(NULL::text, ARRAY[n]); o_first := array_fill(NULL::text, ARRAY[n]);
+  o_res := array_fill(NULL::text, ARRAY[n]); o_first := o_res;
   o_rec := array_fill(false, ARRAY[n]);
-  t_debit := array_fill(NULL::uuid, ARRAY[n]); t_credit := t_debit; t_pending := t_debit;
-  t_amount := array_fill(NULL::bigint, ARRAY[n]); t_cur := array_fill(NULL::text, ARRAY[n]); t_payment := t_cur;
-  t_code := array_fill(NULL::int, ARRAY[n]); t_flags := t_code; t_didx := t_code; t_cidx := t_code;
+  t_debit := array_fill(NULL::uuid, ARRAY[n]); t_credit := t_debit;
+  t_amount := array_fill(NULL::bigint, ARRAY[n]); t_cur := o_res; t_payment := o_res;
   t_created := array_fill(NULL::timestamptz, ARRAY[n]);
+  -- Every transfer that is not a post or void names its accounts, amount and currency (the
+  -- engine's validation refuses it before any call; here it would be a bug).
+  PERFORM ledger.assert(NOT EXISTS (
+    SELECT 1 FROM unnest(r_flags, r_debit, r_credit, r_amount, r_currency) AS u(f, d, c, a, cur)
+     WHERE u.f & (post_flag | void_flag) = 0 AND (u.d IS NULL OR u.c IS NULL OR u.a IS NULL OR u.cur IS NULL)
+  ), 'a transfer that is not a post or void lacks debit_account_id, credit_account_id, amount_minor or currency');
 
   -- 3. Decide every transfer in order. A chain (transfers flagged linked, ended by one that is
   -- not) succeeds or fails as a whole; a batch that ends inside a chain applies none of it.
-  chain_start := 1;
-  WHILE chain_start <= n LOOP
-    chain_end := chain_start;
-    WHILE chain_end <= n AND r_flags[chain_end] & linked <> 0 LOOP chain_end := chain_end + 1; END LOOP;
-    IF chain_end > n THEN
-      FOR k IN chain_start..n LOOP o_res[k] := 'linked_event_chain_open'; END LOOP;
-      EXIT;
-    END IF;
-    IF chain_end > chain_start THEN
+  -- Each PL/pgSQL statement costs about as much as a dozen operators inside one expression, so
+  -- each decision is one CASE in the order of the checks, and only what changes is assigned.
+  -- A transfer the batch creates is answered from its request (t_* holds only what differs:
+  -- the accounts, amount, currency and payment a post or void takes from its pending transfer).
+  skip_to := 0;
+  FOR k IN 1..n LOOP
+    IF chain_last[k] IS NULL THEN o_res[k] := 'linked_event_chain_open'; CONTINUE; END IF;
+    IF k <= skip_to THEN o_res[k] := 'linked_event_failed'; CONTINUE; END IF;
+    IF chain_first[k] = k AND chain_last[k] > k THEN
       save_dp := a_dp; save_dpo := a_dpo; save_cp := a_cp; save_cpo := a_cpo;
     END IF;
-    failed_at := 0;
-    FOR k IN chain_start..chain_end LOOP
-      res := NULL;
-      -- An id already stored, or created earlier in this batch: compare (exists_with_different_*).
-      hit := s_found[k];
-      IF hit THEN
-        st_debit := s_debit[k]; st_credit := s_credit[k]; st_amount := s_amount[k]; st_cur := s_cur[k];
-        st_code := s_code[k]; st_flags := s_flags[k]; st_pending := s_pending[k]; st_payment := s_payment[k];
-        st_created := s_created[k];
-      ELSE
+    res := NULL;
+    IF NOT plain[k] THEN
+      -- Its id is stored, was created earlier in this batch (copied into s_*[k]), or was refused.
+      IF NOT s_found[k] THEN
         j := prev_same_id[k];
         WHILE j > 0 LOOP
           IF o_res[j] = 'created' THEN
-            hit := true;
-            st_debit := t_debit[j]; st_credit := t_credit[j]; st_amount := t_amount[j]; st_cur := t_cur[j];
-            st_code := t_code[j]; st_flags := t_flags[j]; st_pending := t_pending[j]; st_payment := t_payment[j];
-            st_created := t_created[j];
+            s_found[k] := true; s_debit[k] := coalesce(t_debit[j], r_debit[j]);
+            s_credit[k] := coalesce(t_credit[j], r_credit[j]); s_amount[k] := coalesce(t_amount[j], r_amount[j]);
+            s_cur[k] := coalesce(t_cur[j], r_currency[j]); s_code[k] := r_code[j]; s_flags[k] := r_flags[j];
+            s_pending[k] := r_pending[j]; s_payment[k] := coalesce(t_payment[j], r_payment[j]); s_created[k] := now();
             EXIT;
           END IF;
           j := prev_same_id[j];
         END LOOP;
       END IF;
-      IF hit THEN
+      IF s_found[k] THEN
         res := CASE
-          WHEN r_flags[k] <> st_flags THEN 'exists_with_different_flags'
-          WHEN r_pending[k] IS DISTINCT FROM st_pending THEN 'exists_with_different_pending_id'
-          WHEN r_debit[k] IS NOT NULL AND r_debit[k] <> st_debit THEN 'exists_with_different_debit_account_id'
-          WHEN r_credit[k] IS NOT NULL AND r_credit[k] <> st_credit THEN 'exists_with_different_credit_account_id'
+          WHEN r_flags[k] <> s_flags[k] THEN 'exists_with_different_flags'
+          WHEN r_pending[k] IS DISTINCT FROM s_pending[k] THEN 'exists_with_different_pending_id'
+          WHEN r_debit[k] <> s_debit[k] THEN 'exists_with_different_debit_account_id'
+          WHEN r_credit[k] <> s_credit[k] THEN 'exists_with_different_credit_account_id'
           -- A void stores the pending amount it released; its request may say 0 for the same thing.
-          WHEN r_amount[k] IS NOT NULL AND NOT (r_flags[k] & void_flag <> 0 AND r_amount[k] = 0)
-               AND r_amount[k] <> st_amount THEN 'exists_with_different_amount'
-          WHEN r_currency[k] IS NOT NULL AND r_currency[k] <> st_cur THEN 'exists_with_different_currency'
-          WHEN r_code[k] <> st_code THEN 'exists_with_different_code'
-          WHEN r_payment[k] IS NOT NULL AND r_payment[k] IS DISTINCT FROM st_payment THEN 'exists_with_different_payment_id'
+          WHEN r_amount[k] <> s_amount[k] AND NOT (r_flags[k] & void_flag <> 0 AND r_amount[k] = 0)
+            THEN 'exists_with_different_amount'
+          WHEN r_currency[k] <> s_cur[k] THEN 'exists_with_different_currency'
+          WHEN r_code[k] <> s_code[k] THEN 'exists_with_different_code'
+          WHEN r_payment[k] IS NOT NULL AND r_payment[k] IS DISTINCT FROM s_payment[k] THEN 'exists_with_different_payment_id'
           ELSE 'exists' END;
         IF res = 'exists' THEN
-          t_debit[k] := st_debit; t_credit[k] := st_credit; t_amount[k] := st_amount; t_cur[k] := st_cur;
-          t_code[k] := st_code; t_flags[k] := st_flags; t_pending[k] := st_pending; t_payment[k] := st_payment;
-          t_created[k] := st_created;
+          t_debit[k] := s_debit[k]; t_credit[k] := s_credit[k]; t_amount[k] := s_amount[k]; t_cur[k] := s_cur[k];
+          t_payment[k] := s_payment[k]; t_created[k] := s_created[k];
         END IF;
-      END IF;
-      -- An id refused before (recorded in this batch, or stored): the refusal is replayed.
-      IF res IS NULL THEN
+      ELSE
         j := prev_same_id[k];
         WHILE j > 0 LOOP
           IF o_rec[j] THEN o_first[k] := o_res[j]; EXIT; END IF;
@@ -233,31 +258,56 @@ BEGIN
         o_first[k] := coalesce(o_first[k], f_before[k]);
         IF o_first[k] IS NOT NULL THEN res := 'id_already_failed'; END IF;
       END IF;
-      kind := r_flags[k] & kind_flags;
-      IF res IS NULL AND kind NOT IN (0, pending_flag, post_flag, void_flag) THEN res := 'flags_are_mutually_exclusive'; END IF;
+    END IF;
 
-      IF res IS NULL AND kind IN (post_flag, void_flag) THEN
-        -- A post or void of a pending transfer.
-        IF r_pending[k] IS NULL THEN res := 'pending_id_required';
-        ELSIF r_pending[k] = r_id[k] THEN res := 'pending_id_must_be_different';
-        ELSE
-          hit := p_found[k];
-          IF hit THEN
-            st_debit := p_debit[k]; st_credit := p_credit[k]; st_amount := p_amount[k]; st_cur := p_cur[k];
-            st_flags := p_flags[k]; st_payment := p_payment[k]; st_didx := p_didx[k]; st_cidx := p_cidx[k];
-          ELSE
+    IF res IS NULL THEN
+      kind := r_flags[k] & kind_flags;
+      IF kind = 0 OR kind = pending_flag THEN
+        -- A new transfer: single-phase, or pending (a hold). Counters are bigint; below 2^61 each,
+        -- no sum of three can overflow, so the exact check (numeric) runs only above that.
+        -- Adding the amount to debits pending or posted moves the same sums, so the overflow
+        -- check is the same for both kinds; posted_amount is what a limit on the other side sees.
+        di := d_idx[k]; ci := c_idx[k]; amt := r_amount[k];
+        posted_amount := CASE WHEN kind = 0 THEN amt ELSE 0 END;
+        res := CASE
+          WHEN r_pending[k] IS NOT NULL THEN 'pending_id_must_be_empty'
+          WHEN amt <= 0 THEN 'amount_must_be_positive'
+          WHEN r_debit[k] = r_credit[k] THEN 'accounts_must_be_different'
+          WHEN di IS NULL THEN 'debit_account_not_found'
+          WHEN ci IS NULL THEN 'credit_account_not_found'
+          WHEN a_cur[di] <> r_currency[k] OR a_cur[ci] <> r_currency[k] THEN 'currency_mismatch'
+          WHEN (a_flags[di] | a_flags[ci]) & closed_flag <> 0 THEN 'account_closed'
+          WHEN greatest(a_dp[di], a_dpo[di], a_cp[di], a_cpo[di], a_dp[ci], a_dpo[ci], a_cp[ci], a_cpo[ci], amt) >= exact_above
+            AND greatest(a_dp[di]::numeric + a_dpo[di] + amt, a_cp[di]::numeric + a_cpo[di],
+                         a_dp[ci]::numeric + a_dpo[ci], a_cp[ci]::numeric + a_cpo[ci] + amt) > counter_max THEN 'overflows'
+          WHEN a_flags[di] & debits_within_credits <> 0 AND a_dp[di] + a_dpo[di] + amt > a_cpo[di] THEN 'exceeds_credits'
+          WHEN a_flags[di] & credits_within_debits <> 0 AND a_cp[di] + a_cpo[di] > a_dpo[di] + posted_amount THEN 'exceeds_debits'
+          WHEN a_flags[ci] & debits_within_credits <> 0 AND a_dp[ci] + a_dpo[ci] > a_cpo[ci] + posted_amount THEN 'exceeds_credits'
+          WHEN a_flags[ci] & credits_within_debits <> 0 AND a_cp[ci] + a_cpo[ci] + amt > a_dpo[ci] THEN 'exceeds_debits'
+          ELSE 'created' END;
+        IF res = 'created' THEN
+          IF kind = 0 THEN a_dpo[di] := a_dpo[di] + amt; a_cpo[ci] := a_cpo[ci] + amt;
+          ELSE a_dp[di] := a_dp[di] + amt; a_cp[ci] := a_cp[ci] + amt;
+          END IF;
+        END IF;
+      ELSIF kind = post_flag OR kind = void_flag THEN
+        -- A post or void of a pending transfer: stored (p_*), or created earlier in this batch
+        -- (copied into p_*[k]); already resolved if stored so (q_flags) or earlier in this batch.
+        resolved_flags := q_flags[k];
+        IF r_pending[k] IS NOT NULL AND r_pending[k] <> r_id[k] THEN
+          IF NOT p_found[k] THEN
             j := prev_pending_def[k];
             WHILE j > 0 LOOP
               IF o_res[j] = 'created' THEN
-                hit := true;
-                st_debit := t_debit[j]; st_credit := t_credit[j]; st_amount := t_amount[j]; st_cur := t_cur[j];
-                st_flags := t_flags[j]; st_payment := t_payment[j]; st_didx := t_didx[j]; st_cidx := t_cidx[j];
+                p_found[k] := true; p_debit[k] := coalesce(t_debit[j], r_debit[j]);
+                p_credit[k] := coalesce(t_credit[j], r_credit[j]); p_amount[k] := coalesce(t_amount[j], r_amount[j]);
+                p_cur[k] := coalesce(t_cur[j], r_currency[j]); p_flags[k] := r_flags[j];
+                p_payment[k] := coalesce(t_payment[j], r_payment[j]); p_didx[k] := d_idx[j]; p_cidx[k] := c_idx[j];
                 EXIT;
               END IF;
               j := prev_same_id[j];
             END LOOP;
           END IF;
-          resolved_flags := q_flags[k];
           IF resolved_flags IS NULL THEN
             j := prev_same_pending[k];
             WHILE j > 0 LOOP
@@ -265,104 +315,52 @@ BEGIN
               j := prev_same_pending[j];
             END LOOP;
           END IF;
-          is_post := kind = post_flag;
-          res := CASE
-            WHEN NOT hit THEN 'pending_transfer_not_found'
-            WHEN st_flags & pending_flag = 0 THEN 'pending_transfer_not_pending'
-            WHEN r_debit[k] IS NOT NULL AND r_debit[k] <> st_debit THEN 'pending_transfer_has_different_debit_account_id'
-            WHEN r_credit[k] IS NOT NULL AND r_credit[k] <> st_credit THEN 'pending_transfer_has_different_credit_account_id'
-            WHEN r_currency[k] IS NOT NULL AND r_currency[k] <> st_cur THEN 'currency_mismatch'
-            WHEN resolved_flags IS NOT NULL AND resolved_flags & post_flag <> 0 THEN 'pending_transfer_already_posted'
-            WHEN resolved_flags IS NOT NULL THEN 'pending_transfer_already_voided'
-            WHEN is_post AND r_amount[k] IS NOT NULL AND r_amount[k] <= 0 THEN 'amount_must_be_positive'
-            WHEN is_post AND r_amount[k] IS NOT NULL AND r_amount[k] > st_amount THEN 'exceeds_pending_transfer_amount'
-            -- TigerBeetle: a void names no amount (0) or exactly the amount it releases.
-            WHEN NOT is_post AND r_amount[k] IS NOT NULL AND r_amount[k] <> 0 AND r_amount[k] <> st_amount
-              THEN 'pending_transfer_has_different_amount'
-            -- A void is always allowed, so that a closed account's holds can still be released.
-            WHEN is_post AND (a_flags[st_didx] & closed_flag <> 0 OR a_flags[st_cidx] & closed_flag <> 0) THEN 'account_closed'
-          END;
-          IF res IS NULL THEN
-            amount := CASE WHEN is_post THEN coalesce(r_amount[k], st_amount) ELSE st_amount END;
-            di := st_didx; ci := st_cidx;
-            d_dp := a_dp[di] - st_amount; d_dpo := a_dpo[di]; d_cp := a_cp[di]; d_cpo := a_cpo[di];
-            c_dp := a_dp[ci]; c_dpo := a_dpo[ci]; c_cp := a_cp[ci] - st_amount; c_cpo := a_cpo[ci];
-            IF is_post THEN
-              d_dpo := d_dpo + amount; c_cpo := c_cpo + amount;
-              IF greatest(d_dp, d_dpo, d_cp, d_cpo, c_dp, c_dpo, c_cp, c_cpo,
-                          d_dp + d_dpo, d_cp + d_cpo, c_dp + c_dpo, c_cp + c_cpo) > counter_max THEN
-                res := 'overflows';
-              END IF;
-            END IF;
-            IF res IS NULL THEN
-              res := 'created';
-              t_debit[k] := st_debit; t_credit[k] := st_credit; t_amount[k] := amount; t_cur[k] := st_cur;
-              t_payment[k] := coalesce(r_payment[k], st_payment);
-            END IF;
-          END IF;
         END IF;
-      ELSIF res IS NULL THEN
-        -- A new transfer: single-phase, or pending (a hold).
-        IF r_pending[k] IS NOT NULL THEN res := 'pending_id_must_be_empty';
-        ELSE
-          IF r_debit[k] IS NULL OR r_credit[k] IS NULL OR r_amount[k] IS NULL OR r_currency[k] IS NULL THEN
-            -- Refused by the engine's validation before any call; reaching here is a bug.
-            RAISE EXCEPTION 'transfer %: debit_account_id, credit_account_id, amount_minor and currency are required', r_id[k]
-              USING ERRCODE = 'invalid_parameter_value';
-          END IF;
-          di := d_idx[k]; ci := c_idx[k];
-          res := CASE
-            WHEN r_amount[k] <= 0 THEN 'amount_must_be_positive'
-            WHEN r_debit[k] = r_credit[k] THEN 'accounts_must_be_different'
-            WHEN di IS NULL THEN 'debit_account_not_found'
-            WHEN ci IS NULL THEN 'credit_account_not_found'
-            WHEN a_cur[di] <> r_currency[k] OR a_cur[ci] <> r_currency[k] THEN 'currency_mismatch'
-            WHEN a_flags[di] & closed_flag <> 0 OR a_flags[ci] & closed_flag <> 0 THEN 'account_closed'
-          END;
-          IF res IS NULL THEN
-            amount := r_amount[k];
-            d_dp := a_dp[di]; d_dpo := a_dpo[di]; d_cp := a_cp[di]; d_cpo := a_cpo[di];
-            c_dp := a_dp[ci]; c_dpo := a_dpo[ci]; c_cp := a_cp[ci]; c_cpo := a_cpo[ci];
-            IF kind = pending_flag THEN d_dp := d_dp + amount; c_cp := c_cp + amount;
-            ELSE d_dpo := d_dpo + amount; c_cpo := c_cpo + amount;
-            END IF;
-            res := CASE
-              WHEN greatest(d_dp, d_dpo, d_cp, d_cpo, c_dp, c_dpo, c_cp, c_cpo,
-                            d_dp + d_dpo, d_cp + d_cpo, c_dp + c_dpo, c_cp + c_cpo) > counter_max THEN 'overflows'
-              WHEN a_flags[di] & debits_within_credits <> 0 AND d_dp + d_dpo > d_cpo THEN 'exceeds_credits'
-              WHEN a_flags[di] & credits_within_debits <> 0 AND d_cp + d_cpo > d_dpo THEN 'exceeds_debits'
-              WHEN a_flags[ci] & debits_within_credits <> 0 AND c_dp + c_dpo > c_cpo THEN 'exceeds_credits'
-              WHEN a_flags[ci] & credits_within_debits <> 0 AND c_cp + c_cpo > c_dpo THEN 'exceeds_debits'
-              ELSE 'created' END;
-            IF res = 'created' THEN
-              t_debit[k] := r_debit[k]; t_credit[k] := r_credit[k]; t_amount[k] := r_amount[k]; t_cur[k] := r_currency[k];
-              t_payment[k] := r_payment[k];
-            END IF;
-          END IF;
+        di := p_didx[k]; ci := p_cidx[k]; held := p_amount[k];
+        is_post := kind = post_flag;
+        amt := CASE WHEN is_post THEN coalesce(r_amount[k], held) ELSE held END;
+        res := CASE
+          WHEN r_pending[k] IS NULL THEN 'pending_id_required'
+          WHEN r_pending[k] = r_id[k] THEN 'pending_id_must_be_different'
+          WHEN NOT p_found[k] THEN 'pending_transfer_not_found'
+          WHEN p_flags[k] & pending_flag = 0 THEN 'pending_transfer_not_pending'
+          WHEN r_debit[k] <> p_debit[k] THEN 'pending_transfer_has_different_debit_account_id'
+          WHEN r_credit[k] <> p_credit[k] THEN 'pending_transfer_has_different_credit_account_id'
+          WHEN r_currency[k] <> p_cur[k] THEN 'currency_mismatch'
+          WHEN resolved_flags & post_flag <> 0 THEN 'pending_transfer_already_posted'
+          WHEN resolved_flags IS NOT NULL THEN 'pending_transfer_already_voided'
+          WHEN is_post AND r_amount[k] <= 0 THEN 'amount_must_be_positive'
+          WHEN is_post AND r_amount[k] > held THEN 'exceeds_pending_transfer_amount'
+          -- TigerBeetle: a void names no amount (0) or exactly the amount it releases.
+          WHEN NOT is_post AND r_amount[k] <> 0 AND r_amount[k] <> held THEN 'pending_transfer_has_different_amount'
+          -- A void is always allowed, so that a closed account's holds can still be released.
+          WHEN is_post AND (a_flags[di] | a_flags[ci]) & closed_flag <> 0 THEN 'account_closed'
+          WHEN is_post
+            AND greatest(a_dp[di], a_dpo[di], a_cp[di], a_cpo[di], a_dp[ci], a_dpo[ci], a_cp[ci], a_cpo[ci], amt) >= exact_above
+            AND greatest(a_dp[di]::numeric - held + a_dpo[di] + amt, a_cp[di]::numeric + a_cpo[di],
+                         a_dp[ci]::numeric + a_dpo[ci], a_cp[ci]::numeric - held + a_cpo[ci] + amt) > counter_max THEN 'overflows'
+          ELSE 'created' END;
+        IF res = 'created' THEN
+          a_dp[di] := a_dp[di] - held; a_cp[ci] := a_cp[ci] - held;
+          IF is_post THEN a_dpo[di] := a_dpo[di] + amt; a_cpo[ci] := a_cpo[ci] + amt; END IF;
+          t_debit[k] := p_debit[k]; t_credit[k] := p_credit[k]; t_amount[k] := amt; t_cur[k] := p_cur[k];
+          t_payment[k] := coalesce(r_payment[k], p_payment[k]);
         END IF;
-      END IF;
-
-      o_res[k] := res;
-      IF res = 'created' THEN
-        a_dp[di] := d_dp; a_dpo[di] := d_dpo; a_cp[di] := d_cp; a_cpo[di] := d_cpo;
-        a_dp[ci] := c_dp; a_dpo[ci] := c_dpo; a_cp[ci] := c_cp; a_cpo[ci] := c_cpo;
-        t_code[k] := r_code[k]; t_flags[k] := r_flags[k]; t_pending[k] := r_pending[k];
-        t_created[k] := now(); t_didx[k] := di; t_cidx[k] := ci;
-      ELSIF res <> 'exists' THEN
-        failed_at := k;
-        EXIT;
-      END IF;
-    END LOOP;
-    IF failed_at > 0 THEN
-      o_rec[failed_at] := o_res[failed_at] = ANY(recorded_as_failed);
-      IF chain_end > chain_start THEN
-        a_dp := save_dp; a_dpo := save_dpo; a_cp := save_cp; a_cpo := save_cpo;
-        FOR k IN chain_start..chain_end LOOP
-          IF k <> failed_at THEN o_res[k] := 'linked_event_failed'; END IF;
-        END LOOP;
+      ELSE
+        res := 'flags_are_mutually_exclusive';
       END IF;
     END IF;
-    chain_start := chain_end + 1;
+
+    o_res[k] := res;
+    IF res <> 'created' AND res <> 'exists' THEN
+      o_rec[k] := res = ANY(recorded_as_failed);
+      IF chain_last[k] > chain_first[k] THEN
+        -- The chain fails as a whole: its counters back, its other transfers linked_event_failed.
+        a_dp := save_dp; a_dpo := save_dpo; a_cp := save_cp; a_cpo := save_cpo;
+        FOR j IN chain_first[k]..k - 1 LOOP o_res[j] := 'linked_event_failed'; END LOOP;
+        skip_to := chain_last[k];
+      END IF;
+    END IF;
   END LOOP;
 
   -- 4. What must hold after deciding, checked before anything is written: every counter within
@@ -378,9 +376,11 @@ BEGIN
   SELECT count(*) INTO created_count FROM unnest(o_res) AS u(res) WHERE u.res = 'created';
   IF created_count > 0 THEN
     INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id, amount, currency, code, flags, pending_id, payment_id)
-    SELECT u.id, u.debit, u.credit, u.amount, u.cur, u.code, u.flags, u.pending, u.payment
-      FROM unnest(r_id, o_res, t_debit, t_credit, t_amount, t_cur, t_code, t_flags, t_pending, t_payment)
-        AS u(id, res, debit, credit, amount, cur, code, flags, pending, payment)
+    SELECT u.id, coalesce(u.t_debit, u.debit), coalesce(u.t_credit, u.credit), coalesce(u.t_amount, u.amount),
+           coalesce(u.t_cur, u.cur), u.code, u.flags, u.pending, coalesce(u.t_payment, u.payment)
+      FROM unnest(r_id, o_res, r_debit, r_credit, r_amount, r_currency, r_code, r_flags, r_pending, r_payment,
+                  t_debit, t_credit, t_amount, t_cur, t_payment)
+        AS u(id, res, debit, credit, amount, cur, code, flags, pending, payment, t_debit, t_credit, t_amount, t_cur, t_payment)
      WHERE u.res = 'created';
     GET DIAGNOSTICS inserted = ROW_COUNT;
     PERFORM ledger.assert(inserted = created_count, 'inserted transfers differ from those decided');
@@ -419,15 +419,26 @@ BEGIN
   -- 6. One row per request, in order; the transfer for `created` and `exists`.
   RETURN QUERY
   SELECT u.id, u.res, u.first,
-         CASE WHEN ok THEN u.debit END, CASE WHEN ok THEN u.credit END, CASE WHEN ok THEN u.amount END,
-         CASE WHEN ok THEN u.cur END, CASE WHEN ok THEN u.code END, CASE WHEN ok THEN u.flags END,
-         CASE WHEN ok THEN u.pending END, CASE WHEN ok THEN u.payment END, CASE WHEN ok THEN u.created END
-    FROM unnest(r_id, o_res, o_first, t_debit, t_credit, t_amount, t_cur, t_code, t_flags, t_pending, t_payment, t_created)
-      WITH ORDINALITY AS u(id, res, first, debit, credit, amount, cur, code, flags, pending, payment, created, k),
+         CASE WHEN s.ok THEN coalesce(u.t_debit, u.debit) END, CASE WHEN s.ok THEN coalesce(u.t_credit, u.credit) END,
+         CASE WHEN s.ok THEN coalesce(u.t_amount, u.amount) END, CASE WHEN s.ok THEN coalesce(u.t_cur, u.cur) END,
+         CASE WHEN s.ok THEN u.code END, CASE WHEN s.ok THEN u.flags END, CASE WHEN s.ok THEN u.pending END,
+         CASE WHEN s.ok THEN coalesce(u.t_payment, u.payment) END,
+         CASE WHEN u.res = 'created' THEN now() WHEN s.ok THEN u.t_created END
+    FROM unnest(r_id, o_res, o_first, r_debit, r_credit, r_amount, r_currency, r_code, r_flags, r_pending, r_payment,
+                t_debit, t_credit, t_amount, t_cur, t_payment, t_created)
+      WITH ORDINALITY AS u(id, res, first, debit, credit, amount, cur, code, flags, pending, payment,
+                           t_debit, t_credit, t_amount, t_cur, t_payment, t_created, k),
          LATERAL (SELECT u.res IN ('created', 'exists') AS ok) s
    ORDER BY u.k;
 END;
 $$;
 
+-- The two round trips' functions it replaces (migration 1764000000012) are no longer called.
+DROP FUNCTION ledger.batch_write(int, uuid[], uuid[], uuid[], bigint[], char(3)[], int[], int[], uuid[], text[], uuid[], text[],
+  uuid[], bigint[], bigint[], bigint[], bigint[], uuid[], bigint[], bigint[], bigint[], bigint[]);
+DROP FUNCTION ledger.batch_read(uuid[], uuid[], uuid[]);
+
 -- Down Migration
+-- (The engine that called ledger.batch_read and ledger.batch_write is gone with them: migrating
+-- below this one needs that engine's code, and its functions from migration 1764000000012.)
 DROP FUNCTION ledger.create_transfers(int, uuid[], uuid[], uuid[], bigint[], text[], int[], int[], uuid[], text[]);
