@@ -76,12 +76,11 @@ export function createPool(databaseUrl: string, options: PoolOptions): pg.Pool {
       // Session settings, sent in the startup packet so that no connection ever runs without them:
       // - every wait is bounded: a statement waiting for a row lock gives up after lock_timeout, any
       //   statement after statement_timeout, and a session idle inside an open transaction (its
-      //   process stalled inside it while holding locks) is ended by the server after
+      //   process stalled between two round trips while holding locks) is ended by the server after
       //   idle_in_transaction_session_timeout, releasing its locks so other workers go on. The
-      //   ledger retries such a batch (ledger.ts, isRetryableTransactionError); its own batches
-      //   are single statements and never idle inside a transaction.
-      // - backslashes in SQL string literals are plain characters (the server default, pinned here
-      //   so a cluster setting cannot change what a literal means).
+      //   ledger retries such a batch (ledger.ts, isRetryableTransactionError).
+      // - sql-array.ts writes literals whose backslashes must be plain characters (the server
+      //   default, pinned here so a cluster setting cannot change it).
       options: [
         `-c lock_timeout=${timeouts.lock_timeout_ms}`,
         `-c statement_timeout=${timeouts.statement_timeout_ms}`,

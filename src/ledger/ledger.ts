@@ -1,15 +1,14 @@
 // The posting engine: double entry, two phase, idempotent by transfer id, one database
 // transaction per batch. Semantics follow TigerBeetle's create_accounts / create_transfers.
 //
-// A batch is one round trip: one call of ledger.create_transfers (migration 1764000000013), which
-// locks the limit accounts the batch touches (those its transfers name and those of the pending
-// transfers they resolve) in ascending id order, so concurrent batches never deadlock; reads the
-// hot accounts without a lock and the transfers and refusals it depends on after the locks were
-// granted; decides every transfer in order (linked chains all or nothing); writes the new
-// transfers, the refused ids, one counter UPDATE per limit account and one bucket delta per hot
-// account; checks; and answers each transfer's outcome. The call is its own transaction: either
-// all of it commits or none. Node validates every request before (transferInputSchema) and checks
-// the answer after (toOutcomes).
+// A batch runs in two round trips: (1) BEGIN, lock the limit accounts it touches (those its
+// transfers name and those of the pending transfers they resolve) in ascending id order, so
+// concurrent batches never deadlock, read the hot accounts without a lock, and read the transfers
+// and refusals it depends on after the locks were granted; then decide every transfer in memory,
+// in order; (2) write the new transfers, the refused ids, one counter UPDATE per limit account and
+// one bucket delta per hot account, check, and COMMIT. Either all of it commits or none. Each
+// round trip's statements run inside one database function (ledger.batch_read, ledger.batch_write:
+// migration 1764000000012), planned once per session rather than for every batch.
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { AMOUNT_MINOR_MAX, ledgerCurrencySchema, type Currency, type LedgerCurrency } from '../domain/money.js';
@@ -20,20 +19,24 @@ import {
   LIMIT_FLAGS,
   type CloseAccountResult,
   AccountFlags,
+  RESULTS_RECORDED_AS_FAILED,
   TRANSFER_FLAGS_ALL,
-  TRANSFER_RESULTS,
   TransferFlags,
   isSuccess,
   type AccountResult,
   type TransferResult,
 } from '../domain/ledger.js';
+import type { QueryResult } from 'pg';
 import { LedgerInputError } from './errors.js';
-import { inTransaction, isRetryableTransactionError, type Pool } from './db.js';
+import { sqlArray, sqlColumn } from './sql-array.js';
+import { RetryTransaction, inTransaction, isRetryableTransactionError, type Pool, type PoolClient } from './db.js';
 
 /** Largest batch accepted in one call (TigerBeetle's is 8190; ours bounds one SQL statement). */
 export const BATCH_SIZE_MAX = 1000;
 /** How often a batch is re-run after a deadlock, serialization failure or id race. */
 export const TRANSACTION_ATTEMPTS_MAX = 5;
+/** Postgres bigint ceiling: a counter above it is refused as `overflows`. */
+const COUNTER_MAX = 9_223_372_036_854_775_807n;
 
 export { LedgerInputError };
 
@@ -53,6 +56,7 @@ export const accountInputSchema = z.strictObject({
 export type AccountInput = z.input<typeof accountInputSchema>;
 
 const RESOLUTION_FLAGS = TransferFlags.post_pending | TransferFlags.void_pending;
+const KIND_FLAGS = TransferFlags.pending | RESOLUTION_FLAGS;
 
 export const transferInputSchema = z
   .strictObject({
@@ -184,6 +188,22 @@ interface TransferRow {
   created_at: Date;
 }
 
+/** What ledger.batch_read returns (one JSON value; counters as text, since they may exceed 2^53). */
+interface BatchReads {
+  locked: AccountStateRow[];
+  hot: AccountStateRow[];
+  known: TransferJson[];
+  resolutions: TransferJson[];
+  failures: Array<{ id: string; result: string }>;
+}
+
+/** A transfer row as json_agg renders it: numbers for integers, ISO strings for times. */
+type TransferJson = Omit<TransferRow, 'amount' | 'created_at'> & { amount: number; created_at: string };
+
+function fromJson(row: TransferJson): Transfer {
+  return toTransfer({ ...row, amount: String(row.amount), created_at: new Date(row.created_at) });
+}
+
 type AccountStateRow = Omit<AccountRow, 'created_at'>;
 
 function toAccountState(row: AccountStateRow): AccountState {
@@ -225,93 +245,331 @@ function toTransfer(row: TransferRow): Transfer {
   };
 }
 
-/** One row of ledger.create_transfers (migration 1764000000013): a request's outcome, and for
- * `created` and `exists` the transfer as stored (bigint as text, since it may exceed 2^53). */
-interface OutcomeRow {
-  o_id: string;
-  o_result: string;
-  o_first_result: string | null;
-  o_debit_account_id: string | null;
-  o_credit_account_id: string | null;
-  o_amount: string | null;
-  o_currency: string | null;
-  o_code: number | null;
-  o_flags: number | null;
-  o_pending_id: string | null;
-  o_payment_id: string | null;
-  o_created_at: Date | null;
-}
+/** The in-memory state one batch decides against; everything it changes is written at the end. */
+class BatchState {
+  readonly created: Transfer[] = [];
+  readonly failed = new Map<string, TransferResult>();
+  private readonly undo: Array<() => void> = [];
 
-const TRANSFER_RESULT_SET: ReadonlySet<string> = new Set(TRANSFER_RESULTS);
+  constructor(
+    readonly accounts: Map<string, AccountState>,
+    readonly transfers: Map<string, Transfer>,
+    /** pending id -> the transfer that resolved it */
+    readonly resolutions: Map<string, Transfer>,
+    readonly failedBefore: Map<string, string>,
+  ) {}
 
-/** A batch is one statement, and so one transaction: the function locks, reads, decides, writes
- * and answers, and the statement commits when it ends. Arrays are bind parameters (each element
- * quoted by the driver; no value is spliced into SQL text). */
-const CREATE_TRANSFERS_SQL = `SELECT * FROM ledger.create_transfers($1::int, $2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[],
-  $6::text[], $7::int[], $8::int[], $9::uuid[], $10::text[])`;
-
-function createTransfersParams(requests: TransferRequest[], bucket: number): unknown[] {
-  const n = requests.length;
-  const id = new Array<string>(n);
-  const debit = new Array<string | null>(n);
-  const credit = new Array<string | null>(n);
-  const amount = new Array<number | null>(n);
-  const currency = new Array<string | null>(n);
-  const codes = new Array<number>(n);
-  const flags = new Array<number>(n);
-  const pending = new Array<string | null>(n);
-  const payment = new Array<string | null>(n);
-  for (let k = 0; k < n; k += 1) {
-    const t = requests[k]!;
-    id[k] = t.id;
-    debit[k] = t.debit_account_id ?? null;
-    credit[k] = t.credit_account_id ?? null;
-    amount[k] = t.amount_minor ?? null;
-    currency[k] = t.currency ?? null;
-    codes[k] = t.code;
-    flags[k] = t.flags;
-    pending[k] = t.pending_id ?? null;
-    payment[k] = t.payment_id ?? null;
+  mark(): number {
+    return this.undo.length;
   }
-  return [bucket, id, debit, credit, amount, currency, codes, flags, pending, payment];
+
+  rollbackTo(mark: number): void {
+    while (this.undo.length > mark) this.undo.pop()!();
+  }
+
+  adjust(account: AccountState, field: 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted', delta: bigint): void {
+    account[field] += delta;
+    this.undo.push(() => {
+      account[field] -= delta;
+    });
+  }
+
+  add(transfer: Transfer): void {
+    this.transfers.set(transfer.id, transfer);
+    this.created.push(transfer);
+    if (transfer.pending_id !== null) this.resolutions.set(transfer.pending_id, transfer);
+    this.undo.push(() => {
+      this.transfers.delete(transfer.id);
+      this.created.pop();
+      if (transfer.pending_id !== null) this.resolutions.delete(transfer.pending_id);
+    });
+  }
 }
 
-/** The function's answer as outcomes, checked: one per request, in order, each a known result,
- * a transfer with every `created` and `exists`, a first result with every `id_already_failed`. */
-function toOutcomes(requests: TransferRequest[], rows: OutcomeRow[]): TransferOutcome[] {
-  assert(rows.length === requests.length, `ledger.create_transfers answered ${rows.length} rows for ${requests.length} transfers`);
-  return rows.map((row, k) => {
-    assert(row.o_id === requests[k]!.id, `outcome ${k} is for ${row.o_id}, not ${requests[k]!.id}`);
-    assert(TRANSFER_RESULT_SET.has(row.o_result), `outcome ${k}: unknown result ${row.o_result}`);
-    const result = row.o_result as TransferResult;
-    if (result === 'id_already_failed') {
-      assert(row.o_first_result !== null, `outcome ${k}: id_already_failed without its first result`);
-      return { id: row.o_id, result, first_result: row.o_first_result };
-    }
-    if (!isSuccess(result)) return { id: row.o_id, result };
-    assert(
-      row.o_debit_account_id !== null &&
-        row.o_credit_account_id !== null &&
-        row.o_amount !== null &&
-        row.o_currency !== null &&
-        row.o_code !== null &&
-        row.o_flags !== null,
-      `outcome ${k}: ${result} without its transfer`,
-    );
-    const transfer: Transfer = {
-      id: row.o_id,
-      debit_account_id: row.o_debit_account_id,
-      credit_account_id: row.o_credit_account_id,
-      amount_minor: safeInteger(row.o_amount, `transfer ${row.o_id} amount`),
-      currency: row.o_currency as LedgerCurrency,
-      code: row.o_code,
-      flags: row.o_flags,
-      pending_id: row.o_pending_id,
-      payment_id: row.o_payment_id,
-      created_at: row.o_created_at,
+function compareExisting(t: TransferRequest, stored: Transfer): TransferResult {
+  if (t.flags !== stored.flags) return 'exists_with_different_flags';
+  if ((t.pending_id ?? null) !== stored.pending_id) return 'exists_with_different_pending_id';
+  if (t.debit_account_id !== undefined && t.debit_account_id !== stored.debit_account_id) {
+    return 'exists_with_different_debit_account_id';
+  }
+  if (t.credit_account_id !== undefined && t.credit_account_id !== stored.credit_account_id) {
+    return 'exists_with_different_credit_account_id';
+  }
+  // A void stores the pending amount it released; its request may say 0 for the same thing.
+  const voidOfWhole = (t.flags & TransferFlags.void_pending) !== 0 && t.amount_minor === 0;
+  if (t.amount_minor !== undefined && !voidOfWhole && t.amount_minor !== stored.amount_minor) return 'exists_with_different_amount';
+  if (t.currency !== undefined && t.currency !== stored.currency) return 'exists_with_different_currency';
+  if (t.code !== stored.code) return 'exists_with_different_code';
+  if (t.payment_id !== undefined && t.payment_id !== stored.payment_id) return 'exists_with_different_payment_id';
+  return 'exists';
+}
+
+function exceedsLimits(account: AccountState): 'exceeds_credits' | 'exceeds_debits' | null {
+  if (
+    account.flags & AccountFlags.debits_must_not_exceed_credits &&
+    account.debits_pending + account.debits_posted > account.credits_posted
+  ) {
+    return 'exceeds_credits';
+  }
+  if (
+    account.flags & AccountFlags.credits_must_not_exceed_debits &&
+    account.credits_pending + account.credits_posted > account.debits_posted
+  ) {
+    return 'exceeds_debits';
+  }
+  return null;
+}
+
+function overflows(...accounts: AccountState[]): boolean {
+  return accounts.some(
+    (a) =>
+      a.debits_pending > COUNTER_MAX ||
+      a.debits_posted > COUNTER_MAX ||
+      a.credits_pending > COUNTER_MAX ||
+      a.credits_posted > COUNTER_MAX ||
+      a.debits_pending + a.debits_posted > COUNTER_MAX ||
+      a.credits_pending + a.credits_posted > COUNTER_MAX,
+  );
+}
+
+/** Decides one transfer against the batch state; mutates the state only when it succeeds. */
+function decide(t: TransferRequest, state: BatchState): Omit<TransferOutcome, 'id'> {
+  const stored = state.transfers.get(t.id);
+  if (stored) {
+    const result = compareExisting(t, stored);
+    return result === 'exists' ? { result, transfer: stored } : { result };
+  }
+  const firstResult = state.failed.get(t.id) ?? state.failedBefore.get(t.id);
+  if (firstResult !== undefined) return { result: 'id_already_failed', first_result: firstResult };
+
+  const kind = t.flags & KIND_FLAGS;
+  if (kind !== 0 && kind !== TransferFlags.pending && kind !== TransferFlags.post_pending && kind !== TransferFlags.void_pending) {
+    return { result: 'flags_are_mutually_exclusive' };
+  }
+  return kind & RESOLUTION_FLAGS ? decideResolution(t, kind, state) : decideNew(t, kind, state);
+}
+
+/** A post or void of a pending transfer. */
+function decideResolution(t: TransferRequest, kind: number, state: BatchState): Omit<TransferOutcome, 'id'> {
+  const mark = state.mark();
+  if (t.pending_id === undefined) return { result: 'pending_id_required' };
+  if (t.pending_id === t.id) return { result: 'pending_id_must_be_different' };
+  const pending = state.transfers.get(t.pending_id);
+  if (!pending) return { result: 'pending_transfer_not_found' };
+  if (!(pending.flags & TransferFlags.pending)) return { result: 'pending_transfer_not_pending' };
+  if (t.debit_account_id !== undefined && t.debit_account_id !== pending.debit_account_id) {
+    return { result: 'pending_transfer_has_different_debit_account_id' };
+  }
+  if (t.credit_account_id !== undefined && t.credit_account_id !== pending.credit_account_id) {
+    return { result: 'pending_transfer_has_different_credit_account_id' };
+  }
+  if (t.currency !== undefined && t.currency !== pending.currency) return { result: 'currency_mismatch' };
+  const resolvedBy = state.resolutions.get(pending.id);
+  if (resolvedBy) {
+    return {
+      result: resolvedBy.flags & TransferFlags.post_pending ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided',
     };
-    return { id: row.o_id, result, transfer };
-  });
+  }
+  const isPost = kind === TransferFlags.post_pending;
+  const amount = isPost ? (t.amount_minor ?? pending.amount_minor) : pending.amount_minor;
+  if (isPost) {
+    if (t.amount_minor !== undefined && t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
+    if (t.amount_minor !== undefined && t.amount_minor > pending.amount_minor) return { result: 'exceeds_pending_transfer_amount' };
+  } else if (t.amount_minor !== undefined && t.amount_minor !== 0 && t.amount_minor !== pending.amount_minor) {
+    // TigerBeetle: a void names no amount (0) or exactly the amount it releases.
+    return { result: 'pending_transfer_has_different_amount' };
+  }
+  const debit = state.accounts.get(pending.debit_account_id)!;
+  const credit = state.accounts.get(pending.credit_account_id)!;
+  // A void is always allowed, so that a closed account's holds can still be released.
+  if (isPost && (debit.flags & AccountFlags.closed || credit.flags & AccountFlags.closed)) {
+    return { result: 'account_closed' };
+  }
+  const held = BigInt(pending.amount_minor);
+  state.adjust(debit, 'debits_pending', -held);
+  state.adjust(credit, 'credits_pending', -held);
+  if (isPost) {
+    state.adjust(debit, 'debits_posted', BigInt(amount));
+    state.adjust(credit, 'credits_posted', BigInt(amount));
+    if (overflows(debit, credit)) {
+      state.rollbackTo(mark);
+      return { result: 'overflows' };
+    }
+  }
+  const transfer: Transfer = {
+    id: t.id,
+    debit_account_id: pending.debit_account_id,
+    credit_account_id: pending.credit_account_id,
+    amount_minor: amount,
+    currency: pending.currency,
+    code: t.code,
+    flags: t.flags,
+    pending_id: pending.id,
+    payment_id: t.payment_id ?? pending.payment_id,
+    created_at: null,
+  };
+  state.add(transfer);
+  return { result: 'created', transfer };
+}
+
+/** A new transfer: single-phase, or pending (a hold). */
+function decideNew(t: TransferRequest, kind: number, state: BatchState): Omit<TransferOutcome, 'id'> {
+  const mark = state.mark();
+  if (t.pending_id !== undefined) return { result: 'pending_id_must_be_empty' };
+  if (t.debit_account_id === undefined || t.credit_account_id === undefined || t.amount_minor === undefined || t.currency === undefined) {
+    // Caught by validation before any transaction starts; kept so the types need no assertions.
+    throw new LedgerInputError(`transfer ${t.id}: debit_account_id, credit_account_id, amount_minor and currency are required`);
+  }
+  if (t.amount_minor <= 0) return { result: 'amount_must_be_positive' };
+  if (t.debit_account_id === t.credit_account_id) return { result: 'accounts_must_be_different' };
+  const debit = state.accounts.get(t.debit_account_id);
+  if (!debit) return { result: 'debit_account_not_found' };
+  const credit = state.accounts.get(t.credit_account_id);
+  if (!credit) return { result: 'credit_account_not_found' };
+  if (debit.currency !== t.currency || credit.currency !== t.currency) return { result: 'currency_mismatch' };
+  if (debit.flags & AccountFlags.closed || credit.flags & AccountFlags.closed) return { result: 'account_closed' };
+
+  const amount = BigInt(t.amount_minor);
+  const isPending = kind === TransferFlags.pending;
+  state.adjust(debit, isPending ? 'debits_pending' : 'debits_posted', amount);
+  state.adjust(credit, isPending ? 'credits_pending' : 'credits_posted', amount);
+  const refusal = overflows(debit, credit) ? 'overflows' : (exceedsLimits(debit) ?? exceedsLimits(credit));
+  if (refusal) {
+    state.rollbackTo(mark);
+    return { result: refusal };
+  }
+  const transfer: Transfer = {
+    id: t.id,
+    debit_account_id: t.debit_account_id,
+    credit_account_id: t.credit_account_id,
+    amount_minor: t.amount_minor,
+    currency: t.currency,
+    code: t.code,
+    flags: t.flags,
+    pending_id: null,
+    payment_id: t.payment_id ?? null,
+    created_at: null,
+  };
+  state.add(transfer);
+  return { result: 'created', transfer };
+}
+
+/** Hot accounts' changes as deltas, sorted by account id so that two batches sharing a bucket
+ * lock its rows in the same order. */
+function hotDeltas(changed: AccountState[], hot: Set<string>, before: Map<string, AccountState>) {
+  return changed
+    .filter((a) => hot.has(a.id))
+    .sort((x, y) => (x.id < y.id ? -1 : 1))
+    .map((a) => {
+      const b = before.get(a.id)!;
+      return {
+        id: a.id,
+        debits_pending: a.debits_pending - b.debits_pending,
+        debits_posted: a.debits_posted - b.debits_posted,
+        credits_pending: a.credits_pending - b.credits_pending,
+        credits_posted: a.credits_posted - b.credits_posted,
+      };
+    });
+}
+
+/** The batch's write round trip as SQL text: new transfers, refused ids, exact counters of
+ * the limit accounts, summed deltas of the hot accounts into one bucket row, the check, COMMIT. */
+function batchWriteSql(
+  state: BatchState,
+  hot: Set<string>,
+  before: Map<string, AccountState>,
+  changed: AccountState[],
+  bucket: number,
+): string {
+  const c = state.created;
+  const exact = changed.filter((a) => !hot.has(a.id));
+  const deltas = hotDeltas(changed, hot, before);
+  const counters = (rows: Array<Pick<AccountState, 'id' | 'debits_pending' | 'debits_posted' | 'credits_pending' | 'credits_posted'>>) =>
+    [
+      sqlColumn('uuid', rows, (a) => a.id),
+      sqlColumn('bigint', rows, (a) => a.debits_pending),
+      sqlColumn('bigint', rows, (a) => a.debits_posted),
+      sqlColumn('bigint', rows, (a) => a.credits_pending),
+      sqlColumn('bigint', rows, (a) => a.credits_posted),
+    ].join(', ');
+  const newTransfers = [
+    sqlColumn('uuid', c, (t) => t.id),
+    sqlColumn('uuid', c, (t) => t.debit_account_id),
+    sqlColumn('uuid', c, (t) => t.credit_account_id),
+    sqlColumn('bigint', c, (t) => t.amount_minor),
+    sqlColumn('char(3)', c, (t) => t.currency),
+    sqlColumn('int', c, (t) => t.code),
+    sqlColumn('int', c, (t) => t.flags),
+    sqlColumn('uuid', c, (t) => t.pending_id),
+    sqlColumn('text', c, (t) => t.payment_id),
+  ].join(', ');
+  const refusals = `${sqlArray('uuid', [...state.failed.keys()])}, ${sqlArray('result', [...state.failed.values()])}`;
+  // Every write of the batch and the COMMIT in one round trip, in one call of ledger.batch_write
+  // (migration 1764000000012): new transfers, refused ids, exact account counters (absolute
+  // values, rows locked by the read), hot-account deltas (added to one bucket row), and the check
+  // that every decided transfer was inserted. If the check fails the call errs, the COMMIT after
+  // it is never run, and the transaction rolls back. A multi-statement query takes no parameters,
+  // so values are inlined; each is checked against a strict pattern first (UUIDs, integers,
+  // currency codes, payment ids of their restricted alphabet, result codes), so nothing
+  // free-form is ever spliced into SQL. Every row of the batch got now(), the transaction's start
+  // time: the call returns it.
+  return `SELECT ledger.batch_write(${bucket}, ${newTransfers}, ${refusals}, ${counters(exact)}, ${counters(deltas)}) AS created_at;
+       COMMIT`;
+}
+
+/** What must hold after a batch was decided, before anything is written: one outcome per
+ * request, in order; every counter non-negative and within bigint; a limit account within its
+ * limit; every created transfer decided as `created`. A failure is a bug: the batch is refused. */
+function assertDecided(requests: TransferRequest[], outcomes: TransferOutcome[], state: BatchState, hot: Set<string>): void {
+  assert(outcomes.length === requests.length, `decided ${outcomes.length} outcomes for ${requests.length} transfers`);
+  for (const [k, o] of outcomes.entries()) assert(o !== undefined && o.id === requests[k]!.id, `outcome ${k} is not for its transfer`);
+  for (const a of state.accounts.values()) {
+    for (const field of ['debits_pending', 'debits_posted', 'credits_pending', 'credits_posted'] as const) {
+      assert(a[field] >= 0n && a[field] <= COUNTER_MAX, `account ${a.id}: ${field} ${a[field]} out of range after deciding`);
+    }
+    if (!hot.has(a.id)) assert(exceedsLimits(a) === null, `account ${a.id} over its limit after deciding`);
+  }
+  const created = outcomes.filter((o) => o.result === 'created').length;
+  assert(created === state.created.length, `${created} outcomes created, ${state.created.length} transfers to write`);
+}
+
+/** Decides a whole batch in order, honouring linked chains. Pure: no I/O. */
+function decideBatch(requests: TransferRequest[], state: BatchState): TransferOutcome[] {
+  const outcomes: TransferOutcome[] = new Array(requests.length);
+  let start = 0;
+  while (start < requests.length) {
+    let end = start;
+    while (end < requests.length && requests[end]!.flags & TransferFlags.linked) end += 1;
+    if (end === requests.length) {
+      // The batch ended inside a chain: nothing of the chain may apply.
+      for (let k = start; k < requests.length; k += 1) {
+        outcomes[k] = { id: requests[k]!.id, result: 'linked_event_chain_open' };
+      }
+      break;
+    }
+    const mark = state.mark();
+    let failedAt = -1;
+    for (let k = start; k <= end; k += 1) {
+      const decision = decide(requests[k]!, state);
+      outcomes[k] = { id: requests[k]!.id, ...decision };
+      if (!isSuccess(decision.result)) {
+        failedAt = k;
+        break;
+      }
+    }
+    if (failedAt >= 0) {
+      const failing = outcomes[failedAt]!;
+      if (RESULTS_RECORDED_AS_FAILED.has(failing.result)) state.failed.set(failing.id, failing.result);
+      if (end > start) {
+        state.rollbackTo(mark);
+        for (let k = start; k <= end; k += 1) {
+          if (k !== failedAt) outcomes[k] = { id: requests[k]!.id, result: 'linked_event_failed' };
+        }
+      }
+    }
+    start = end + 1;
+  }
+  return outcomes;
 }
 
 export interface Ledger {
@@ -378,10 +636,9 @@ function decodeCursor(cursor: string): [string, string] {
 export const HOT_ACCOUNT_BUCKETS = 16;
 
 export interface LedgerOptions {
-  /** Fault injection for tests: the batch's call runs inside BEGIN ... COMMIT and this is awaited
-   * before the COMMIT, its locks held, as a process stalled there would be. Without it a batch is
-   * a single statement and never idles holding a lock. */
-  beforeCommit?: () => Promise<void>;
+  /** Fault injection for tests: awaited after a batch's first round trip (its locks held) and
+   * before its write round trip, as a stalled process would be. */
+  betweenRoundTrips?: () => Promise<void>;
 }
 
 export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
@@ -423,29 +680,101 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
     });
   }
 
-  /** One batch, one round trip: every check of DESIGN.md section 4 and the writes run inside
-   * ledger.create_transfers (migration 1764000000013), in one transaction. */
-  async function runBatch(requests: TransferRequest[]): Promise<TransferOutcome[]> {
-    const params = createTransfersParams(requests, nextBucket());
-    const stall = options.beforeCommit;
-    if (stall) {
-      // Test-only fault injection: the same call inside BEGIN ... COMMIT, stalled before the COMMIT
-      // with its locks held, as a process that stopped there would be.
-      return inTransaction(pool, async (client) => {
-        const { rows } = await client.query<OutcomeRow>(CREATE_TRANSFERS_SQL, params);
-        await stall();
-        return toOutcomes(requests, rows);
-      });
+  /** The first round trip: BEGIN, locks, and what the batch decides against. */
+  async function readBatch(
+    client: PoolClient,
+    requests: TransferRequest[],
+  ): Promise<{ state: BatchState; hot: Set<string>; before: Map<string, AccountState> }> {
+    const ids = requests.map((t) => t.id);
+    const pendingIds = [...new Set(requests.flatMap((t) => (t.pending_id ? [t.pending_id] : [])))];
+    const named = new Set<string>();
+    for (const t of requests) {
+      if (t.debit_account_id) named.add(t.debit_account_id);
+      if (t.credit_account_id) named.add(t.credit_account_id);
     }
-    // The statement is the transaction. If the connection is lost after it was sent, the outcome is
-    // unknown (committed or not): the caller's retry (createParsedTransfers) runs the batch again,
-    // and since every transfer is idempotent by id it answers `exists` for what had committed, never
-    // posts it twice (test: ledger-batcher.test.ts, lost after COMMIT).
-    return inTransaction(
-      pool,
-      async (client) => toOutcomes(requests, (await client.query<OutcomeRow>(CREATE_TRANSFERS_SQL, params)).rows),
-      { begin: 'in-first-statement', commit: 'in-last-statement' },
+    // One round trip starts the transaction, takes the locks and reads under them, in one call
+    // of ledger.batch_read (migration 1764000000012, whose statements are planned once per
+    // session):
+    // - The accounts are those the transfers name plus those of the pending transfers they
+    //   resolve, looked up in the same call (transfers never change once written).
+    // - Accounts with limit flags (credit lines) are locked, in ascending id order: every batch
+    //   takes its row locks in the same global order, so batches never deadlock.
+    // - Accounts without flags (hot platform accounts) are read without a lock: nothing about them
+    //   is checked but overflow, and their deltas go to a bucket row (see the write below).
+    // - The reads of transfers, resolutions and refusals are statements of their own, so their
+    //   snapshot is taken after the locks were granted and sees every batch that committed meanwhile.
+    // Values are inlined (a multi-statement query takes no parameters), quoted and checked.
+    const [, readResult] = (await client.query(
+      `BEGIN;
+       SELECT ledger.batch_read(${sqlArray('uuid', [...named])}, ${sqlArray('uuid', pendingIds)}, ${sqlArray('uuid', ids)}) AS batch`,
+    )) as unknown as [unknown, QueryResult<{ batch: BatchReads }>];
+    const read = readResult.rows[0]!.batch;
+    const locked = { rows: read.locked };
+    const unlocked = { rows: read.hot };
+    const accountIds = new Set([...locked.rows, ...unlocked.rows].map((r) => r.id));
+    const transfers = new Map(read.known.map((r) => [r.id, fromJson(r)]));
+    const pendingSet = new Set(pendingIds);
+    for (const p of transfers.values()) {
+      // A pending transfer that committed after the lock statement's snapshot touches accounts we
+      // may not hold: start again rather than lock out of order.
+      if (pendingSet.has(p.id) && (!accountIds.has(p.debit_account_id) || !accountIds.has(p.credit_account_id))) {
+        throw new RetryTransaction(`pending transfer ${p.id} appeared while the batch waited for its locks`);
+      }
+    }
+    // Hot accounts start from their totals (row plus buckets, read without a lock): they have no
+    // limits, but their counters are checked for overflow like any other's. Only their deltas are
+    // written. A batch committing meanwhile in another bucket is not seen; the bucket columns and
+    // the balance view's sums are bigint, so the database still refuses a real overflow.
+    const hot = new Set(unlocked.rows.map((r) => r.id));
+    const accounts = new Map([...locked.rows, ...unlocked.rows].map((r) => [r.id, toAccountState(r)] as const));
+    const before = new Map([...accounts.values()].map((a) => [a.id, { ...a }]));
+    const state = new BatchState(
+      accounts,
+      transfers,
+      new Map(read.resolutions.map((r) => [r.pending_id!, fromJson(r)])),
+      new Map(read.failures.map((r) => [r.id, r.result])),
     );
+    return { state, hot, before };
+  }
+
+  /** The second round trip: every write of the batch, then COMMIT. */
+  async function writeBatch(client: PoolClient, state: BatchState, hot: Set<string>, before: Map<string, AccountState>): Promise<void> {
+    const c = state.created;
+    const accounts = state.accounts;
+    // One write per account per batch, however many transfers touched it.
+    const changed = [...accounts.values()].filter((a) => {
+      const b = before.get(a.id)!;
+      return (
+        a.debits_pending !== b.debits_pending ||
+        a.debits_posted !== b.debits_posted ||
+        a.credits_pending !== b.credits_pending ||
+        a.credits_posted !== b.credits_posted
+      );
+    });
+    if (c.length === 0 && state.failed.size === 0 && changed.length === 0) {
+      await client.query('COMMIT');
+      return;
+    }
+    const [written] = (await client.query(batchWriteSql(state, hot, before, changed, nextBucket()))) as unknown as [
+      QueryResult<{ created_at: Date }>,
+      unknown,
+    ];
+    // Past this point the COMMIT was sent. Had the connection been lost before its answer arrived,
+    // the outcome would be unknown (committed or not): the caller's retry (createParsedTransfers)
+    // runs the batch again, and since every transfer is idempotent by id it answers `exists` for
+    // what had committed, never posts it twice (test: ledger-batcher.test.ts, lost after COMMIT).
+    const { created_at } = written.rows[0]!;
+    for (const t of c) t.created_at = created_at;
+  }
+
+  // Round trips per batch: BEGIN + lock + read, then write + COMMIT.
+  async function runBatch(client: PoolClient, requests: TransferRequest[]): Promise<TransferOutcome[]> {
+    const { state, hot, before } = await readBatch(client, requests);
+    const outcomes = decideBatch(requests, state);
+    assertDecided(requests, outcomes, state, hot);
+    if (options.betweenRoundTrips) await options.betweenRoundTrips();
+    await writeBatch(client, state, hot, before);
+    return outcomes;
   }
 
   async function createTransfers(items: TransferInput[]): Promise<TransferOutcome[]> {
@@ -465,10 +794,13 @@ export function createLedger(pool: Pool, options: LedgerOptions = {}): Ledger {
     }
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await runBatch(requests);
+        return await inTransaction(pool, (client) => runBatch(client, requests), {
+          begin: 'in-first-statement',
+          commit: 'in-last-statement',
+        });
       } catch (err) {
         // A deadlock, serialization failure, id race or lock timeout rolled everything back; a lost
-        // connection may have committed (the statement sent, its answer lost). Either way running the batch
+        // connection may have committed (COMMIT sent, answer lost). Either way running the batch
         // again is safe: what committed answers `exists`.
         if (!isRetryableTransactionError(err) || attempt >= TRANSACTION_ATTEMPTS_MAX) throw err;
       }

@@ -267,10 +267,10 @@ describe('concurrency and faults', () => {
       let killed = 0;
       for (let i = 0; i < 50 && killed === 0; i += 1) {
         await new Promise((r) => setTimeout(r, 100));
-        // Only a superuser sees and ends another role's session: the test server's own account. A
-        // batch is one call of ledger.create_transfers.
+        // Only a superuser sees and ends another role's session: the test server's own account. The
+        // batch's write round trip is one call of ledger.batch_write.
         const res = await superuser.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%ledger.create_transfers(%' AND pid <> pg_backend_pid()`,
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%ledger.batch_write(%' AND pid <> pg_backend_pid()`,
         );
         killed = res.rowCount ?? 0;
       }
@@ -316,11 +316,10 @@ describe('concurrency and faults', () => {
     const proxy = await startPgProxy(url);
     const lossy = createPool(proxy.url, { connections_max: 2, application_name: 'test-lossy' });
     try {
-      // A batch is one statement, its own transaction: the server runs and commits it, the answer
-      // never arrives.
-      proxy.dropAfter('ledger.create_transfers', 300);
+      // The write round trip carries the COMMIT; the server commits, the answer never arrives.
+      proxy.dropAfter('COMMIT', 300);
       const outcomes = await createLedger(lossy).createTransfers(batch);
-      assert.equal(proxy.dropped(), 1, 'the connection was cut after the batch was sent');
+      assert.equal(proxy.dropped(), 1, 'the connection was cut after COMMIT was sent');
       assert.deepEqual(
         outcomes.map((o) => o.result),
         ['exists', 'exists'],

@@ -1,7 +1,6 @@
-// Bounded waits: a batch whose client stalls inside its transaction, holding a credit line's row
-// lock, is cut off by the server (idle_in_transaction_session_timeout) and retried; another
-// worker's batch on the same credit line goes on meanwhile. (The engine's batches are single
-// statements and never idle inside a transaction; the fault hook beforeCommit makes one do so.)
+// Bounded waits: a batch whose client stalls between its two round trips, holding a credit
+// line's row lock, is cut off by the server (idle_in_transaction_session_timeout) and retried;
+// another worker's batch on the same credit line goes on meanwhile.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { randomUUID } from 'node:crypto';
@@ -37,7 +36,7 @@ function workerPool(name: string): Pool {
 }
 
 describe('bounded waits', () => {
-  test('a client paused inside its transaction loses its locks; other batches go on; the paused batch is retried', async () => {
+  test('a client paused between its round trips loses its locks; other batches go on; the paused batch is retried', async () => {
     const issuer = randomUUID();
     const company = randomUUID();
     const payable = randomUUID();
@@ -61,12 +60,12 @@ describe('bounded waits', () => {
     });
 
     // Worker A takes the credit line's lock, then its process stalls (GC pause, CPU starvation,
-    // a debugger) for 3 s before its COMMIT; only its first attempt stalls.
+    // a debugger) for 3 s before its write round trip; only its first attempt stalls.
     let locked!: () => void;
     const lockedNow = new Promise<void>((resolve) => (locked = resolve));
     let stalls = 0;
     const paused = createLedger(workerPool('worker-a'), {
-      beforeCommit: async () => {
+      betweenRoundTrips: async () => {
         stalls += 1;
         if (stalls > 1) return;
         locked();

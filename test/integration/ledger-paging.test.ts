@@ -44,14 +44,14 @@ describe('ListTransfers pages in commit order', () => {
     const first = randomUUID();
     await ledger.createTransfers([grant(first, lineA)]);
 
-    // Batch A takes its locks and writes, then stalls before its COMMIT; batch B starts and commits meanwhile.
+    // Batch A takes its locks, then stalls before writing; batch B starts and commits meanwhile.
     let resume!: () => void;
     const resumed = new Promise<void>((r) => (resume = r));
     let paused!: () => void;
     const isPaused = new Promise<void>((r) => (paused = r));
     let stalls = 0;
     const slow = createLedger(pool, {
-      beforeCommit: async () => {
+      betweenRoundTrips: async () => {
         stalls += 1;
         if (stalls > 1) return;
         paused();

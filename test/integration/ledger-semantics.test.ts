@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { AccountCode, AccountFlags, RESULTS_RECORDED_AS_FAILED, TransferFlags } from '../../src/domain/ledger.js';
+import { AccountCode, AccountFlags, TransferFlags } from '../../src/domain/ledger.js';
 import { AMOUNT_MINOR_MAX } from '../../src/domain/money.js';
 import type { Pool } from '../../src/ledger/db.js';
 import { LedgerInputError, createLedger, type Ledger, type TransferInput } from '../../src/ledger/ledger.js';
@@ -181,18 +181,5 @@ describe('hot accounts', () => {
     assert.equal(over!.result, 'overflows');
     const [sinkAccount] = await ledger.getAccounts([sink]);
     assert.equal(sinkAccount!.credits_posted, BigInt(fits) * BigInt(AMOUNT_MINOR_MAX));
-  });
-});
-
-describe('one definition of the refusals that are recorded', () => {
-  test('ledger.create_transfers records as failed exactly RESULTS_RECORDED_AS_FAILED', async () => {
-    // The decision runs in the database (migration 1764000000013), which keeps its own copy of the
-    // list: a result added on one side only would make a retry's answer flip.
-    const { rows } = await pool.query<{ def: string }>(`SELECT pg_get_functiondef('ledger.create_transfers'::regproc) AS def`);
-    const match = /recorded_as_failed constant text\[\] := ARRAY\[([^\]]*)\]/.exec(rows[0]!.def);
-    assert.ok(match, 'the function declares recorded_as_failed');
-    const inDatabase = [...match[1]!.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]!);
-    assert.deepEqual(new Set(inDatabase), RESULTS_RECORDED_AS_FAILED);
-    assert.equal(inDatabase.length, RESULTS_RECORDED_AS_FAILED.size, 'no result twice');
   });
 });

@@ -318,7 +318,7 @@ describe('cutoff', () => {
       for (;;) {
         const { rows } = await h.pool.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%ledger.create_transfers(%'`,
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%ledger.batch_read(%'`,
         );
         if (rows[0]!.n > 0) break;
         assert.ok(Date.now() < waitDeadline, "the clearing's ledger transaction waits on the blocker's lock");

@@ -97,7 +97,7 @@ END;
 $$;
 
 -- Down Migration
-DROP FUNCTION IF EXISTS ledger.batch_write(int, uuid[], uuid[], uuid[], bigint[], char(3)[], int[], int[], uuid[], text[], uuid[], text[],
+DROP FUNCTION ledger.batch_write(int, uuid[], uuid[], uuid[], bigint[], char(3)[], int[], int[], uuid[], text[], uuid[], text[],
   uuid[], bigint[], bigint[], bigint[], bigint[], uuid[], bigint[], bigint[], bigint[], bigint[]);
-DROP FUNCTION IF EXISTS ledger.batch_read(uuid[], uuid[], uuid[]);
+DROP FUNCTION ledger.batch_read(uuid[], uuid[], uuid[]);
 ALTER TABLE ledger.transfers ADD CONSTRAINT transfers_pending_id_fkey FOREIGN KEY (pending_id) REFERENCES ledger.transfers (id);
