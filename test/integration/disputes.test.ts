@@ -77,6 +77,10 @@ const finished = async (dispute_id: string) => {
   return getDispute(api.h.client, dispute_id);
 };
 
+/** The dispute's filings at the network (the simulator's keys), sorted. */
+const filingsOf = (dispute_id: string) =>
+  [...api.h.simulator.network.disputeFilings.keys()].filter((k) => k.startsWith(`${dispute_id} `)).sort();
+
 /** Runs a dispute's workflow directly, past the API's own checks: its final view. */
 const disputeDirect = (payment_id: string, key: string, amount_minor: number, options: DisputeWorkflowOptions = SLOW) =>
   api.h.client.workflow.execute('disputeWorkflow', {
@@ -346,6 +350,8 @@ describe('refunds and disputes', () => {
     await api.payments.Refund({ transaction: tx, event_id: 'refund-1', amount_minor: '300' });
     const reduced = await until(dispute.dispute_id, (d) => d.open_minor === 700);
     assert.deepEqual([reduced.status, reduced.credited_minor, reduced.reversed_minor], ['FILED', 700, 100]);
+    // The network is told: the chargeback is for 7.00 now (it would settle 8.00 otherwise).
+    assert.deepEqual(filingsOf(dispute.dispute_id), [`${dispute.dispute_id} amount_change 700`, `${dispute.dispute_id} chargeback`]);
     // The company got 1000 back in all (300 refund + 700 credit), never more than it paid.
     assert.equal(await available(companyLine()), line_before + 300n + 700n);
     await api.payments.Refund({ transaction: tx, event_id: 'refund-2', amount_minor: '700' });
@@ -355,11 +361,59 @@ describe('refunds and disputes', () => {
       ['WITHDRAWN', 0, 0, 800],
     );
     assert.equal(await available(companyLine()), line_before + 1_000n);
+    // Covered in full: withdrawn at the network, no amount change to 0.
+    assert.deepEqual(filingsOf(dispute.dispute_id), [
+      `${dispute.dispute_id} amount_change 700`,
+      `${dispute.dispute_id} chargeback`,
+      `${dispute.dispute_id} withdrawal`,
+    ]);
     // A reduction is no event of its own; the refund that covers the rest withdraws the dispute.
     await assertDisputeEvents(dispute.dispute_id, [
       ['dispute.opened', 'OPENING'],
       ['dispute.withdrawn', 'WITHDRAWN'],
     ]);
+  });
+
+  test('a reconciliation retried after its reductions were booked answers the same, and files the new amount once', async () => {
+    const { payment_id, tx } = await clearedPurchase(1_000);
+    const { dispute } = await open(payment_id, 800);
+    await api.payments.Refund({ transaction: tx, event_id: 'refund-1', amount_minor: '300' });
+    const reduced = await until(dispute.dispute_id, (d) => d.open_minor === 700);
+    const filed = filingsOf(dispute.dispute_id);
+    // The step again with the input it had (800 open), as Temporal retries it when a worker lost
+    // its answer: the ledger already has the reduction, and the answer must still say 100.
+    const postings = createTransferBatcher(api.h.ledger, DEFAULT_BATCHER_OPTIONS);
+    try {
+      const steps = createDisputeActivities({
+        postings,
+        ledger: api.h.ledger,
+        network: createHttpCardNetwork(api.h.simulator.url),
+        events: createEventStore(api.h.pool),
+      });
+      const d = {
+        payment_id,
+        idempotency_key: dispute.dispute_id.split(':dispute:')[1]!,
+        reason: reduced.reason,
+        amount_minor: 800,
+        evidence: reduced.evidence,
+        dispute_id: reduced.dispute_id,
+        company_id: company,
+        account_id: companyLine(),
+        currency: 'USD' as const,
+      };
+      assert.deepEqual(await steps.reconcileDisputeRefunds({ dispute: d, open_minor: 800 }), { covered_minor: 100 });
+      assert.deepEqual(await steps.reconcileDisputeRefunds({ dispute: d, open_minor: 700 }), { covered_minor: 0 });
+      await assert.rejects(
+        steps.reconcileDisputeRefunds({ dispute: d, open_minor: 600 }),
+        /the ledger has 700 of dispute .* open, the workflow 600/,
+      );
+    } finally {
+      await postings.close();
+    }
+    assert.deepEqual(filingsOf(dispute.dispute_id), filed, 'the same filings, none twice');
+    await api.disputes.WithdrawDispute({ dispute_id: dispute.dispute_id, reason: 'test over' });
+    const withdrawn = await finished(dispute.dispute_id);
+    assert.deepEqual([withdrawn.credited_minor, withdrawn.reversed_minor], [0, 800]);
   });
 
   test('refund and dispute at the same time never give back more than was posted', async () => {
