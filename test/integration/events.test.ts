@@ -51,10 +51,10 @@ const FAST: CardWorkflowOptions = { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 }
 const opts = (workflow: CardWorkflowOptions = FAST) => ({ task_queue: h.task_queue, workflow });
 const inTime = (amount_minor: number) => ({ amount_minor, deadline_at_ms: Date.now() + 10_000, stand_in: 'decline' as const });
 
-async function cardholder(limit_minor: number, rules: { blocked_mccs?: string[] } = {}) {
+async function cardholder(limit_minor: number, rules: { blocked_mccs?: string[] } = {}, harness: PaymentsHarness = h) {
   const company_id = `co-${randomUUID().slice(0, 8)}`;
-  const account_id = await openCreditLine(h.ledger, { company_id, currency: 'USD', limit_minor, grant_key: 'initial' });
-  const card = await h.cards.issue({
+  const account_id = await openCreditLine(harness.ledger, { company_id, currency: 'USD', limit_minor, grant_key: 'initial' });
+  const card = await harness.cards.issue({
     card_id: `card-${randomUUID().slice(0, 8)}`,
     company_id,
     currency: 'USD',
@@ -302,17 +302,8 @@ describe('payments no company sees, and payments on the legacy workflow', () => 
       endpoints: { databaseUrl: testEnv.databaseUrl, temporalAddress: testEnv.temporalAddress, workflowBundlePath: bundlePath },
     });
     try {
-      const company_id = `co-${randomUUID().slice(0, 8)}`;
-      const account_id = await openCreditLine(legacy.ledger, { company_id, currency: 'USD', limit_minor: 100_000, grant_key: 'initial' });
-      const card = await legacy.cards.issue({
-        card_id: `card-${randomUUID().slice(0, 8)}`,
-        company_id,
-        currency: 'USD',
-        account_id,
-        transaction_limit_minor: null,
-        blocked_mccs: [],
-      });
-      const p = purchase(card.card_id);
+      const { company_id, card_id } = await cardholder(100_000, {}, legacy);
+      const p = purchase(card_id);
       const handle = await legacy.client.workflow.start('legacyCardPaymentWorkflow', {
         workflowId: paymentWorkflowId(p.payment_id),
         taskQueue: legacy.task_queue,
