@@ -105,7 +105,10 @@ export function createNetworkSettlementActivities({ ledger, postings, networkCyc
       const chargebacks_minor = cycle.chargebacks_minor;
       if (wired_minor === 0 && chargebacks_minor === 0) return { wired_minor, wire_transfer_id: null };
       if (Math.abs(wired_minor) > AMOUNT_MINOR_MAX || chargebacks_minor > AMOUNT_MINOR_MAX) {
-        throw ApplicationFailure.nonRetryable(`wire of ${wired_minor} is over one transfer's limit`, NETWORK_SETTLEMENT_FAILURES.conflict);
+        throw ApplicationFailure.nonRetryable(
+          `wire of ${wired_minor} or chargebacks of ${chargebacks_minor} over one transfer's limit`,
+          NETWORK_SETTLEMENT_FAILURES.conflict,
+        );
       }
       // A cycle can be settled before any card payment created the accounts (a report of
       // network adjustments only): the wire must not be refused, and recorded as refused, for that.

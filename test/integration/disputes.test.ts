@@ -404,6 +404,18 @@ describe('refunds and disputes', () => {
       );
     });
     assert.deepEqual(filingsOf(dispute.dispute_id), filed, 'the same filings, none twice');
+    // The network takes an amount change only below the chargeback it has.
+    const network = createHttpCardNetwork(api.h.simulator.url);
+    const filing = {
+      dispute_id: reduced.dispute_id,
+      stage: 'amount_change' as const,
+      payment_id,
+      reason: reduced.reason,
+      currency: 'USD' as const,
+      amount_minor: 800,
+    };
+    await assert.rejects(network.fileDispute({ ...filing, amount_minor: 800 }), /is for 800: a change lowers it/);
+    await assert.rejects(network.fileDispute({ ...filing, dispute_id: `${filing.dispute_id}-x`, amount_minor: 1 }), /no chargeback/);
     await api.disputes.WithdrawDispute({ dispute_id: dispute.dispute_id, reason: 'test over' });
     const withdrawn = await finished(dispute.dispute_id);
     assert.deepEqual([withdrawn.credited_minor, withdrawn.reversed_minor], [0, 800]);
