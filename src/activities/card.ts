@@ -17,7 +17,14 @@ import { chainFailure, linkedChain, refusalOf, unexpected } from './ledger-outco
 import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
-import { cardChangeAfterStep, cardPaymentAfter, type CardStepContext } from '../domain/events.js';
+import {
+  PAYMENT_EVENT_TYPES,
+  cardChangeAfterStep,
+  cardPaymentAfter,
+  type CardStepContext,
+  type PaymentEventType,
+} from '../domain/events.js';
+import type { PaymentState } from '../domain/payment.js';
 import type { CardCommand, CardStepResult } from '../domain/card-lifecycle.js';
 import type { EventStore } from '../events/store.js';
 import { paymentEvent } from '../events/payment-event.js';
@@ -496,7 +503,33 @@ function createUnmeteredCardActivities({ postings, cards, ledger, events, clock 
       await emit(payment(input), input.event_context, input.card?.company_id, { kind: 'refund' });
       return r;
     },
+    /** The event of a change made by a payment still running the legacy workflow
+     * (src/workflows/card-payment-legacy.ts, behind patched('legacy-card-events')): that workflow
+     * has no decider to ask, so it names the change and sends the payment after it. The id comes
+     * from the payment and the change: a retried call writes nothing twice. */
+    async appendLegacyPaymentEvent(input: { type: PaymentEventType; change_key: string; payment: PaymentState }): Promise<void> {
+      const { type, change_key, payment: state } = input;
+      if (!(PAYMENT_EVENT_TYPES as readonly string[]).includes(type)) {
+        throw ApplicationFailure.nonRetryable(`appendLegacyPaymentEvent: unknown type ${String(type)}`, 'InvalidPayment');
+      }
+      if (!(typeof change_key === 'string' && change_key.length > 0 && change_key.length <= LEGACY_CHANGE_KEY_LENGTH_MAX)) {
+        throw ApplicationFailure.nonRetryable(
+          `appendLegacyPaymentEvent: change_key must be 1..${LEGACY_CHANGE_KEY_LENGTH_MAX} characters`,
+          'InvalidPayment',
+        );
+      }
+      if (state.kind !== 'card' || !state.company_id) {
+        throw ApplicationFailure.nonRetryable(
+          `appendLegacyPaymentEvent: ${state.payment_id} is not a card payment of a company`,
+          'InvalidPayment',
+        );
+      }
+      await events.appendEvents([paymentEvent(type, `legacy:${change_key}`, { ...state, timeline: [], company_id: state.company_id })]);
+    },
   };
 }
+
+/** A legacy change's name: the network event's key (its kind and the network's id, up to 64). */
+const LEGACY_CHANGE_KEY_LENGTH_MAX = 200;
 
 export type CardActivities = ReturnType<typeof createCardActivities>;

@@ -43,6 +43,8 @@ const REQUIRED_PATHS = [
   'card-ops-void-hold-resolve-attention',
   'card-continued-as-new',
   'card-continued-as-new-first-run',
+  // A payment still on the legacy card workflow whose changes write events (legacy-card-events).
+  'card-legacy-events',
   'network-settlement-matched',
   'network-settlement-mismatched',
   'network-settlement-stuck',
