@@ -345,7 +345,12 @@ export function createDisputeActivities({ postings, ledger, network, events }: D
      * a step retried after its reductions were booked answers the same (not 0). A dispute reduced
      * but still open is then refiled at its new amount with the network (stage `amount_change`,
      * one filing per amount: the same amount again is the same filing). */
-    async reconcileDisputeRefunds(input: { dispute: DisputeStart; open_minor: number }): Promise<{ covered_minor: number }> {
+    async reconcileDisputeRefunds(input: {
+      dispute: DisputeStart;
+      open_minor: number;
+      /** The dispute as the step finds it (workflows started before dispute.reduced pass none). */
+      event_context?: DisputeStepContext;
+    }): Promise<{ covered_minor: number }> {
       const d = start(input.dispute);
       if (!(Number.isSafeInteger(input.open_minor) && input.open_minor > 0 && input.open_minor <= d.amount_minor)) {
         throw ApplicationFailure.nonRetryable(`open_minor must be 1..${d.amount_minor}, got ${input.open_minor}`, 'DisputeBug');
@@ -389,7 +394,11 @@ export function createDisputeActivities({ postings, ledger, network, events }: D
         open_minor -= cut;
       }
       const covered_minor = input.open_minor - open_minor;
-      if (covered_minor > 0 && open_minor > 0) await fileAmountChange(d, open_minor);
+      if (covered_minor > 0 && open_minor > 0) {
+        await fileAmountChange(d, open_minor);
+        // Reduced to nothing, the dispute is withdrawn: that step writes dispute.withdrawn.
+        await emit(input.event_context, [{ type: 'reduced', covered_minor }]);
+      }
       return { covered_minor };
     },
   };

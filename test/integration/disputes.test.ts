@@ -379,11 +379,13 @@ describe('refunds and disputes', () => {
       `${dispute.dispute_id} chargeback`,
       `${dispute.dispute_id} withdrawal`,
     ]);
-    // A reduction is no event of its own; the refund that covers the rest withdraws the dispute.
-    await assertDisputeEvents(dispute.dispute_id, [
+    // The reduction is a change the company sees; the refund that covers the rest withdraws it.
+    const events = await assertDisputeEvents(dispute.dispute_id, [
       ['dispute.opened', 'OPENING'],
+      ['dispute.reduced', 'FILED'],
       ['dispute.withdrawn', 'WITHDRAWN'],
     ]);
+    assert.deepEqual([events[1]!.object.openMinor, events[1]!.object.reversedMinor], ['700', '100']);
   });
 
   test('a reconciliation retried after its reductions were booked answers the same, and files the new amount once', async () => {
