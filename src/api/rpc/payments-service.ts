@@ -28,6 +28,8 @@ import {
   NeedsAttentionKey,
   PaymentKindKey,
   PaymentStatusKey,
+  paymentStatusClause,
+  visibleStatus,
 } from '../../domain/search-attributes.js';
 import { describeIssue } from '../../domain/validation.js';
 import { creditLineAccountId } from '../../ledger/ids.js';
@@ -259,7 +261,8 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       }
       parseCardMessage(cardPaymentSchema, payment, 'transaction');
       parseCardMessage(authorizationSchema, authorization, 'authorization');
-      await visibleCard(ctx, payment.card_id);
+      // The card's company goes to the payment's start (a search attribute it need not upsert).
+      const card = await visibleCard(ctx, payment.card_id);
       // A repeat whose payment has decided is answered from that decision: nothing reaches Temporal.
       const first = decided.get(payment.payment_id);
       if (first) {
@@ -281,7 +284,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
         // Every Temporal call of this authorization (the update, its result polls, their retries)
         // ends at the caller's deadline (plus the advice's grace): none outlives the answer.
         const deciding = client.withDeadline(authorization.deadline_at_ms + RESPONSE_MARGIN_MS + AUTHORIZATION_ADVICE_GRACE_MS, () =>
-          authorizeCardPayment(client, payment, authorization, cardOptions),
+          authorizeCardPayment(client, payment, authorization, cardOptions, { company_id: card.company_id }),
         );
         // --- answered by the deadline (admission control) ---
         // The card client answers a late decision with the stand-in only after sending the advice
@@ -444,7 +447,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
         `WorkflowType IN ('payoutWorkflow', 'cardPaymentWorkflow')`,
         `${CompanyIdKey.name} IN (${companies.map((c) => `'${c}'`).join(', ')})`,
       ];
-      if (filter.status) clauses.push(`${PaymentStatusKey.name} = '${filter.status}'`);
+      if (filter.status) clauses.push(paymentStatusClause(filter.status));
       if (filter.card_id) clauses.push(`${CardIdKey.name} = '${filter.card_id}'`);
       if (filter.started_after) clauses.push(`StartTime >= '${filter.started_after}'`);
       if (filter.started_before) clauses.push(`StartTime < '${filter.started_before}'`);
@@ -473,7 +476,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
         return {
           paymentId: (e.execution?.workflowId ?? '').replace(/^payment-/, ''),
           kind: attrs.get(PaymentKindKey) ?? '',
-          status: attrs.get(PaymentStatusKey) ?? '',
+          status: visibleStatus(attrs.get(PaymentStatusKey), attrs.get(PaymentKindKey), e.status) ?? '',
           companyId: attrs.get(CompanyIdKey) ?? '',
           cardId: attrs.get(CardIdKey) ?? '',
           amountMinor: BigInt(attrs.get(AmountMinorKey) ?? 0),
