@@ -79,6 +79,10 @@ const program = new Command('bench:overload')
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
   .option('--cards <n>', 'cards (one company credit line each; one API key sees them all, at most 100)', integerIn(1, 100), 100)
   .option('--time-scale <f>', 'multiply every phase length (a quick trial: 0.2); the result records it', floatOption(0.05, 10), 1)
+  .option(
+    '--worker-cpu-prof <dir>',
+    'write V8 CPU profiles of the worker process (its main and workflow threads) to this folder when it stops',
+  )
   .addHelpText('after', '\nStarts its own embedded Postgres, Temporal dev server, worker and API; the machine should be otherwise idle.');
 
 function floatOption(min: number, max: number) {
@@ -328,6 +332,7 @@ interface Options {
   out: string;
   cards: number;
   timeScale: number;
+  workerCpuProf?: string;
 }
 
 async function main(): Promise<void> {
@@ -379,10 +384,12 @@ async function main(): Promise<void> {
     };
     const config = loadConfig(env);
     const spawn = (name: 'worker' | 'api', script: string) => {
+      const profile =
+        name === 'worker' && options.workerCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.workerCpuProf)}`] : [];
       const proc = spawnManaged({
         name,
         command: process.execPath,
-        args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', ...script.split('/'))],
+        args: [...profile, '--import', 'tsx', path.join(REPO_ROOT, 'src', ...script.split('/'))],
         logFile: path.join(scratch, `${name}.log`),
         cwd: REPO_ROOT,
         env,
@@ -392,7 +399,15 @@ async function main(): Promise<void> {
     };
     const worker = spawn('worker', 'workers/main.ts');
     connection = await Connection.connect({ address: temporal.address });
-    await waitForWorker(connection, 'default', config.TEMPORAL_AUTHORIZATION_TASK_QUEUE, 120_000, () => worker.child.exitCode !== null);
+    // A profiled worker starts slower (and a niced one on a busy machine slower still).
+    const workerStartMs = options.workerCpuProf ? 600_000 : 120_000;
+    await waitForWorker(
+      connection,
+      'default',
+      config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
+      workerStartMs,
+      () => worker.child.exitCode !== null,
+    );
     const api = spawn('api', 'api/main.ts');
     const apiUrl = `http://127.0.0.1:${config.API_PORT}`;
     const apiMetricsUrl = `http://127.0.0.1:${config.API_METRICS_PORT}/metrics`;
