@@ -19,9 +19,12 @@
 // update limit, 10 on the server, must never be what refuses a message).
 //
 // The bound adapts (AIMD, as TCP's window): `in_flight_max` is a ceiling; the bound in force
-// starts at `in_flight_initial`, grows by one per bound's worth of authorizations answered within
+// starts at `in_flight_initial`, grows by one per bound's worth of calls answered within
 // `authorization_latency_target_ms`, and halves (at most once per target interval)
-// when one is slower. In-flight work is rate times latency: a fixed bound sized for a quiet
+// when one is slower. Every admitted call steers it, not only authorizations: a bound steered by
+// authorizations alone stayed at its floor once they stopped coming (a chaos run's drain: one
+// call in flight, 53,000 clearings and payouts refused as "saturated" over ten minutes, the
+// payments finishing at 1.5 a second on an idle engine). In-flight work is rate times latency: a fixed bound sized for a quiet
 // machine admits seconds of queue on a busy one, and that queue is what misses deadlines and
 // lingers after the burst. And what "the engine needs" is measured: an authorization is admitted
 // only with at least max(authorization_engine_ms, twice the recent answer time, capped at the
@@ -62,6 +65,9 @@ export interface AdmissionControl {
   call(payment_id: string | null): Admission;
   /** Reports an admitted authorization's answer time (admission to answer, or to giving up). */
   observeAuthorization(latency_ms: number, now_ms?: number): void;
+  /** Reports an admitted other call's answer time (a failure the engine caused counts as slow):
+   * it steers the bound as an authorization's does, but not the engine time authorizations need. */
+  observeCall(latency_ms: number, now_ms?: number): void;
   /** The bound in force (adaptive, between in_flight_min and in_flight_max). */
   readonly bound: number;
   /** The answer time the admission currently assumes for an authorization. */
@@ -156,6 +162,19 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
     }
   };
 
+  /** AIMD: one more slot per bound's worth of answers within the target; halved on a slower one. */
+  const steer = (latency_ms: number, now_ms: number) => {
+    if (latency_ms <= limits.authorization_latency_target_ms) {
+      bound = Math.min(limits.in_flight_max, bound + 1 / bound);
+      handOver();
+    } else if (now_ms - decreased_at_ms >= limits.authorization_latency_target_ms) {
+      // Once per target interval: the answers of one slow spell all arrive late together.
+      decreased_at_ms = now_ms;
+      bound = Math.max(limits.in_flight_min, bound * BOUND_DECREASE_FACTOR);
+    }
+    if (!(bound >= limits.in_flight_min && bound <= limits.in_flight_max)) throw new Error(`admission: bound ${bound} out of its range`);
+  };
+
   return {
     async authorization(payment_id, deadline_at_ms, now_ms = Date.now()) {
       // The latest moment the authorization may still enter the engine.
@@ -192,14 +211,11 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
     observeAuthorization(latency_ms, now_ms = Date.now()) {
       if (!(latency_ms >= 0)) throw new Error(`admission: latency ${latency_ms}`);
       answer_ms_ewma = answer_ms_ewma === 0 ? latency_ms : answer_ms_ewma + (latency_ms - answer_ms_ewma) / 5;
-      if (latency_ms <= limits.authorization_latency_target_ms) {
-        bound = Math.min(limits.in_flight_max, bound + 1 / bound);
-        handOver();
-      } else if (now_ms - decreased_at_ms >= limits.authorization_latency_target_ms) {
-        // Once per target interval: the answers of one slow spell all arrive late together.
-        decreased_at_ms = now_ms;
-        bound = Math.max(limits.in_flight_min, bound * BOUND_DECREASE_FACTOR);
-      }
+      steer(latency_ms, now_ms);
+    },
+    observeCall(latency_ms, now_ms = Date.now()) {
+      if (!(latency_ms >= 0)) throw new Error(`admission: latency ${latency_ms}`);
+      steer(latency_ms, now_ms);
     },
     get bound() {
       return slots();

@@ -144,3 +144,31 @@ test('a freed slot goes to a waiter only within the bound in force, not the ceil
   assert.equal(control.waiting, 2);
   void waiting;
 });
+
+test('other calls steer the bound too: it grows back when no authorization arrives', () => {
+  // A chaos run's drain: authorizations had shrunk the bound to its floor, then stopped coming;
+  // steered by them alone, the bound stayed there and clearings and payouts were refused for ten
+  // minutes on an idle engine.
+  const control = createAdmissionControl({
+    ...LIMITS,
+    in_flight_max: 40,
+    in_flight_min: 2,
+    in_flight_initial: 10,
+    authorization_latency_target_ms: 500,
+    authorization_reserve_percent: 50,
+  });
+  let now = 1_000_000;
+  for (let i = 0; i < 5; i += 1) control.observeAuthorization(1_500, (now += 500));
+  assert.equal(control.bound, 2);
+  const first = admitted(control.call('p1'));
+  assert.equal(control.call('p2').admitted, false, 'at the floor other calls have one slot');
+  first.release();
+  for (let i = 0; i < 100; i += 1) control.observeCall(80, (now += 10));
+  assert.ok(control.bound >= 10, `grew back to ${control.bound} on fast clearings alone`);
+  assert.equal(control.engine_ms, 500, 'other calls do not change what an authorization is assumed to need');
+  const held = [1, 2, 3, 4].map((i) => admitted(control.call(`q${i}`)));
+  held.forEach((a) => a.release());
+  control.observeCall(2_000, (now += 1_000));
+  assert.ok(control.bound < 10, `a slow clearing halves it: ${control.bound}`);
+  assert.throws(() => control.observeCall(-1), /latency/);
+});

@@ -6,7 +6,7 @@ import type { Interceptor } from '@connectrpc/connect';
 import type { Client } from '@temporalio/client';
 import { PaymentService } from '../../gen/cardplatform/payments/v1/payments_pb.js';
 import type { AdmissionControl } from '../admission.js';
-import { resourceExhausted } from './errors.js';
+import { isEngineFailure, resourceExhausted } from './errors.js';
 import type { ApiMetrics } from './metrics.js';
 
 /** The payment a request is about, if it names one. */
@@ -30,10 +30,19 @@ export function admissionInterceptor(
       metrics?.refused('call', admitted.reason);
       throw resourceExhausted(admitted.reason, admitted.retry_after_ms);
     }
+    const started_ms = performance.now();
+    let failed_by_engine = false;
     try {
       return await client.withAbortSignal(req.signal, () => next(req));
+    } catch (err) {
+      failed_by_engine = req.signal.aborted || isEngineFailure(err);
+      throw err;
     } finally {
       admitted.release();
+      // Every answer steers the bound (src/api/admission.ts); a failure the engine caused, or a
+      // caller that gave up waiting, is as telling as a slow answer. A refusal is an answer.
+      const elapsed_ms = performance.now() - started_ms;
+      admission.observeCall(failed_by_engine ? Math.max(elapsed_ms, admission.limits.authorization_latency_target_ms + 1) : elapsed_ms);
     }
   };
 }

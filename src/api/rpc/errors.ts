@@ -4,7 +4,7 @@
 // INTERNAL, and its details stay in the log.
 import { Code, ConnectError } from '@connectrpc/connect';
 import { WorkflowNotFoundError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import { CardInputError } from '../../cards/cards.js';
 import { DatabaseBusyError } from '../../ledger/db.js';
 import { LedgerInputError } from '../../ledger/ledger.js';
@@ -82,6 +82,24 @@ function hasCode(err: unknown, code: number): boolean {
     if ((e as { code?: unknown }).code === code) return true;
   }
   return false;
+}
+
+/** Answers that say the engine (or its database) did not keep up, not that the request was wrong:
+ * admission control (src/api/admission.ts) counts them as slow answers. */
+const ENGINE_FAILURE_CODES: ReadonlySet<Code> = new Set([
+  Code.Unavailable,
+  Code.DeadlineExceeded,
+  Code.ResourceExhausted,
+  Code.Internal,
+  Code.Unknown,
+  Code.Canceled,
+]);
+
+const silent = pino({ level: 'silent' });
+
+/** Whether a failed call failed because the engine did not keep up (as its answer would say). */
+export function isEngineFailure(err: unknown): boolean {
+  return ENGINE_FAILURE_CODES.has(toConnectError(err, silent, '').code);
 }
 
 export function toConnectError(err: unknown, log: Logger, method: string): ConnectError {
