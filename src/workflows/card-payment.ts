@@ -161,9 +161,9 @@ export async function cardPaymentWorkflow(
   };
   setHandler(getPaymentQuery, () => view);
   setHandler(cardLifecycleQuery, () => ({ lifecycle, view }));
-  // Versioned runs write search attributes only where the run waits or closes, and only what the
-  // visibility record does not already tell (payment-state.ts implied_status): at the waits and the
-  // close below (`visible`); the handlers' flushes wait for them.
+  // Versioned runs write only what the visibility record does not already tell (payment-state.ts
+  // implied_status); a SETTLED status waits for the run's own flush where it waits or closes
+  // (`visible`, below): closing, SETTLED is implied.
   const recorder = withCurrentDetails(
     createPaymentRecorder(view, { coalesce_attributes: true, implied_status: version !== undefined }),
     view,

@@ -19,8 +19,8 @@ export interface PaymentRecorder {
   /** Sets a search attribute (now, or at the next flush when coalescing). */
   setAttribute(pair: SearchAttributeUpdatePair): void;
   /** Sends the attributes set since the last flush in one upsert (coalescing only). With
-   * `implied_status`, only when told what the run is about to be (`RUNNING`: it waits, `COMPLETED`:
-   * it closes); without it, the attributes wait for such a flush. */
+   * `implied_status`, told what the run is about to be (`RUNNING`: it waits, `COMPLETED`: it
+   * closes); from a handler (nothing told), a status the close would imply waits for that. */
   flush(execution?: 'RUNNING' | 'COMPLETED'): void;
 }
 
@@ -78,9 +78,12 @@ export function createPaymentRecorder(state: PaymentState, options: RecorderOpti
     setAttribute,
     flush(execution) {
       if (options.implied_status) {
-        if (execution === undefined) return;
+        // A handler's flush (no execution given) runs while the workflow is open and sends what
+        // ops must see now (attention, a status the open run does not imply), but leaves a status
+        // the close would imply (SETTLED) to the run's own flush where it waits or closes.
         const written = workflowInfo().typedSearchAttributes.get(PaymentStatusKey);
-        if (visibleStatus(written, state.kind, execution) !== state.status)
+        const deferred = execution === undefined && state.status === visibleStatus(undefined, state.kind, 'COMPLETED');
+        if (!deferred && visibleStatus(written, state.kind, execution ?? 'RUNNING') !== state.status)
           pending.set(PaymentStatusKey.name, { key: PaymentStatusKey, value: state.status });
         const pairs = changed([...pending.values()]);
         pending.clear();
