@@ -39,6 +39,7 @@ export type WorkerTuning = Pick<
   | 'maxConcurrentLocalActivityExecutions'
   | 'maxConcurrentWorkflowTaskPolls'
   | 'maxConcurrentActivityTaskPolls'
+  | 'stickyQueueScheduleToStartTimeout'
 >;
 
 /**
@@ -48,6 +49,11 @@ export type WorkerTuning = Pick<
  * two cores finish at once (a task is a few ms of CPU, the rest is the round trip to the server);
  * 40 local activities match it (each waits on the ledger's batcher, which group-commits them);
  * 10 workflow pollers (SDK default) keep a task always waiting for the next authorization.
+ * A payment's later tasks (an increment, a clearing, the stand-in advice) go to the sticky queue
+ * of the worker that has it cached; when that worker has crashed, the server moves the task to
+ * the shared queue only after `stickyQueueScheduleToStartTimeout`. The SDK's 10 s is five times
+ * the network's deadline: a chaos run that killed a worker every 10 s answered most such
+ * authorizations late. 1 s leaves another worker the other second to replay and answer.
  */
 export const AUTHORIZATION_WORKER_TUNING: WorkerTuning = {
   maxConcurrentWorkflowTaskExecutions: 40,
@@ -55,6 +61,7 @@ export const AUTHORIZATION_WORKER_TUNING: WorkerTuning = {
   maxConcurrentActivityTaskExecutions: 40,
   maxConcurrentWorkflowTaskPolls: 10,
   maxConcurrentActivityTaskPolls: 4,
+  stickyQueueScheduleToStartTimeout: '1s',
 };
 
 /**
@@ -70,6 +77,8 @@ export const PAYMENTS_WORKER_TUNING: WorkerTuning = {
   maxConcurrentActivityTaskExecutions: 20,
   maxConcurrentWorkflowTaskPolls: 2,
   maxConcurrentActivityTaskPolls: 2,
+  // No deadline of seconds here: a crashed worker's payouts may wait a few seconds for another.
+  stickyQueueScheduleToStartTimeout: '5s',
 };
 
 /** Adds the activity log line (src/workers/activity-logging.ts) after the tracing interceptors,

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { authorizeCardPayment, clearCardPayment } from '../../src/api/card-payments.js';
+import { authorizeCardPayment, clearCardPayment, incrementCardPayment } from '../../src/api/card-payments.js';
 import { getPayment, startPayout } from '../../src/api/payments.js';
 import { createCardStore } from '../../src/cards/cards.js';
 import { DEFAULT_CARD_OPTIONS } from '../../src/domain/card.js';
@@ -17,6 +17,7 @@ import type { Pool } from '../../src/ledger/db.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
+import { distinctFreePorts } from '../../src/stack/ports.js';
 import { startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
 import { testDataConverter } from '../support/codec.js';
 import { freshDatabase, testEnv } from '../support/env.js';
@@ -32,6 +33,8 @@ let simulator: SettlementSimulator;
 let connection: Connection;
 let client: Client;
 const task_queue = `worker-crash-${randomUUID()}`;
+/** The card payments' queue of the worker processes (src/workers/main.ts). */
+const authorization_task_queue = `${task_queue}-authorizations`;
 const workers: ChildProcess[] = [];
 
 before(async () => {
@@ -56,11 +59,16 @@ after(async () => {
 });
 
 /** The real worker program (`npm run worker`), in its own process group. */
-function startWorker(name: string): ChildProcess {
+async function startWorker(name: string): Promise<ChildProcess> {
   const child = startWorkerProcess({
+    ports: await distinctFreePorts(2).then(([metrics, settlement_callback]) => ({
+      metrics: metrics!,
+      settlement_callback: settlement_callback!,
+    })),
     data_dir_name: `worker-crash-${name}`,
     database_url: databaseUrl,
     task_queue,
+    authorization_task_queue,
     settlement_gateway_url: simulator.url,
   });
   workers.push(child);
@@ -84,7 +92,7 @@ test('kill -9 of the worker mid-payment: a new worker finishes every payment exa
     account_id,
   });
 
-  const first = startWorker('first');
+  const first = await startWorker('first');
   // The card payment: authorized by the first worker (which proves it is polling), with an expiry
   // that will come due while no worker runs.
   const purchase = {
@@ -117,7 +125,7 @@ test('kill -9 of the worker mid-payment: a new worker finishes every payment exa
   // While no worker runs, the network clears part of the purchase; its answer waits for a worker.
   const clearing = clearCardPayment(client, purchase, { event_id: 'c1', amount_minor: 1_000, final: false }, card_options);
   await new Promise((r) => setTimeout(r, 1_000));
-  const second = startWorker('second');
+  const second = await startWorker('second');
 
   const payoutState = await handle.result();
   assert.equal(payoutState.status, 'SETTLED');
@@ -141,6 +149,62 @@ test('kill -9 of the worker mid-payment: a new worker finishes every payment exa
   const balance = await ledger.getBalance(account_id);
   assert.equal(balance?.debits_posted, 13_000n);
   assert.equal(balance?.debits_pending, 0n);
+
+  process.kill(-second.pid!, 'SIGTERM');
+  await new Promise<void>((resolve) => second.once('exit', () => resolve()));
+});
+
+/** Whether a worker process polls the authorizations queue (its identity is `<pid>@<host>`). */
+async function pollsAuthorizations(child: ChildProcess): Promise<boolean> {
+  const { pollers } = await client.workflowService.describeTaskQueue({
+    namespace: 'default',
+    taskQueue: { name: authorization_task_queue },
+  });
+  return pollers.some((p) => p.identity?.startsWith(`${child.pid}@`));
+}
+
+test('kill -9 of the worker that has a card payment cached: another worker answers its next authorization in time', async () => {
+  // The payment's later workflow tasks go to the sticky queue of the worker that has it cached.
+  // The SDK's default moves them to the shared queue only after 10 s; the network waits 2 s.
+  const account_id = await openCreditLine(ledger, { company_id: 'sticky-co', currency: 'EUR', limit_minor: 1_000_000, grant_key: 'test' });
+  const card = await createCardStore(pool).issue({
+    card_id: `sticky-card-${randomUUID().slice(0, 8)}`,
+    company_id: 'sticky-co',
+    currency: 'EUR',
+    account_id,
+  });
+  const first = await startWorker('sticky-first');
+  const purchase = {
+    payment_id: `sticky-${randomUUID()}`,
+    card_id: card.card_id,
+    currency: 'EUR' as const,
+    merchant: { mcc: '5812', name: 'Hotel' },
+  };
+  const card_options = { task_queue: authorization_task_queue, workflow: DEFAULT_CARD_OPTIONS };
+  const decision = await authorizeCardPayment(
+    client,
+    purchase,
+    { amount_minor: 10_000, deadline_at_ms: Date.now() + 60_000 },
+    card_options,
+  );
+  assert.equal(decision.approved, true, 'the first worker, the only one, authorized (and caches) the payment');
+  const second = await startWorker('sticky-second');
+  await until('the second worker to poll', () => pollsAuthorizations(second), 60_000);
+  process.kill(-first.pid!, 'SIGKILL');
+  await new Promise<void>((resolve) => first.once('exit', () => resolve()));
+
+  // Twice the network's deadline: room for a loaded machine, still well inside the SDK's 10 s.
+  const increment = await incrementCardPayment(client, purchase.payment_id, {
+    event_id: 'tip',
+    amount_minor: 2_000,
+    deadline_at_ms: Date.now() + 4_000,
+    stand_in: 'decline',
+  });
+  assert.equal(increment.stand_in, false, `answered by a worker, not the stand-in: ${JSON.stringify(increment)}`);
+  assert.equal(increment.approved, true);
+  const state = await getPayment(client, purchase.payment_id);
+  assert.equal(state.held_minor, 12_000);
+  assert.equal(await checkPaymentAgainstLedger(ledger, state), null);
 
   process.kill(-second.pid!, 'SIGTERM');
   await new Promise<void>((resolve) => second.once('exit', () => resolve()));

@@ -11,7 +11,12 @@ export interface WorkerProcessOptions {
   data_dir_name: string;
   database_url: string;
   task_queue: string;
+  /** Card payments' queue (TEMPORAL_AUTHORIZATION_TASK_QUEUE); default: `<task_queue>-authorizations`,
+   * so that no other test file's workers share it. */
+  authorization_task_queue?: string;
   settlement_gateway_url: string;
+  /** Its metrics and settlement callback ports: several workers running at once each need their own. */
+  ports?: { metrics: number; settlement_callback: number };
 }
 
 export function startWorkerProcess(options: WorkerProcessOptions): ChildProcess {
@@ -27,8 +32,12 @@ export function startWorkerProcess(options: WorkerProcessOptions): ChildProcess 
       DATABASE_URL: options.database_url,
       TEMPORAL_ADDRESS: testEnv.temporalAddress,
       TEMPORAL_TASK_QUEUE: options.task_queue,
+      TEMPORAL_AUTHORIZATION_TASK_QUEUE: options.authorization_task_queue ?? `${options.task_queue}-authorizations`,
       SETTLEMENT_GATEWAY_URL: options.settlement_gateway_url,
       WORKFLOW_BUNDLE_PATH: testEnv.workflowBundlePath,
+      ...(options.ports
+        ? { WORKER_METRICS_PORT: String(options.ports.metrics), SETTLEMENT_CALLBACK_PORT: String(options.ports.settlement_callback) }
+        : {}),
       LOG_LEVEL: 'error',
     },
   });
