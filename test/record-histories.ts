@@ -9,7 +9,9 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from '../src/codec/data-converter.js';
 import {
-  authorizeCardPayment,
+  authorizeCardPayment as authorizeAsClient,
+  cardStartAttributes,
+  cardWorkflowArgs,
   clearCardPayment,
   incrementCardPayment,
   refundCardPayment,
@@ -231,10 +233,14 @@ try {
       h.client.workflow.signalWithStart('cardPaymentWorkflow', {
         workflowId: paymentWorkflowId(p.payment_id),
         taskQueue: o.task_queue,
-        args: [p, o.workflow ?? DEFAULT_CARD_OPTIONS],
+        args: cardWorkflowArgs(p, o.workflow),
         signal: standInAdviceSignal,
         signalArgs: [{ stand_in }],
+        typedSearchAttributes: cardStartAttributes(p),
       });
+    // As the API authorizes: the card's company (read for tenancy) goes to the payment's start.
+    const authorizeCardPayment = async (...[client, p, a, o]: Parameters<typeof authorizeAsClient>) =>
+      authorizeAsClient(client, p, a, o, { company_id: (await h.cards.get(p.card_id))?.company_id });
     const purchase = (name: string, mcc = '5411'): CardPayment => ({
       payment_id: `record-${name}-${randomUUID().slice(0, 8)}`,
       card_id: 'record-card',

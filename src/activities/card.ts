@@ -162,13 +162,17 @@ function createUnmeteredCardActivities({ postings, cards, ledger, events, clock 
    * placing attempt's answer was lost); null when neither was placed. */
   const findHold = async (payment_id: string, hold: HoldRef): Promise<{ hold: HoldRef; released: boolean } | null> => {
     const ids = cardTransferIds(payment_id);
-    for (const [key, overlimit] of [
+    const candidates = [
       [hold.key, hold.overlimit],
       [holdKey(hold.key, 'overlimit'), true],
-    ] as const) {
-      const found = await ledger.getTransfers([ids.hold(key), ids.holdRelease(key)]);
+    ] as const;
+    // One read for both (an authorization's first attempt finds neither, and waits on this read
+    // while the network waits for its answer).
+    const found = await ledger.getTransfers(candidates.flatMap(([key]) => [ids.hold(key), ids.holdRelease(key)]));
+    for (const [key, overlimit] of candidates) {
       const placed = found.find((t) => t.id === ids.hold(key));
-      if (placed) return { hold: { key, amount_minor: placed.amount_minor, overlimit }, released: found.length > 1 };
+      if (placed)
+        return { hold: { key, amount_minor: placed.amount_minor, overlimit }, released: found.some((t) => t.id === ids.holdRelease(key)) };
     }
     return null;
   };
@@ -231,11 +235,14 @@ function createUnmeteredCardActivities({ postings, cards, ledger, events, clock 
         ...(card ? { card } : {}),
         decided_at_ms: Date.now(),
       });
-      const card = await cards.get(payment.card_id);
+      // The card and any hold a previous attempt placed, read at once (two round trips in parallel).
+      const [card, placed] = await Promise.all([
+        cards.get(payment.card_id),
+        findHold(payment.payment_id, { key: holdKey(input.event_id), amount_minor: input.hold_minor, overlimit: false }),
+      ]);
       const account: CardAccount | undefined = card ? { company_id: card.company_id, account_id: card.account_id } : undefined;
       // A retried decision answers from the hold a previous attempt placed, whatever the card's
       // rules say now (a card frozen between two attempts must not decline a held payment).
-      const placed = await findHold(payment.payment_id, { key: holdKey(input.event_id), amount_minor: input.hold_minor, overlimit: false });
       if (placed && !placed.released)
         return { approved: true, hold: placed.hold, ...(account ? { card: account } : {}), decided_at_ms: Date.now() };
       if (!input.stand_in_approved) {

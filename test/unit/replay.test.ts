@@ -101,7 +101,7 @@ async function replayAll(workflowBundle: { code: string } | { codePath: string }
 describe('replay', () => {
   test('every recorded history replays against the current workflow code', async () => {
     const corpus = histories();
-    for (const version of ['v1-', 'v2-', 'v3-', 'network-settlement-v1-']) {
+    for (const version of ['v1-', 'v2-', 'v3-', 'v4-', 'network-settlement-v1-']) {
       assert.ok(
         corpus.some((h) => h.workflowId.startsWith(version)),
         `histories from before the patches (${version}) are kept`,
