@@ -6,8 +6,12 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from '../src/codec/data-converter.js';
 import {
-  authorizeCardPayment,
+  authorizeCardPayment as authorizeAsClient,
+  cardStartAttributes,
+  cardWorkflowArgs,
   clearCardPayment,
   incrementCardPayment,
   refundCardPayment,
@@ -32,7 +36,15 @@ import { REJECTED_ACCOUNT_PREFIX, RETURNED_DEBIT_ACCOUNT_PREFIX } from '../src/s
 import { getBilling, recordRepayment, startBilling } from '../src/api/billing.js';
 import { billingWorkflowId } from '../src/domain/billing.js';
 import type { networkSettlementWorkflow } from '../src/workflows/network-settlement.js';
-import { getPaymentQuery, resolveAttentionUpdate, standInAdviceSignal, voidHoldUpdate } from '../src/workflows/messages.js';
+import {
+  authorizeUpdate,
+  clearUpdate,
+  getPaymentQuery,
+  refundUpdate,
+  resolveAttentionUpdate,
+  standInAdviceSignal,
+  voidHoldUpdate,
+} from '../src/workflows/messages.js';
 import { getNetworkSettlementQuery } from '../src/workflows/network-settlement-messages.js';
 import { postCallback, startPaymentsHarness } from './support/payments.js';
 import { testKeyRing } from './support/codec.js';
@@ -221,10 +233,14 @@ try {
       h.client.workflow.signalWithStart('cardPaymentWorkflow', {
         workflowId: paymentWorkflowId(p.payment_id),
         taskQueue: o.task_queue,
-        args: [p, o.workflow ?? DEFAULT_CARD_OPTIONS],
+        args: cardWorkflowArgs(p, o.workflow),
         signal: standInAdviceSignal,
         signalArgs: [{ stand_in }],
+        typedSearchAttributes: cardStartAttributes(p),
       });
+    // As the API authorizes: the card's company (read for tenancy) goes to the payment's start.
+    const authorizeCardPayment = async (...[client, p, a, o]: Parameters<typeof authorizeAsClient>) =>
+      authorizeAsClient(client, p, a, o, { company_id: (await h.cards.get(p.card_id))?.company_id });
     const purchase = (name: string, mcc = '5411'): CardPayment => ({
       payment_id: `record-${name}-${randomUUID().slice(0, 8)}`,
       card_id: 'record-card',
@@ -647,6 +663,62 @@ try {
         await save(name, endpoint.endpoint_id, handle.workflowId);
       } finally {
         await receiver.close();
+      }
+    }
+    // A payment still running the legacy card workflow (started before patched('card-decider'))
+    // whose changes now write events (patched('legacy-card-events')): run on that code as a type of
+    // its own (test/support/legacy-workflows.ts), saved under the type such a payment has,
+    // cardPaymentWorkflow, whose replay takes the legacy path (no card-decider marker).
+    if (wanted('card-legacy-events')) {
+      const bundlePath = path.join(scratch, 'legacy-workflows.js');
+      const { code } = await bundleWorkflowCode({
+        workflowsPath: path.join(REPO_ROOT, 'test', 'support', 'legacy-workflows.ts'),
+        failureConverterPath: FAILURE_CONVERTER_PATH,
+        logger: undefined,
+      });
+      writeFileSync(bundlePath, code);
+      const legacy = await startPaymentsHarness('record-legacy', {
+        endpoints: { databaseUrl: stack.databaseUrl, temporalAddress: stack.temporalAddress, workflowBundlePath: bundlePath },
+        data_converter: null,
+      });
+      try {
+        const line = await openCreditLine(legacy.ledger, {
+          company_id: 'acme-legacy',
+          currency: 'USD',
+          limit_minor: 50_000,
+          grant_key: 'record',
+        });
+        await legacy.cards.issue({
+          card_id: 'record-card',
+          company_id: 'acme-legacy',
+          currency: 'USD',
+          account_id: line,
+          transaction_limit_minor: null,
+          blocked_mccs: [],
+        });
+        const p = purchase('card-legacy-events');
+        const handle = await legacy.client.workflow.start('legacyCardPaymentWorkflow', {
+          workflowId: paymentWorkflowId(p.payment_id),
+          taskQueue: legacy.task_queue,
+          args: [p, quick],
+        });
+        // Authorized, posted in part, refunded in part, settled by the final clearing: four events.
+        await handle.executeUpdate(authorizeUpdate, { args: [auth(2_500)] });
+        await handle.executeUpdate(clearUpdate, { args: [{ event_id: 'c1', amount_minor: 1_500, final: false }] });
+        await handle.executeUpdate(refundUpdate, { args: [{ event_id: 'r1', amount_minor: 500 }] });
+        await handle.executeUpdate(clearUpdate, { args: [{ event_id: 'c2', amount_minor: 1_000 }] });
+        const state = (await handle.result()) as { status: string };
+        const history = JSON.parse(historyToJSON(await handle.fetchHistory())) as {
+          events: Array<{ workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }>;
+        };
+        const started = history.events[0]?.workflowExecutionStartedEventAttributes?.workflowType;
+        if (started?.name !== 'legacyCardPaymentWorkflow') throw new Error('card-legacy-events: not a legacy run');
+        started.name = 'cardPaymentWorkflow';
+        const file = path.join(HISTORIES_DIR, 'card-legacy-events.json');
+        writeFileSync(file, `${JSON.stringify(history, null, 2)}\n`);
+        log(`card-legacy-events: ${state.status}, ${history.events.length} events -> ${path.relative(REPO_ROOT, file)}`);
+      } finally {
+        await legacy.close();
       }
     }
   } finally {

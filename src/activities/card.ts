@@ -17,7 +17,14 @@ import { chainFailure, linkedChain, refusalOf, unexpected } from './ledger-outco
 import type { CardAccount, HoldRef } from '../domain/card-lifecycle.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { WorkerMetrics } from '../workers/metrics.js';
-import { cardChangeAfterStep, cardPaymentAfter, type CardStepContext } from '../domain/events.js';
+import {
+  PAYMENT_EVENT_TYPES,
+  cardChangeAfterStep,
+  cardPaymentAfter,
+  type CardStepContext,
+  type PaymentEventType,
+} from '../domain/events.js';
+import type { PaymentState } from '../domain/payment.js';
 import type { CardCommand, CardStepResult } from '../domain/card-lifecycle.js';
 import type { EventStore } from '../events/store.js';
 import { paymentEvent } from '../events/payment-event.js';
@@ -155,13 +162,17 @@ function createUnmeteredCardActivities({ postings, cards, ledger, events, clock 
    * placing attempt's answer was lost); null when neither was placed. */
   const findHold = async (payment_id: string, hold: HoldRef): Promise<{ hold: HoldRef; released: boolean } | null> => {
     const ids = cardTransferIds(payment_id);
-    for (const [key, overlimit] of [
+    const candidates = [
       [hold.key, hold.overlimit],
       [holdKey(hold.key, 'overlimit'), true],
-    ] as const) {
-      const found = await ledger.getTransfers([ids.hold(key), ids.holdRelease(key)]);
+    ] as const;
+    // One read for both (an authorization's first attempt finds neither, and waits on this read
+    // while the network waits for its answer).
+    const found = await ledger.getTransfers(candidates.flatMap(([key]) => [ids.hold(key), ids.holdRelease(key)]));
+    for (const [key, overlimit] of candidates) {
       const placed = found.find((t) => t.id === ids.hold(key));
-      if (placed) return { hold: { key, amount_minor: placed.amount_minor, overlimit }, released: found.length > 1 };
+      if (placed)
+        return { hold: { key, amount_minor: placed.amount_minor, overlimit }, released: found.some((t) => t.id === ids.holdRelease(key)) };
     }
     return null;
   };
@@ -224,11 +235,14 @@ function createUnmeteredCardActivities({ postings, cards, ledger, events, clock 
         ...(card ? { card } : {}),
         decided_at_ms: Date.now(),
       });
-      const card = await cards.get(payment.card_id);
+      // The card and any hold a previous attempt placed, read at once (two round trips in parallel).
+      const [card, placed] = await Promise.all([
+        cards.get(payment.card_id),
+        findHold(payment.payment_id, { key: holdKey(input.event_id), amount_minor: input.hold_minor, overlimit: false }),
+      ]);
       const account: CardAccount | undefined = card ? { company_id: card.company_id, account_id: card.account_id } : undefined;
       // A retried decision answers from the hold a previous attempt placed, whatever the card's
       // rules say now (a card frozen between two attempts must not decline a held payment).
-      const placed = await findHold(payment.payment_id, { key: holdKey(input.event_id), amount_minor: input.hold_minor, overlimit: false });
       if (placed && !placed.released)
         return { approved: true, hold: placed.hold, ...(account ? { card: account } : {}), decided_at_ms: Date.now() };
       if (!input.stand_in_approved) {
@@ -496,7 +510,33 @@ function createUnmeteredCardActivities({ postings, cards, ledger, events, clock 
       await emit(payment(input), input.event_context, input.card?.company_id, { kind: 'refund' });
       return r;
     },
+    /** The event of a change made by a payment still running the legacy workflow
+     * (src/workflows/card-payment-legacy.ts, behind patched('legacy-card-events')): that workflow
+     * has no decider to ask, so it names the change and sends the payment after it. The id comes
+     * from the payment and the change: a retried call writes nothing twice. */
+    async appendLegacyPaymentEvent(input: { type: PaymentEventType; change_key: string; payment: PaymentState }): Promise<void> {
+      const { type, change_key, payment: state } = input;
+      if (!(PAYMENT_EVENT_TYPES as readonly string[]).includes(type)) {
+        throw ApplicationFailure.nonRetryable(`appendLegacyPaymentEvent: unknown type ${String(type)}`, 'InvalidPayment');
+      }
+      if (!(typeof change_key === 'string' && change_key.length > 0 && change_key.length <= LEGACY_CHANGE_KEY_LENGTH_MAX)) {
+        throw ApplicationFailure.nonRetryable(
+          `appendLegacyPaymentEvent: change_key must be 1..${LEGACY_CHANGE_KEY_LENGTH_MAX} characters`,
+          'InvalidPayment',
+        );
+      }
+      if (state.kind !== 'card' || !state.company_id) {
+        throw ApplicationFailure.nonRetryable(
+          `appendLegacyPaymentEvent: ${state.payment_id} is not a card payment of a company`,
+          'InvalidPayment',
+        );
+      }
+      await events.appendEvents([paymentEvent(type, `legacy:${change_key}`, { ...state, timeline: [], company_id: state.company_id })]);
+    },
   };
 }
+
+/** A legacy change's name: the network event's key (its kind and the network's id, up to 64). */
+const LEGACY_CHANGE_KEY_LENGTH_MAX = 200;
 
 export type CardActivities = ReturnType<typeof createCardActivities>;

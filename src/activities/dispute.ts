@@ -341,17 +341,33 @@ export function createDisputeActivities({ postings, ledger, network, events }: D
     /** Refunds of the payment the allowance could not take (they came while this dispute held it):
      * each is booked against the allowance now, and the part that overlaps the dispute reduces it —
      * that much credit taken back and allowance given back, in the same transaction. Answers how
-     * much of the dispute the refunds covered. */
-    async reconcileDisputeRefunds(input: { dispute: DisputeStart; open_minor: number }): Promise<{ covered_minor: number }> {
+     * much of the dispute the refunds covered since the workflow's `open_minor`, from the ledger:
+     * a step retried after its reductions were booked answers the same (not 0). A dispute reduced
+     * but still open is then refiled at its new amount with the network (stage `amount_change`,
+     * one filing per amount: the same amount again is the same filing). */
+    async reconcileDisputeRefunds(input: {
+      dispute: DisputeStart;
+      open_minor: number;
+      /** The dispute as the step finds it (workflows started before dispute.reduced pass none). */
+      event_context?: DisputeStepContext;
+    }): Promise<{ covered_minor: number }> {
       const d = start(input.dispute);
+      if (!(Number.isSafeInteger(input.open_minor) && input.open_minor > 0 && input.open_minor <= d.amount_minor)) {
+        throw ApplicationFailure.nonRetryable(`open_minor must be 1..${d.amount_minor}, got ${input.open_minor}`, 'DisputeBug');
+      }
       const ids = disputeTransferIds(d.payment_id);
       const transfers = await ledger.getPaymentTransfers(d.payment_id);
       const booked = new Set(transfers.map((t) => t.id));
       const unreconciled = transfers.filter(
         (t: Transfer) => t.code === TransferCode.card_refund && !booked.has(ids.refundUse(t.id)) && !booked.has(ids.refundUseLate(t.id)),
       );
-      let open_minor = input.open_minor;
-      let covered_minor = 0;
+      let open_minor = d.amount_minor - reducedMinor(d, transfers);
+      if (open_minor > input.open_minor) {
+        throw ApplicationFailure.nonRetryable(
+          `the ledger has ${open_minor} of dispute ${d.dispute_id} open, the workflow ${input.open_minor}`,
+          'DisputeBug',
+        );
+      }
       for (const refund of unreconciled) {
         const available = await balanceMinor(paymentDisputableAccountId(d.payment_id));
         const cut = Math.min(open_minor, Math.max(0, refund.amount_minor - available));
@@ -376,11 +392,55 @@ export function createDisputeActivities({ postings, ledger, network, events }: D
           'reconcileDisputeRefunds',
         );
         open_minor -= cut;
-        covered_minor += cut;
+      }
+      const covered_minor = input.open_minor - open_minor;
+      if (covered_minor > 0 && open_minor > 0) {
+        await fileAmountChange(d, open_minor);
+        // Reduced to nothing, the dispute is withdrawn: that step writes dispute.withdrawn.
+        await emit(input.event_context, [{ type: 'reduced', covered_minor }]);
       }
       return { covered_minor };
     },
   };
+
+  /** What refunds have taken off this dispute so far, in the ledger: the reductions booked since
+   * its slot was held. A payment has one open dispute at a time, and an earlier dispute's
+   * reductions were all booked before its slot was released, so before this one's was held. */
+  function reducedMinor(d: DisputeStart, transfers: readonly Transfer[]): number {
+    const ids = disputeTransferIds(d.payment_id);
+    const held = transfers.find((t) => t.id === ids.slotHold(d.dispute_id));
+    if (!held?.created_at) throw ApplicationFailure.nonRetryable(`dispute ${d.dispute_id} holds no slot of ${d.payment_id}`, 'DisputeBug');
+    const reductions = new Set(
+      transfers.filter((t) => t.code === TransferCode.card_refund).flatMap((t) => [ids.reduction(t.id, false), ids.reduction(t.id, true)]),
+    );
+    return transfers
+      .filter((t) => reductions.has(t.id) && t.created_at !== null && t.created_at >= held.created_at!)
+      .reduce((sum, t) => sum + t.amount_minor, 0);
+  }
+
+  /** Tells the network the chargeback is now for `amount_minor` (a refund covered the rest). A
+   * refusal is retried, not ignored: the network would go on settling the old amount; the step's
+   * retries show in the Web UI until people look (docs/operations.md, "Disputes"). */
+  async function fileAmountChange(d: DisputeStart, amount_minor: number): Promise<void> {
+    try {
+      await network.fileDispute({
+        dispute_id: d.dispute_id,
+        stage: 'amount_change',
+        payment_id: d.payment_id,
+        reason: d.reason,
+        currency: d.currency,
+        amount_minor,
+      });
+    } catch (err) {
+      if (err instanceof NetworkRequestRefusedError) {
+        throw ApplicationFailure.retryable(
+          `the network refused the chargeback's new amount ${amount_minor}: ${err.message}`,
+          'NetworkRefused',
+        );
+      }
+      throw err;
+    }
+  }
 
   function slotRelease(d: DisputeStart): TransferInput {
     const ids = disputeTransferIds(d.payment_id);

@@ -11,7 +11,8 @@ import { parseOrFail } from '../domain/validation.js';
 import { ensurePlatformAccounts, platformAccount } from '../ledger/accounts.js';
 import type { TransferBatcher } from '../ledger/batcher.js';
 import { transferId } from '../ledger/ids.js';
-import type { Ledger } from '../ledger/ledger.js';
+import type { Ledger, TransferInput } from '../ledger/ledger.js';
+import { chainFailure, linkedChain } from './ledger-outcomes.js';
 import { NetworkCycleConflictError, NetworkCycleNotDueError, type NetworkCycleStore } from '../ledger/network-cycles.js';
 import { NetworkRequestRefusedError, type CardNetwork } from '../settlement/network-client.js';
 
@@ -36,6 +37,9 @@ const openCycleSchema = cycleKeySchema.extend({
 
 /** The wire of a cycle: one transfer id per cycle and currency, whatever run posts it. */
 export const networkWireTransferId = (key: CycleKey) => transferId(`network-settlement:${key.cycle_id}:${key.currency}`, 'wire');
+/** The cycle's won chargebacks moved onto network payable: one transfer id per cycle and currency. */
+export const networkChargebackTransferId = (key: CycleKey) =>
+  transferId(`network-settlement:${key.cycle_id}:${key.currency}`, 'chargeback_settlement');
 
 /** Store errors become failures the workflow understands: not due yet is retried (time fixes
  * it); a conflict never is. */
@@ -84,7 +88,10 @@ export function createNetworkSettlementActivities({ ledger, postings, networkCyc
     },
 
     /** Posts the wire of the reported amount: network payable -> settlement bank (or back, when
-     * the network owes us). What the network did not report stays on network payable, open. */
+     * the network owes us). What the network did not report stays on network payable, open.
+     * Before it, in the same transaction, the cycle's won chargebacks move from the chargeback
+     * receivable onto network payable: the network pays them inside the net it wires, so the
+     * receivable is settled by this cycle (the cycle's figures say how much). */
     async postNetworkWire(input: CycleKey): Promise<{ wired_minor: number; wire_transfer_id: string | null }> {
       const cycle = await existing(key(input));
       if (cycle.reported_minor === null) {
@@ -94,9 +101,14 @@ export function createNetworkSettlementActivities({ ledger, postings, networkCyc
         );
       }
       const wired_minor = cycle.reported_minor;
-      if (wired_minor === 0) return { wired_minor, wire_transfer_id: null };
-      if (Math.abs(wired_minor) > AMOUNT_MINOR_MAX) {
-        throw ApplicationFailure.nonRetryable(`wire of ${wired_minor} is over one transfer's limit`, NETWORK_SETTLEMENT_FAILURES.conflict);
+      // Cycles opened before the network settled chargebacks carry none (0, migration 1764000000060).
+      const chargebacks_minor = cycle.chargebacks_minor;
+      if (wired_minor === 0 && chargebacks_minor === 0) return { wired_minor, wire_transfer_id: null };
+      if (Math.abs(wired_minor) > AMOUNT_MINOR_MAX || chargebacks_minor > AMOUNT_MINOR_MAX) {
+        throw ApplicationFailure.nonRetryable(
+          `wire of ${wired_minor} or chargebacks of ${chargebacks_minor} over one transfer's limit`,
+          NETWORK_SETTLEMENT_FAILURES.conflict,
+        );
       }
       // A cycle can be settled before any card payment created the accounts (a report of
       // network adjustments only): the wire must not be refused, and recorded as refused, for that.
@@ -104,21 +116,38 @@ export function createNetworkSettlementActivities({ ledger, postings, networkCyc
       const payable = platformAccount('network_payable', cycle.currency);
       const bank = platformAccount('settlement_bank', cycle.currency);
       const id = networkWireTransferId(cycle);
-      const [outcome] = await postings.submit([
-        {
+      const transfers: TransferInput[] = [];
+      if (chargebacks_minor > 0) {
+        transfers.push({
+          id: networkChargebackTransferId(cycle),
+          debit_account_id: payable,
+          credit_account_id: platformAccount('chargeback_receivable', cycle.currency),
+          amount_minor: chargebacks_minor,
+          currency: cycle.currency,
+          code: TransferCode.network_chargeback_settlement,
+        });
+      }
+      if (wired_minor !== 0) {
+        transfers.push({
           id,
           debit_account_id: wired_minor > 0 ? payable : bank,
           credit_account_id: wired_minor > 0 ? bank : payable,
           amount_minor: Math.abs(wired_minor),
           currency: cycle.currency,
           code: TransferCode.network_settlement,
-        },
-      ]);
-      if (!outcome || !isSuccess(outcome.result)) {
-        const detail = outcome ? `${outcome.result}${outcome.first_result ? ` (${outcome.first_result})` : ''}` : 'nothing';
-        throw ApplicationFailure.nonRetryable(`postNetworkWire: ledger answered ${detail} for ${id}`, 'LedgerUnexpectedResult');
+        });
       }
-      return { wired_minor, wire_transfer_id: id };
+      // Platform accounts carry no limits: nothing here can be refused but a contradicting id.
+      const outcomes = await postings.submit(transfers.length > 1 ? linkedChain(transfers) : transfers);
+      const failed = chainFailure(outcomes) ?? outcomes.find((o) => !isSuccess(o.result));
+      if (failed || outcomes.length !== transfers.length) {
+        const detail = failed ? `${failed.result}${failed.first_result ? ` (${failed.first_result})` : ''}` : 'nothing';
+        throw ApplicationFailure.nonRetryable(
+          `postNetworkWire: ledger answered ${detail} for ${failed?.id ?? id}`,
+          'LedgerUnexpectedResult',
+        );
+      }
+      return wired_minor === 0 ? { wired_minor, wire_transfer_id: null } : { wired_minor, wire_transfer_id: id };
     },
 
     /** Records the wire and the verdict: matched when the network's net equals ours. */

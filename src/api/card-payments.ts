@@ -11,9 +11,10 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { UpdateDefinition } from '@temporalio/common';
+import type { SearchAttributePair, UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import {
+  CARD_WORKFLOW_VERSION,
   DEFAULT_CARD_OPTIONS,
   authorizationSchema,
   cardPaymentSchema,
@@ -35,12 +36,13 @@ import {
 import { formatMinor } from '../domain/money.js';
 import { paymentWorkflowId, type PaymentState } from '../domain/payment.js';
 import {
+  AmountMinorKey,
   CardIdKey,
+  CompanyIdKey,
   CurrencyKey,
   MerchantCategoryKey,
   NeedsAttentionKey,
   PaymentKindKey,
-  PaymentStatusKey,
 } from '../domain/search-attributes.js';
 import { describeIssue } from '../domain/validation.js';
 import type { CardCarried, cardPaymentWorkflow } from '../workflows/card-payment.js';
@@ -76,24 +78,51 @@ export interface CardClientOptions {
   workflow?: CardWorkflowOptions;
 }
 
-function startOperation(payment: CardPayment, options: CardClientOptions, summary: string, carried?: CardCarried) {
+/** What the caller already knows about a new card payment, given to its run at start so that the
+ * run need not upsert it (a Temporal action each): the card's company (the API reads the card to
+ * check the caller's tenancy) and the amount of the authorization that starts it. */
+export interface CardStartFacts {
+  company_id?: string | undefined;
+  amount_minor?: number | undefined;
+}
+
+/** The arguments of a new card payment run: this code's workflow version
+ * (src/domain/card.ts CARD_WORKFLOW_VERSION), the options, and what a closed run handed over. */
+export function cardWorkflowArgs(
+  payment: CardPayment,
+  workflow: CardWorkflowOptions | undefined,
+  carried?: CardCarried,
+): Parameters<typeof cardPaymentWorkflow> {
+  const options: CardWorkflowOptions = { ...(workflow ?? DEFAULT_CARD_OPTIONS), version: CARD_WORKFLOW_VERSION };
+  return carried ? [payment, options, carried] : [payment, options];
+}
+
+/** The search attributes a card payment starts with: everything fixed, and no PaymentStatus (a
+ * versioned run is AUTHORIZED while open and SETTLED once completed unless it writes another,
+ * src/domain/search-attributes.ts IMPLIED_CARD_STATUS). */
+export function cardStartAttributes(payment: CardPayment, facts: CardStartFacts = {}): SearchAttributePair[] {
+  return [
+    { key: PaymentKindKey, value: 'card' },
+    { key: CurrencyKey, value: payment.currency },
+    { key: NeedsAttentionKey, value: false },
+    { key: CardIdKey, value: payment.card_id },
+    { key: MerchantCategoryKey, value: payment.merchant.mcc },
+    ...(facts.company_id !== undefined ? [{ key: CompanyIdKey, value: facts.company_id }] : []),
+    ...(facts.amount_minor !== undefined ? [{ key: AmountMinorKey, value: facts.amount_minor }] : []),
+  ];
+}
+
+function startOperation(payment: CardPayment, options: CardClientOptions, summary: string, carried?: CardCarried, facts?: CardStartFacts) {
   return new WithStartWorkflowOperation<typeof cardPaymentWorkflow>('cardPaymentWorkflow', {
     workflowId: paymentWorkflowId(payment.payment_id),
     taskQueue: options.task_queue,
-    args: carried ? [payment, options.workflow ?? DEFAULT_CARD_OPTIONS, carried] : [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
+    args: cardWorkflowArgs(payment, options.workflow, carried),
     // One network transaction id is one payment: a running one is joined; a closed one is run
     // again only to take a late message, from where its last run ended (`carried`).
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: carried ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
     staticSummary: summary,
-    typedSearchAttributes: [
-      { key: PaymentStatusKey, value: 'RECEIVED' },
-      { key: PaymentKindKey, value: 'card' },
-      { key: CurrencyKey, value: payment.currency },
-      { key: NeedsAttentionKey, value: false },
-      { key: CardIdKey, value: payment.card_id },
-      { key: MerchantCategoryKey, value: payment.merchant.mcc },
-    ],
+    typedSearchAttributes: cardStartAttributes(payment, facts),
   });
 }
 
@@ -117,21 +146,12 @@ async function sendStandInAdvice(
         client.workflow.signalWithStart<typeof cardPaymentWorkflow, [{ stand_in: 'decline' | 'approve' }]>('cardPaymentWorkflow', {
           workflowId: paymentWorkflowId(payment.payment_id),
           taskQueue: options.task_queue,
-          args: carried
-            ? [payment, options.workflow ?? DEFAULT_CARD_OPTIONS, carried]
-            : [payment, options.workflow ?? DEFAULT_CARD_OPTIONS],
+          args: cardWorkflowArgs(payment, options.workflow, carried),
           workflowIdReusePolicy: carried ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
           signal: standInAdviceSignal,
           signalArgs: [{ stand_in }],
           staticSummary: `Card ${payment.card_id}: stand-in ${stand_in} at ${payment.merchant.name}`,
-          typedSearchAttributes: [
-            { key: PaymentStatusKey, value: 'RECEIVED' },
-            { key: PaymentKindKey, value: 'card' },
-            { key: CurrencyKey, value: payment.currency },
-            { key: NeedsAttentionKey, value: false },
-            { key: CardIdKey, value: payment.card_id },
-            { key: MerchantCategoryKey, value: payment.merchant.mcc },
-          ],
+          typedSearchAttributes: cardStartAttributes(payment),
         }),
       );
       return;
@@ -289,6 +309,7 @@ export async function authorizeCardPayment(
   paymentInput: CardPayment,
   authorizationInput: Authorization,
   options: CardClientOptions,
+  known: Pick<CardStartFacts, 'company_id'> = {},
 ): Promise<CardDecision> {
   const payment = parse(cardPaymentSchema, paymentInput, 'payment');
   const authorization = parse(authorizationSchema, authorizationInput, 'authorization');
@@ -302,7 +323,10 @@ export async function authorizeCardPayment(
       // and recorded with the other's. The id is a digest of the request: update ids are stored
       // in clear, amounts must not be.
       updateId: authorizationUpdateId(authorization),
-      startWorkflowOperation: startOperation(payment, options, summary),
+      startWorkflowOperation: startOperation(payment, options, summary, undefined, {
+        company_id: known.company_id,
+        amount_minor: authorization.amount_minor,
+      }),
     }),
   )
     .catch(async (err: unknown): Promise<AuthorizationReply> => {

@@ -7,7 +7,14 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import { workflowMetadataQuery } from '@temporalio/workflow';
 import { opsActionSchema, type OpsAction, type OpsActionName } from '../domain/ops.js';
 import { paymentWorkflowId, type PaymentState } from '../domain/payment.js';
-import { AmountMinorKey, CurrencyKey, NeedsAttentionKey, PaymentKindKey, PaymentStatusKey } from '../domain/search-attributes.js';
+import {
+  AmountMinorKey,
+  CurrencyKey,
+  NeedsAttentionKey,
+  PaymentKindKey,
+  PaymentStatusKey,
+  visibleStatus,
+} from '../domain/search-attributes.js';
 import { describeIssue } from '../domain/validation.js';
 import { resolveAttentionUpdate, retrySettlementUpdate, voidHoldUpdate } from '../workflows/messages.js';
 import { getPayment, PaymentNotFoundError } from './payments.js';
@@ -102,7 +109,7 @@ export async function listPayments(client: Client, query: string, limit = 100): 
     found.push({
       workflow_id: wf.workflowId,
       status: wf.status.name,
-      payment_status: sa.get(PaymentStatusKey),
+      payment_status: visibleStatus(sa.get(PaymentStatusKey), sa.get(PaymentKindKey), wf.status.name) ?? undefined,
       kind: sa.get(PaymentKindKey),
       needs_attention: sa.get(NeedsAttentionKey),
       amount_minor: sa.get(AmountMinorKey),

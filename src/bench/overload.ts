@@ -79,6 +79,10 @@ const program = new Command('bench:overload')
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
   .option('--cards <n>', 'cards (one company credit line each; one API key sees them all, at most 100)', integerIn(1, 100), 100)
   .option('--time-scale <f>', 'multiply every phase length (a quick trial: 0.2); the result records it', floatOption(0.05, 10), 1)
+  .option(
+    '--worker-cpu-prof <dir>',
+    'write V8 CPU profiles of the worker process (its main and workflow threads) to this folder when it stops',
+  )
   .addHelpText('after', '\nStarts its own embedded Postgres, Temporal dev server, worker and API; the machine should be otherwise idle.');
 
 function floatOption(min: number, max: number) {
@@ -265,6 +269,40 @@ async function apiCounters(metrics_url: string): Promise<Record<string, number>>
   }
   return counters;
 }
+/** The worker's histograms behind a workflow task's time (sum and count, read at each phase
+ * boundary; a phase's mean is the difference): the SDK's workflow task execution (the workflow
+ * code of one activation), its local activities (the decision and the clearing, end to end), and
+ * the platform's own decision time (src/workers/metrics.ts, the authorizeCard activity alone). */
+const WORKER_HISTOGRAMS = [
+  'temporal_workflow_task_execution_latency',
+  'temporal_workflow_task_schedule_to_start_latency',
+  'temporal_local_activity_execution_latency',
+  'temporal_workflow_activation_execution_latency',
+  'card_authorization_decision_ms',
+] as const;
+async function workerHistograms(metrics_url: string): Promise<Record<string, { sum: number; count: number }>> {
+  const text = await fetch(metrics_url).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const totals: Record<string, { sum: number; count: number }> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)_(sum|count)(?:\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m || !(WORKER_HISTOGRAMS as readonly string[]).includes(m[1]!)) continue;
+    const t = (totals[m[1]!] ??= { sum: 0, count: 0 });
+    t[m[2] as 'sum' | 'count'] += Number(m[3]);
+  }
+  return totals;
+}
+/** Mean per histogram between two readings, in the histogram's unit (ms). */
+function histogramMeans(to: Record<string, { sum: number; count: number }>, from: Record<string, { sum: number; count: number }>) {
+  const means: Record<string, { mean: number; n: number }> = {};
+  for (const [name, t] of Object.entries(to)) {
+    const n = t.count - (from[name]?.count ?? 0);
+    if (n > 0) means[name] = { mean: round((t.sum - (from[name]?.sum ?? 0)) / n, 1), n };
+  }
+  return means;
+}
 function counterDelta(to: Record<string, number>, from: Record<string, number>): Record<string, number> {
   return Object.fromEntries(
     Object.entries(to)
@@ -294,6 +332,7 @@ interface Options {
   out: string;
   cards: number;
   timeScale: number;
+  workerCpuProf?: string;
 }
 
 async function main(): Promise<void> {
@@ -345,10 +384,12 @@ async function main(): Promise<void> {
     };
     const config = loadConfig(env);
     const spawn = (name: 'worker' | 'api', script: string) => {
+      const profile =
+        name === 'worker' && options.workerCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.workerCpuProf)}`] : [];
       const proc = spawnManaged({
         name,
         command: process.execPath,
-        args: ['--import', 'tsx', path.join(REPO_ROOT, 'src', ...script.split('/'))],
+        args: [...profile, '--import', 'tsx', path.join(REPO_ROOT, 'src', ...script.split('/'))],
         logFile: path.join(scratch, `${name}.log`),
         cwd: REPO_ROOT,
         env,
@@ -358,10 +399,19 @@ async function main(): Promise<void> {
     };
     const worker = spawn('worker', 'workers/main.ts');
     connection = await Connection.connect({ address: temporal.address });
-    await waitForWorker(connection, 'default', config.TEMPORAL_AUTHORIZATION_TASK_QUEUE, 120_000, () => worker.child.exitCode !== null);
+    // A profiled worker starts slower (and a niced one on a busy machine slower still).
+    const workerStartMs = options.workerCpuProf ? 600_000 : 120_000;
+    await waitForWorker(
+      connection,
+      'default',
+      config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
+      workerStartMs,
+      () => worker.child.exitCode !== null,
+    );
     const api = spawn('api', 'api/main.ts');
     const apiUrl = `http://127.0.0.1:${config.API_PORT}`;
     const apiMetricsUrl = `http://127.0.0.1:${config.API_METRICS_PORT}/metrics`;
+    const workerMetricsUrl = `http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics`;
     for (let attempt = 0; ; attempt += 1) {
       if (api.child.exitCode !== null || attempt > 600) throw new Error(`the API did not start; ${api.logFile}:\n${tail(api.logFile)}`);
       if (
@@ -454,6 +504,7 @@ async function main(): Promise<void> {
       phaseBounds.push({ from_ms, to_ms });
       const logFrom = logs.map(logSize);
       const countersFrom = await apiCounters(apiMetricsUrl);
+      const histogramsFrom = await workerHistograms(workerMetricsUrl);
       progress(`phase ${phase.name}: ${rate.toFixed(1)} authorizations/s for ${((to_ms - from_ms) / 1000).toFixed(0)} s`);
       const meter = cpuMeter(roots);
       const mine: Arrival[] = [];
@@ -479,19 +530,25 @@ async function main(): Promise<void> {
         void task.finally(() => pending.delete(task));
       }
       const cpu = meter();
-      phaseReports.push({ phase, rate, cpu, logFrom, countersFrom, mine });
+      phaseReports.push({ phase, rate, cpu, logFrom, countersFrom, histogramsFrom, mine });
     }
     await Promise.all(pending);
     const countersTo = await apiCounters(apiMetricsUrl);
+    const histogramsTo = await workerHistograms(workerMetricsUrl);
     progress(`phases done; waiting for ${clearings.length} clearings`);
     await Promise.all(clearings);
     const logTo = logs.map(logSize);
-    const phases: Record<string, ReturnType<typeof summarizePhase> & { api_counters: Record<string, number> }> = {};
+    const phases: Record<
+      string,
+      ReturnType<typeof summarizePhase> & { api_counters: Record<string, number>; worker_means_ms: ReturnType<typeof histogramMeans> }
+    > = {};
     for (const [i, r] of phaseReports.entries()) {
       const rejections = engineRejectionsBetween(logs, r.logFrom, phaseReports[i + 1]?.logFrom ?? logTo);
       phases[r.phase.name] = {
         ...summarizePhase(r.mine, r.rate, rejections, r.cpu),
         api_counters: counterDelta(phaseReports[i + 1]?.countersFrom ?? countersTo, r.countersFrom),
+        // Authorizations and the clearings running beside them (the clearings finish after it).
+        worker_means_ms: histogramMeans(phaseReports[i + 1]?.histogramsFrom ?? histogramsTo, r.histogramsFrom),
       };
       progress(`${r.phase.name}: ${JSON.stringify({ ...phases[r.phase.name], cpu: undefined })}`);
     }

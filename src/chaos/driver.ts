@@ -229,7 +229,15 @@ export class Driver {
           record.expected = settled(A + extra, [C.card_hold, C.card_hold_release, C.card_hold, C.card_clearing]);
         } else {
           await clear('c1', A, false);
-          record.expected = settled(A, [C.card_hold, C.card_clearing]);
+          // Declined, or approved too late and answered by the stand-in: then the workflow had
+          // raised the hold (release + new hold) and put it back (release + the first amount).
+          record.expected = {
+            ...settled(A, [C.card_hold, C.card_clearing]),
+            codes: [
+              [C.card_hold, C.card_clearing],
+              [C.card_hold, C.card_hold_release, C.card_hold, C.card_hold_release, C.card_hold, C.card_clearing],
+            ],
+          };
         }
         return;
       }

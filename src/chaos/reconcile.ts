@@ -1,6 +1,7 @@
 // Ledger-wide reconciliation after a chaos run: the whole ledger, not payment by payment.
 //   - every transfer belongs to a payment the run made, to the run's setup (the credit-line
-//     grants) or to the network settlement schedule (a daily wire, when a run crosses its cutoff);
+//     grants) or to the network settlement schedule (a daily wire, when a run crosses its cutoff,
+//     and the cycle's won chargebacks moved onto network payable: none, a run opens no dispute);
 //   - every account's posted balance equals what the run's acknowledged outcomes imply, and no
 //     account has anything pending (every hold resolved): each company's credit line, network
 //     payable, payouts payable, the settlement bank (also equal to what the bank says it paid),
@@ -64,6 +65,7 @@ export async function reconcileLedger(records: readonly PaymentRecord[], input: 
   );
   let foreign = 0;
   let wires_minor = 0;
+  let chargebacks_settled_minor = 0;
   let grants = 0;
   for (const g of groups) {
     if (g.payment_id !== null && runPayments.has(g.payment_id)) continue;
@@ -73,6 +75,11 @@ export async function reconcileLedger(records: readonly PaymentRecord[], input: 
     }
     if (g.code === TransferCode.network_settlement) {
       wires_minor += Number(g.amount);
+      continue;
+    }
+    // A cycle's won chargebacks (none in a chaos run, which opens no dispute) moved onto payable.
+    if (g.code === TransferCode.network_chargeback_settlement) {
+      chargebacks_settled_minor += Number(g.amount);
       continue;
     }
     foreign += g.n;
@@ -109,6 +116,8 @@ export async function reconcileLedger(records: readonly PaymentRecord[], input: 
   }
   add(account.network_payable, -wires_minor);
   add(account.settlement_bank, wires_minor);
+  add(account.network_payable, -chargebacks_settled_minor);
+  add(others.chargeback_receivable!, chargebacks_settled_minor);
   if (unknown > 0) problems.push(`${unknown} acknowledged payments with no known outcome: their effect cannot be reconciled`);
   if (bankPaidExpected !== input.bank_paid_minor) {
     problems.push(`the bank paid ${input.bank_paid_minor} in all; the settled payouts imply ${bankPaidExpected}`);

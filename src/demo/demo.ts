@@ -17,14 +17,7 @@ import { createApiClients, type ApiClients } from '../cli/client.js';
 import { loadConfig } from '../config.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../domain/card.js';
 import { isTerminal, paymentWorkflowId, type PaymentStatus } from '../domain/payment.js';
-import {
-  CardIdKey,
-  CurrencyKey,
-  MerchantCategoryKey,
-  NeedsAttentionKey,
-  PaymentKindKey,
-  PaymentStatusKey,
-} from '../domain/search-attributes.js';
+import { cardStartAttributes, cardWorkflowArgs } from '../api/card-payments.js';
 import { createPool, type Pool } from '../ledger/db.js';
 import { createLedger } from '../ledger/ledger.js';
 import { checkPaymentAgainstLedger } from '../ledger/payment-check.js';
@@ -157,17 +150,10 @@ async function startDemoCardPayment(
   await client.workflow.start('cardPaymentWorkflow', {
     workflowId: paymentWorkflowId(purchase.payment_id),
     taskQueue: task_queue,
-    args: [purchase, workflow],
+    args: cardWorkflowArgs(purchase, workflow),
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
     staticSummary: `Demo card payment on ${purchase.card_id} at ${purchase.merchant.name}`,
-    typedSearchAttributes: [
-      { key: PaymentStatusKey, value: 'RECEIVED' },
-      { key: PaymentKindKey, value: 'card' },
-      { key: CurrencyKey, value: purchase.currency },
-      { key: NeedsAttentionKey, value: false },
-      { key: CardIdKey, value: purchase.card_id },
-      { key: MerchantCategoryKey, value: purchase.merchant.mcc },
-    ],
+    typedSearchAttributes: cardStartAttributes(purchase),
   });
 }
 

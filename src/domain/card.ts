@@ -156,7 +156,17 @@ export interface CardWorkflowOptions {
   decision_margin_ms: number;
   /** Continue as new once the history has this many events (or the server suggests it). */
   continue_as_new_after_events?: number;
+  /** The workflow code a run was started for (CARD_WORKFLOW_VERSION; the card client sets it on
+   * every start). Absent: a run started before versions, which decides by patched('card-decider')
+   * and upserts every status change; kept in its history, so both replay. */
+  version?: number;
 }
+
+/** The card workflow's version new runs are started with: 1 writes no patch marker (the version is
+ * in the start arguments), gets its fixed search attributes at start, and writes PaymentStatus only
+ * when it is not the one its execution status implies (src/domain/search-attributes.ts
+ * IMPLIED_CARD_STATUS): an authorize + clear costs no upsert. */
+export const CARD_WORKFLOW_VERSION = 1;
 
 export const DEFAULT_CARD_OPTIONS: CardWorkflowOptions = {
   linger_ms: 0,

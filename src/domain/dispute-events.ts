@@ -6,13 +6,22 @@
 import type { DisputeView } from './dispute.js';
 import { evolve, isFinalDispute, type DisputeEvent, type DisputeState } from './dispute-lifecycle.js';
 
-export const DISPUTE_EVENT_TYPES = ['dispute.opened', 'dispute.refused', 'dispute.won', 'dispute.lost', 'dispute.withdrawn'] as const;
+export const DISPUTE_EVENT_TYPES = [
+  'dispute.opened',
+  'dispute.refused',
+  'dispute.reduced',
+  'dispute.won',
+  'dispute.lost',
+  'dispute.withdrawn',
+] as const;
 export type DisputeEventType = (typeof DISPUTE_EVENT_TYPES)[number];
 
-/** Lifecycle events that are a change the company sees (each happens at most once per dispute). */
+/** Lifecycle events that are a change the company sees (each at most once per dispute, but for
+ * `reduced`: once per amount a refund leaves open). */
 const EMITTED: Partial<Record<DisputeEvent['type'], DisputeEventType>> = {
   opened: 'dispute.opened',
   refused: 'dispute.refused',
+  reduced: 'dispute.reduced',
   won: 'dispute.won',
   lost: 'dispute.lost',
   withdrawn: 'dispute.withdrawn',
@@ -49,13 +58,15 @@ export function disputeViewOf(view: DisputeView, state: DisputeState): DisputeVi
 
 /** The change `events` make to the dispute of `context`, or null when the company sees none. */
 export function disputeChange(context: DisputeStepContext, events: readonly DisputeEvent[]): DisputeChange | null {
-  const emitted = events.find((e) => EMITTED[e.type] !== undefined);
+  // The last: a refund that covers the rest reduces the dispute and withdraws it, one change.
+  const emitted = events.findLast((e) => EMITTED[e.type] !== undefined);
   if (!emitted) return null;
   const state = events.reduce(evolve, context.state);
   const view = disputeViewOf({ ...context.view, timeline: [] }, state);
   return {
     type: EMITTED[emitted.type]!,
-    change_key: emitted.type,
+    // A reduction happens once per amount left open (each leaves less): that amount names it.
+    change_key: emitted.type === 'reduced' ? `reduced:${state.open_minor}` : emitted.type,
     view: isFinalDispute(state.status) ? { ...view, deadline_at_ms: null } : view,
   };
 }

@@ -91,6 +91,9 @@ export const TransferCode = {
   card_refund: 205,
   /** The daily net wire to the card network: network payable -> settlement bank. */
   network_settlement: 300,
+  /** A cycle's won chargebacks, settled by the network in the cycle's net: chargeback receivable
+   * -> network payable (src/activities/network-settlement.ts). */
+  network_chargeback_settlement: 301,
   /** A spend-limit window's one-time headroom: source -> window. */
   spend_limit_headroom: 400,
   /** What an authorization uses of an amount limit: pending, window -> source, beside its hold. */

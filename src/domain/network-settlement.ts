@@ -99,7 +99,11 @@ export interface NetworkCycle {
   window_end: string;
   cleared_minor: number;
   refunded_minor: number;
-  /** Cleared minus refunded: what we owe the network for the window (negative: it owes us). */
+  /** Won chargebacks of the window: what the network pays us for disputes we won (absent in
+   * cycles recorded before the network settled them, as in old histories). */
+  chargebacks_minor: number;
+  /** Cleared minus refunded minus won chargebacks: what we owe the network for the window
+   * (negative: it owes us). */
   net_minor: number;
   transfers: number;
   reported_minor: number | null;

@@ -5,7 +5,15 @@
 // with "Configure Columns". `npm run cli -- ui payments` prints the links; docs/operations.md lists
 // the same queries and columns (test/unit/payment-views.test.ts checks both).
 import { paymentIdSchema, TERMINAL_STATUSES } from './payment.js';
-import { AmountMinorKey, CompanyIdKey, CurrencyKey, NeedsAttentionKey, PaymentKindKey, PaymentStatusKey } from './search-attributes.js';
+import {
+  AmountMinorKey,
+  CompanyIdKey,
+  CurrencyKey,
+  IMPLIED_CARD_STATUS,
+  NeedsAttentionKey,
+  PaymentKindKey,
+  PaymentStatusKey,
+} from './search-attributes.js';
 import { describeIssue } from './validation.js';
 
 export interface PaymentView {
@@ -16,16 +24,21 @@ export interface PaymentView {
 const quoted = (values: Iterable<string>) => [...values].map((v) => `'${v}'`).join(', ');
 const FINAL = quoted(TERMINAL_STATUSES);
 const PAYMENTS = `${PaymentKindKey.name} IN ('card', 'payout')`;
+/** Card payments whose status is the one their execution status implies (no PaymentStatus:
+ * IMPLIED_CARD_STATUS), open or closed. */
+const impliedCard = (execution_status: keyof typeof IMPLIED_CARD_STATUS) =>
+  `(${PaymentKindKey.name} = 'card' AND ${PaymentStatusKey.name} IS NULL AND ExecutionStatus = '${execution_status}')`;
 
 /** The views, all payments of every company. Card payments complete (ExecutionStatus Completed)
  * at their final state, but stay Running while they hold money, need attention, or linger (the
- * demo's): the PaymentStatus column, not Status, says whether a payment is finished. */
+ * demo's): the PaymentStatus column, not Status, says whether a payment is finished; a card
+ * payment without one is AUTHORIZED while Running and SETTLED once Completed (IMPLIED_CARD_STATUS). */
 export const PAYMENT_VIEWS: readonly PaymentView[] = [
   { name: 'Payments', query: PAYMENTS },
   { name: 'Card payments', query: `${PaymentKindKey.name} = 'card'` },
   { name: 'Payouts', query: `${PaymentKindKey.name} = 'payout'` },
-  { name: 'Payments in progress', query: `${PAYMENTS} AND ${PaymentStatusKey.name} NOT IN (${FINAL})` },
-  { name: 'Finished payments', query: `${PAYMENTS} AND ${PaymentStatusKey.name} IN (${FINAL})` },
+  { name: 'Payments in progress', query: `${PAYMENTS} AND (${PaymentStatusKey.name} NOT IN (${FINAL}) OR ${impliedCard('Running')})` },
+  { name: 'Finished payments', query: `${PAYMENTS} AND (${PaymentStatusKey.name} IN (${FINAL}) OR ${impliedCard('Completed')})` },
   { name: 'Payments needing attention', query: `${PAYMENTS} AND ${NeedsAttentionKey.name} = true` },
 ];
 

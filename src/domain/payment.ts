@@ -134,6 +134,10 @@ export const PATCH_CARD_COALESCED_ATTRIBUTES = 'card-coalesced-search-attributes
  * src/workflows/card-payment.ts); payments started before it run src/workflows/card-payment-legacy.ts. */
 export const PATCH_CARD_DECIDER = 'card-decider';
 
+/** patched() id of events written by card payments still running the legacy workflow
+ * (src/workflows/card-payment-legacy.ts): changes made after it write their event. */
+export const PATCH_LEGACY_CARD_EVENTS = 'legacy-card-events';
+
 /** patched() id of the settlement-attention timer (see src/workflows/payout.ts). */
 export const PATCH_SETTLEMENT_ATTENTION = 'settlement-attention-timer';
 /** patched() id of waiting for the bank's confirmation callback (see src/workflows/payout.ts). */

@@ -40,3 +40,35 @@ export function devServerSearchAttributeArgs(): string[] {
   const cliType: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int', BOOL: 'Bool' };
   return SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${cliType[key.type]}`]);
 }
+
+/** A card payment started with CARD_WORKFLOW_VERSION 1 or later (src/domain/card.ts) leaves
+ * PaymentStatus unset while its status is the one its execution status implies: open, it is
+ * AUTHORIZED (a hold waiting for its clearing, or a decision being made); closed (Completed), it
+ * SETTLED. Any other status is written, so a purchase that authorizes and clears costs no upsert
+ * (docs/performance.md, engine work per purchase) and every other outcome is still searchable.
+ * Payouts, and card payments started before, always carry PaymentStatus. */
+export const IMPLIED_CARD_STATUS = { Running: 'AUTHORIZED', Completed: 'SETTLED' } as const;
+
+/** The payment's status from its visibility record: PaymentStatus, else the one its execution
+ * status implies for a card payment; null when neither tells. `execution_status` as the client
+ * has it: the SDK's name ('RUNNING', 'COMPLETED') or the API's enum number (1, 2). */
+export function visibleStatus(
+  attribute: string | undefined,
+  kind: string | undefined,
+  execution_status: string | number | null | undefined,
+): string | null {
+  if (attribute !== undefined) return attribute;
+  if (kind !== 'card') return null;
+  if (execution_status === 'RUNNING' || execution_status === 1) return IMPLIED_CARD_STATUS.Running;
+  if (execution_status === 'COMPLETED' || execution_status === 2) return IMPLIED_CARD_STATUS.Completed;
+  return null;
+}
+
+/** The visibility query clause of payments in `status` (a PAYMENT_STATUSES value, checked by the
+ * caller: it goes into the query as is), the implied card status included. */
+export function paymentStatusClause(status: string): string {
+  const implied = Object.entries(IMPLIED_CARD_STATUS).find(([, s]) => s === status)?.[0];
+  const written = `${PaymentStatusKey.name} = '${status}'`;
+  if (!implied) return written;
+  return `(${written} OR (${PaymentKindKey.name} = 'card' AND ${PaymentStatusKey.name} IS NULL AND ExecutionStatus = '${implied}'))`;
+}

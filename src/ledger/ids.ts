@@ -61,6 +61,7 @@ export const TRANSFER_STEPS = [
   'card_refund',
   'grant',
   'wire',
+  'chargeback_settlement',
   'spend_limit_use',
   'spend_limit_release',
   'spend_limit_post',

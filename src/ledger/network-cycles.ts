@@ -13,6 +13,9 @@ const CHARGE_CODES = [TransferCode.card_clearing, TransferCode.card_force_post, 
 /** Transfer codes that take money off it (refunds the network passed back). Holds and their
  * releases touch only pending counters and settle nothing, so they are not netted. */
 const REFUND_CODES = [TransferCode.card_refund];
+/** Won disputes: the network owes us what they put on the chargeback receivable, and pays it in
+ * the cycle whose window holds the win (issue 16). */
+const CHARGEBACK_WON_CODES = [TransferCode.dispute_won];
 
 /** The cycle cannot be netted yet: its cutoff has not passed. Retry later. */
 export class NetworkCycleNotDueError extends Error {
@@ -50,6 +53,7 @@ interface CycleRow {
   window_end: Date;
   cleared_minor: string;
   refunded_minor: string;
+  chargebacks_minor: string;
   net_minor: string;
   transfers: number;
   reported_minor: string | null;
@@ -77,6 +81,7 @@ function toCycle(row: CycleRow): NetworkCycle {
     window_end: row.window_end.toISOString(),
     cleared_minor: toMinor(row.cleared_minor, 'cleared_minor'),
     refunded_minor: toMinor(row.refunded_minor, 'refunded_minor'),
+    chargebacks_minor: toMinor(row.chargebacks_minor, 'chargebacks_minor'),
     net_minor: toMinor(row.net_minor, 'net_minor'),
     transfers: row.transfers,
     reported_minor: optional(row.reported_minor, 'reported_minor'),
@@ -100,7 +105,7 @@ function assertAmount(what: string, amount_minor: number): void {
   }
 }
 
-const SELECT_CYCLE = `SELECT cycle_id, currency, window_start, window_end, cleared_minor, refunded_minor, net_minor, transfers,
+const SELECT_CYCLE = `SELECT cycle_id, currency, window_start, window_end, cleared_minor, refunded_minor, chargebacks_minor, net_minor, transfers,
        reported_minor, difference_minor, wired_minor, wire_transfer_id, status
   FROM settlement.network_cycles WHERE cycle_id = $1 AND currency = $2`;
 
@@ -174,12 +179,33 @@ export function createNetworkCycleStore(pool: Pool): NetworkCycleStore {
             AND created_at >= $4 AND created_at < $5`,
         [payable, CHARGE_CODES, REFUND_CODES, window_start, window_end],
       );
-      const { cleared, refunded, transfers } = sums.rows[0]!;
+      // Won chargebacks debit the chargeback receivable (its (account, created_at) index), in the
+      // same window and under the same cut-off as the postings above.
+      const won = await client.query<{ chargebacks: string; transfers: number }>(
+        `SELECT coalesce(sum(amount), 0)::text AS chargebacks, count(*)::int AS transfers
+           FROM ledger.transfers
+          WHERE debit_account_id = $1 AND code = ANY($2::int[]) AND created_at >= $3 AND created_at < $4`,
+        [platformAccount('chargeback_receivable', request.currency), CHARGEBACK_WON_CODES, window_start, window_end],
+      );
+      const { cleared, refunded } = sums.rows[0]!;
+      const { chargebacks } = won.rows[0]!;
+      const transfers = sums.rows[0]!.transfers + won.rows[0]!.transfers;
       await client.query(
         `INSERT INTO settlement.network_cycles
-           (cycle_id, currency, window_start, window_end, previous_window_end, cleared_minor, refunded_minor, net_minor, transfers)
-         VALUES ($1, $2, $3, $4, $5, $6::bigint, $7::bigint, $6::bigint - $7::bigint, $8)`,
-        [request.cycle_id, request.currency, window_start, window_end, previous?.window_end ?? null, cleared, refunded, transfers],
+           (cycle_id, currency, window_start, window_end, previous_window_end, cleared_minor, refunded_minor, chargebacks_minor,
+            net_minor, transfers)
+         VALUES ($1, $2, $3, $4, $5, $6::bigint, $7::bigint, $8::bigint, $6::bigint - $7::bigint - $8::bigint, $9)`,
+        [
+          request.cycle_id,
+          request.currency,
+          window_start,
+          window_end,
+          previous?.window_end ?? null,
+          cleared,
+          refunded,
+          chargebacks,
+          transfers,
+        ],
       );
       return (await read(client, request))!;
     });

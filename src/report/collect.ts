@@ -4,7 +4,14 @@
 // verdict from Postgres.
 import type { Client } from '@temporalio/client';
 import { PAYMENT_STATUSES, type PaymentKind } from '../domain/payment.js';
-import { AmountMinorKey, CurrencyKey, PaymentKindKey, PaymentStatusKey } from '../domain/search-attributes.js';
+import {
+  AmountMinorKey,
+  CurrencyKey,
+  PaymentKindKey,
+  PaymentStatusKey,
+  paymentStatusClause,
+  visibleStatus,
+} from '../domain/search-attributes.js';
 import { PLATFORM_ACCOUNT_KINDS, platformAccount, type PlatformAccountKind } from '../ledger/accounts.js';
 import type { Pool } from '../ledger/db.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -154,7 +161,9 @@ export async function collectReport(options: CollectOptions): Promise<ReportData
     PAYMENT_KINDS.map(async (kind): Promise<KindOutcomes> => {
       const [total, ...perStatus] = await Promise.all([
         count(`PaymentKind = ${quote(kind)}`),
-        ...PAYMENT_STATUSES.map((status) => count(`PaymentKind = ${quote(kind)} AND PaymentStatus = ${quote(status)}`)),
+        // paymentStatusClause: a card payment without PaymentStatus counts as the status its
+        // execution status implies (AUTHORIZED open, SETTLED completed).
+        ...PAYMENT_STATUSES.map((status) => count(`PaymentKind = ${quote(kind)} AND ${paymentStatusClause(status)}`)),
       ]);
       const by_status = Object.fromEntries(PAYMENT_STATUSES.map((s, i) => [s, perStatus[i]!]));
       const known = perStatus.reduce((a, b) => a + b, 0);
@@ -172,7 +181,7 @@ export async function collectReport(options: CollectOptions): Promise<ReportData
         found.push({
           workflow_id: wf.workflowId,
           kind: sa.get(PaymentKindKey) ?? null,
-          status: sa.get(PaymentStatusKey) ?? null,
+          status: visibleStatus(sa.get(PaymentStatusKey), sa.get(PaymentKindKey), wf.status.name),
           amount_minor: sa.get(AmountMinorKey) ?? null,
           currency: sa.get(CurrencyKey) ?? null,
           started_at: wf.startTime.toISOString(),

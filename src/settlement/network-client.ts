@@ -14,11 +14,12 @@ const signedMinor = z
   .min(-AMOUNT_MINOR_MAX)
   .max(AMOUNT_MINOR_MAX);
 
-/** One message the network sent: a clearing (we owe it) or a refund (it owes us). */
+/** One message the network sent: a clearing (we owe it), a refund or a chargeback it settles in
+ * the issuer's favour (a dispute the issuer won: it owes us). */
 export const networkRecordSchema = z.strictObject({
   /** The network's id of the message: the same id is the same record, however often sent. */
   record_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, { error: 'must be 1 to 128 letters, digits, _ . : -' }),
-  kind: z.enum(['clearing', 'refund']),
+  kind: z.enum(['clearing', 'refund', 'chargeback']),
   currency: currencySchema,
   amount_minor: amountMinorSchema,
   /** When the network sent it: which cycle it settles in. */
@@ -42,6 +43,8 @@ export const networkReportSchema = z.strictObject({
   window_end: instantSchema,
   cleared_minor: z.number().int().min(0),
   refunded_minor: z.number().int().min(0),
+  /** Chargebacks won by the issuer that the network pays in this window. */
+  chargeback_minor: z.number().int().min(0),
   /** Anything else the network settles in the window (fees, its own corrections). */
   adjustment_minor: signedMinor,
   net_minor: signedMinor,
@@ -58,8 +61,12 @@ export const networkDiscrepancySchema = z.strictObject({
 export type NetworkDiscrepancy = z.infer<typeof networkDiscrepancySchema>;
 
 /** A dispute's filing with the network, by stage: the chargeback, its escalation to
- * pre-arbitration, or its withdrawal. The same dispute and stage is the same filing (idempotent). */
-export const DISPUTE_FILING_STAGES = ['chargeback', 'pre_arbitration', 'withdrawal'] as const;
+ * pre-arbitration, its withdrawal, or a lower amount (a refund covered part of it). The same
+ * dispute and stage is the same filing (idempotent); an amount change is one filing per amount. */
+export const DISPUTE_FILING_STAGES = ['chargeback', 'pre_arbitration', 'withdrawal', 'amount_change'] as const;
+/** The simulator's key of a filing: what makes two filings the same one. */
+export const disputeFilingKey = (filing: Pick<DisputeFiling, 'dispute_id' | 'stage' | 'amount_minor'>): string =>
+  filing.stage === 'amount_change' ? `${filing.dispute_id} amount_change ${filing.amount_minor}` : `${filing.dispute_id} ${filing.stage}`;
 export const disputeFilingSchema = z.strictObject({
   dispute_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/, { error: 'must be 1 to 200 letters, digits, _ . : -' }),
   stage: z.enum(DISPUTE_FILING_STAGES),

@@ -1,5 +1,6 @@
-// The card network, simulated: its own record of the clearings and refunds it sent, and the
-// settlement report it derives from them. Mounted on the settlement simulator's HTTP server:
+// The card network, simulated: its own record of the clearings and refunds it sent and of the
+// chargebacks it settles for the issuer (disputes the issuer won), and the settlement report it
+// derives from them. Mounted on the settlement simulator's HTTP server:
 //   POST /network/records        {records: [...]}  whoever plays the network says what it sent
 //   GET  /network/reports?currency=&window_start=&window_end=   the report of a window
 //   POST /network/discrepancies  {currency, window_end, delta_minor}  the report of that window is
@@ -7,12 +8,14 @@
 //   POST /network/disputes       {dispute_id, stage, ...}  files a dispute's stage: its case id (the
 //                                same filing answers the same id); a dispute whose reason is not
 //                                one the network knows, or that files the same stage with other
-//                                fields, is refused (422)
+//                                fields, is refused (422); an `amount_change` (the chargeback is
+//                                now for amount_minor) needs a chargeback filed for more
 // A record counts in a window when its `at` lies in [window_start, window_end). Reports are pure
 // functions of the records and discrepancies, so asking twice gives the same answer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeIssue } from '../domain/validation.js';
 import {
+  disputeFilingKey,
   disputeFilingSchema,
   networkDiscrepancySchema,
   networkRecordsRequestSchema,
@@ -67,12 +70,14 @@ export function createNetworkSimulator(): NetworkSimulator {
     const w = networkWindowSchema.parse({ currency, window_start, window_end });
     let cleared_minor = 0;
     let refunded_minor = 0;
+    let chargeback_minor = 0;
     let count = 0;
     // Bounded by NETWORK_RECORDS_MAX.
     for (const r of records.values()) {
       if (r.currency !== w.currency || r.at < w.window_start || r.at >= w.window_end) continue;
       if (r.kind === 'clearing') cleared_minor += r.amount_minor;
-      else refunded_minor += r.amount_minor;
+      else if (r.kind === 'refund') refunded_minor += r.amount_minor;
+      else chargeback_minor += r.amount_minor;
       count += 1;
     }
     const adjustment_minor = discrepancies.get(`${w.currency} ${w.window_end}`) ?? 0;
@@ -80,8 +85,9 @@ export function createNetworkSimulator(): NetworkSimulator {
       ...w,
       cleared_minor,
       refunded_minor,
+      chargeback_minor,
       adjustment_minor,
-      net_minor: cleared_minor - refunded_minor + adjustment_minor,
+      net_minor: cleared_minor - refunded_minor - chargeback_minor + adjustment_minor,
       records: count,
     };
   }
@@ -116,7 +122,20 @@ export function createNetworkSimulator(): NetworkSimulator {
         if (!parsed.success) return reply(400, { error: describeIssue(parsed.error) });
         const filing = parsed.data;
         if (!NETWORK_DISPUTE_REASONS.has(filing.reason)) return reply(422, { error: `reason ${filing.reason} is not a chargeback reason` });
-        const key = `${filing.dispute_id} ${filing.stage}`;
+        const key = disputeFilingKey(filing);
+        if (filing.stage === 'amount_change') {
+          const chargeback = disputeFilings.get(disputeFilingKey({ ...filing, stage: 'chargeback' }));
+          let filed_minor: unknown = null;
+          try {
+            filed_minor = chargeback === undefined ? null : (JSON.parse(chargeback) as { amount_minor?: unknown }).amount_minor;
+          } catch {
+            filed_minor = null; // not a filing this simulator stored (a test's lever)
+          }
+          if (typeof filed_minor !== 'number') return reply(422, { error: `no chargeback of ${filing.dispute_id} to change` });
+          if (filing.amount_minor >= filed_minor) {
+            return reply(422, { error: `the chargeback of ${filing.dispute_id} is for ${filed_minor}: a change lowers it` });
+          }
+        }
         const text = JSON.stringify(filing);
         const known = disputeFilings.get(key);
         if (known !== undefined && known !== text) return reply(422, { error: `${key} was filed with other fields` });

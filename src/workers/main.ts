@@ -24,7 +24,7 @@ import { createDataConverter } from '../codec/data-converter.js';
 import { loadKeyRing } from '../codec/keys.js';
 import { eventActivityDeps } from '../events/deps.js';
 import { ensureNetworkSettlementSchedule } from './network-settlement-schedule.js';
-import { AUTHORIZATION_WORKER_TUNING, PAYMENTS_WORKER_TUNING, createPaymentsWorker } from './worker.js';
+import { AUTHORIZATION_WORKER_TUNING, CARD_WORKFLOWS_PATH, PAYMENTS_WORKER_TUNING, createPaymentsWorker } from './worker.js';
 import { installTracing } from '../telemetry/tracing.js';
 import { WORKER_HISTOGRAM_BUCKETS, createWorkerMetrics } from './metrics.js';
 import { createSdkLogger } from './sdk-logger.js';
@@ -127,7 +127,14 @@ try {
   // Two workers, one process: card payments on their own queue and slots (authorization
   // first, docs/performance.md), everything else on the payments queue.
   const workers = [
-    await createPaymentsWorker({ ...common, task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE, tuning: AUTHORIZATION_WORKER_TUNING }),
+    // Only card payments start there: bundled from source, its bundle holds the card workflow
+    // alone (each new workflow evaluates its bundle's modules again: worker.ts CARD_WORKFLOWS_PATH).
+    await createPaymentsWorker({
+      ...common,
+      task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
+      tuning: AUTHORIZATION_WORKER_TUNING,
+      workflows_path: CARD_WORKFLOWS_PATH,
+    }),
     await createPaymentsWorker({ ...common, task_queue: config.TEMPORAL_TASK_QUEUE, tuning: PAYMENTS_WORKER_TUNING }),
   ];
   log.info(

@@ -8,6 +8,8 @@ import { FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
 import { WORKFLOW_TRACING_INTERCEPTORS, tracingWorkerOptions, untraced, type Tracing } from '../telemetry/tracing.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** The card payment workflow alone (src/workflows/card-index.ts): the authorizations worker's. */
+export const CARD_WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/card-index.ts', import.meta.url));
 
 export interface PaymentsWorkerOptions {
   connection: NativeConnection;
@@ -16,6 +18,8 @@ export interface PaymentsWorkerOptions {
   deps: ActivityDeps;
   /** A prebuilt bundle (tests build one per run); else the worker bundles the source itself. */
   workflow_bundle_path?: string | undefined;
+  /** The entry it bundles from source (no prebuilt bundle): default WORKFLOWS_PATH, every workflow. */
+  workflows_path?: string | undefined;
   shutdown_grace_ms: number;
   /** Encrypts payloads and failures (src/codec/data-converter.ts); clients must use the same. */
   data_converter: DataConverter;
@@ -92,7 +96,7 @@ function withActivityLogging(options: Pick<WorkerOptions, 'interceptors' | 'sink
 export async function createPaymentsWorker(options: PaymentsWorkerOptions): Promise<Worker> {
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = options.workflow_bundle_path
     ? { workflowBundle: { codePath: options.workflow_bundle_path } }
-    : { workflowsPath: WORKFLOWS_PATH };
+    : { workflowsPath: options.workflows_path ?? WORKFLOWS_PATH };
   // Bundling from source: the workflow tracing interceptors go in the bundle, as bundleWorkflows does.
   const workflowModules = options.workflow_bundle_path ? [] : [WORKFLOW_TRACING_INTERCEPTORS];
   return Worker.create({

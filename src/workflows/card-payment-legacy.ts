@@ -1,6 +1,8 @@
 // The card payment workflow as it ran before the lifecycle became a pure decider
 // (patched('card-decider'), src/workflows/card-payment.ts): kept unchanged so that payments started
-// before it replay and finish as they began. Delete it with the patch (test/histories/README.md).
+// before it replay and finish as they began, but for one addition behind
+// patched('legacy-card-events'): the changes such a payment makes now write their events (issue 16).
+// Delete it with the patch (test/histories/README.md).
 //
 // A card purchase, from the network's first message to the last refund: authorization (a hold,
 // decided synchronously through update-with-start), increments, reversals, clearings (several,
@@ -40,7 +42,8 @@ import {
   type CardWorkflowOptions,
 } from '../domain/card.js';
 import { formatMinor } from '../domain/money.js';
-import { PATCH_CARD_COALESCED_ATTRIBUTES, type PaymentState } from '../domain/payment.js';
+import type { PaymentEventType } from '../domain/events.js';
+import { PATCH_CARD_COALESCED_ATTRIBUTES, PATCH_LEGACY_CARD_EVENTS, type PaymentState } from '../domain/payment.js';
 import { AmountMinorKey, CompanyIdKey } from '../domain/search-attributes.js';
 import { parseOrFail } from '../domain/validation.js';
 import { opsRefused, parseOpsAction, validateResolveAttention, withCurrentDetails } from './details.js';
@@ -64,6 +67,14 @@ const DECIDE_OPTIONS: LocalActivityOptions = {
   retry: { initialInterval: '50 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds' },
 };
 const decide = proxyLocalActivities<Activities>(DECIDE_OPTIONS);
+
+/** A change's event (issue 16), written by a local activity: no round trip through the task
+ * queue, retried until written (the change happened). */
+const RECORD_OPTIONS: LocalActivityOptions = {
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+};
+const record = proxyLocalActivities<Activities>(RECORD_OPTIONS);
 
 /** Lifecycle steps: money the network has already moved, so retried until they succeed. */
 const STEP_OPTIONS: ActivityOptions = {
@@ -117,6 +128,17 @@ export async function legacyCardPaymentWorkflow(
   );
   const { transition, note, markNeedsAttention, setAttribute, waitFor } = recorder;
   const money = (amount_minor: number) => formatMinor(amount_minor, payment.currency);
+  /** Answers `value` once the event of the change just made is written (issue 16). Payments still
+   * running this code get events for the changes they make from now on: a change replayed from
+   * before patched('legacy-card-events') wrote none and writes none (no command, nothing awaited:
+   * those histories replay unchanged). A card the issuer does not know belongs to no company: no
+   * event, as in the current workflow. */
+  const emitted = <T>(type: PaymentEventType | null, change_key: string, value: T): T | Promise<T> => {
+    if (type === null || !state.company_id || !patched(PATCH_LEGACY_CARD_EVENTS)) return value;
+    return record.appendLegacyPaymentEvent
+      .executeWithOptions({ ...RECORD_OPTIONS, summary: `event ${type}` }, [{ type, change_key, payment: { ...state, timeline: [] } }])
+      .then(() => value);
+  };
   const DAY_MS = 24 * 60 * 60 * 1000;
   const after = (ms: number) => new Date(Date.now() + ms).toISOString().slice(0, 16).replace('T', ' ');
   waitFor(`the network's first message (authorization, clearing or refund) within ${options.first_event_wait_ms} ms`);
@@ -178,6 +200,7 @@ export async function legacyCardPaymentWorkflow(
   setHandler(standInAdviceSignal, (advice) => {
     if (results.has('stand_in_advice')) return;
     void once('stand_in_advice', async () => {
+      let change: PaymentEventType | null = null;
       if (advice.stand_in === 'approve') {
         if (state.decision && !state.decision.approved) {
           markNeedsAttention('stand_in_approved_advice', 'the network approved by stand-in a payment we declined');
@@ -192,6 +215,7 @@ export async function legacyCardPaymentWorkflow(
         state.decision = { approved: false, reason: 'late_decision', stand_in: true };
         state.decline_reason = 'late_decision';
         transition('DECLINED', 'stand_in_declined', 'advice: the authorization did not reach the payment in time');
+        change = 'payment.declined';
       } else if (state.decision.approved && !state.decision.stand_in && state.status === 'AUTHORIZED' && state.posted_minor === 0) {
         // Approved in time by our clock, but the answer reached the network after its deadline.
         advisedDecline = true;
@@ -206,8 +230,9 @@ export async function legacyCardPaymentWorkflow(
         state.decision = { approved: false, reason: 'late_decision', stand_in: true };
         state.decline_reason = 'late_decision';
         transition('DECLINED', 'stand_in_declined', 'advice: our approval reached the network after its deadline');
+        change = 'payment.declined';
       }
-      return state;
+      return emitted(change, 'stand_in_advice', state);
     });
   });
 
@@ -282,7 +307,11 @@ export async function legacyCardPaymentWorkflow(
           transition('AUTHORIZED', 'stand_in_approved', result.approved ? 'late approval' : `we would have declined: ${result.reason}`);
           markNeedsAttention('stand_in_approved', placed.overlimit ? 'held on the over-limit receivable' : 'held on the credit line');
         }
-        return { ...state.decision, held_minor: state.held_minor, card_id: payment.card_id };
+        return emitted(state.decision.approved ? 'payment.authorized' : 'payment.declined', 'authorization', {
+          ...state.decision,
+          held_minor: state.held_minor,
+          card_id: payment.card_id,
+        });
       });
     },
     {
@@ -319,7 +348,7 @@ export async function legacyCardPaymentWorkflow(
           setHold(result.hold);
           state.authorized_minor += inc.amount_minor;
           transition('AUTHORIZED', 'increment_approved', `+${inc.amount_minor}`);
-          return { approved: true, stand_in: false, held_minor: state.held_minor };
+          return emitted('payment.updated', `increment:${inc.event_id}`, { approved: true, stand_in: false, held_minor: state.held_minor });
         }
         note('increment_declined', result.reason);
         return { approved: false, ...(result.reason ? { reason: result.reason } : {}), stand_in: false, held_minor: state.held_minor };
@@ -353,7 +382,7 @@ export async function legacyCardPaymentWorkflow(
         setHold(left);
         if (left) transition(state.status, 'hold_partly_reversed', `-${released}`);
         else transition(settledStatus() ?? 'REVERSED', 'hold_reversed', `-${released}`);
-        return state;
+        return emitted(state.status === 'REVERSED' ? 'payment.reversed' : 'payment.updated', `reversal:${rev.event_id}`, state);
       });
     },
     {
@@ -391,7 +420,7 @@ export async function legacyCardPaymentWorkflow(
           markNeedsAttention('clearing_over_tolerance', `cleared ${state.posted_minor} against ${state.authorized_minor} authorized`);
         }
         if (overlimit_minor > 0) markNeedsAttention('charged_over_limit', `${overlimit_minor} booked on the over-limit receivable`);
-        return state;
+        return emitted(left ? 'payment.posted' : 'payment.settled', `clearing:${clr.event_id}`, state);
       });
     },
     {
@@ -417,7 +446,7 @@ export async function legacyCardPaymentWorkflow(
         state.refunded_minor += ref.amount_minor;
         if (state.posted_minor === 0) note('refund_unlinked', 'no clearing on this payment to refund');
         transition(hold ? state.status : (settledStatus() ?? state.status), 'refunded', String(ref.amount_minor));
-        return state;
+        return emitted('payment.refunded', `refund:${ref.event_id}`, state);
       });
     },
     {
@@ -451,7 +480,7 @@ export async function legacyCardPaymentWorkflow(
         );
         setHold(left);
         recorder.ops('voidHold', by, `${money(released)} released`, settledStatus() ?? 'EXPIRED');
-        return state;
+        return emitted(state.status === 'EXPIRED' ? 'payment.expired' : 'payment.updated', 'ops:void_hold', state);
       }).finally(() => recorder.flush());
     },
     {
@@ -503,6 +532,7 @@ export async function legacyCardPaymentWorkflow(
         ]);
         setHold(left);
         transition(settledStatus() ?? 'EXPIRED', 'hold_expired', `${expired} released after ${expiry_ms} ms`);
+        return emitted(state.status === 'EXPIRED' ? 'payment.expired' : 'payment.updated', 'expiry', undefined);
       });
       recorder.flush();
     }

@@ -21,6 +21,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import {
   CARD_HISTORY_EVENTS_CONTINUE_AT,
+  CARD_WORKFLOW_VERSION,
   DEFAULT_CARD_OPTIONS,
   authorizationSchema,
   cardPaymentSchema,
@@ -123,7 +124,14 @@ export async function cardPaymentWorkflow(
   options: CardWorkflowOptions = DEFAULT_CARD_OPTIONS,
   carried?: CardCarried,
 ): Promise<PaymentState> {
-  if (!patched(PATCH_CARD_DECIDER)) return legacyCardPaymentWorkflow(input, options);
+  // A versioned run (started by this code's card client) says so in its arguments: no patch
+  // marker, no TemporalChangeVersion upsert. An unversioned one decides as it always did.
+  const version = options.version;
+  if (version !== undefined && !(Number.isSafeInteger(version) && version >= 1 && version <= CARD_WORKFLOW_VERSION)) {
+    // A newer client than this worker: fail the task (retried) until a worker that knows it takes it.
+    throw new Error(`card workflow version ${version} is newer than this worker's ${CARD_WORKFLOW_VERSION}`);
+  }
+  if (version === undefined && !patched(PATCH_CARD_DECIDER)) return legacyCardPaymentWorkflow(input, options);
   const payment = parseOrFail(cardPaymentSchema, input, 'card payment');
   for (const [name, value] of Object.entries(options)) {
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
@@ -153,7 +161,14 @@ export async function cardPaymentWorkflow(
   };
   setHandler(getPaymentQuery, () => view);
   setHandler(cardLifecycleQuery, () => ({ lifecycle, view }));
-  const recorder = withCurrentDetails(createPaymentRecorder(view, { coalesce_attributes: true }), view);
+  // Versioned runs write only what the visibility record does not already tell (payment-state.ts
+  // implied_status); a SETTLED status waits for the run's own flush where it waits or closes
+  // (`visible`, below): closing, SETTLED is implied.
+  const recorder = withCurrentDetails(
+    createPaymentRecorder(view, { coalesce_attributes: true, implied_status: version !== undefined }),
+    view,
+  );
+  const visible = (execution: 'RUNNING' | 'COMPLETED') => recorder.flush(execution);
   const money = (amount_minor: number) => formatMinor(amount_minor, payment.currency);
   const queue = createSerialQueue(MESSAGES_QUEUED_MAX);
   let received = carried ? 1 : 0;
@@ -395,6 +410,7 @@ export async function cardPaymentWorkflow(
   const shouldContinue = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= continueAt;
   const carry = async (): Promise<never> => {
     await condition(() => queue.idle && allHandlersFinished());
+    visible('RUNNING'); // the next run is open
     return continueAsNew<typeof cardPaymentWorkflow>(payment, options, { lifecycle, view });
   };
 
@@ -408,6 +424,7 @@ export async function cardPaymentWorkflow(
       recorder.waitFor(null);
       recorder.transition('DECLINED', 'no_first_message', `nothing arrived within ${options.first_event_wait_ms} ms`);
       recorder.flush();
+      visible('COMPLETED');
       return view;
     }
   }
@@ -428,6 +445,7 @@ export async function cardPaymentWorkflow(
         recorder.waitFor(
           `the merchant's clearing, a reversal or an increment; what is still held is released at ${new Date(armed_for).toISOString()} (expiry)`,
         );
+        visible('RUNNING');
         const moved = await condition(() => !lifecycle.hold || lifecycle.expires_at_ms !== armed_for || shouldContinue(), wait_ms, {
           summary: `hold expiry (MCC ${payment.merchant.mcc})`,
         });
@@ -444,6 +462,7 @@ export async function cardPaymentWorkflow(
         recorder.waitFor(
           `people: the payment needs attention (resolveAttention closes it), until ${new Date(attention_until_ms).toISOString()}`,
         );
+        visible('RUNNING');
         const moved = await condition(() => !lifecycle.needs_attention || lifecycle.hold !== null || shouldContinue(), wait_ms, {
           summary: 'stay open until the attention flag is resolved',
         });
@@ -454,6 +473,7 @@ export async function cardPaymentWorkflow(
     const wait_ms = linger_until_ms - Date.now();
     if (wait_ms > 0) {
       recorder.waitFor(`late clearings and refunds until ${new Date(linger_until_ms).toISOString()}; then the payment closes`);
+      visible('RUNNING');
       const moved = await condition(() => lifecycle.hold !== null || shouldContinue(), wait_ms, {
         summary: `stay open ${options.linger_ms} ms for late clearings and refunds`,
       });
@@ -464,5 +484,6 @@ export async function cardPaymentWorkflow(
   }
   recorder.waitFor(null);
   recorder.flush();
+  visible('COMPLETED');
   return view;
 }

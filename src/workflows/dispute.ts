@@ -322,7 +322,7 @@ export async function disputeWorkflow(input: DisputeStart, options: DisputeWorkf
   async function reconcileRefunds(): Promise<void> {
     if (state.status !== 'FILED' && state.status !== 'PRE_ARBITRATION') return;
     const { covered_minor } = await steps.reconcileDisputeRefunds.executeWithOptions(step('reconcile refunds of the payment'), [
-      { dispute: d, open_minor: state.open_minor },
+      { dispute: d, open_minor: state.open_minor, event_context: eventContext() },
     ]);
     if (covered_minor === 0) return;
     const decision = decide(state, { kind: 'refund_overlap', covered_minor });

@@ -1,5 +1,5 @@
 // Daily net settlement with the card network (DESIGN.md section 5). Per currency: net the cycle's
-// cleared postings on network payable, fetch the network's report of the same window, wire what
+// cleared postings on network payable (less the chargebacks won in the window), fetch the network's report of the same window, wire what
 // the network reported from network payable to the settlement bank, and reconcile. A report that
 // disagrees with our net raises attention (NeedsAttention, and the query shows the difference);
 // nothing is rolled back: the wire moves what the network actually settles, and network payable
@@ -54,12 +54,13 @@ export function renderNetworkSettlementDetails(state: NetworkSettlementState, wa
   if (state.cycles.length > 0) {
     lines.push(
       '',
-      '| currency | window | net (ledger) | reported | wired | difference | status |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
+      '| currency | window | won chargebacks | net (ledger) | reported | wired | difference | status |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const { currency, cycle, error } of state.cycles) {
       lines.push(
-        `| ${currency} | ${cycle ? `${cycle.window_start} .. ${cycle.window_end}` : '—'} | ${m(cycle?.net_minor, currency)} | ` +
+        `| ${currency} | ${cycle ? `${cycle.window_start} .. ${cycle.window_end}` : '—'} | ${m(cycle?.chargebacks_minor, currency)} | ` +
+          `${m(cycle?.net_minor, currency)} | ` +
           `${m(cycle?.reported_minor, currency)} | ${m(cycle?.wired_minor, currency)} | ${m(cycle?.difference_minor, currency)} | ` +
           `${error ? `failed: ${error}` : (cycle?.status ?? 'not opened')} |`,
       );
@@ -165,7 +166,9 @@ export async function networkSettlementWorkflow(input: NetworkSettlementInput = 
       );
       note(
         'cycle_opened',
-        `${currency} ${entry.cycle.window_start} .. ${entry.cycle.window_end}: net ${formatMinor(entry.cycle.net_minor, currency)}`,
+        `${currency} ${entry.cycle.window_start} .. ${entry.cycle.window_end}: net ${formatMinor(entry.cycle.net_minor, currency)}` +
+          // Cycles recorded before the network settled chargebacks have none (old histories).
+          (entry.cycle.chargebacks_minor ? ` after ${formatMinor(entry.cycle.chargebacks_minor, currency)} of won chargebacks` : ''),
       );
       waitFor(`${currency}: the card network's report of the window`);
       entry.cycle = await watched(steps.fetchNetworkReport.executeWithOptions(step(`${currency}: fetch the network's report`), [key]));

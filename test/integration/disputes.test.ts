@@ -13,7 +13,7 @@ import { platformAccount } from '../../src/ledger/accounts.js';
 import { creditLineAccountId } from '../../src/ledger/ids.js';
 import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
-import { createDisputeActivities } from '../../src/activities/dispute.js';
+import { createDisputeActivities, type DisputeActivities } from '../../src/activities/dispute.js';
 import { initialDisputeState } from '../../src/domain/dispute-lifecycle.js';
 import { createEventStore, type StoredEvent } from '../../src/events/store.js';
 import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
@@ -76,6 +76,41 @@ const finished = async (dispute_id: string) => {
   await api.h.client.workflow.getHandle(disputeWorkflowId(dispute_id)).result();
   return getDispute(api.h.client, dispute_id);
 };
+
+/** The dispute activities as a worker runs them: a test calls a step again, as Temporal retries
+ * one whose answer a worker lost. */
+async function withSteps(run: (steps: DisputeActivities) => Promise<void>): Promise<void> {
+  const postings = createTransferBatcher(api.h.ledger, DEFAULT_BATCHER_OPTIONS);
+  try {
+    await run(
+      createDisputeActivities({
+        postings,
+        ledger: api.h.ledger,
+        network: createHttpCardNetwork(api.h.simulator.url),
+        events: createEventStore(api.h.pool),
+      }),
+    );
+  } finally {
+    await postings.close();
+  }
+}
+
+/** What the workflow of `view` was started with (this file's company, in USD). */
+const startOf = (view: DisputeView) => ({
+  payment_id: view.payment_id,
+  idempotency_key: view.dispute_id.split(':dispute:')[1]!,
+  reason: view.reason,
+  amount_minor: view.amount_minor,
+  evidence: view.evidence,
+  dispute_id: view.dispute_id,
+  company_id: company,
+  account_id: companyLine(),
+  currency: 'USD' as const,
+});
+
+/** The dispute's filings at the network (the simulator's keys), sorted. */
+const filingsOf = (dispute_id: string) =>
+  [...api.h.simulator.network.disputeFilings.keys()].filter((k) => k.startsWith(`${dispute_id} `)).sort();
 
 /** Runs a dispute's workflow directly, past the API's own checks: its final view. */
 const disputeDirect = (payment_id: string, key: string, amount_minor: number, options: DisputeWorkflowOptions = SLOW) =>
@@ -175,25 +210,8 @@ describe('dispute outcomes', () => {
       ['dispute.won', 'WON'],
     ]);
     // The two steps again, as Temporal retries them after a worker lost their answers.
-    const postings = createTransferBatcher(api.h.ledger, DEFAULT_BATCHER_OPTIONS);
-    try {
-      const steps = createDisputeActivities({
-        postings,
-        ledger: api.h.ledger,
-        network: createHttpCardNetwork(api.h.simulator.url),
-        events: createEventStore(api.h.pool),
-      });
-      const d = {
-        payment_id,
-        idempotency_key: dispute.dispute_id.split(':dispute:')[1]!,
-        reason: won.reason,
-        amount_minor: 1_200,
-        evidence: won.evidence,
-        dispute_id: won.dispute_id,
-        company_id: company,
-        account_id: companyLine(),
-        currency: 'USD' as const,
-      };
+    await withSteps(async (steps) => {
+      const d = startOf(won);
       const state = initialDisputeState(won.reason, 1_200);
       const view = { ...won, status: 'OPENING' as const, credited_minor: 0, won_minor: 0, timeline: [] };
       assert.deepEqual(await steps.openDispute({ ...d, event_context: { view, state } }), { booked: true });
@@ -207,9 +225,7 @@ describe('dispute outcomes', () => {
           outcome: { type: 'won', won_minor: 1_200, detail: 'retried' },
         },
       });
-    } finally {
-      await postings.close();
-    }
+    });
     const again = await createEventStore(api.h.pool).listEvents({ company_ids: [company], object_id: dispute.dispute_id }, { limit: 100 });
     assert.deepEqual(
       again.events.map((e) => [e.event_id, e.object]),
@@ -346,6 +362,8 @@ describe('refunds and disputes', () => {
     await api.payments.Refund({ transaction: tx, event_id: 'refund-1', amount_minor: '300' });
     const reduced = await until(dispute.dispute_id, (d) => d.open_minor === 700);
     assert.deepEqual([reduced.status, reduced.credited_minor, reduced.reversed_minor], ['FILED', 700, 100]);
+    // The network is told: the chargeback is for 7.00 now (it would settle 8.00 otherwise).
+    assert.deepEqual(filingsOf(dispute.dispute_id), [`${dispute.dispute_id} amount_change 700`, `${dispute.dispute_id} chargeback`]);
     // The company got 1000 back in all (300 refund + 700 credit), never more than it paid.
     assert.equal(await available(companyLine()), line_before + 300n + 700n);
     await api.payments.Refund({ transaction: tx, event_id: 'refund-2', amount_minor: '700' });
@@ -355,11 +373,54 @@ describe('refunds and disputes', () => {
       ['WITHDRAWN', 0, 0, 800],
     );
     assert.equal(await available(companyLine()), line_before + 1_000n);
-    // A reduction is no event of its own; the refund that covers the rest withdraws the dispute.
-    await assertDisputeEvents(dispute.dispute_id, [
+    // Covered in full: withdrawn at the network, no amount change to 0.
+    assert.deepEqual(filingsOf(dispute.dispute_id), [
+      `${dispute.dispute_id} amount_change 700`,
+      `${dispute.dispute_id} chargeback`,
+      `${dispute.dispute_id} withdrawal`,
+    ]);
+    // The reduction is a change the company sees; the refund that covers the rest withdraws it.
+    const events = await assertDisputeEvents(dispute.dispute_id, [
       ['dispute.opened', 'OPENING'],
+      ['dispute.reduced', 'FILED'],
       ['dispute.withdrawn', 'WITHDRAWN'],
     ]);
+    assert.deepEqual([events[1]!.object.openMinor, events[1]!.object.reversedMinor], ['700', '100']);
+  });
+
+  test('a reconciliation retried after its reductions were booked answers the same, and files the new amount once', async () => {
+    const { payment_id, tx } = await clearedPurchase(1_000);
+    const { dispute } = await open(payment_id, 800);
+    await api.payments.Refund({ transaction: tx, event_id: 'refund-1', amount_minor: '300' });
+    const reduced = await until(dispute.dispute_id, (d) => d.open_minor === 700);
+    const filed = filingsOf(dispute.dispute_id);
+    // The step again with the input it had (800 open), as Temporal retries it when a worker lost
+    // its answer: the ledger already has the reduction, and the answer must still say 100.
+    await withSteps(async (steps) => {
+      const d = startOf(reduced);
+      assert.deepEqual(await steps.reconcileDisputeRefunds({ dispute: d, open_minor: 800 }), { covered_minor: 100 });
+      assert.deepEqual(await steps.reconcileDisputeRefunds({ dispute: d, open_minor: 700 }), { covered_minor: 0 });
+      await assert.rejects(
+        steps.reconcileDisputeRefunds({ dispute: d, open_minor: 600 }),
+        /the ledger has 700 of dispute .* open, the workflow 600/,
+      );
+    });
+    assert.deepEqual(filingsOf(dispute.dispute_id), filed, 'the same filings, none twice');
+    // The network takes an amount change only below the chargeback it has.
+    const network = createHttpCardNetwork(api.h.simulator.url);
+    const filing = {
+      dispute_id: reduced.dispute_id,
+      stage: 'amount_change' as const,
+      payment_id,
+      reason: reduced.reason,
+      currency: 'USD' as const,
+      amount_minor: 800,
+    };
+    await assert.rejects(network.fileDispute({ ...filing, amount_minor: 800 }), /is for 800: a change lowers it/);
+    await assert.rejects(network.fileDispute({ ...filing, dispute_id: `${filing.dispute_id}-x`, amount_minor: 1 }), /no chargeback/);
+    await api.disputes.WithdrawDispute({ dispute_id: dispute.dispute_id, reason: 'test over' });
+    const withdrawn = await finished(dispute.dispute_id);
+    assert.deepEqual([withdrawn.credited_minor, withdrawn.reversed_minor], [0, 800]);
   });
 
   test('refund and dispute at the same time never give back more than was posted', async () => {

@@ -3,7 +3,12 @@
 // A real Temporal server runs the workflows, a real Postgres holds the ledger and the events.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from '../../src/codec/data-converter.js';
+import { REPO_ROOT } from '../../src/config.js';
 import { createCardActivities } from '../../src/activities/card.js';
 import {
   authorizeCardPayment,
@@ -15,13 +20,16 @@ import {
 import { getPayment, startPayout } from '../../src/api/payments.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../../src/domain/card.js';
 import { initialCardState, type CardState } from '../../src/domain/card-lifecycle.js';
-import type { PayoutRequest } from '../../src/domain/payment.js';
+import { paymentWorkflowId, type PayoutRequest } from '../../src/domain/payment.js';
 import { paymentObject } from '../../src/events/payment-event.js';
 import { createEventStore, eventId, type EventStore, type StoredEvent } from '../../src/events/store.js';
 import { openCreditLine } from '../../src/ledger/accounts.js';
 import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { REJECTED_ACCOUNT_PREFIX } from '../../src/settlement/simulator.js';
+import { authorizeUpdate, clearUpdate, getPaymentQuery, refundUpdate } from '../../src/workflows/messages.js';
+import { testDataConverter } from '../support/codec.js';
+import { testEnv } from '../support/env.js';
 import { startPaymentsHarness, type PaymentsHarness } from '../support/payments.js';
 
 let h: PaymentsHarness;
@@ -43,10 +51,10 @@ const FAST: CardWorkflowOptions = { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 }
 const opts = (workflow: CardWorkflowOptions = FAST) => ({ task_queue: h.task_queue, workflow });
 const inTime = (amount_minor: number) => ({ amount_minor, deadline_at_ms: Date.now() + 10_000, stand_in: 'decline' as const });
 
-async function cardholder(limit_minor: number, rules: { blocked_mccs?: string[] } = {}) {
+async function cardholder(limit_minor: number, rules: { blocked_mccs?: string[] } = {}, harness: PaymentsHarness = h) {
   const company_id = `co-${randomUUID().slice(0, 8)}`;
-  const account_id = await openCreditLine(h.ledger, { company_id, currency: 'USD', limit_minor, grant_key: 'initial' });
-  const card = await h.cards.issue({
+  const account_id = await openCreditLine(harness.ledger, { company_id, currency: 'USD', limit_minor, grant_key: 'initial' });
+  const card = await harness.cards.issue({
     card_id: `card-${randomUUID().slice(0, 8)}`,
     company_id,
     currency: 'USD',
@@ -264,5 +272,73 @@ describe('the event store refuses bad events and writes nothing', () => {
   }
   test('a page token this server did not hand out', async () => {
     await assert.rejects(events.listEvents({ company_ids: ['co-bad-input'] }, { after: 'nope', limit: 10 }), /page_token/);
+  });
+});
+
+describe('payments no company sees, and payments on the legacy workflow', () => {
+  test('a card the issuer does not know belongs to no company: its payment writes no event', async () => {
+    // Declined (card_not_found), then force-posted by the network anyway (booked on the over-limit
+    // receivable): real changes, but no company's customer made them, so no company is told.
+    const p = purchase(`card-unknown-${randomUUID().slice(0, 8)}`);
+    assert.equal((await authorizeCardPayment(h.client, p, inTime(700), opts())).approved, false);
+    await clearCardPayment(h.client, p, { event_id: 'clr-1', amount_minor: 700 }, opts());
+    const state = await getPayment(h.client, p.payment_id);
+    assert.deepEqual([state.status, state.posted_minor, state.company_id], ['SETTLED', 700, undefined]);
+    const { rows } = await h.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM events.events WHERE object_id = $1', [p.payment_id]);
+    assert.equal(rows[0]!.n, 0);
+  });
+
+  test('a payment still running the legacy workflow writes an event for each change it makes now', async () => {
+    // Payments started before patched('card-decider') run src/workflows/card-payment-legacy.ts for
+    // up to 150 days; a worker of today runs their new messages. Here one starts on that code.
+    const bundlePath = path.join(testEnv.scratchDir, `legacy-workflows-${randomUUID().slice(0, 8)}.js`);
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: path.join(REPO_ROOT, 'test', 'support', 'legacy-workflows.ts'),
+      failureConverterPath: FAILURE_CONVERTER_PATH,
+      logger: undefined,
+    });
+    writeFileSync(bundlePath, code);
+    const legacy = await startPaymentsHarness('events-legacy', {
+      endpoints: { databaseUrl: testEnv.databaseUrl, temporalAddress: testEnv.temporalAddress, workflowBundlePath: bundlePath },
+    });
+    try {
+      const { company_id, card_id } = await cardholder(100_000, {}, legacy);
+      const p = purchase(card_id);
+      const handle = await legacy.client.workflow.start('legacyCardPaymentWorkflow', {
+        workflowId: paymentWorkflowId(p.payment_id),
+        taskQueue: legacy.task_queue,
+        args: [p, FAST],
+      });
+      const decision = await handle.executeUpdate(authorizeUpdate, { args: [inTime(2_500)] });
+      assert.equal(decision.approved, true);
+      await handle.executeUpdate(clearUpdate, { args: [{ event_id: 'clr-1', amount_minor: 2_500 }] });
+      await handle.executeUpdate(refundUpdate, { args: [{ event_id: 'rfd-1', amount_minor: 1_000 }] });
+      const store = createEventStore(legacy.pool);
+      const written = (await store.listEvents({ company_ids: [company_id], object_id: p.payment_id }, { limit: 100 })).events;
+      assert.deepEqual(
+        written.map((e) => [e.type, e.event_id, e.object.status]),
+        [
+          ['payment.authorized', eventId('payment', p.payment_id, 'legacy:authorization'), 'AUTHORIZED'],
+          ['payment.settled', eventId('payment', p.payment_id, 'legacy:clearing:clr-1'), 'SETTLED'],
+          ['payment.refunded', eventId('payment', p.payment_id, 'legacy:refund:rfd-1'), 'SETTLED'],
+        ],
+      );
+      // Each the payment as GetPayment returns it after that change.
+      assert.deepEqual(written.at(-1)!.object, paymentObject(await handle.query(getPaymentQuery)));
+      assert.equal(written[1]!.object.postedMinor, '2500');
+      assert.equal(written[2]!.object.refundedMinor, '1000');
+      // The same messages again write nothing (a repeated message runs nothing).
+      await handle.executeUpdate(refundUpdate, { args: [{ event_id: 'rfd-1', amount_minor: 1_000 }] });
+      assert.equal((await store.listEvents({ company_ids: [company_id], object_id: p.payment_id }, { limit: 100 })).events.length, 3);
+      await handle.terminate('test over');
+      // Its history, patch markers and event steps included, replays on the same code.
+      await Worker.runReplayHistory(
+        { workflowBundle: { codePath: bundlePath }, dataConverter: testDataConverter() },
+        await handle.fetchHistory(),
+        handle.workflowId,
+      );
+    } finally {
+      await legacy.close();
+    }
   });
 });

@@ -17,7 +17,11 @@ import { TransferCode } from '../../src/domain/ledger.js';
 import type { Currency } from '../../src/domain/money.js';
 import { DAY_MS, type NetworkSettlementInput, type NetworkSettlementState } from '../../src/domain/network-settlement.js';
 import { NeedsAttentionKey } from '../../src/domain/search-attributes.js';
-import { networkWireTransferId } from '../../src/activities/network-settlement.js';
+import { networkChargebackTransferId, networkWireTransferId } from '../../src/activities/network-settlement.js';
+import { openDispute } from '../../src/api/disputes.js';
+import { getPayment } from '../../src/api/payments.js';
+import { disputeWorkflowId } from '../../src/domain/dispute.js';
+import { networkResponseUpdate } from '../../src/workflows/dispute-messages.js';
 import { openCreditLine, platformAccount } from '../../src/ledger/accounts.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { createHttpCardNetwork, type CardNetwork } from '../../src/settlement/network-client.js';
@@ -107,7 +111,7 @@ async function settled(input: NetworkSettlementInput): Promise<NetworkSettlement
   return (await settle(input)).result();
 }
 
-async function posted(kind: 'network_payable' | 'settlement_bank', currency: Currency) {
+async function posted(kind: 'network_payable' | 'settlement_bank' | 'chargeback_receivable', currency: Currency) {
   const b = await h.ledger.getBalance(platformAccount(kind, currency));
   assert.ok(b, `${kind} ${currency} exists`);
   return { debits_posted: Number(b.debits_posted), credits_posted: Number(b.credits_posted) };
@@ -220,6 +224,99 @@ describe('a cycle', () => {
     const [wire] = await h.ledger.getTransfers([cycle.wire_transfer_id!]);
     assert.equal(wire?.debit_account_id, platformAccount('settlement_bank', 'SGD'));
     assert.deepEqual(await posted('network_payable', 'SGD'), { debits_posted: 1_800, credits_posted: 1_800 });
+  });
+});
+
+describe('won chargebacks', () => {
+  // SGD's chain goes on after 'a refund-heavy cycle' (every currency has its test; AUD is the
+  // schedule's, on the daily grid): balances are compared with what that test left.
+  test('the network pays a won dispute in the cycle of the win, once: receivable and payable close', async () => {
+    const c = await cardholder('SGD');
+    const p = await purchase(c, 3_000);
+    const first = await cycleEnd();
+    assert.equal((await settled({ cycle_end: first, currencies: ['SGD'] })).status, 'MATCHED');
+    const before = {
+      payable: await posted('network_payable', 'SGD'),
+      bank: await posted('settlement_bank', 'SGD'),
+      receivable: await posted('chargeback_receivable', 'SGD'),
+    };
+    const delta = (now: { debits_posted: number; credits_posted: number }, was: { debits_posted: number; credits_posted: number }) => ({
+      debits_posted: now.debits_posted - was.debits_posted,
+      credits_posted: now.credits_posted - was.credits_posted,
+    });
+    await new Promise((r) => setTimeout(r, 10));
+
+    // The company disputes 12.00 of it; the merchant accepts: won, the network owes it.
+    const { dispute } = await openDispute(
+      h.client,
+      h.ledger,
+      await getPayment(h.client, p.payment_id),
+      { payment_id: p.payment_id, idempotency_key: 'won', reason: 'not_received', amount_minor: 1_200, evidence: 'never came' },
+      { task_queue: h.task_queue, workflow: { representment_window_ms: 3_600_000, arbitration_window_ms: 3_600_000 } },
+    );
+    const disputeHandle = h.client.workflow.getHandle(disputeWorkflowId(dispute.dispute_id));
+    await disputeHandle.executeUpdate(networkResponseUpdate, { args: [{ response: 'merchant_accepted' }] });
+    assert.equal((await disputeHandle.result()).status, 'WON');
+    const won = (await h.ledger.getPaymentTransfers(p.payment_id)).find((t) => t.code === TransferCode.dispute_won);
+    assert.ok(won?.created_at, 'the win is booked');
+    assert.deepEqual(delta(await posted('chargeback_receivable', 'SGD'), before.receivable), { debits_posted: 1_200, credits_posted: 0 });
+    // The network settles the chargeback in the window of the win; a purchase in the same window.
+    await network.record([
+      {
+        record_id: `${dispute.dispute_id}:won`,
+        kind: 'chargeback',
+        currency: 'SGD',
+        amount_minor: 1_200,
+        at: won.created_at.toISOString(),
+      },
+    ]);
+    await purchase(c, 500);
+    const second = await cycleEnd();
+
+    const state = await settled({ cycle_end: second, currencies: ['SGD'] });
+    assert.equal(state.status, 'MATCHED');
+    const cycle = state.cycles[0]!.cycle!;
+    assert.deepEqual(
+      [cycle.cleared_minor, cycle.refunded_minor, cycle.chargebacks_minor, cycle.net_minor, cycle.transfers, cycle.reported_minor],
+      [500, 0, 1_200, -700, 2, -700],
+      'the net is the clearings less the won chargeback: the network pays us 7.00',
+    );
+    assert.ok(state.timeline.some((e) => e.event === 'cycle_opened' && e.detail?.includes('after 12.00 SGD of won chargebacks')));
+    const [settlement] = await h.ledger.getTransfers([networkChargebackTransferId({ cycle_id: state.cycle_id, currency: 'SGD' })]);
+    assert.deepEqual(
+      [settlement?.amount_minor, settlement?.debit_account_id, settlement?.credit_account_id, settlement?.code],
+      [
+        1_200,
+        platformAccount('network_payable', 'SGD'),
+        platformAccount('chargeback_receivable', 'SGD'),
+        TransferCode.network_chargeback_settlement,
+      ],
+    );
+    // The receivable is settled, and network payable closes: 5.00 cleared and 7.00 wired to us on
+    // its credit side, the chargeback's 12.00 on its debit side.
+    const settledBalances = async () => ({
+      payable: delta(await posted('network_payable', 'SGD'), before.payable),
+      bank: delta(await posted('settlement_bank', 'SGD'), before.bank),
+      receivable: delta(await posted('chargeback_receivable', 'SGD'), before.receivable),
+    });
+    assert.deepEqual(await settledBalances(), {
+      payable: { debits_posted: 1_200, credits_posted: 1_200 },
+      bank: { debits_posted: 700, credits_posted: 0 },
+      receivable: { debits_posted: 1_200, credits_posted: 1_200 },
+    });
+
+    // Exactly once: the same cycle again writes nothing, the next one does not count the win again.
+    const balances = await settledBalances();
+    assert.deepEqual((await settled({ cycle_end: second, currencies: ['SGD'] })).cycles, state.cycles);
+    await new Promise((r) => setTimeout(r, 10));
+    const third = await settled({ cycle_end: await cycleEnd(), currencies: ['SGD'] });
+    assert.deepEqual([third.status, third.cycles[0]!.cycle!.chargebacks_minor, third.cycles[0]!.cycle!.net_minor], ['MATCHED', 0, 0]);
+    const { rows } = await h.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM ledger.transfers WHERE currency = $1 AND code = $2',
+      ['SGD', TransferCode.network_chargeback_settlement],
+    );
+    assert.equal(rows[0]!.n, 1);
+    assert.deepEqual(await settledBalances(), balances);
   });
 });
 

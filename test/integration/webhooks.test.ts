@@ -1,6 +1,6 @@
 // Webhooks (issue 16 points 5 and 6) through the public API: endpoints created, listed and deleted
 // with tenancy and bad input refused; events delivered signed (Standard Webhooks, verified here by
-// the receiver), in order per payment; an endpoint that fails and then recovers gets everything; one
+// the receiver), in order per payment, from the endpoint's creation on; an endpoint that fails and then recovers gets everything; one
 // that keeps failing is disabled and flagged. A real Temporal server runs the delivery workflows.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -192,6 +192,26 @@ describe('delivery', () => {
     assert.equal(JSON.parse(settledOnly.events[0].object_json).postedMinor, '2000');
     // Another company reads none of them.
     assert.equal((await api.events.ListEvents({}, { key: otherKey })).events.length, 0);
+  });
+
+  test('a new endpoint gets only the events committed after its creation; ListEvents has the older ones', async () => {
+    const earlier = await purchase(500);
+    const { r, received, refused } = await receiver();
+    const { secret } = await createEndpoint(r.url);
+    r.setSecret(secret);
+    const later = await purchase(600);
+    const of = (payment_id: string) => received.filter((e) => e.body.data.object.paymentId === payment_id).map((e) => e.body.type);
+    await until("the later payment's 2 deliveries", () => of(later).length >= 2);
+    // Delivery is in commit order: an older event handed to this endpoint would have come first.
+    assert.deepEqual(of(earlier), [], 'no event from before the endpoint existed');
+    assert.deepEqual(of(later), ['payment.authorized', 'payment.settled']);
+    assert.deepEqual(refused, []);
+    // The documented backfill: the older events, with the ids a receiver deduplicates by.
+    const backfill = await api.events.ListEvents({ object_id: earlier });
+    assert.deepEqual(
+      backfill.events.map((e: { type: string }) => e.type),
+      ['payment.authorized', 'payment.settled'],
+    );
   });
 
   test('an endpoint that fails, then recovers, gets every event, in order, after retries', async () => {

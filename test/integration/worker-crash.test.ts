@@ -75,6 +75,18 @@ async function startWorker(name: string): Promise<ChildProcess> {
   return child;
 }
 
+/** A company's EUR credit line of 10,000.00 and a card on it. */
+async function companyWithCard(company_id: string, card_prefix: string) {
+  const account_id = await openCreditLine(ledger, { company_id, currency: 'EUR', limit_minor: 1_000_000, grant_key: 'test' });
+  const card = await createCardStore(pool).issue({
+    card_id: `${card_prefix}-${randomUUID().slice(0, 8)}`,
+    company_id,
+    currency: 'EUR',
+    account_id,
+  });
+  return { account_id, card };
+}
+
 async function until(what: string, check: () => boolean | Promise<boolean>, timeout_ms = 30_000): Promise<void> {
   const deadline = Date.now() + timeout_ms;
   while (!(await check())) {
@@ -84,13 +96,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 }
 
 test('kill -9 of the worker mid-payment: a new worker finishes every payment exactly once', async () => {
-  const account_id = await openCreditLine(ledger, { company_id: 'crash-co', currency: 'EUR', limit_minor: 1_000_000, grant_key: 'test' });
-  const card = await createCardStore(pool).issue({
-    card_id: `crash-card-${randomUUID().slice(0, 8)}`,
-    company_id: 'crash-co',
-    currency: 'EUR',
-    account_id,
-  });
+  const { account_id, card } = await companyWithCard('crash-co', 'crash-card');
 
   const first = await startWorker('first');
   // The card payment: authorized by the first worker (which proves it is polling), with an expiry
@@ -166,13 +172,7 @@ async function pollsAuthorizations(child: ChildProcess): Promise<boolean> {
 test('kill -9 of the worker that has a card payment cached: another worker answers its next authorization in time', async () => {
   // The payment's later workflow tasks go to the sticky queue of the worker that has it cached.
   // The SDK's default moves them to the shared queue only after 10 s; the network waits 2 s.
-  const account_id = await openCreditLine(ledger, { company_id: 'sticky-co', currency: 'EUR', limit_minor: 1_000_000, grant_key: 'test' });
-  const card = await createCardStore(pool).issue({
-    card_id: `sticky-card-${randomUUID().slice(0, 8)}`,
-    company_id: 'sticky-co',
-    currency: 'EUR',
-    account_id,
-  });
+  const { card } = await companyWithCard('sticky-co', 'sticky-card');
   const first = await startWorker('sticky-first');
   const purchase = {
     payment_id: `sticky-${randomUUID()}`,

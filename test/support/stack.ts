@@ -98,6 +98,7 @@ export const SERVER_PASS_FILES = [
   'test/integration/payout-callbacks.test.ts',
   'test/integration/payout-attention.test.ts',
   'test/integration/network-settlement.test.ts',
+  'test/integration/disputes.test.ts',
   'test/integration/api.test.ts',
   'test/integration/ops-actions.test.ts',
   'test/integration/worker-crash.test.ts',

@@ -16,6 +16,16 @@ const LIMITS: AdmissionLimits = {
   retry_after_ms: 200,
 };
 
+/** A bound that adapts between 2 and 40, from 10, steering under 500 ms. */
+const ADAPTIVE: AdmissionLimits = {
+  ...LIMITS,
+  in_flight_max: 40,
+  in_flight_min: 2,
+  in_flight_initial: 10,
+  authorization_latency_target_ms: 500,
+  authorization_engine_ms: 100,
+};
+
 const admitted = (a: Admission) => {
   assert.ok(a.admitted, JSON.stringify(a));
   return a;
@@ -104,14 +114,7 @@ test('limits are checked', () => {
 });
 
 test('the bound adapts: it shrinks when answers are slower than the target, grows back when they are fast', () => {
-  const control = createAdmissionControl({
-    ...LIMITS,
-    in_flight_max: 40,
-    in_flight_min: 2,
-    in_flight_initial: 10,
-    authorization_latency_target_ms: 500,
-    authorization_engine_ms: 100,
-  });
+  const control = createAdmissionControl(ADAPTIVE);
   assert.equal(control.bound, 10);
   let now = 1_000_000;
   control.observeAuthorization(1_500, now);
@@ -149,14 +152,7 @@ test('other calls steer the bound too: it grows back when no authorization arriv
   // A chaos run's drain: authorizations had shrunk the bound to its floor, then stopped coming;
   // steered by them alone, the bound stayed there and clearings and payouts were refused for ten
   // minutes on an idle engine.
-  const control = createAdmissionControl({
-    ...LIMITS,
-    in_flight_max: 40,
-    in_flight_min: 2,
-    in_flight_initial: 10,
-    authorization_latency_target_ms: 500,
-    authorization_reserve_percent: 50,
-  });
+  const control = createAdmissionControl({ ...ADAPTIVE, authorization_reserve_percent: 50 });
   let now = 1_000_000;
   for (let i = 0; i < 5; i += 1) control.observeAuthorization(1_500, (now += 500));
   assert.equal(control.bound, 2);

@@ -70,9 +70,20 @@ describe('dispute events', () => {
     assert.deepEqual([lost?.type, lost?.view.reversed_minor, lost?.view.credited_minor], ['dispute.lost', 500, 0]);
   });
 
+  test('a refund that leaves part of the dispute open is dispute.reduced, keyed by the amount left', () => {
+    const change = disputeChange({ view: viewOf(filed), state: filed }, events(filed, { kind: 'refund_overlap', covered_minor: 100 }));
+    assert.deepEqual(
+      [change?.type, change?.change_key, change?.view.status, change?.view.open_minor, change?.view.reversed_minor],
+      ['dispute.reduced', 'reduced:400', 'FILED', 400, 100],
+    );
+    const after = events(filed, { kind: 'refund_overlap', covered_minor: 100 }).reduce(evolve, filed);
+    const again = disputeChange({ view: viewOf(after), state: after }, events(after, { kind: 'refund_overlap', covered_minor: 150 }));
+    assert.equal(again?.change_key, 'reduced:250', 'a second reduction is a change of its own');
+  });
+
   test('a change the company does not see is no event', () => {
     assert.equal(disputeChange({ view: viewOf(opened), state: opened }, events(opened, { kind: 'chargeback_filed', case_id: 'c' })), null);
-    assert.equal(disputeChange({ view: viewOf(filed), state: filed }, events(filed, { kind: 'refund_overlap', covered_minor: 100 })), null);
+
     assert.equal(disputeChange({ view: viewOf(filed), state: filed }, []), null);
   });
 

@@ -12,12 +12,18 @@ const EventType = proto.temporal.api.enums.v1.EventType;
 const recorded = (name: string) =>
   (JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'histories', name), 'utf8')) as { events: HistoryEventLike[] }).events;
 
-test('a cleared card purchase: start, 2 updates, 2 local activities, 1 timer, 2 billed upserts = 8 actions', () => {
+test('a cleared card purchase: start, 2 updates, 2 local activities, 1 timer, no upsert = 6 actions', () => {
   const w = engineWorkOf(recorded('card-cleared.json'));
   assert.deepEqual(
     [w.workflow_tasks, w.activity_tasks, w.local_activities, w.timers_started, w.updates, w.upserts, w.change_version_upserts],
-    [2, 0, 2, 1, 2, 2, 1],
+    [2, 0, 2, 1, 2, 0, 0],
   );
+  assert.equal(w.temporal_actions, 6);
+});
+
+test("the same purchase before card workflow version 1: 2 billed upserts and the patch marker's unbilled one = 8 actions", () => {
+  const w = engineWorkOf(recorded('v4/card-cleared.json'));
+  assert.deepEqual([w.upserts, w.change_version_upserts, w.patch_markers], [2, 1, 1]);
   assert.equal(w.temporal_actions, 8);
 });
 

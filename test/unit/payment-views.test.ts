@@ -16,7 +16,14 @@ describe('payment views', () => {
     const finished = PAYMENT_VIEWS.find((v) => v.name === 'Finished payments')!;
     assert.match(finished.query, /PaymentStatus IN \('DECLINED', 'SETTLED', 'COMPENSATED', 'EXPIRED', 'REVERSED', 'REFUNDED'\)/);
     const open = PAYMENT_VIEWS.find((v) => v.name === 'Payments in progress')!;
-    assert.equal(open.query, finished.query.replace('PaymentStatus IN', 'PaymentStatus NOT IN'));
+    assert.equal(
+      open.query,
+      finished.query
+        .replace('PaymentStatus IN', 'PaymentStatus NOT IN')
+        .replace("ExecutionStatus = 'Completed'", "ExecutionStatus = 'Running'"),
+    );
+    // A card payment without PaymentStatus (IMPLIED_CARD_STATUS): finished once Completed, in progress while Running.
+    assert.match(finished.query, /OR \(PaymentKind = 'card' AND PaymentStatus IS NULL AND ExecutionStatus = 'Completed'\)\)$/);
   });
 
   test("a company's views add its filter to each query and name it", () => {
