@@ -33,21 +33,27 @@ async function accounts(n: number, flags: number) {
   return ids;
 }
 
+/** n credit lines granted 1,000 each, and a hot account (no flags) to spend them into. */
+async function grantedLines(n: number) {
+  const [issuer] = await accounts(1, 0);
+  const [hot] = await accounts(1, 0);
+  const lines = await accounts(n, AccountFlags.debits_must_not_exceed_credits);
+  await ledger.createTransfers(
+    lines.map((c) => ({
+      id: randomUUID(),
+      debit_account_id: issuer!,
+      credit_account_id: c,
+      amount_minor: 1_000,
+      currency: 'USD',
+      code: 1,
+    })),
+  );
+  return { hot: hot!, lines };
+}
+
 describe('group commit', () => {
   test('many concurrent callers on one hot account: batches form, counters are exact, limits hold', async () => {
-    const [issuer] = await accounts(1, 0);
-    const [hot] = await accounts(1, 0);
-    const customers = await accounts(50, AccountFlags.debits_must_not_exceed_credits);
-    await ledger.createTransfers(
-      customers.map((c) => ({
-        id: randomUUID(),
-        debit_account_id: issuer!,
-        credit_account_id: c,
-        amount_minor: 1_000,
-        currency: 'USD',
-        code: 1,
-      })),
-    );
+    const { hot, lines: customers } = await grantedLines(50);
     const batcher = createTransferBatcher(ledger, {
       batch_size_max: 100,
       batch_wait_ms_max: 0,
@@ -58,7 +64,7 @@ describe('group commit', () => {
     const attempts = customers.flatMap((c) => Array.from({ length: 30 }, () => c));
     const outcomes = await Promise.all(
       attempts.map((c) =>
-        batcher.submit([{ id: randomUUID(), debit_account_id: c, credit_account_id: hot!, amount_minor: 40, currency: 'USD', code: 2 }]),
+        batcher.submit([{ id: randomUUID(), debit_account_id: c, credit_account_id: hot, amount_minor: 40, currency: 'USD', code: 2 }]),
       ),
     );
     const created = outcomes.filter(([o]) => o!.result === 'created').length;
@@ -66,7 +72,7 @@ describe('group commit', () => {
     assert.equal(outcomes.filter(([o]) => o!.result === 'exceeds_credits').length, 50 * 5);
     const stats = batcher.stats();
     assert.ok(stats.batches < attempts.length / 5, `requests were coalesced: ${stats.batches} batches for ${attempts.length} transfers`);
-    const [hotAccount] = await ledger.getAccounts([hot!]);
+    const [hotAccount] = await ledger.getAccounts([hot]);
     assert.equal(hotAccount!.credits_posted, BigInt(50 * 25 * 40));
     for (const a of await ledger.getAccounts(customers)) assert.equal(a.debits_posted, 1_000n);
     await batcher.close();
@@ -77,19 +83,7 @@ describe('group commit', () => {
     // the database. The batches share credit lines (row locks, taken in id order, serialize them)
     // and every request is submitted twice at once (the same id racing in two batches: the id
     // registry and the locks make one of them `exists`).
-    const [issuer] = await accounts(1, 0);
-    const [hot] = await accounts(1, 0);
-    const lines = await accounts(8, AccountFlags.debits_must_not_exceed_credits);
-    await ledger.createTransfers(
-      lines.map((c) => ({
-        id: randomUUID(),
-        debit_account_id: issuer!,
-        credit_account_id: c,
-        amount_minor: 1_000,
-        currency: 'USD',
-        code: 1,
-      })),
-    );
+    const { hot, lines } = await grantedLines(8);
     const batcher = createTransferBatcher(ledger, {
       batch_size_max: 16,
       batch_wait_ms_max: 0,
@@ -112,7 +106,7 @@ describe('group commit', () => {
       Array.from({ length: 30 }, () => ({
         id: randomUUID(),
         debit_account_id: line,
-        credit_account_id: hot!,
+        credit_account_id: hot,
         amount_minor: 40,
         currency: 'USD' as const,
         code: 100,
@@ -148,7 +142,7 @@ describe('group commit', () => {
       assert.equal(a.debits_pending, 0n, 'every hold resolved');
       assert.ok(a.debits_posted <= a.credits_posted, 'within the limit');
     }
-    const [hotAccount] = await ledger.getAccounts([hot!]);
+    const [hotAccount] = await ledger.getAccounts([hot]);
     assert.equal(hotAccount!.credits_posted, BigInt(posts * 30));
     assert.equal(hotAccount!.credits_pending, 0n);
   });
