@@ -230,6 +230,25 @@ test('authorization first: card payments start on their own task queue, and are 
   assert.ok(report.ok, JSON.stringify(report.violations));
 });
 
+/** A second API process on the same platform (a fresh admission, as after a restart), with the
+ * card store given. */
+function freshApiServer(cards: typeof api.h.cards) {
+  return startApiServer(
+    {
+      client: api.h.client,
+      ledger: api.h.ledger,
+      cards,
+      statements: createStatementStore(api.h.pool),
+      keys: api.keys,
+      task_queue: api.h.task_queue,
+      payout_options: { settlement_attention_after_ms: 3_600_000 },
+      log: pino({ level: 'silent' }),
+      admission: createAdmissionControl({ ...admission.limits }),
+    },
+    { host: '127.0.0.1', port: 0 },
+  );
+}
+
 test("the network's retry of an authorization the payment approved, answered the stand-in decline at another API process's door, releases the hold", async () => {
   // The first delivery is decided by the payment (approved, held); its answer never reached the
   // network (the API process died), which retries. The retry lands on a fresh API process whose
@@ -240,20 +259,7 @@ test("the network's retry of an authorization the payment approved, answered the
   // twice the recent answer time left (a loaded machine's 2 s would be answered at the door).
   const first = await api.payments.Authorize({ transaction: p, amount_minor: '1200' }, { deadline_ms: 10_000 });
   assert.deepEqual([first.decision.approved, first.decision.held_minor], [true, '1200']);
-  const fresh = await startApiServer(
-    {
-      client: api.h.client,
-      ledger: api.h.ledger,
-      cards: api.h.cards,
-      statements: createStatementStore(api.h.pool),
-      keys: api.keys,
-      task_queue: api.h.task_queue,
-      payout_options: { settlement_attention_after_ms: 3_600_000 },
-      log: pino({ level: 'silent' }),
-      admission: createAdmissionControl({ ...admission.limits }),
-    },
-    { host: '127.0.0.1', port: 0 },
-  );
+  const fresh = await freshApiServer(api.h.cards);
   const clients = grpcClients(fresh.port, api.key);
   try {
     const retry = await clients.payments.Authorize({ transaction: p, amount_minor: '1200' }, { deadline_ms: ENGINE_MS - 50 });
@@ -284,20 +290,7 @@ test('a card read that cannot answer by the deadline (slow or refused database) 
   // Before, a hung read ran the caller out of time (DEADLINE_EXCEEDED), and a busy pool's refusal
   // was an error instead of an answer.
   for (const get of [() => new Promise<never>(() => undefined), () => Promise.reject(new DatabaseBusyError('every connection is busy'))]) {
-    const fresh = await startApiServer(
-      {
-        client: api.h.client,
-        ledger: api.h.ledger,
-        cards: { ...api.h.cards, get },
-        statements: createStatementStore(api.h.pool),
-        keys: api.keys,
-        task_queue: api.h.task_queue,
-        payout_options: { settlement_attention_after_ms: 3_600_000 },
-        log: pino({ level: 'silent' }),
-        admission: createAdmissionControl({ ...admission.limits }),
-      },
-      { host: '127.0.0.1', port: 0 },
-    );
+    const fresh = await freshApiServer({ ...api.h.cards, get });
     const clients = grpcClients(fresh.port, api.key);
     try {
       const p = txn();
