@@ -22,9 +22,10 @@
 // starts at `in_flight_initial`, grows by one per bound's worth of calls answered within
 // `authorization_latency_target_ms`, and halves (at most once per target interval)
 // when one is slower. Every admitted call steers it, not only authorizations: a bound steered by
-// authorizations alone stayed at its floor once they stopped coming (a chaos run's drain: one
-// call in flight, 53,000 clearings and payouts refused as "saturated" over ten minutes, the
-// payments finishing at 1.5 a second on an idle engine). In-flight work is rate times latency: a fixed bound sized for a quiet
+// authorizations alone stayed at its floor once they stopped coming, and through a chaos run's
+// drain clearings and payouts were refused as "saturated" for minutes, with one call in flight
+// on an idle engine (docs/reliability.md, run 1 of seed 1204). In-flight work is rate times
+// latency: a fixed bound sized for a quiet
 // machine admits seconds of queue on a busy one, and that queue is what misses deadlines and
 // lingers after the burst. And what "the engine needs" is measured: an authorization is admitted
 // only with at least max(authorization_engine_ms, twice the recent answer time, capped at the
