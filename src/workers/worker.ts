@@ -52,8 +52,9 @@ export type WorkerTuning = Pick<
  * A payment's later tasks (an increment, a clearing, the stand-in advice) go to the sticky queue
  * of the worker that has it cached; when that worker has crashed, the server moves the task to
  * the shared queue only after `stickyQueueScheduleToStartTimeout`. The SDK's 10 s is five times
- * the network's deadline: a chaos run that killed a worker every 10 s answered most such
- * authorizations late. 1 s leaves another worker the other second to replay and answer.
+ * the network's deadline: with it, test/integration/worker-crash.test.ts's increment after a
+ * SIGKILL was answered late, by the stand-in. 1 s leaves another worker the other second to
+ * replay and answer.
  */
 export const AUTHORIZATION_WORKER_TUNING: WorkerTuning = {
   maxConcurrentWorkflowTaskExecutions: 40,
