@@ -145,7 +145,7 @@ const envSchema = z.object({
    * the adaptive bound on calls one API process has in flight into Temporal: its ceiling, floor
    * and start. */
   API_TEMPORAL_IN_FLIGHT_MAX: z.coerce.number().int().min(1).max(10_000).default(64),
-  API_TEMPORAL_IN_FLIGHT_MIN: z.coerce.number().int().min(1).max(10_000).default(2),
+  API_TEMPORAL_IN_FLIGHT_MIN: z.coerce.number().int().min(1).max(10_000).default(8),
   API_TEMPORAL_IN_FLIGHT_INITIAL: z.coerce.number().int().min(1).max(10_000).default(8),
   /** Authorization answer time the bound steers under (it shrinks when answers are slower). */
   API_AUTHORIZATION_LATENCY_TARGET_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
