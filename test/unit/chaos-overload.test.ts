@@ -6,6 +6,7 @@ import type { PaymentRecord } from '../../src/chaos/driver.js';
 import {
   OVERLOAD_DRAIN_S_MAX,
   OVERLOAD_ON_FROM_PAYMENTS,
+  lastPaymentChangeAtMs,
   overloadEnabled,
   overloadRatePerS,
   overloadReport,
@@ -50,7 +51,13 @@ test('the report counts the overload phase only: in deadline = answered at the f
     record(undefined, 1), // the plan's
     record('probe', 3),
   ];
-  const { report, problems } = overloadReport(records, { rate_per_s: 9, seconds: 60, engine_rejections: 0, drain_s: 30.4 });
+  const { report, problems } = overloadReport(records, {
+    rate_per_s: 9,
+    seconds: 60,
+    engine_rejections: 0,
+    drain_s: 30.4,
+    final_read_s: 12.6,
+  });
   assert.deepEqual(report, {
     rate_per_s: 9,
     seconds: 60,
@@ -60,13 +67,30 @@ test('the report counts the overload phase only: in deadline = answered at the f
     engine_rejections: 0,
     drain_s: 30,
     drain_s_max: OVERLOAD_DRAIN_S_MAX,
+    final_read_s: 13,
   });
   assert.deepEqual(problems, []);
 });
 
 test('the engine refusing work, or a drain past the bound, is a problem of the run', () => {
-  const { problems } = overloadReport([], { rate_per_s: 9, seconds: 60, engine_rejections: 3, drain_s: OVERLOAD_DRAIN_S_MAX + 1 });
+  const { problems } = overloadReport([], {
+    rate_per_s: 9,
+    seconds: 60,
+    engine_rejections: 3,
+    drain_s: OVERLOAD_DRAIN_S_MAX + 1,
+    final_read_s: 0,
+  });
   assert.equal(problems.length, 2);
   assert.match(problems[0]!, /engine's own limits refused work 3 times/);
-  assert.match(problems[1]!, /finished 121 s after its last send/);
+  assert.match(problems[1]!, /last changed 121 s after its last send/);
+});
+
+test("the drain ends at the newest timeline entry of any payment the checker read, not at the checker's read", () => {
+  const at = (iso: string[]) =>
+    ({ ...record(undefined, 1), state: { timeline: iso.map((a) => ({ at: a, event: 'e', detail: '' })) } }) as PaymentRecord;
+  assert.equal(lastPaymentChangeAtMs([]), null);
+  assert.equal(lastPaymentChangeAtMs([record(undefined, 1)]), null, 'a payment never read has no timeline');
+  const records = [at(['2026-12-02T10:00:00.000Z', '2026-12-02T10:00:05.250Z']), at(['2026-12-02T10:00:03.000Z']), record(undefined, null)];
+  assert.equal(lastPaymentChangeAtMs(records), Date.parse('2026-12-02T10:00:05.250Z'));
+  assert.throws(() => lastPaymentChangeAtMs([at(['yesterday'])]), /not a time: yesterday/);
 });
