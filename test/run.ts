@@ -6,7 +6,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../src/config.js';
 import { generateKeyEntry } from '../src/codec/keys.js';
 import { generateWebhookSecret } from '../src/settlement/webhook-signature.js';
-import { bundleWorkflows } from '../src/workers/worker.js';
+import { CARD_WORKFLOWS_PATH, WORKFLOWS_PATH, bundleWorkflows } from '../src/workers/worker.js';
 import { runTestFile, type FileResult } from './support/file-runner.js';
 import { SERVER_PASS_FILES, startTestStack, testTemporalMode, type TestStack } from './support/stack.js';
 
@@ -47,10 +47,17 @@ try {
   mkdirSync(scratch, { recursive: true });
 
   const started = Date.now();
-  const [ready, bundle] = await Promise.all([startTestStack(scratch, log), bundleWorkflows()]);
+  const [ready, bundle, cardBundle] = await Promise.all([
+    startTestStack(scratch, log),
+    bundleWorkflows(WORKFLOWS_PATH),
+    bundleWorkflows(CARD_WORKFLOWS_PATH),
+  ]);
   stack = ready;
   const bundlePath = path.join(scratch, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle);
+  // The worker processes' authorizations worker runs the card workflow's bundle, as in production.
+  const cardBundlePath = path.join(scratch, 'card-workflow-bundle.js');
+  writeFileSync(cardBundlePath, cardBundle);
   log(`Postgres, Temporal (${stack.temporalMode}, ${stack.temporalAddress}) and the workflow bundle ready in ${Date.now() - started} ms`);
 
   const env = {
@@ -59,6 +66,7 @@ try {
     TEST_TEMPORAL_ADDRESS: stack.temporalAddress,
     ...(stack.executable.type === 'existing-path' ? { TEST_TEMPORAL_CLI_PATH: stack.executable.path } : {}),
     WORKFLOW_BUNDLE_PATH: bundlePath,
+    CARD_WORKFLOW_BUNDLE_PATH: cardBundlePath,
     TEST_SCRATCH_DIR: scratch,
     // Payload encryption keys for this run only (test/support/codec.ts), never a committed one.
     PAYLOAD_CODEC_KEYS: generateKeyEntry(`test-${process.pid}`),

@@ -29,7 +29,7 @@ import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
 import { waitForWorker } from '../stack/search-attributes.js';
 import { resolveTemporalCli, type TemporalExecutable } from '../stack/temporal-cli.js';
 import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
-import { bundleWorkflows } from '../workers/worker.js';
+import { CARD_WORKFLOWS_PATH, WORKFLOWS_PATH, bundleWorkflows } from '../workers/worker.js';
 import type { DatabaseCrashMode, GatewayFaultRates } from './schedule.js';
 
 export const TASK_QUEUE = 'payments';
@@ -128,10 +128,17 @@ export class ChaosStack {
     };
     log(`starting Postgres (127.0.0.1:${pgPort}), Temporal (127.0.0.1:${temporalPort}, SQLite) and bundling the workflows in ${scratch}`);
     const bundlePath = path.join(scratch, 'workflow-bundle.js');
-    const [postgres, temporal, bundle] = await Promise.all([this.startPostgres(), this.startTemporal(), bundleWorkflows()]);
+    const cardBundlePath = path.join(scratch, 'card-workflow-bundle.js');
+    const [postgres, temporal, bundle, cardBundle] = await Promise.all([
+      this.startPostgres(),
+      this.startTemporal(),
+      bundleWorkflows(WORKFLOWS_PATH),
+      bundleWorkflows(CARD_WORKFLOWS_PATH),
+    ]);
     this.postgres = postgres;
     this.temporal = temporal;
     writeFileSync(bundlePath, bundle);
+    writeFileSync(cardBundlePath, cardBundle);
     this.databaseUrl = postgres.url;
     this.temporalAddress = temporal.address;
     await migrate(this.databaseUrl);
@@ -186,6 +193,7 @@ export class ChaosStack {
         SETTLEMENT_CALLBACK_PORT: String(this.ports.callbacks[i]),
         WORKER_METRICS_PORT: String(this.ports.metrics[i]),
         WORKFLOW_BUNDLE_PATH: bundlePath,
+        CARD_WORKFLOW_BUNDLE_PATH: cardBundlePath,
         WORKER_SHUTDOWN_GRACE_MS: '2000',
       },
       proc: null,

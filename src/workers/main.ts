@@ -120,22 +120,29 @@ try {
       // Events and webhooks (issue 16): endpoint secrets are sealed with the payload keys.
       ...eventActivityDeps(pool, keyRing, config.WEBHOOK_TIMEOUT_MS),
     },
-    workflow_bundle_path: process.env.WORKFLOW_BUNDLE_PATH,
     data_converter: dataConverter,
     shutdown_grace_ms: config.WORKER_SHUTDOWN_GRACE_MS,
   };
   // Two workers, one process: card payments on their own queue and slots (authorization
   // first, docs/performance.md), everything else on the payments queue.
   const workers = [
-    // Only card payments start there: bundled from source, its bundle holds the card workflow
-    // alone (each new workflow evaluates its bundle's modules again: worker.ts CARD_WORKFLOWS_PATH).
+    // Only card payments start there: its bundle holds the card workflow alone (each new workflow
+    // evaluates its bundle's modules again: worker.ts CARD_WORKFLOWS_PATH). Prebuilt bundles
+    // (the chaos run's and the tests' launchers build them once) spare a restarted worker the
+    // seconds of CPU of bundling from source.
     await createPaymentsWorker({
       ...common,
       task_queue: config.TEMPORAL_AUTHORIZATION_TASK_QUEUE,
       tuning: AUTHORIZATION_WORKER_TUNING,
+      workflow_bundle_path: process.env.CARD_WORKFLOW_BUNDLE_PATH,
       workflows_path: CARD_WORKFLOWS_PATH,
     }),
-    await createPaymentsWorker({ ...common, task_queue: config.TEMPORAL_TASK_QUEUE, tuning: PAYMENTS_WORKER_TUNING }),
+    await createPaymentsWorker({
+      ...common,
+      task_queue: config.TEMPORAL_TASK_QUEUE,
+      tuning: PAYMENTS_WORKER_TUNING,
+      workflow_bundle_path: process.env.WORKFLOW_BUNDLE_PATH,
+    }),
   ];
   log.info(
     { task_queues: [config.TEMPORAL_AUTHORIZATION_TASK_QUEUE, config.TEMPORAL_TASK_QUEUE], temporal: temporalAddress },

@@ -114,11 +114,13 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
   });
 }
 
-/** Bundles the workflow code once, so several workers (or test files) can share it. The bundle
- * includes the failure converter that moves failure messages into (encrypted) payloads. */
-export async function bundleWorkflows(): Promise<string> {
+/** Bundles the workflow code once, so several workers (or test files) can share it: every
+ * workflow (WORKFLOWS_PATH), or the card payment's alone (CARD_WORKFLOWS_PATH, the authorizations
+ * worker's). The bundle includes the failure converter that moves failure messages into
+ * (encrypted) payloads. */
+export async function bundleWorkflows(workflows_path: string = WORKFLOWS_PATH): Promise<string> {
   const { code } = await bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
+    workflowsPath: workflows_path,
     failureConverterPath: FAILURE_CONVERTER_PATH,
     // Harmless without a tracer: they only add trace headers and export spans through a sink.
     workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],

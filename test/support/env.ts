@@ -21,6 +21,10 @@ export const testEnv = {
   get workflowBundlePath() {
     return required('WORKFLOW_BUNDLE_PATH');
   },
+  /** The card payment workflow's bundle alone (the authorizations worker's). */
+  get cardWorkflowBundlePath() {
+    return required('CARD_WORKFLOW_BUNDLE_PATH');
+  },
   /** Removed by the harness after a green run, kept for its logs after a red one. */
   get scratchDir() {
     return required('TEST_SCRATCH_DIR');

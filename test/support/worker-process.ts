@@ -35,6 +35,7 @@ export function startWorkerProcess(options: WorkerProcessOptions): ChildProcess 
       TEMPORAL_AUTHORIZATION_TASK_QUEUE: options.authorization_task_queue ?? `${options.task_queue}-authorizations`,
       SETTLEMENT_GATEWAY_URL: options.settlement_gateway_url,
       WORKFLOW_BUNDLE_PATH: testEnv.workflowBundlePath,
+      CARD_WORKFLOW_BUNDLE_PATH: testEnv.cardWorkflowBundlePath,
       ...(options.ports
         ? { WORKER_METRICS_PORT: String(options.ports.metrics), SETTLEMENT_CALLBACK_PORT: String(options.ports.settlement_callback) }
         : {}),
