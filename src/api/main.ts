@@ -20,6 +20,7 @@ import { connectApiTemporal } from './temporal-connection.js';
 import { createAdmissionControl } from './admission.js';
 import { createApiMetrics, serveMetrics } from './rpc/metrics.js';
 import { startApiServer } from './rpc/server.js';
+import { createStandInAdviceStore } from './stand-in-advices.js';
 
 const log = createLogger('api');
 const config = loadConfig();
@@ -78,6 +79,7 @@ const server = await startApiServer(
     admission,
     // Webhook endpoint secrets are sealed with the payload keys (src/events/secret-box.ts).
     events: { events: createEventStore(pool), endpoints: createEndpointStore(pool, keyRing) },
+    stand_in_advices: createStandInAdviceStore(pool),
   },
   { host: config.API_HOST, port: config.API_PORT },
 );

@@ -3,6 +3,7 @@
 // answer UNAVAILABLE (never INTERNAL) within their deadline, write nothing, and the same request
 // against the healthy server, with the same ids, then succeeds once.
 import { createStatementStore } from '../../src/ledger/statements.js';
+import { createStandInAdviceStore } from '../../src/api/stand-in-advices.js';
 import { apiTemporalConnectionOptions } from '../../src/api/temporal-connection.js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -80,6 +81,7 @@ test('the database down: UNAVAILABLE within the deadline, then the same ids succ
       client: api.h.client,
       ledger: createLedger(deadPool),
       cards: createCardStore(deadPool),
+      stand_in_advices: createStandInAdviceStore(deadPool),
       statements: createStatementStore(deadPool),
       keys: api.keys,
     },
@@ -122,6 +124,7 @@ test('the database down: UNAVAILABLE within the deadline, then the same ids succ
       cards: api.h.cards,
       statements: createStatementStore(api.h.pool),
       keys: createApiKeyStore(deadPool),
+      stand_in_advices: createStandInAdviceStore(api.h.pool),
     },
     { host: '127.0.0.1', port: 0 },
   );
@@ -152,7 +155,15 @@ test('Temporal down: UNAVAILABLE (or the stand-in for an authorization) within t
   closers.push(() => connection.close());
   const client = new Client({ connection, namespace: 'default' });
   const server = await startApiServer(
-    { ...deps(), client, ledger: api.h.ledger, cards: api.h.cards, statements: createStatementStore(api.h.pool), keys: api.keys },
+    {
+      ...deps(),
+      client,
+      ledger: api.h.ledger,
+      cards: api.h.cards,
+      statements: createStatementStore(api.h.pool),
+      keys: api.keys,
+      stand_in_advices: createStandInAdviceStore(api.h.pool),
+    },
     { host: '127.0.0.1', port: 0 },
   );
   closers.push(() => server.close());

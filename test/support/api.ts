@@ -2,6 +2,7 @@
 // independent gRPC client for it: @grpc/grpc-js with the .proto files loaded at run time, so the
 // tests do not share the server's generated code or its Connect stack.
 import { createStatementStore } from '../../src/ledger/statements.js';
+import { createStandInAdviceStore } from '../../src/api/stand-in-advices.js';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -137,6 +138,7 @@ export async function startApiHarness(label: string, options: ApiHarnessOptions)
       cards: h.cards,
       statements: createStatementStore(h.pool),
       keys,
+      stand_in_advices: createStandInAdviceStore(h.pool),
       task_queue: h.task_queue,
       payout_options: { settlement_attention_after_ms: 3_600_000 },
       card_options: options.card_options ?? { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 },

@@ -35,7 +35,6 @@ import {
 import { describeIssue } from '../../domain/validation.js';
 import { creditLineAccountId } from '../../ledger/ids.js';
 import {
-  adviseStartedPayment,
   answerRepeatedAuthorization,
   authorizeCardPayment,
   CardEventRefusedError,
@@ -56,7 +55,7 @@ import { invalidArgument, notFound } from './errors.js';
 import type { Logger } from 'pino';
 import type { AdmissionControl, Refusal } from '../admission.js';
 import { createDecidedAuthorizations, type DecidedAuthorizations } from '../decided-authorizations.js';
-import { createDoorAdvice, DOOR_ADVICE_DEFAULT } from '../door-advice.js';
+import type { DoorAdvice } from '../door-advice.js';
 
 /** Deadline of an authorization whose caller set none (Stripe Issuing's is 2 s). */
 export const AUTHORIZATION_DEADLINE_MS_DEFAULT = 2_000;
@@ -87,6 +86,8 @@ export interface PaymentServiceDeps {
   log?: Logger | undefined;
   /** Decisions that answer repeated authorizations (src/api/decided-authorizations.ts); default: this service's own. */
   decided?: DecidedAuthorizations | undefined;
+  /** The stand-in advice owed after a door answer (src/api/door-advice.ts; startApiServer runs it). */
+  door_advice: DoorAdvice;
 }
 
 /** How long past the caller's deadline an authorization's Temporal calls may run: the stand-in
@@ -147,11 +148,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
   const { client, cards } = deps;
   const cardOptions = { task_queue: deps.card_task_queue ?? deps.task_queue, workflow: deps.card_options ?? DEFAULT_CARD_OPTIONS };
   const decided = deps.decided ?? createDecidedAuthorizations();
-  const doorAdvice = createDoorAdvice(
-    (payment_id, stand_in) => adviseStartedPayment(client, payment_id, stand_in),
-    DOOR_ADVICE_DEFAULT,
-    deps.log,
-  );
+  const doorAdvice = deps.door_advice;
 
   /** The payment, if the caller may see it; NOT_FOUND otherwise (never another company's data). */
   const visiblePayment = async (ctx: HandlerContext, payment_id: string): Promise<PaymentState> => {
@@ -228,7 +225,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
     );
     // The advice may change the payment's decision (an approval voided): no longer the one kept.
     decided.forget(payment.payment_id);
-    if (advise) doorAdvice.advise(payment.payment_id, authorization.stand_in);
+    if (advise) doorAdvice.advise(payment.payment_id, authorization.stand_in, authorization.deadline_at_ms);
     return { decision: decisionToProto(decision) };
   };
   /** The card, unless the deadline comes first ('late') or the database refuses at once ('busy'). */
@@ -299,7 +296,7 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
           reading.then(
             () => {
               decided.forget(payment.payment_id);
-              doorAdvice.advise(payment.payment_id, authorization.stand_in);
+              doorAdvice.advise(payment.payment_id, authorization.stand_in, authorization.deadline_at_ms);
             },
             () => undefined, // not the caller's card, or the read failed: nothing to advise
           );

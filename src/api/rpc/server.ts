@@ -31,6 +31,8 @@ import { createEventService, type EventServiceDeps } from './events-service.js';
 import { toConnectError } from './errors.js';
 import { createLedgerService } from './ledger-service.js';
 import { createPaymentService } from './payments-service.js';
+import { adviseStartedPayment } from '../card-payments.js';
+import { createDoorAdvice, DOOR_ADVICE_DEFAULT, type DoorAdviceLimits, type StandInAdviceStore } from '../door-advice.js';
 import { createDisputeService } from './disputes-service.js';
 import type { DisputeWorkflowOptions } from '../../domain/dispute.js';
 import { DisputeService } from '../../gen/cardplatform/disputes/v1/disputes_pb.js';
@@ -60,6 +62,10 @@ export interface ApiServerDeps {
   admission?: AdmissionControl;
   /** Events and webhook endpoints (EventService); absent: the service is not served. */
   events?: Omit<EventServiceDeps, 'client' | 'task_queue'>;
+  /** Where the door's stand-in advices are owed until delivered (src/api/stand-in-advices.ts). */
+  stand_in_advices: StandInAdviceStore;
+  /** The relay's limits; default DOOR_ADVICE_DEFAULT. */
+  door_advice_limits?: DoorAdviceLimits;
 }
 
 export interface ApiServer {
@@ -193,8 +199,14 @@ function errorInterceptor(log: Logger): Interceptor {
 }
 
 export async function startApiServer(deps: ApiServerDeps, listen: { host: string; port: number }): Promise<ApiServer> {
+  const door_advice = createDoorAdvice(
+    (payment_id, stand_in) => adviseStartedPayment(deps.client, payment_id, stand_in),
+    deps.stand_in_advices,
+    deps.door_advice_limits ?? DOOR_ADVICE_DEFAULT,
+    deps.log,
+  );
   const routes = (router: ConnectRouter) => {
-    router.service(PaymentService, createPaymentService(deps));
+    router.service(PaymentService, createPaymentService({ ...deps, door_advice }));
     router.service(LedgerService, createLedgerService(deps));
     router.service(CardService, createCardService(deps));
     router.service(BillingService, createBillingService(deps));
@@ -247,6 +259,8 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
     front.listen(listen.port, listen.host, () => resolve());
   });
   const address = front.address() as net.AddressInfo;
+  // Also delivers what a process that died owed (every API process's relay takes any due advice).
+  door_advice.start();
   return {
     url: `http://${listen.host}:${address.port}`,
     port: address.port,
@@ -258,6 +272,7 @@ export async function startApiServer(deps: ApiServerDeps, listen: { host: string
       h2.close();
       for (const socket of sockets) socket.destroy();
       await closed;
+      await door_advice.stop();
     },
   };
 }
