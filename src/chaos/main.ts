@@ -36,6 +36,9 @@ import {
   overloadEnabled,
   overloadRatePerS,
   lastPaymentChangeAtMs,
+  OVERLOAD_DRAIN_S_MAX,
+  OVERLOAD_FINISH_FACTOR_MAX,
+  parseQuietBaseline,
   overloadReport,
   probeCapacity,
   runOverload,
@@ -74,6 +77,10 @@ const program = new Command('chaos')
     `add the overload phase: card purchases (2 s deadline) at ${OVERLOAD_FACTOR}x the sustainable rate on top of the mix, from ${OVERLOAD_START_SHARE * 100} % of the sending window (default: on from ${OVERLOAD_ON_FROM_PAYMENTS} payments)`,
   )
   .option('--no-overload', 'no overload phase, whatever the run length')
+  .option(
+    '--baseline <file>',
+    `a quiet run's result (same seed, payments and rate, --no-overload): the overload run must finish its work within ${OVERLOAD_FINISH_FACTOR_MAX}x its time, instead of within ${OVERLOAD_DRAIN_S_MAX} s of the last send`,
+  )
   .option('--overload-seconds <n>', 'how long the overload phase lasts', intOption(1, 3_600), OVERLOAD_SECONDS_DEFAULT)
   .option(
     '--overload-rate <n>',
@@ -97,6 +104,7 @@ interface Options {
   overloadSeconds: number;
   overloadRate?: number;
   overloadProbeS: number;
+  baseline?: string;
 }
 
 const say = (msg: string) => process.stderr.write(`[chaos] ${msg}\n`);
@@ -114,6 +122,14 @@ async function main(): Promise<number> {
   say(`seed ${seed} (reproduce the plan with --seed ${seed}, the faults as struck with --replay on the fault log)`);
   const plan = planChaos({ seed, payments: opts.payments, rate_per_s: opts.rate, workers: opts.workers });
   if (replay) plan.faults = [...replay.faults].sort((a, b) => a.at_ms - b.at_ms);
+  // Read before anything starts: a baseline of another plan is refused at once.
+  const baseline = opts.baseline
+    ? parseQuietBaseline(opts.baseline, JSON.parse(readFileSync(opts.baseline, 'utf8')) as unknown, {
+        seed,
+        payments: plan.payments,
+        rate_per_s: plan.rate_per_s,
+      })
+    : null;
   const faults_planned = countByKind(plan.faults);
   say(
     `plan: ${plan.payments} payments at ${plan.rate_per_s}/s over ${(plan.window_ms / 1000).toFixed(0)} s; faults ${JSON.stringify(faults_planned)}; bank ${JSON.stringify(plan.gateway)}`,
@@ -243,6 +259,7 @@ async function main(): Promise<number> {
     await overloadDone;
     // Wall-clock time: the payments' timelines, which the drain is read from, carry it.
     const lastSent_at_ms = Date.now();
+    const lastSent_s = (performance.now() - t0) / 1000;
     await faultsDone;
     say('every fault played; waiting for the payments to finish');
     giveUpAt = Date.now() + opts.finalTimeoutS * 1000;
@@ -284,6 +301,8 @@ async function main(): Promise<number> {
           engine_rejections: engineRejections,
           drain_s,
           final_read_s: finalRead_s,
+          finish_s: lastSent_s + drain_s,
+          baseline,
         })
       : null;
 
@@ -378,6 +397,7 @@ async function main(): Promise<number> {
       workers: plan.workers,
       seconds: Math.round(drive_s),
       drain_s: Math.round(drain_s),
+      finish_s: Math.round(lastSent_s + drain_s),
       final_read_s: Math.round(finalRead_s),
       machine: { cpus: os.cpus().length, node: process.version },
       replay_of: opts.replay ?? null,

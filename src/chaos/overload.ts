@@ -28,6 +28,40 @@ export const PROBE_CONCURRENCY = 8;
  * drain is the late bank callbacks (4–8 s) and the retries after the last fault, well under a
  * minute; twice that, because the overload's own purchases are still being cleared. */
 export const OVERLOAD_DRAIN_S_MAX = 120;
+/** With a quiet run of the same plan to compare with (--baseline), the overload run must finish
+ * its work (last send + drain) within this factor of the quiet run's: the issue's retry storm
+ * took three times as long as the quiet run; an overload that costs the run a quarter more than
+ * its own purchases' shedding is one that outlived itself. */
+export const OVERLOAD_FINISH_FACTOR_MAX = 1.25;
+
+/** What --baseline reads of a quiet run's result: its plan, to refuse a run of another, and when
+ * it finished its work. */
+export interface QuietBaseline {
+  file: string;
+  seed: number;
+  payments: number;
+  rate_per_s: number;
+  finish_s: number;
+}
+
+/** The quiet run's figures, or a clear error: a baseline of another plan, of an overload run, or
+ * of a result file that predates finish_s compares nothing. */
+export function parseQuietBaseline(
+  file: string,
+  json: unknown,
+  plan: { seed: number; payments: number; rate_per_s: number },
+): QuietBaseline {
+  const r = json as Record<string, unknown> | null;
+  if (!r || typeof r !== 'object') throw new Error(`--baseline ${file}: not a chaos result`);
+  if (r.overload !== null) throw new Error(`--baseline ${file}: a run with the overload phase is no quiet baseline`);
+  for (const key of ['seed', 'payments', 'rate_per_s'] as const) {
+    if (r[key] !== plan[key]) throw new Error(`--baseline ${file}: ${key} ${String(r[key])}, this run's is ${plan[key]}: another plan`);
+  }
+  const finish_s = r.finish_s;
+  if (typeof finish_s !== 'number' || !(finish_s > 0))
+    throw new Error(`--baseline ${file}: no finish_s (a result from before it was reported)`);
+  return { file, seed: plan.seed, payments: plan.payments, rate_per_s: plan.rate_per_s, finish_s };
+}
 
 /** On when asked (--overload / --no-overload), else in long runs. */
 export function overloadEnabled(flag: boolean | undefined, payments: number): boolean {
@@ -102,11 +136,23 @@ export interface OverloadReport {
   drain_s_max: number;
   /** The checker's read of every payment after the drain (not part of it: its own work). */
   final_read_s: number;
+  /** From the run's start to the last change of a payment: last send + drain. */
+  finish_s: number;
+  /** The quiet run compared with (--baseline), and the bound it sets; null: drain_s_max applies. */
+  baseline: { file: string; finish_s: number; finish_s_max: number } | null;
 }
 
 export function overloadReport(
   records: readonly PaymentRecord[],
-  input: { rate_per_s: number; seconds: number; engine_rejections: number; drain_s: number; final_read_s: number },
+  input: {
+    rate_per_s: number;
+    seconds: number;
+    engine_rejections: number;
+    drain_s: number;
+    final_read_s: number;
+    finish_s: number;
+    baseline: QuietBaseline | null;
+  },
 ): { report: OverloadReport; problems: string[] } {
   const mine = records.filter((r) => r.phase === 'overload');
   const authorized = mine.filter((r) => r.acked.some((a) => a.call === 'authorize'));
@@ -122,11 +168,25 @@ export function overloadReport(
     drain_s: Math.round(input.drain_s),
     drain_s_max: OVERLOAD_DRAIN_S_MAX,
     final_read_s: Math.round(input.final_read_s),
+    finish_s: Math.round(input.finish_s),
+    baseline: input.baseline
+      ? {
+          file: input.baseline.file,
+          finish_s: input.baseline.finish_s,
+          finish_s_max: Math.round(input.baseline.finish_s * OVERLOAD_FINISH_FACTOR_MAX),
+        }
+      : null,
   };
   const problems: string[] = [];
   if (input.engine_rejections > 0)
     problems.push(`the engine's own limits refused work ${input.engine_rejections} times: the platform must shed before them`);
-  if (input.drain_s > OVERLOAD_DRAIN_S_MAX)
+  if (input.baseline) {
+    const finish_s_max = input.baseline.finish_s * OVERLOAD_FINISH_FACTOR_MAX;
+    if (input.finish_s > finish_s_max)
+      problems.push(
+        `the run finished its work ${Math.round(input.finish_s)} s after its start, over ${OVERLOAD_FINISH_FACTOR_MAX}x the quiet run's ${input.baseline.finish_s} s (${input.baseline.file}): the overload outlived itself`,
+      );
+  } else if (input.drain_s > OVERLOAD_DRAIN_S_MAX)
     problems.push(
       `the run's payments last changed ${Math.round(input.drain_s)} s after its last send, over ${OVERLOAD_DRAIN_S_MAX} s: the overload outlived itself`,
     );

@@ -5,67 +5,28 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities/index.js';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { getPayment, startPayout } from '../../src/api/payments.js';
 import { paymentWorkflowId } from '../../src/domain/payment.js';
-import { createCardStore } from '../../src/cards/cards.js';
 import { openCreditLine } from '../../src/ledger/accounts.js';
-import { DEFAULT_BATCHER_OPTIONS, createTransferBatcher } from '../../src/ledger/batcher.js';
-import type { Pool } from '../../src/ledger/db.js';
-import { createLedger } from '../../src/ledger/ledger.js';
-import { createNetworkCycleStore } from '../../src/ledger/network-cycles.js';
-import { createStatementStore } from '../../src/ledger/statements.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
-import { createHttpSettlementGateway } from '../../src/settlement/gateway.js';
-import { createHttpCardNetwork } from '../../src/settlement/network-client.js';
-import { startSettlementSimulator, type SettlementSimulator } from '../../src/settlement/simulator.js';
 import { getPaymentQuery } from '../../src/workflows/messages.js';
-import { eventActivityDeps } from '../../src/events/deps.js';
-import { testDataConverter, testKeyRing } from '../support/codec.js';
-import { freshDatabase, testEnv } from '../support/env.js';
+import { testDataConverter } from '../support/codec.js';
+import { startInProcessPlatform, type InProcessPlatform } from '../support/in-process.js';
 
-let pool: Pool;
-let simulator: SettlementSimulator;
-let nativeConnection: NativeConnection;
-let connection: Connection;
+let platform: InProcessPlatform;
 
 before(async () => {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  ({ pool } = await freshDatabase('payment_read'));
-  simulator = await startSettlementSimulator({ host: '127.0.0.1', port: 0, transient_failure_rate: 0, reply_lost_rate: 0, latency_ms: 0 });
-  nativeConnection = await NativeConnection.connect({ address: testEnv.temporalAddress });
-  connection = await Connection.connect({ address: testEnv.temporalAddress });
+  platform = await startInProcessPlatform('payment_read');
 });
 after(async () => {
-  await connection.close();
-  await nativeConnection.close();
-  await simulator.close();
-  await pool.end();
+  await platform.close();
 });
 
 test('a completed payment is read with no worker running; a running one answers its query', async () => {
-  const ledger = createLedger(pool);
-  const postings = createTransferBatcher(ledger, DEFAULT_BATCHER_OPTIONS);
-  const activities = createActivities({
-    ledger,
-    postings,
-    cards: createCardStore(pool),
-    gateway: createHttpSettlementGateway(simulator.url),
-    networkCycles: createNetworkCycleStore(pool),
-    statements: createStatementStore(pool),
-    network: createHttpCardNetwork(simulator.url),
-    ...eventActivityDeps(pool, testKeyRing(), 5_000),
-  });
+  const { ledger, pool, connection } = platform;
   const task_queue = `payment-read-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: nativeConnection,
-    taskQueue: task_queue,
-    workflowBundle: { codePath: testEnv.workflowBundlePath },
-    dataConverter: testDataConverter(),
-    activities,
-  });
+  const worker = await platform.worker(task_queue);
   const client = new Client({ connection, dataConverter: testDataConverter() });
   const account_id = await openCreditLine(ledger, { company_id: 'read-co', currency: 'EUR', limit_minor: 50_000, grant_key: 'test' });
   const payout = (payment_id: string) => ({
@@ -98,13 +59,7 @@ test('a completed payment is read with no worker running; a running one answers 
   const running_id = `read-running-${randomUUID()}`;
   await startPayout(client, payout(running_id), task_queue);
   await assert.rejects(connection.withDeadline(Date.now() + 2_000, () => getPayment(client, running_id)));
-  const running = await Worker.create({
-    connection: nativeConnection,
-    taskQueue: task_queue,
-    workflowBundle: { codePath: testEnv.workflowBundlePath },
-    dataConverter: testDataConverter(),
-    activities,
-  });
+  const running = await platform.worker(task_queue);
   await running.runUntil(async () => {
     const state = await getPayment(client, running_id);
     assert.equal(state.payment_id, running_id);
@@ -112,6 +67,5 @@ test('a completed payment is read with no worker running; a running one answers 
   });
 
   await assert.rejects(getPayment(client, `read-unknown-${randomUUID()}`), WorkflowNotFoundError);
-  await postings.close();
   assert.deepEqual((await verifyLedger(pool)).violations, []);
 });

@@ -51,21 +51,18 @@ function memoryStore(clock: { now_ms: number }) {
 
 const LIMITS: DoorAdviceLimits = { ...DOOR_ADVICE_DEFAULT, in_flight_max: 2, claim_max: 4, inserts_in_flight_max: 3 };
 const settled = () => new Promise((r) => setImmediate(r));
+/** The advice over `store`, on the test's clock. */
+const adviceOn = (clock: { now_ms: number }, store: StandInAdviceStore, send: Parameters<typeof createDoorAdvice>[0]) =>
+  createDoorAdvice(send, store, LIMITS, undefined, () => clock.now_ms);
 
 test('the door never waits: the advice is written, then delivered by the relay and no longer owed', async () => {
   const clock = { now_ms: 1_000_000 };
   const store = memoryStore(clock);
   const sent: string[] = [];
-  const advice = createDoorAdvice(
-    async (payment_id, stand_in) => {
-      sent.push(`${payment_id}:${stand_in}`);
-      return 'advised';
-    },
-    store,
-    LIMITS,
-    undefined,
-    () => clock.now_ms,
-  );
+  const advice = adviceOn(clock, store, async (payment_id, stand_in) => {
+    sent.push(`${payment_id}:${stand_in}`);
+    return 'advised';
+  });
   let gate!: () => void;
   store.holdAdds(new Promise<void>((resolve) => (gate = resolve)));
   advice.advise('p1', 'decline', clock.now_ms + 2_000); // returns at once, the write in flight
@@ -87,13 +84,7 @@ test('NOT_FOUND is final only after the settle time: an advice that overtakes th
   const clock = { now_ms: 1_000_000 };
   const store = memoryStore(clock);
   const started = new Set<string>();
-  const advice = createDoorAdvice(
-    async (payment_id) => (started.has(payment_id) ? 'advised' : 'not_started'),
-    store,
-    LIMITS,
-    undefined,
-    () => clock.now_ms,
-  );
+  const advice = adviceOn(clock, store, async (payment_id) => (started.has(payment_id) ? 'advised' : 'not_started'));
   advice.advise('overtaken', 'decline', clock.now_ms + 2_000);
   advice.advise('never', 'decline', clock.now_ms + 2_000);
   await settled();
@@ -117,19 +108,13 @@ test('a failing signal is tried again with doubling backoff, up to backoff_ms_ma
   const clock = { now_ms: 1_000_000 };
   const store = memoryStore(clock);
   let failures_left = 7;
-  const advice = createDoorAdvice(
-    async (): Promise<DoorAdviceOutcome> => {
-      if (failures_left > 0) {
-        failures_left -= 1;
-        throw new Error('UNAVAILABLE');
-      }
-      return 'advised';
-    },
-    store,
-    LIMITS,
-    undefined,
-    () => clock.now_ms,
-  );
+  const advice = adviceOn(clock, store, async (): Promise<DoorAdviceOutcome> => {
+    if (failures_left > 0) {
+      failures_left -= 1;
+      throw new Error('UNAVAILABLE');
+    }
+    return 'advised';
+  });
   advice.advise('p1', 'decline', clock.now_ms);
   await settled();
   const delays: number[] = [];
@@ -149,19 +134,13 @@ test('bounded: writes in flight and signals in flight are limited; a pass claims
   const store = memoryStore(clock);
   let running = 0;
   let running_max = 0;
-  const advice = createDoorAdvice(
-    async () => {
-      running += 1;
-      running_max = Math.max(running_max, running);
-      await settled();
-      running -= 1;
-      return 'advised';
-    },
-    store,
-    LIMITS,
-    undefined,
-    () => clock.now_ms,
-  );
+  const advice = adviceOn(clock, store, async () => {
+    running += 1;
+    running_max = Math.max(running_max, running);
+    await settled();
+    running -= 1;
+    return 'advised';
+  });
   let gate!: () => void;
   store.holdAdds(new Promise<void>((resolve) => (gate = resolve)));
   for (let i = 0; i < 5; i++) advice.advise(`p${i}`, 'decline', clock.now_ms);
@@ -184,13 +163,7 @@ test('a write the store refuses is dropped and counted; bad limits are refused',
   store.add = async () => {
     throw new Error('the database is busy');
   };
-  const advice = createDoorAdvice(
-    async () => 'advised',
-    store,
-    LIMITS,
-    undefined,
-    () => clock.now_ms,
-  );
+  const advice = adviceOn(clock, store, async () => 'advised');
   advice.advise('p1', 'decline', clock.now_ms);
   await advice.stop();
   assert.equal(advice.counts.dropped, 1);
