@@ -149,6 +149,9 @@ const envSchema = z.object({
   API_TEMPORAL_IN_FLIGHT_INITIAL: z.coerce.number().int().min(1).max(10_000).default(8),
   /** Authorization answer time the bound steers under (it shrinks when answers are slower). */
   API_AUTHORIZATION_LATENCY_TARGET_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  /** Share of a round of answers (one bound's worth) that may be slower than the target before the
+   * bound halves, in percent; 0: every slow answer halves it. */
+  API_ADMISSION_SLOW_ANSWERS_PERCENT_MAX: z.coerce.number().int().min(0).max(90).default(25),
   /** Share of the bound kept for authorizations; calls other than authorizations have the rest as
    * their own share, counted among themselves (src/api/admission.ts). */
   API_AUTHORIZATION_RESERVE_PERCENT: z.coerce.number().int().min(0).max(90).default(50),

@@ -51,6 +51,7 @@ const admission = createAdmissionControl({
   in_flight_min: config.API_TEMPORAL_IN_FLIGHT_MIN,
   in_flight_initial: config.API_TEMPORAL_IN_FLIGHT_INITIAL,
   authorization_latency_target_ms: config.API_AUTHORIZATION_LATENCY_TARGET_MS,
+  slow_answers_percent_max: config.API_ADMISSION_SLOW_ANSWERS_PERCENT_MAX,
   authorization_reserve_percent: config.API_AUTHORIZATION_RESERVE_PERCENT,
   payment_in_flight_max: config.API_PAYMENT_IN_FLIGHT_MAX,
   authorization_waiting_max: config.API_AUTHORIZATION_WAITING_MAX,

@@ -604,6 +604,7 @@ async function main(): Promise<void> {
         in_flight_min: config.API_TEMPORAL_IN_FLIGHT_MIN,
         in_flight_initial: config.API_TEMPORAL_IN_FLIGHT_INITIAL,
         authorization_latency_target_ms: config.API_AUTHORIZATION_LATENCY_TARGET_MS,
+        slow_answers_percent_max: config.API_ADMISSION_SLOW_ANSWERS_PERCENT_MAX,
         authorization_reserve_percent: config.API_AUTHORIZATION_RESERVE_PERCENT,
         authorization_waiting_max: config.API_AUTHORIZATION_WAITING_MAX,
         authorization_engine_ms: config.API_AUTHORIZATION_ENGINE_MS,

@@ -32,6 +32,7 @@ const admission = createAdmissionControl({
   in_flight_min: 2,
   in_flight_initial: 2,
   authorization_latency_target_ms: 60_000,
+  slow_answers_percent_max: 25,
   authorization_reserve_percent: 50,
   payment_in_flight_max: 2,
   authorization_waiting_max: 1,

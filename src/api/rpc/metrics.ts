@@ -70,6 +70,14 @@ export function createApiMetrics(): ApiMetrics {
         },
       });
       new Gauge({
+        name: 'api_admission_bound',
+        help: 'The adaptive bound in force on calls into Temporal (src/api/admission.ts)',
+        registers: [registry],
+        collect() {
+          this.set(control.bound);
+        },
+      });
+      new Gauge({
         name: 'api_authorizations_waiting',
         help: 'Authorizations waiting for an admission slot',
         registers: [registry],
