@@ -196,7 +196,7 @@ test('a few slow answers among fast ones do not hold the bound down; a round of 
   control.observeAuthorization(1_500, (now += 10));
   assert.equal(control.bound, 10, 'two slow answers of a round of ten: within the share');
   control.observeAuthorization(1_500, (now += 10));
-  assert.equal(control.bound, 5, 'the third: halved at once, not at the round\'s end');
+  assert.equal(control.bound, 5, "the third: halved at once, not at the round's end");
   for (let i = 0; i < 50; i += 1) control.observeAuthorization(1_500, (now += 600));
   assert.equal(control.bound, 2, 'a slow engine: down to the floor');
 });

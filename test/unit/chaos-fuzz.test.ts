@@ -10,11 +10,17 @@ test('the same seed gives the same cases, across chunk boundaries and out of ord
   const b = fuzzStream(fc.integer(), 42);
   const indexes = [0, 1, FUZZ_CHUNK_CASES - 1, FUZZ_CHUNK_CASES, 3 * FUZZ_CHUNK_CASES + 7];
   const forward = indexes.map((i) => a(i));
-  const backward = [...indexes].reverse().map((i) => b(i)).reverse();
+  const backward = [...indexes]
+    .reverse()
+    .map((i) => b(i))
+    .reverse();
   assert.deepEqual(forward, backward);
   // Another seed draws other cases.
   const c = fuzzStream(fc.integer(), 43);
-  assert.notDeepEqual(indexes.map((i) => c(i)), forward);
+  assert.notDeepEqual(
+    indexes.map((i) => c(i)),
+    forward,
+  );
 });
 
 test('chunks differ from one another (no stream repeats its first chunk)', () => {
