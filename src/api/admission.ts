@@ -188,15 +188,13 @@ export function createAdmissionControl(limits: AdmissionLimits, random: () => nu
     } else {
       round_slow += 1;
     }
-    if (round_slow * 100 > round_size * limits.slow_answers_percent_max) {
-      // Once per target interval: the answers of one slow spell all arrive late together.
-      if (now_ms - decreased_at_ms >= limits.authorization_latency_target_ms) {
-        decreased_at_ms = now_ms;
-        bound = Math.max(limits.in_flight_min, bound * BOUND_DECREASE_FACTOR);
-      }
-      round_answers = 0;
-      round_slow = 0;
-    } else if (round_answers >= round_size) {
+    const share_crossed = round_slow * 100 > round_size * limits.slow_answers_percent_max;
+    // Once per target interval: the answers of one slow spell all arrive late together.
+    if (share_crossed && now_ms - decreased_at_ms >= limits.authorization_latency_target_ms) {
+      decreased_at_ms = now_ms;
+      bound = Math.max(limits.in_flight_min, bound * BOUND_DECREASE_FACTOR);
+    }
+    if (share_crossed || round_answers >= round_size) {
       round_answers = 0;
       round_slow = 0;
     }

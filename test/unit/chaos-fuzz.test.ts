@@ -37,7 +37,7 @@ test('a bad index is refused', () => {
   }
 });
 
-test('ledger cases are real cases with names (the stream feeds the fuzzer what it sent before)', () => {
+test('a stream of ledger cases yields named cases the fuzzer can run', () => {
   const next = fuzzStream(ledgerCaseArbitrary(), 1204);
   for (let i = 0; i < 2 * FUZZ_CHUNK_CASES; i += 17) {
     const c = next(i);
