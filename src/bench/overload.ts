@@ -1,7 +1,8 @@
 // `npm run bench:overload -- --out FILE`: does the platform answer every authorization inside the
 // network's deadline at three times what it can sustain, and come back by itself (issue 14 point
-// 5)? One stack: embedded Postgres, a Temporal dev server, and the production worker and API
-// processes exactly as `npm start` runs them (src/workers/main.ts, src/api/main.ts: two task
+// 5)? One stack: embedded Postgres, Temporal (the dev server, or with `--temporal server` the real
+// Temporal server on that Postgres, as `npm start -- --temporal server` runs it), and the
+// production worker and API processes exactly as `npm start` runs them (src/workers/main.ts, src/api/main.ts: two task
 // queues, admission control, interceptors, metrics, tracing, payload codec). Everything goes
 // through the public API (Connect over HTTP/2), as the card network would send it.
 //
@@ -37,12 +38,16 @@ import { migrate } from '../ledger/migrate.js';
 import { verifyLedger } from '../ledger/verify.js';
 import { startSettlementSimulator } from '../settlement/simulator.js';
 import { generateWebhookSecret, parseWebhookSecret } from '../settlement/webhook-signature.js';
-import { freePort } from '../stack/ports.js';
+import { freePort, freePortRange } from '../stack/ports.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
 import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
 import { waitForWorker } from '../stack/search-attributes.js';
 import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.js';
-import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
+import { startTemporalCluster } from '../stack/temporal-cluster.js';
+import { temporalDatabaseFromUrl, type TemporalMode } from '../stack/temporal-mode.js';
+import { TEMPORAL_SERVER_VERSION, resolveTemporalServerBinaries } from '../stack/temporal-server-binaries.js';
+import { HISTORY_SHARDS_DEFAULT, SERVER_PORTS_PER_BASE, SERVER_PORT_MAX } from '../stack/temporal-server-config.js';
+import { startTemporalDevServer } from '../stack/temporal-server.js';
 import { engineWorkOf, firstTaskTimings } from './engine-work.js';
 import { cpuMeter, describeMachine, percentile, round, type CpuReport } from './measure.js';
 
@@ -78,12 +83,70 @@ const program = new Command('bench:overload')
   )
   .requiredOption('--out <file>', 'write the JSON result here (also printed as the last line)')
   .option('--cards <n>', 'cards (one company credit line each; one API key sees them all, at most 100)', integerIn(1, 100), 100)
+  .option(
+    '--temporal <mode>',
+    'the engine: `dev` (the dev server, in memory) or `server` (the real Temporal server on the Postgres)',
+    temporalOption,
+    'dev',
+  )
   .option('--time-scale <f>', 'multiply every phase length (a quick trial: 0.2); the result records it', floatOption(0.05, 10), 1)
   .option(
     '--worker-cpu-prof <dir>',
     'write V8 CPU profiles of the worker process (its main and workflow threads) to this folder when it stops',
   )
-  .addHelpText('after', '\nStarts its own embedded Postgres, Temporal dev server, worker and API; the machine should be otherwise idle.');
+  .addHelpText('after', '\nStarts its own embedded Postgres, Temporal, worker and API; the machine should be otherwise idle.');
+
+function temporalOption(value: string): 'dev' | 'server' {
+  if (value !== 'dev' && value !== 'server') throw new InvalidArgumentError('must be `dev` or `server`');
+  return value;
+}
+
+/** The engine under test: its address, its processes' pids (for the CPU meter), and how to stop it. */
+interface BenchTemporal {
+  mode: Extract<TemporalMode, 'dev' | 'server'>;
+  address: string;
+  pid(): number;
+  stop(): Promise<void>;
+}
+
+/** The dev server (in memory), or the real server in one process with the platform's history
+ * shards, on the bench's Postgres in databases of its own, headless. */
+async function startBenchTemporal(mode: 'dev' | 'server', scratch: string, postgres: RunningPostgres): Promise<BenchTemporal> {
+  if (mode === 'dev') {
+    const executable = await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: true });
+    const dev = await startTemporalDevServer({
+      executable,
+      port: await freePort(),
+      ui_port: null,
+      db_file: null,
+      namespace: 'default',
+      dir: scratch,
+      log: progress,
+    });
+    return { mode, address: dev.address, pid: () => dev.process!.child.pid!, stop: () => dev.stop() };
+  }
+  const binaries = await resolveTemporalServerBinaries(true, { log: progress });
+  const cluster = await startTemporalCluster({
+    binaries,
+    services: 'single',
+    history_shards: HISTORY_SHARDS_DEFAULT,
+    db: temporalDatabaseFromUrl(postgres.url),
+    port: await freePort(),
+    port_base: await freePortRange(SERVER_PORTS_PER_BASE, 20_000, SERVER_PORT_MAX),
+    ui_port: null,
+    ui_codec_endpoint: null,
+    namespace: 'default',
+    state_dir: path.join(scratch, 'temporal-server'),
+    logs_dir: scratch,
+    log: progress,
+    // A restart budget spent mid-run: the figures would be of a broken engine.
+    on_fatal: (message) => {
+      progress(`Temporal server: ${message}; stopping`);
+      process.exitCode = 1;
+    },
+  });
+  return { mode, address: cluster.address, pid: () => cluster.processes()[0]!.pid, stop: () => cluster.stop() };
+}
 
 function floatOption(min: number, max: number) {
   return (value: string) => {
@@ -332,6 +395,7 @@ interface Options {
   out: string;
   cards: number;
   timeScale: number;
+  temporal: 'dev' | 'server';
   workerCpuProf?: string;
 }
 
@@ -341,20 +405,16 @@ async function main(): Promise<void> {
   mkdirSync(path.join(REPO_ROOT, '.tmp'), { recursive: true });
   const scratch = mkdtempSync(path.join(REPO_ROOT, '.tmp', 'bench-overload-'));
   let postgres: RunningPostgres | null = null;
-  let temporal: RunningDevServer | null = null;
+  let temporal: BenchTemporal | null = null;
   const procs: ManagedProcess[] = [];
   let simulator: Awaited<ReturnType<typeof startSettlementSimulator>> | null = null;
   let connection: Connection | null = null;
   let succeeded = false;
   try {
-    progress(`starting Postgres, a Temporal dev server, the settlement simulator, the worker and the API in ${scratch}`);
-    const executable = await resolveTemporalCli({ allow_go_install: true, allow_sdk_download: true });
-    [postgres, temporal] = await Promise.all([
-      freePort().then((port) => startEmbeddedPostgres({ dir: path.join(scratch, 'postgres'), port, log: progress })),
-      freePort().then((port) =>
-        startTemporalDevServer({ executable, port, ui_port: null, db_file: null, namespace: 'default', dir: scratch, log: progress }),
-      ),
-    ]);
+    const engine = options.temporal === 'server' ? 'the real Temporal server' : 'a Temporal dev server';
+    progress(`starting Postgres, ${engine}, the settlement simulator, the worker and the API in ${scratch}`);
+    postgres = await startEmbeddedPostgres({ dir: path.join(scratch, 'postgres'), port: await freePort(), log: progress });
+    temporal = await startBenchTemporal(options.temporal, scratch, postgres);
     await migrate(postgres.url);
     // The bank signs its callbacks; the worker verifies them with the same secret (`env` below).
     const callbackSecret = generateWebhookSecret();
@@ -452,7 +512,7 @@ async function main(): Promise<void> {
       amount_minor: 100 + randomInt(10_000),
     });
     const roots = () => ({
-      temporal_server: temporal!.process!.child.pid!,
+      temporal_server: temporal!.pid(),
       postgres: postgres!.process.child.pid!,
       worker: worker.child.pid!,
       api: api.child.pid!,
@@ -610,7 +670,10 @@ async function main(): Promise<void> {
         authorization_engine_ms: config.API_AUTHORIZATION_ENGINE_MS,
       },
       cards: options.cards,
-      temporal_cli: TEMPORAL_CLI_VERSION,
+      temporal_mode: options.temporal,
+      ...(options.temporal === 'server'
+        ? { temporal_server: TEMPORAL_SERVER_VERSION, history_shards: HISTORY_SHARDS_DEFAULT }
+        : { temporal_cli: TEMPORAL_CLI_VERSION }),
       machine: {
         ...describeMachine(),
         load_average_1m_at_end: round(os.loadavg()[0]!, 2),
