@@ -40,6 +40,7 @@ export type WorkerTuning = Pick<
   | 'maxConcurrentWorkflowTaskPolls'
   | 'maxConcurrentActivityTaskPolls'
   | 'stickyQueueScheduleToStartTimeout'
+  | 'workflowThreadPoolSize'
 >;
 
 /**
@@ -55,6 +56,12 @@ export type WorkerTuning = Pick<
  * the network's deadline: with it, test/integration/worker-crash.test.ts's increment after a
  * SIGKILL was answered late, by the stand-in. 1 s leaves another worker the other second to
  * replay and answer.
+ * Two workflow threads (the SDK's default with a reused V8 context is one): a workflow task is
+ * CPU in the sandbox (35-40 ms for an authorization's first, mostly evaluating the bundle's
+ * modules for the new workflow), and with one thread every authorization's task waited behind
+ * the one running, while the machine's other core had room. bench:overload with two
+ * (docs/performance.md, runs 22 and 23) recovered from the 3x phase in 8 and 6 s against 19-25,
+ * and met the half-load p99 target in both.
  */
 export const AUTHORIZATION_WORKER_TUNING: WorkerTuning = {
   maxConcurrentWorkflowTaskExecutions: 40,
@@ -63,6 +70,7 @@ export const AUTHORIZATION_WORKER_TUNING: WorkerTuning = {
   maxConcurrentWorkflowTaskPolls: 10,
   maxConcurrentActivityTaskPolls: 4,
   stickyQueueScheduleToStartTimeout: '1s',
+  workflowThreadPoolSize: 2,
 };
 
 /**
