@@ -60,8 +60,8 @@ export type WorkerTuning = Pick<
  * CPU in the sandbox (35-40 ms for an authorization's first, mostly evaluating the bundle's
  * modules for the new workflow), and with one thread every authorization's task waited behind
  * the one running, while the machine's other core had room. bench:overload with two
- * (docs/performance.md, runs 22 and 23) recovered from the 3x phase in 8 and 6 s against 19-25,
- * and met the half-load p99 target in both.
+ * (docs/performance.md, runs 22-25) recovered from the 3x phase in 6-10 s against 19-25 with one,
+ * on both engines; the half-load p99 did not improve.
  */
 export const AUTHORIZATION_WORKER_TUNING: WorkerTuning = {
   maxConcurrentWorkflowTaskExecutions: 40,
