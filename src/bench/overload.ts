@@ -38,15 +38,14 @@ import { migrate } from '../ledger/migrate.js';
 import { verifyLedger } from '../ledger/verify.js';
 import { startSettlementSimulator } from '../settlement/simulator.js';
 import { generateWebhookSecret, parseWebhookSecret } from '../settlement/webhook-signature.js';
-import { freePort, freePortRange } from '../stack/ports.js';
+import { freePort } from '../stack/ports.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../stack/postgres.js';
 import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
 import { waitForWorker } from '../stack/search-attributes.js';
 import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.js';
-import { startTemporalCluster } from '../stack/temporal-cluster.js';
-import { temporalDatabaseFromUrl, type TemporalMode } from '../stack/temporal-mode.js';
+import { startHeadlessTemporalServer, type TemporalMode } from '../stack/temporal-mode.js';
 import { TEMPORAL_SERVER_VERSION, resolveTemporalServerBinaries } from '../stack/temporal-server-binaries.js';
-import { HISTORY_SHARDS_DEFAULT, SERVER_PORTS_PER_BASE, SERVER_PORT_MAX } from '../stack/temporal-server-config.js';
+import { HISTORY_SHARDS_DEFAULT } from '../stack/temporal-server-config.js';
 import { startTemporalDevServer } from '../stack/temporal-server.js';
 import { engineWorkOf, firstTaskTimings } from './engine-work.js';
 import { cpuMeter, describeMachine, percentile, round, type CpuReport } from './measure.js';
@@ -126,18 +125,10 @@ async function startBenchTemporal(mode: 'dev' | 'server', scratch: string, postg
     return { mode, address: dev.address, pid: () => dev.process!.child.pid!, stop: () => dev.stop() };
   }
   const binaries = await resolveTemporalServerBinaries(true, { log: progress });
-  const cluster = await startTemporalCluster({
+  const cluster = await startHeadlessTemporalServer({
     binaries,
-    services: 'single',
-    history_shards: HISTORY_SHARDS_DEFAULT,
-    db: temporalDatabaseFromUrl(postgres.url),
-    port: await freePort(),
-    port_base: await freePortRange(SERVER_PORTS_PER_BASE, 20_000, SERVER_PORT_MAX),
-    ui_port: null,
-    ui_codec_endpoint: null,
-    namespace: 'default',
-    state_dir: path.join(scratch, 'temporal-server'),
-    logs_dir: scratch,
+    database_url: postgres.url,
+    scratch,
     log: progress,
     // A restart budget spent mid-run: the figures would be of a broken engine.
     on_fatal: (message) => {

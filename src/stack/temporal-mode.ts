@@ -3,10 +3,18 @@
 // Binaries are found before anything starts, so a missing toolchain leaves nothing running.
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { startTemporalCluster, type TemporalProcessInfo } from './temporal-cluster.js';
+import { startTemporalCluster, type RunningTemporalCluster, type TemporalProcessInfo } from './temporal-cluster.js';
 import { resolveTemporalCli, type TemporalExecutable } from './temporal-cli.js';
 import { resolveTemporalServerBinaries, type TemporalServerBinaries } from './temporal-server-binaries.js';
-import { planPorts, planTemporalProcesses, type TemporalDatabase } from './temporal-server-config.js';
+import {
+  HISTORY_SHARDS_DEFAULT,
+  SERVER_PORTS_PER_BASE,
+  SERVER_PORT_MAX,
+  planPorts,
+  planTemporalProcesses,
+  type TemporalDatabase,
+} from './temporal-server-config.js';
+import { freePort, freePortRange } from './ports.js';
 import { startTemporalDevServer } from './temporal-server.js';
 
 export type TemporalMode = 'dev' | 'server' | 'external';
@@ -146,4 +154,33 @@ async function startServer(config: Config, binaries: TemporalServerBinaries, con
     on_restart: context.on_restart,
   });
   return { mode: 'server', address: cluster.address, ui: cluster.ui, processes: cluster.processes, stop: cluster.stop };
+}
+
+/** The real server in one process with the platform's history shards, headless, on free ports,
+ * on a Postgres the caller runs (the test harness, bench:overload), in databases of its own
+ * (default: the platform's). */
+export async function startHeadlessTemporalServer(options: {
+  binaries: TemporalServerBinaries;
+  database_url: string;
+  databases?: { database: string; visibility_database: string };
+  scratch: string;
+  log: (msg: string) => void;
+  on_fatal: (message: string) => void;
+}): Promise<RunningTemporalCluster> {
+  const names = options.databases ?? { database: TEMPORAL_DATABASE, visibility_database: TEMPORAL_VISIBILITY_DATABASE };
+  return startTemporalCluster({
+    binaries: options.binaries,
+    services: 'single',
+    history_shards: HISTORY_SHARDS_DEFAULT,
+    db: temporalDatabaseFromUrl(options.database_url, names.database, names.visibility_database),
+    port: await freePort(),
+    port_base: await freePortRange(SERVER_PORTS_PER_BASE, 20_000, SERVER_PORT_MAX),
+    ui_port: null,
+    ui_codec_endpoint: null,
+    namespace: 'default',
+    state_dir: path.join(options.scratch, 'temporal-server'),
+    logs_dir: options.scratch,
+    log: options.log,
+    on_fatal: options.on_fatal,
+  });
 }

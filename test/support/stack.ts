@@ -2,13 +2,11 @@
 // histories: the dev server (headless, in memory, free ports), or with TEST_TEMPORAL_MODE=server
 // the real Temporal server (one process, headless) on that Postgres, in databases of its own.
 import path from 'node:path';
-import { freePort, freePortRange } from '../../src/stack/ports.js';
+import { freePort } from '../../src/stack/ports.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/stack/postgres.js';
 import { resolveTemporalCli, type TemporalExecutable } from '../../src/stack/temporal-cli.js';
-import { startTemporalCluster } from '../../src/stack/temporal-cluster.js';
-import { temporalDatabaseFromUrl } from '../../src/stack/temporal-mode.js';
+import { startHeadlessTemporalServer } from '../../src/stack/temporal-mode.js';
 import { resolveTemporalServerBinaries } from '../../src/stack/temporal-server-binaries.js';
-import { HISTORY_SHARDS_DEFAULT, SERVER_PORTS_PER_BASE, SERVER_PORT_MAX } from '../../src/stack/temporal-server-config.js';
 import { startTemporalDevServer } from '../../src/stack/temporal-server.js';
 
 export type TestTemporalMode = 'dev' | 'server';
@@ -53,18 +51,11 @@ export async function startTestStack(
       postgres = await startPostgres;
       const databaseUrl = process.env.TEST_DATABASE_URL ?? postgres!.url;
       const suffix = `t${process.pid}`;
-      const cluster = await startTemporalCluster({
+      const cluster = await startHeadlessTemporalServer({
         binaries,
-        services: 'single',
-        history_shards: HISTORY_SHARDS_DEFAULT,
-        db: temporalDatabaseFromUrl(databaseUrl, `temporal_${suffix}`, `temporal_visibility_${suffix}`),
-        port: await freePort(),
-        port_base: await freePortRange(SERVER_PORTS_PER_BASE, 20_000, SERVER_PORT_MAX),
-        ui_port: null,
-        ui_codec_endpoint: null,
-        namespace: 'default',
-        state_dir: path.join(scratch, 'temporal-server'),
-        logs_dir: scratch,
+        database_url: databaseUrl,
+        databases: { database: `temporal_${suffix}`, visibility_database: `temporal_visibility_${suffix}` },
+        scratch,
         log,
         on_fatal: (message) => log(`Temporal server: ${message}`),
       });
