@@ -2,8 +2,9 @@
 // network's deadline at three times what it can sustain, and come back by itself (issue 14 point
 // 5)? One stack: embedded Postgres, Temporal (the dev server, or with `--temporal server` the real
 // Temporal server on that Postgres, as `npm start -- --temporal server` runs it), and the
-// production worker and API processes exactly as `npm start` runs them (src/workers/main.ts, src/api/main.ts: two task
-// queues, admission control, interceptors, metrics, tracing, payload codec). Everything goes
+// production worker and API processes exactly as `npm start` runs them (src/workers/main.ts,
+// src/api/main.ts: two task queues, admission control, interceptors, metrics, tracing, payload
+// codec). Everything goes
 // through the public API (Connect over HTTP/2), as the card network would send it.
 //
 // 1. Capacity: closed loop (CAPACITY_CONCURRENCY purchases at a time: authorize, then clear) for
@@ -130,9 +131,9 @@ async function startBenchTemporal(mode: 'dev' | 'server', scratch: string, postg
     database_url: postgres.url,
     scratch,
     log: progress,
-    // A restart budget spent mid-run: the figures would be of a broken engine.
+    // A restart budget spent mid-run: the run goes on, but its figures are of a broken engine.
     on_fatal: (message) => {
-      progress(`Temporal server: ${message}; stopping`);
+      progress(`Temporal server: ${message}; the run will exit 1`);
       process.exitCode = 1;
     },
   });

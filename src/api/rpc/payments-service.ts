@@ -61,12 +61,12 @@ import type { DoorAdvice } from '../door-advice.js';
 export const AUTHORIZATION_DEADLINE_MS_DEFAULT = 2_000;
 /** Taken off the caller's deadline: the answer must still travel back, through event loops (the
  * API's, the caller's) that lag by hundreds of ms when the machine's two cores are busy. With
- * 100 ms, bench:overload's runs on a loaded machine had 22-197 answers per 3x phase arrive after the
- * caller gave up; with 250 ms, its runs on the real Temporal server (its persistence on the same
- * Postgres: every core busy in the 3x phase) still had 6 and 4 (runs 17 and 18); with 400 ms none
- * (runs 19-25, on both engines, docs/performance.md). A stand-in answered 400 ms early is still an answer in
- * time; a decision has the remaining 1.6 s of a 2 s deadline (about 100 ms at half load; the
- * admission's latency target is 1 s). */
+ * 100 ms, bench:overload's runs on a loaded machine had 22-197 answers per 3x phase arrive after
+ * the caller gave up; with 250 ms, its runs on the real Temporal server (its persistence on the
+ * same Postgres: every core busy in the 3x phase) still had 6 and 4 (runs 17 and 18); with 400 ms
+ * none (runs 19-25, on both engines; docs/performance.md). A stand-in answered 400 ms early is
+ * still an answer in time; a decision has the remaining 1.6 s of a 2 s deadline (50-100 ms at half
+ * load; admission treats over 1 s as slow). */
 const RESPONSE_MARGIN_MS = 400;
 export const LIST_PAGE_SIZE_DEFAULT = 50;
 export const LIST_PAGE_SIZE_MAX = 500;
