@@ -69,6 +69,8 @@ const RECOVERY_WINDOW_MS = 5_000;
 const RECOVERY_P99_FACTOR = 2;
 /** Histories sampled for the engine work per purchase. */
 const HISTORY_SAMPLES = 20;
+/** The half-load's slowest authorizations, traced hop by hop (the p99 is about the third-slowest). */
+const SLOWEST_SAMPLES = 5;
 
 const PHASES = [
   { name: 'half_load', factor: 0.5, seconds: 30 },
@@ -262,36 +264,41 @@ function recoverySeconds(after: Arrival[], from_ms: number, to_ms: number, basel
  * activity and ledger write inside it), and from the task's completion to the answer at the client
  * (the update's outcome back through the frontend and the API). One clock: every process runs on
  * this machine. */
-async function engineWork(connection: Connection, samples: Array<{ payment_id: string; due_ms: number; answered_ms: number }>) {
+async function engineWork(
+  connection: Connection,
+  samples: Array<{ payment_id: string; due_ms: number; answered_ms: number }>,
+  slowest: Array<{ payment_id: string; due_ms: number; answered_ms: number; phase_from_ms: number }>,
+) {
   const client = new Client({ connection, namespace: 'default' });
   const rows: Array<{ workflow_tasks: number; events: number; actions: number }> = [];
-  const hops: Record<'to_engine_ms' | 'to_task_ms' | 'task_queued_ms' | 'task_run_ms' | 'answer_back_ms', number[]> = {
-    to_engine_ms: [],
-    to_task_ms: [],
-    task_queued_ms: [],
-    task_run_ms: [],
-    answer_back_ms: [],
-  };
+  const hops: Record<HopName, number[]> = { to_engine_ms: [], to_task_ms: [], task_queued_ms: [], task_run_ms: [], answer_back_ms: [] };
   let unreadable = 0;
-  for (const sample of samples) {
-    let events;
+  const historyOf = async (payment_id: string) => {
     try {
-      events = (await client.workflow.getHandle(paymentWorkflowId(sample.payment_id)).fetchHistory()).events ?? [];
+      return (await client.workflow.getHandle(paymentWorkflowId(payment_id)).fetchHistory()).events ?? [];
     } catch {
       unreadable += 1; // an overloaded dev server may still refuse; the others are counted
-      continue;
+      return null;
     }
+  };
+  for (const sample of samples) {
+    const events = await historyOf(sample.payment_id);
+    if (!events) continue;
     const w = engineWorkOf(events);
     rows.push({ workflow_tasks: w.workflow_tasks, events: w.history_events, actions: w.temporal_actions });
-    const t = firstTaskTimings(events);
-    if (t) {
-      const wall = (perf_ms: number) => performance.timeOrigin + perf_ms;
-      hops.to_engine_ms.push(t.started_ms - wall(sample.due_ms));
-      hops.to_task_ms.push(t.scheduled_after_start_ms);
-      hops.task_queued_ms.push(t.queued_ms);
-      hops.task_run_ms.push(t.run_ms);
-      hops.answer_back_ms.push(wall(sample.answered_ms) - t.completed_ms);
-    }
+    const h = hopsOf(events, sample);
+    if (h) for (const k of HOP_NAMES) hops[k].push(h[k]);
+  }
+  // The half-load's slowest answers, each hop by hop: where the p99's time went.
+  const slowestHops = [];
+  for (const sample of slowest) {
+    const events = await historyOf(sample.payment_id);
+    const h = events ? hopsOf(events, sample) : null;
+    slowestHops.push({
+      at_s: round((sample.due_ms - sample.phase_from_ms) / 1000, 1),
+      latency_ms: round(sample.answered_ms - sample.due_ms, 1),
+      ...(h ? Object.fromEntries(HOP_NAMES.map((k) => [k, round(h[k], 1)])) : {}),
+    });
   }
   const mean = (f: (r: { workflow_tasks: number; events: number; actions: number }) => number) =>
     round(rows.reduce((a, r) => a + f(r), 0) / Math.max(1, rows.length), 2);
@@ -307,6 +314,28 @@ async function engineWork(connection: Connection, samples: Array<{ payment_id: s
     histories_unreadable: unreadable,
     /** Half-load authorizations, hop by hop (ms; see engineWork). */
     authorization_hops_half_load: Object.fromEntries(Object.entries(hops).map(([k, xs]) => [k, spread(xs)])),
+    /** The half-load's slowest authorizations: seconds into the phase, latency, and each hop (ms). */
+    authorization_slowest_half_load: slowestHops,
+  };
+}
+
+const HOP_NAMES = ['to_engine_ms', 'to_task_ms', 'task_queued_ms', 'task_run_ms', 'answer_back_ms'] as const;
+type HopName = (typeof HOP_NAMES)[number];
+
+/** One authorization's hops (see engineWork), or null when its history lacks the first task. */
+function hopsOf(
+  events: Parameters<typeof firstTaskTimings>[0],
+  sample: { due_ms: number; answered_ms: number },
+): Record<HopName, number> | null {
+  const t = firstTaskTimings(events);
+  if (!t) return null;
+  const wall = (perf_ms: number) => performance.timeOrigin + perf_ms;
+  return {
+    to_engine_ms: t.started_ms - wall(sample.due_ms),
+    to_task_ms: t.scheduled_after_start_ms,
+    task_queued_ms: t.queued_ms,
+    task_run_ms: t.run_ms,
+    answer_back_ms: wall(sample.answered_ms) - t.completed_ms,
   };
 }
 
@@ -617,9 +646,19 @@ async function main(): Promise<void> {
     const clearedTwice = accepted.filter((a) => Number(postedBy.get(a.purchase.payment_id)?.posted ?? 0) > a.purchase.amount_minor).length;
     const report = await verifyLedger(pool);
     const samples = accepted.filter((a) => a.cleared && a.phase === 0).slice(0, HISTORY_SAMPLES);
+    const slowest = accepted
+      .filter((a) => a.phase === 0)
+      .sort((x, y) => y.latency_ms - x.latency_ms)
+      .slice(0, SLOWEST_SAMPLES);
     const work = await engineWork(
       connection,
       samples.map((a) => ({ payment_id: a.purchase.payment_id, due_ms: a.due_ms, answered_ms: a.due_ms + a.latency_ms })),
+      slowest.map((a) => ({
+        payment_id: a.purchase.payment_id,
+        due_ms: a.due_ms,
+        answered_ms: a.due_ms + a.latency_ms,
+        phase_from_ms: phaseBounds[0]!.from_ms,
+      })),
     );
     await pool.end();
 
