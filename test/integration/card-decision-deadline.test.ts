@@ -183,10 +183,10 @@ describe('decision retries are bounded by the deadline (point 12)', () => {
     // decision's budget has a 1 s floor, so a late first workflow task moves its end past the
     // deadline). Either order: declined within 3 s, not at the attempt's start-to-close, nothing
     // held, one attempt at the ledger.
-    assert.ok(
-      events.includes('decision_failed') || events.includes('stand_in_advice_decline'),
-      `cut at the deadline or overtaken by the advice: ${events.join(', ')}`,
-    );
+    const cut = events.includes('decision_failed');
+    const placedLate = events.indexOf('hold_placed_late');
+    const lateThenReleased = placedLate >= 0 && events.indexOf('hold_released_late') > placedLate;
+    assert.ok(cut || lateThenReleased, `cut at the deadline, or decided late and released: ${events.join(', ')}`);
     assert.deepEqual(attempts.get(p.payment_id)!.length, 1, 'one attempt reached the ledger (no retry after the deadline)');
     assert.deepEqual(await balance(c.account_id), { pending: 0, posted: 0 }, "the lost attempt's hold is released");
   });
