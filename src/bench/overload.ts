@@ -273,17 +273,21 @@ async function engineWork(
   const rows: Array<{ workflow_tasks: number; events: number; actions: number }> = [];
   const hops: Record<HopName, number[]> = { to_engine_ms: [], to_task_ms: [], task_queued_ms: [], task_run_ms: [], answer_back_ms: [] };
   let unreadable = 0;
-  const historyOf = async (payment_id: string) => {
-    try {
-      return (await client.workflow.getHandle(paymentWorkflowId(payment_id)).fetchHistory()).events ?? [];
-    } catch {
-      unreadable += 1; // an overloaded dev server may still refuse; the others are counted
-      return null;
-    }
-  };
+  // An overloaded dev server may still refuse a read: null, and the others are counted.
+  const historyOf = (payment_id: string) =>
+    client.workflow
+      .getHandle(paymentWorkflowId(payment_id))
+      .fetchHistory()
+      .then(
+        (h) => h.events ?? [],
+        () => null,
+      );
   for (const sample of samples) {
     const events = await historyOf(sample.payment_id);
-    if (!events) continue;
+    if (!events) {
+      unreadable += 1;
+      continue;
+    }
     const w = engineWorkOf(events);
     rows.push({ workflow_tasks: w.workflow_tasks, events: w.history_events, actions: w.temporal_actions });
     const h = hopsOf(events, sample);
