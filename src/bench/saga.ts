@@ -40,7 +40,7 @@ import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
 import { waitForWorker } from '../stack/search-attributes.js';
 import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.js';
 import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
-import { WORKFLOWS_PATH } from '../workers/worker.js';
+import { WORKFLOWS_PATH, WORKFLOW_PRELOAD_MODULES } from '../workers/worker.js';
 import { WORKFLOW_TRACING_INTERCEPTORS } from '../telemetry/tracing.js';
 import { cpuMeter, describeMachine, percentile, round, type CpuReport } from './measure.js';
 
@@ -413,13 +413,14 @@ async function main(): Promise<void> {
     const sagaBundle = path.join(scratch, 'workflows-saga.js');
     const shapeBundle = path.join(scratch, 'workflows-shape.js');
     // As bundleWorkflows (src/workers/worker.ts) builds the production bundle: the failure
-    // converter and the workflow tracing interceptors.
+    // converter, the workflow tracing interceptors and the preloaded modules.
     const bundle = async (workflowsPath: string) =>
       (
         await bundleWorkflowCode({
           workflowsPath,
           failureConverterPath: FAILURE_CONVERTER_PATH,
           workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
+          preloadModules: WORKFLOW_PRELOAD_MODULES,
           logger: new DefaultLogger('WARN'),
         })
       ).code;

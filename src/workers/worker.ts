@@ -10,6 +10,8 @@ import { WORKFLOW_TRACING_INTERCEPTORS, tracingWorkerOptions, untraced, type Tra
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 /** The card payment workflow alone (src/workflows/card-index.ts): the authorizations worker's. */
 export const CARD_WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/card-index.ts', import.meta.url));
+/** Evaluated once per workflow thread and shared by its workflows (src/workflows/preload.ts: zod). */
+export const WORKFLOW_PRELOAD_MODULES = [fileURLToPath(new URL('../workflows/preload.ts', import.meta.url))];
 
 export interface PaymentsWorkerOptions {
   connection: NativeConnection;
@@ -114,6 +116,8 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
     taskQueue: options.task_queue,
     dataConverter: options.data_converter,
     ...workflows,
+    // Bundling from source (a prebuilt bundle has them already, from bundleWorkflows).
+    bundlerOptions: { preloadModules: WORKFLOW_PRELOAD_MODULES },
     activities: options.activities_override ?? createActivities(options.deps),
     ...withActivityLogging(tracingWorkerOptions(options.tracing ?? untraced(), workflowModules)),
     // In-flight activities get this long to finish when the worker is asked to stop.
@@ -125,13 +129,14 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
 /** Bundles the workflow code once, so several workers (or test files) can share it: every
  * workflow (WORKFLOWS_PATH), or the card payment's alone (CARD_WORKFLOWS_PATH, the authorizations
  * worker's). The bundle includes the failure converter that moves failure messages into
- * (encrypted) payloads. */
+ * (encrypted) payloads, and the modules each workflow thread loads once (WORKFLOW_PRELOAD_MODULES). */
 export async function bundleWorkflows(workflows_path: string = WORKFLOWS_PATH): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: workflows_path,
     failureConverterPath: FAILURE_CONVERTER_PATH,
     // Harmless without a tracer: they only add trace headers and export spans through a sink.
     workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
+    preloadModules: WORKFLOW_PRELOAD_MODULES,
     logger: undefined,
   });
   return code;
