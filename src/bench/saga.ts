@@ -18,13 +18,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
 import { integerIn } from '../cli/args.js';
 import { Command } from 'commander';
 import pg from 'pg';
 import { authorizeCardPayment, clearCardPayment } from '../api/card-payments.js';
 import { createCardStore } from '../cards/cards.js';
-import { loadDataConverter, FAILURE_CONVERTER_PATH } from '../codec/data-converter.js';
+import { loadDataConverter } from '../codec/data-converter.js';
 import { generateKeyEntry } from '../codec/keys.js';
 import { REPO_ROOT, loadConfig } from '../config.js';
 import { DEFAULT_CARD_OPTIONS, type CardPayment, type CardWorkflowOptions } from '../domain/card.js';
@@ -40,8 +39,7 @@ import { spawnManaged, tail, type ManagedProcess } from '../stack/processes.js';
 import { waitForWorker } from '../stack/search-attributes.js';
 import { TEMPORAL_CLI_VERSION, resolveTemporalCli } from '../stack/temporal-cli.js';
 import { startTemporalDevServer, type RunningDevServer } from '../stack/temporal-server.js';
-import { WORKFLOWS_PATH, WORKFLOW_PRELOAD_MODULES } from '../workers/worker.js';
-import { WORKFLOW_TRACING_INTERCEPTORS } from '../telemetry/tracing.js';
+import { WORKFLOWS_PATH, bundleWorkflows } from '../workers/worker.js';
 import { cpuMeter, describeMachine, percentile, round, type CpuReport } from './measure.js';
 
 const program = new Command('bench:saga')
@@ -412,18 +410,8 @@ async function main(): Promise<void> {
     progress('bundling the payments workflows and the engine-ceiling workflow module');
     const sagaBundle = path.join(scratch, 'workflows-saga.js');
     const shapeBundle = path.join(scratch, 'workflows-shape.js');
-    // As bundleWorkflows (src/workers/worker.ts) builds the production bundle: the failure
-    // converter, the workflow tracing interceptors and the preloaded modules.
-    const bundle = async (workflowsPath: string) =>
-      (
-        await bundleWorkflowCode({
-          workflowsPath,
-          failureConverterPath: FAILURE_CONVERTER_PATH,
-          workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
-          preloadModules: WORKFLOW_PRELOAD_MODULES,
-          logger: new DefaultLogger('WARN'),
-        })
-      ).code;
+    // The production bundle (failure converter, tracing interceptors, preloaded modules).
+    const bundle = (workflowsPath: string) => bundleWorkflows(workflowsPath);
     writeFileSync(sagaBundle, await bundle(WORKFLOWS_PATH));
     writeFileSync(shapeBundle, await bundle(SHAPE_WORKFLOWS));
 

@@ -108,8 +108,8 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = options.workflow_bundle_path
     ? { workflowBundle: { codePath: options.workflow_bundle_path } }
     : { workflowsPath: options.workflows_path ?? WORKFLOWS_PATH };
-  // Bundling from source: the workflow tracing interceptors go in the bundle, as bundleWorkflows does.
-  const workflowModules = options.workflow_bundle_path ? [] : [WORKFLOW_TRACING_INTERCEPTORS];
+  // Bundling from source: the same parts as bundleWorkflows puts in a prebuilt bundle.
+  const workflowModules = options.workflow_bundle_path ? [] : WORKFLOW_BUNDLE_PARTS.interceptor_modules;
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -117,7 +117,7 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
     dataConverter: options.data_converter,
     ...workflows,
     // Bundling from source (a prebuilt bundle has them already, from bundleWorkflows).
-    bundlerOptions: { preloadModules: WORKFLOW_PRELOAD_MODULES },
+    bundlerOptions: { preloadModules: WORKFLOW_BUNDLE_PARTS.preload_modules },
     activities: options.activities_override ?? createActivities(options.deps),
     ...withActivityLogging(tracingWorkerOptions(options.tracing ?? untraced(), workflowModules)),
     // In-flight activities get this long to finish when the worker is asked to stop.
@@ -126,17 +126,37 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
   });
 }
 
+/** What goes into a workflow bundle besides the workflows. Production bundles use
+ * WORKFLOW_BUNDLE_PARTS; `npm run bench:workflow-cpu` builds the others to measure what each costs. */
+export interface WorkflowBundleParts {
+  /** Evaluated once per workflow thread and shared (the SDK's preloadModules). */
+  preload_modules: string[];
+  /** Workflow interceptor modules. */
+  interceptor_modules: string[];
+}
+
+/** The tracing interceptors are part of the workflows' determinism, not only of their spans: they
+ * wrap update handlers and add awaits, and 4 of the recorded card histories (test/histories) fail
+ * replay against a bundle without them (bench:workflow-cpu, `replay_failures`). So every bundle has
+ * them, traced or not, and a workflow thread pays for their spans even when no exporter takes them. */
+export const WORKFLOW_BUNDLE_PARTS: WorkflowBundleParts = {
+  preload_modules: WORKFLOW_PRELOAD_MODULES,
+  interceptor_modules: [WORKFLOW_TRACING_INTERCEPTORS],
+};
+
 /** Bundles the workflow code once, so several workers (or test files) can share it: every
  * workflow (WORKFLOWS_PATH), or the card payment's alone (CARD_WORKFLOWS_PATH, the authorizations
  * worker's). The bundle includes the failure converter that moves failure messages into
- * (encrypted) payloads, and the modules each workflow thread loads once (WORKFLOW_PRELOAD_MODULES). */
-export async function bundleWorkflows(workflows_path: string = WORKFLOWS_PATH): Promise<string> {
+ * (encrypted) payloads, and `parts` (production: WORKFLOW_BUNDLE_PARTS). */
+export async function bundleWorkflows(
+  workflows_path: string = WORKFLOWS_PATH,
+  parts: WorkflowBundleParts = WORKFLOW_BUNDLE_PARTS,
+): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: workflows_path,
     failureConverterPath: FAILURE_CONVERTER_PATH,
-    // Harmless without a tracer: they only add trace headers and export spans through a sink.
-    workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
-    preloadModules: WORKFLOW_PRELOAD_MODULES,
+    workflowInterceptorModules: parts.interceptor_modules,
+    preloadModules: parts.preload_modules,
     logger: undefined,
   });
   return code;
