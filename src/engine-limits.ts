@@ -18,7 +18,7 @@ export const ENGINE_NAMESPACE_RPS_MAX = 2_400;
  * most. A workflow start's first workflow task goes to matching through it (later tasks of a
  * running workflow, and the sticky queue's, are dispatched directly), so at the default of 20 an
  * authorization's first task waited up to 50 ms for the next load, on the dev server's one shard:
- * the wait that made bench:overload's half-load tail (docs/performance.md, runs 31-36). Loads follow
+ * the wait that made bench:overload's half-load tail (docs/performance.md, runs 31-37). Loads follow
  * writes of new tasks (and a periodic poll), so a higher ceiling costs nothing when idle; 200 is
  * ten times the default and above the rate at which new payments reach one shard here. */
 export const TRANSFER_QUEUE_LOADS_PER_S_MAX = 200;
@@ -59,7 +59,7 @@ export const TEMPORAL_DYNAMIC_CONFIG: ReadonlyArray<{ key: string; value: string
   {
     key: 'history.transferProcessorMaxPollRPS',
     value: TRANSFER_QUEUE_LOADS_PER_S_MAX,
-    why: "a new card payment's first workflow task reaches matching through its shard's transfer queue, which loads new tasks at most this often; at the default 20 it waited up to 50 ms (docs/performance.md, runs 31-36)",
+    why: "a new card payment's first workflow task reaches matching through its shard's transfer queue, which loads new tasks at most this often; at the default 20 it waited up to 50 ms (docs/performance.md, runs 31-37)",
   },
 ];
 
