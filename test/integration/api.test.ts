@@ -7,7 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
+import { cardWorkflowArgs } from '../../src/api/card-payments.js';
 import { getPayment } from '../../src/api/payments.js';
+import { DEFAULT_CARD_OPTIONS, type CardPayment } from '../../src/domain/card.js';
+import { paymentWorkflowId } from '../../src/domain/payment.js';
 import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
 import { grpcClients, startApiHarness, type ApiHarness } from '../support/api.js';
@@ -473,6 +476,32 @@ describe('authentication and tenancy', () => {
     assert.ok(logged.length >= refused.length, `every tenancy refusal is logged (${logged.length})`);
     for (const line of logLines.slice(before)) assert.ok(!line.includes('cpk_'), `no key in ${line}`);
     await api.payments.Reverse({ payment_id: tx.payment_id, event_id: 'r' });
+  });
+
+  test("a card payment whose workflow has not resolved its card yet is its card's company's: GetPayment shows it, another company's key gets NOT_FOUND", async () => {
+    // As after a stand-in at the door: the payment exists, but no message has reached it yet (the
+    // advice that declines it resolves the card first). The API used to answer NOT_FOUND to all.
+    const payment: CardPayment = {
+      payment_id: `txn-${randomUUID()}`,
+      card_id: cardA,
+      currency: 'USD',
+      merchant: { mcc: '5411', name: 'Corner Grocery' },
+    };
+    const handle = await api.h.client.workflow.start('cardPaymentWorkflow', {
+      workflowId: paymentWorkflowId(payment.payment_id),
+      taskQueue: api.h.task_queue,
+      args: cardWorkflowArgs(payment, DEFAULT_CARD_OPTIONS),
+    });
+    try {
+      const state = await getPayment(api.h.client, payment.payment_id);
+      assert.equal(state.company_id, undefined, 'the workflow does not know the company yet');
+      const seen = (await api.payments.GetPayment({ payment_id: payment.payment_id })).payment;
+      assert.equal(seen.payment_id, payment.payment_id);
+      assert.equal(seen.card_id, cardA);
+      assert.equal(await outcome(asB.payments.GetPayment({ payment_id: payment.payment_id })), 'NOT_FOUND');
+    } finally {
+      await handle.terminate('test done: the payment never gets a message');
+    }
   });
 });
 

@@ -164,7 +164,16 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       if (err instanceof WorkflowNotFoundError) throw notFound('payment');
       throw err;
     }
-    if (!state.company_id || !scopeOf(ctx.values).company_ids.has(state.company_id)) throw notFound('payment');
+    if (state.company_id) {
+      if (!scopeOf(ctx.values).company_ids.has(state.company_id)) throw notFound('payment');
+      return state;
+    }
+    // A card payment whose workflow has not resolved its card yet: its authorization was answered
+    // by the stand-in at the door and the advice that declines it is still on its way (it resolves
+    // the card first). The payment is its card's company's: answering NOT_FOUND here told the
+    // caller that a payment it had just been answered about did not exist.
+    const card = state.card_id ? await cards.get(state.card_id) : null;
+    if (!card || !scopeOf(ctx.values).company_ids.has(card.company_id)) throw notFound('payment');
     return state;
   };
   /** The card of a new card message must be one of the caller's companies'. */
