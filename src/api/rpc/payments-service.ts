@@ -168,10 +168,11 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
       if (!scopeOf(ctx.values).company_ids.has(state.company_id)) throw notFound('payment');
       return state;
     }
-    // A card payment whose workflow has not resolved its card yet: its authorization was answered
-    // by the stand-in at the door and the advice that declines it is still on its way (it resolves
-    // the card first). The payment is its card's company's: answering NOT_FOUND here told the
-    // caller that a payment it had just been answered about did not exist.
+    // A card payment whose workflow has not resolved its card yet: started before its first
+    // message (as the demo starts its payments), whose authorization the API answered with the
+    // stand-in at the door, the advice that declines it still on its way (it resolves the card
+    // first). The payment is its card's company's: answering NOT_FOUND here told the caller that a
+    // payment it had just been answered about did not exist.
     const card = state.card_id ? await cards.get(state.card_id) : null;
     if (!card || !scopeOf(ctx.values).company_ids.has(card.company_id)) throw notFound('payment');
     return state;
