@@ -64,10 +64,10 @@ export const AUTHORIZATION_DEADLINE_MS_DEFAULT = 2_000;
  * 100 ms, bench:overload's runs on a loaded machine had 22-197 answers per 3x phase arrive after
  * the caller gave up; with 250 ms, its runs on the real Temporal server (its persistence on the
  * same Postgres: every core busy in the 3x phase) still had 6 and 4 (runs 17 and 18); with 400 ms
- * none (runs 19-27 and 30, on both engines; docs/performance.md), while the worker had at most two
- * workflow threads (with four, runs 28-29, it took more of the cores: 10 and 33 late). A stand-in
- * answered 400 ms early is still an answer in time; a decision has the remaining 1.6 s of a 2 s deadline (50-100 ms at half
- * load; admission treats over 1 s as slow). */
+ * none (runs 19-27 and 30-37, on both engines; docs/performance.md), while the worker had at most
+ * two workflow threads (with four, runs 28-29, it took more of the cores: 10 and 33 late). A
+ * stand-in answered 400 ms early is still an answer in time; a decision has the remaining 1.6 s of
+ * a 2 s deadline (50-100 ms at half load; admission treats over 1 s as slow). */
 const RESPONSE_MARGIN_MS = 400;
 export const LIST_PAGE_SIZE_DEFAULT = 50;
 export const LIST_PAGE_SIZE_MAX = 500;
@@ -173,14 +173,18 @@ export function createPaymentService(deps: PaymentServiceDeps): ServiceImpl<type
     // stand-in at the door, the advice that declines it still on its way (it resolves the card
     // first). The payment is its card's company's: answering NOT_FOUND here told the caller that a
     // payment it had just been answered about did not exist.
-    const card = state.card_id ? await cards.get(state.card_id) : null;
-    if (!card || !scopeOf(ctx.values).company_ids.has(card.company_id)) throw notFound('payment');
+    if (!state.card_id || !(await callersCard(ctx, state.card_id))) throw notFound('payment');
     return state;
+  };
+  /** The card, if it is one of the caller's companies'; null otherwise. */
+  const callersCard = async (ctx: HandlerContext, card_id: string) => {
+    const card = await cards.get(card_id);
+    return card && scopeOf(ctx.values).company_ids.has(card.company_id) ? card : null;
   };
   /** The card of a new card message must be one of the caller's companies'. */
   const visibleCard = async (ctx: HandlerContext, card_id: string) => {
-    const card = await cards.get(card_id);
-    if (!card || !scopeOf(ctx.values).company_ids.has(card.company_id)) throw notFound('card');
+    const card = await callersCard(ctx, card_id);
+    if (!card) throw notFound('card');
     return card;
   };
   /** A message about an existing payment must come from its company and name its card. */
