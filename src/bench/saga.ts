@@ -410,10 +410,9 @@ async function main(): Promise<void> {
     progress('bundling the payments workflows and the engine-ceiling workflow module');
     const sagaBundle = path.join(scratch, 'workflows-saga.js');
     const shapeBundle = path.join(scratch, 'workflows-shape.js');
-    // The production bundle (failure converter, tracing interceptors, preloaded modules).
-    const bundle = (workflowsPath: string) => bundleWorkflows(workflowsPath);
-    writeFileSync(sagaBundle, await bundle(WORKFLOWS_PATH));
-    writeFileSync(shapeBundle, await bundle(SHAPE_WORKFLOWS));
+    // The production bundle's parts (failure converter, tracing interceptors, preloaded modules).
+    writeFileSync(sagaBundle, await bundleWorkflows(WORKFLOWS_PATH));
+    writeFileSync(shapeBundle, await bundleWorkflows(SHAPE_WORKFLOWS));
 
     connection = await Connection.connect({ address: temporal.address });
     // The workers log warnings only, as a production deployment would at this rate.
