@@ -2,8 +2,10 @@ FROM node:20-bookworm-slim
 
 WORKDIR /app
 
-# Manifests first so the dependency layer is reused until they change.
+# Manifests first so the dependency layer is reused until they change; `npm ci` runs the
+# postinstall script that patches the Temporal SDK (scripts/patch-temporal-worker.mjs).
 COPY package.json package-lock.json ./
+COPY scripts ./scripts
 RUN npm ci
 
 COPY . .

@@ -60,6 +60,10 @@ const envSchema = z.object({
   TEMPORAL_SERVER_PATH: z.string().min(1).optional(),
   TEMPORAL_SQL_TOOL_PATH: z.string().min(1).optional(),
   TEMPORAL_UI_SERVER_PATH: z.string().min(1).optional(),
+  /** `on`: the SDK records a stack trace for every promise a workflow creates, for the Web UI's
+   * "Stack Trace" tab; read by the SDK itself in each workflow thread (scripts/patch-temporal-worker.mjs),
+   * validated here so that a misspelt value stops the worker instead of meaning `off`. */
+  TEMPORAL_WORKFLOW_STACK_TRACES: z.enum(['on', 'off']).default('off'),
   SETTLEMENT_GATEWAY_URL: optionalUrl,
   SETTLEMENT_SIMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
   SETTLEMENT_SIMULATOR_PORT: port.default(7480),

@@ -93,6 +93,7 @@ try {
     workflow_bundle_path: opts.bundle,
     data_converter: loadDataConverter(config),
     shutdown_grace_ms: 2_000,
+    workflow_stack_traces: config.TEMPORAL_WORKFLOW_STACK_TRACES,
     tuning: { ...AUTHORIZATION_WORKER_TUNING, ...(JSON.parse(opts.workerOptions) as WorkerTuning) },
     ...(opts.mode === 'shape' ? { activities_override: createSagaShapeActivities() } : {}),
   });

@@ -122,6 +122,7 @@ try {
     },
     data_converter: dataConverter,
     shutdown_grace_ms: config.WORKER_SHUTDOWN_GRACE_MS,
+    workflow_stack_traces: config.TEMPORAL_WORKFLOW_STACK_TRACES,
   };
   // Two workers, one process: card payments on their own queue and slots (authorization
   // first, docs/performance.md), everything else on the payments queue.

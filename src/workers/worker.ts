@@ -32,6 +32,8 @@ export interface PaymentsWorkerOptions {
   /** Only `npm run bench:saga`'s engine-ceiling worker: activities that do nothing, in a worker
    * otherwise built exactly as the production one. */
   activities_override?: WorkerOptions['activities'];
+  /** The SDK's per-promise stack traces in the workflow threads (config TEMPORAL_WORKFLOW_STACK_TRACES). */
+  workflow_stack_traces: 'on' | 'off';
 }
 
 export type WorkerTuning = Pick<
@@ -110,6 +112,11 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
     : { workflowsPath: options.workflows_path ?? WORKFLOWS_PATH };
   // Bundling from source: the same parts as bundleWorkflows puts in a prebuilt bundle.
   const workflowModules = options.workflow_bundle_path ? [] : WORKFLOW_BUNDLE_PARTS.interceptor_modules;
+  // The patched SDK reads this in each workflow thread (scripts/patch-temporal-worker.mjs), and a
+  // thread gets a copy of the environment when Worker.create starts it: the environment is the
+  // only way in. Not restored afterwards, so that two workers created in turn each get their own
+  // setting; a process's workers are created one after another (src/workers/main.ts).
+  process.env.TEMPORAL_WORKFLOW_STACK_TRACES = options.workflow_stack_traces;
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,

@@ -10,7 +10,7 @@ import type { PaymentState } from '../../src/domain/payment.js';
 import { openCreditLine } from '../../src/ledger/accounts.js';
 import { checkPaymentAgainstLedger } from '../../src/ledger/payment-check.js';
 import { verifyLedger } from '../../src/ledger/verify.js';
-import { startPaymentsHarness, type PaymentsHarness } from './payments.js';
+import { startPaymentsHarness, type HarnessOptions, type PaymentsHarness } from './payments.js';
 
 /** Payments stay open a minute after their final state: later messages still reach the run. */
 export const FAST: CardWorkflowOptions = { ...DEFAULT_CARD_OPTIONS, linger_ms: 60_000 };
@@ -44,11 +44,11 @@ export interface CardTestHarness {
 }
 
 /** Starts the harness in a `before` hook; the promise settles with it (or its start's failure). */
-function startedHarness(label: string, ready: (h: PaymentsHarness) => void): Promise<PaymentsHarness> {
+function startedHarness(label: string, options: HarnessOptions, ready: (h: PaymentsHarness) => void): Promise<PaymentsHarness> {
   return new Promise((resolve, reject) => {
     before(async () => {
       try {
-        const h = await startPaymentsHarness(label);
+        const h = await startPaymentsHarness(label, options);
         ready(h);
         resolve(h);
       } catch (err) {
@@ -60,7 +60,7 @@ function startedHarness(label: string, ready: (h: PaymentsHarness) => void): Pro
 }
 
 /** Registers the file's hooks (call it at the top level of a test file) and returns its helpers. */
-export function cardTestHarness(label: string): CardTestHarness {
+export function cardTestHarness(label: string, options: HarnessOptions = {}): CardTestHarness {
   let h: PaymentsHarness | null = null;
   const harness = (): PaymentsHarness => {
     assert.ok(h, `the ${label} harness is not started (used outside a test?)`);
@@ -68,7 +68,7 @@ export function cardTestHarness(label: string): CardTestHarness {
   };
   const touched: string[] = [];
   // The file's own hooks wait for this, whatever order the runner gives the hooks.
-  const started = startedHarness(label, (ready) => (h = ready));
+  const started = startedHarness(label, options, (ready) => (h = ready));
   after(async () => {
     await h?.close();
   });

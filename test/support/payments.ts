@@ -66,6 +66,8 @@ export interface HarnessOptions {
   webhook_timeout_ms?: number;
   /** Wraps the worker's ledger writes, to inject a ledger fault (the real batcher underneath). */
   postings?: (inner: TransferBatcher) => TransferBatcher;
+  /** The SDK's workflow stack traces (default `off`, as in production). */
+  workflow_stack_traces?: 'on' | 'off';
 }
 
 export async function startPaymentsHarness(label: string, options: HarnessOptions = {}): Promise<PaymentsHarness> {
@@ -133,6 +135,7 @@ export async function startPaymentsHarness(label: string, options: HarnessOption
     },
     workflow_bundle_path: endpoints.workflowBundlePath,
     shutdown_grace_ms: 2_000,
+    workflow_stack_traces: options.workflow_stack_traces ?? 'off',
     data_converter: data_converter ?? {},
     // One queue for every workflow in tests: the larger of the two tunings.
     tuning: AUTHORIZATION_WORKER_TUNING,
