@@ -20,6 +20,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { Client, Connection } from '@temporalio/client';
 import { integerIn } from '../cli/args.js';
@@ -96,6 +97,7 @@ const program = new Command('bench:overload')
     '--worker-cpu-prof <dir>',
     'write V8 CPU profiles of the worker process (its main and workflow threads) to this folder when it stops',
   )
+  .option('--api-cpu-prof <dir>', 'write a V8 CPU profile of the API process to this folder when it stops')
   .addHelpText('after', '\nStarts its own embedded Postgres, Temporal, worker and API; the machine should be otherwise idle.');
 
 function temporalOption(value: string): 'dev' | 'server' {
@@ -345,17 +347,37 @@ function hopsOf(
 
 /** The API's own counters (src/api/rpc/metrics.ts): stand-ins at the door by reason, answers by
  * outcome, other calls refused. Read at each phase boundary; the phase's figures are differences. */
-async function apiCounters(metrics_url: string): Promise<Record<string, number>> {
+/** One scrape of the API's metrics at a phase boundary. Its event-loop delay (prom-client's
+ * default metrics, from perf_hooks) is reset by every scrape, so the figures of the scrape at a
+ * phase's end cover that phase alone; the counters are totals, differenced between boundaries. */
+interface ApiScrape {
+  counters: Record<string, number>;
+  event_loop_delay_ms_p99: number;
+  event_loop_delay_ms_max: number;
+}
+async function scrapeApi(metrics_url: string): Promise<ApiScrape> {
   const text = await fetch(metrics_url).then(
     (r) => r.text(),
     () => '',
   );
-  const counters: Record<string, number> = {};
+  const scrape: ApiScrape = { counters: {}, event_loop_delay_ms_p99: Number.NaN, event_loop_delay_ms_max: Number.NaN };
   for (const line of text.split('\n')) {
     const m = /^(api_admission_refusals_total|card_authorization_answers_total)\{([^}]*)\} (\d+(?:\.\d+)?)$/.exec(line);
-    if (m) counters[`${m[1]}{${m[2]}}`] = Number(m[3]);
+    if (m) scrape.counters[`${m[1]}{${m[2]}}`] = Number(m[3]);
+    const lag = /^api_process_nodejs_eventloop_lag_(p99|max)_seconds (\S+)$/.exec(line);
+    if (lag) scrape[lag[1] === 'p99' ? 'event_loop_delay_ms_p99' : 'event_loop_delay_ms_max'] = round(Number(lag[2]) * 1000, 1);
   }
-  return counters;
+  return scrape;
+}
+/** The bench client's own event-loop delay over one phase: an answer the API sent in time still
+ * counts late if this process reads it late, so its share of any lateness is shown beside the API's. */
+function clientEventLoopDelay(): () => { p99_ms: number; max_ms: number } {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  return () => {
+    h.disable();
+    return { p99_ms: round(h.percentile(99) / 1e6, 1), max_ms: round(h.max / 1e6, 1) };
+  };
 }
 /** The worker's histograms behind a workflow task's time (sum and count, read at each phase
  * boundary; a phase's mean is the difference): the SDK's workflow task execution (the workflow
@@ -422,6 +444,7 @@ interface Options {
   timeScale: number;
   temporal: 'dev' | 'server';
   workerCpuProf?: string;
+  apiCpuProf?: string;
 }
 
 async function main(): Promise<void> {
@@ -469,8 +492,8 @@ async function main(): Promise<void> {
     };
     const config = loadConfig(env);
     const spawn = (name: 'worker' | 'api', script: string) => {
-      const profile =
-        name === 'worker' && options.workerCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(options.workerCpuProf)}`] : [];
+      const profileDir = name === 'worker' ? options.workerCpuProf : options.apiCpuProf;
+      const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
       const proc = spawnManaged({
         name,
         command: process.execPath,
@@ -577,6 +600,9 @@ async function main(): Promise<void> {
     const clearings: Array<Promise<void>> = [];
     const logs = [api.logFile, worker.logFile];
     const phaseReports = [];
+    /** Each phase's event-loop delay in this process, from its start to the next phase's. */
+    const clientDelays: Array<{ p99_ms: number; max_ms: number }> = [];
+    let stopClientDelay: (() => { p99_ms: number; max_ms: number }) | null = null;
     const phaseBounds: Array<{ from_ms: number; to_ms: number }> = [];
     const t0 = performance.now() + 100;
     let due = t0;
@@ -588,7 +614,9 @@ async function main(): Promise<void> {
       const to_ms = from_ms + phase.seconds * options.timeScale * 1000;
       phaseBounds.push({ from_ms, to_ms });
       const logFrom = logs.map(logSize);
-      const countersFrom = await apiCounters(apiMetricsUrl);
+      const apiFrom = await scrapeApi(apiMetricsUrl);
+      if (stopClientDelay) clientDelays.push(stopClientDelay());
+      stopClientDelay = clientEventLoopDelay();
       const histogramsFrom = await workerHistograms(workerMetricsUrl);
       progress(`phase ${phase.name}: ${rate.toFixed(1)} authorizations/s for ${((to_ms - from_ms) / 1000).toFixed(0)} s`);
       const meter = cpuMeter(roots);
@@ -615,23 +643,35 @@ async function main(): Promise<void> {
         void task.finally(() => pending.delete(task));
       }
       const cpu = meter();
-      phaseReports.push({ phase, rate, cpu, logFrom, countersFrom, histogramsFrom, mine });
+      phaseReports.push({ phase, rate, cpu, logFrom, apiFrom, histogramsFrom, mine });
     }
     await Promise.all(pending);
-    const countersTo = await apiCounters(apiMetricsUrl);
+    const apiTo = await scrapeApi(apiMetricsUrl);
+    if (stopClientDelay) clientDelays.push(stopClientDelay());
     const histogramsTo = await workerHistograms(workerMetricsUrl);
     progress(`phases done; waiting for ${clearings.length} clearings`);
     await Promise.all(clearings);
     const logTo = logs.map(logSize);
     const phases: Record<
       string,
-      ReturnType<typeof summarizePhase> & { api_counters: Record<string, number>; worker_means_ms: ReturnType<typeof histogramMeans> }
+      ReturnType<typeof summarizePhase> & {
+        api_counters: Record<string, number>;
+        event_loop_delay_ms: { api_p99: number; api_max: number; client_p99: number; client_max: number };
+        worker_means_ms: ReturnType<typeof histogramMeans>;
+      }
     > = {};
     for (const [i, r] of phaseReports.entries()) {
       const rejections = engineRejectionsBetween(logs, r.logFrom, phaseReports[i + 1]?.logFrom ?? logTo);
       phases[r.phase.name] = {
         ...summarizePhase(r.mine, r.rate, rejections, r.cpu),
-        api_counters: counterDelta(phaseReports[i + 1]?.countersFrom ?? countersTo, r.countersFrom),
+        api_counters: counterDelta((phaseReports[i + 1]?.apiFrom ?? apiTo).counters, r.apiFrom.counters),
+        // Lateness from starved event loops: the API's (its default metrics) and this process's.
+        event_loop_delay_ms: {
+          api_p99: (phaseReports[i + 1]?.apiFrom ?? apiTo).event_loop_delay_ms_p99,
+          api_max: (phaseReports[i + 1]?.apiFrom ?? apiTo).event_loop_delay_ms_max,
+          client_p99: clientDelays[i]?.p99_ms ?? Number.NaN,
+          client_max: clientDelays[i]?.max_ms ?? Number.NaN,
+        },
         // Authorizations and the clearings running beside them (the clearings finish after it).
         worker_means_ms: histogramMeans(phaseReports[i + 1]?.histogramsFrom ?? histogramsTo, r.histogramsFrom),
       };
