@@ -167,6 +167,8 @@ interface Arrival {
   due_ms: number;
   /** From the due time to the answer; an error or a timeout counts as at least the deadline. */
   latency_ms: number;
+  /** From the due time to the call leaving this process's code: the client's own lateness. */
+  dispatch_lag_ms: number;
   outcome: 'approved' | 'declined' | 'stand_in' | 'error';
   error_code?: string;
   cleared?: boolean;
@@ -188,18 +190,26 @@ async function authorize(
   due_ms: number,
   deadline_ms = DEADLINE_MS,
 ): Promise<Omit<Arrival, 'phase' | 'purchase'>> {
-  const left_ms = due_ms + deadline_ms - performance.now();
-  if (left_ms <= 1) return { due_ms, latency_ms: performance.now() - due_ms, outcome: 'error', error_code: 'DispatchedLate' };
+  const sent_ms = performance.now();
+  const dispatch_lag_ms = sent_ms - due_ms;
+  const left_ms = due_ms + deadline_ms - sent_ms;
+  if (left_ms <= 1) return { due_ms, latency_ms: dispatch_lag_ms, dispatch_lag_ms, outcome: 'error', error_code: 'DispatchedLate' };
   try {
     const { decision } = await api.payments.authorize(
       { transaction: transaction(p), amountMinor: BigInt(p.amount_minor), standIn: StandIn.DECLINE },
       { timeoutMs: Math.floor(left_ms) },
     );
     const latency_ms = performance.now() - due_ms;
-    if (!decision) return { due_ms, latency_ms, outcome: 'error', error_code: 'NoDecision' };
-    return { due_ms, latency_ms, outcome: decision.standIn ? 'stand_in' : decision.approved ? 'approved' : 'declined' };
+    if (!decision) return { due_ms, latency_ms, dispatch_lag_ms, outcome: 'error', error_code: 'NoDecision' };
+    return { due_ms, latency_ms, dispatch_lag_ms, outcome: decision.standIn ? 'stand_in' : decision.approved ? 'approved' : 'declined' };
   } catch (err) {
-    return { due_ms, latency_ms: Math.max(performance.now() - due_ms, deadline_ms), outcome: 'error', error_code: codeOf(err) };
+    return {
+      due_ms,
+      latency_ms: Math.max(performance.now() - due_ms, deadline_ms),
+      dispatch_lag_ms,
+      outcome: 'error',
+      error_code: codeOf(err),
+    };
   }
 }
 
@@ -222,10 +232,14 @@ async function clear(api: ApiClients, p: Purchase, until_ms: number): Promise<bo
   return false;
 }
 
+const LATE_ANSWERS_LISTED = 20;
+
 function summarizePhase(arrivals: Arrival[], offered_per_s: number, engine_rejections: number, cpu: CpuReport) {
   const latencies = arrivals.map((a) => a.latency_ms).sort((a, b) => a - b);
   const n = arrivals.length;
-  const answered_in_time = arrivals.filter((a) => a.outcome !== 'error' && a.latency_ms <= DEADLINE_MS).length;
+  const late = arrivals.filter((a) => a.outcome === 'error' || a.latency_ms > DEADLINE_MS);
+  const answered_in_time = n - late.length;
+  const first_due_ms = Math.min(...arrivals.map((a) => a.due_ms));
   const accepted = arrivals.filter((a) => a.outcome === 'approved');
   const errors: Record<string, number> = {};
   for (const a of arrivals) if (a.error_code) errors[a.error_code] = (errors[a.error_code] ?? 0) + 1;
@@ -242,6 +256,22 @@ function summarizePhase(arrivals: Arrival[], offered_per_s: number, engine_rejec
     auth_ms_max: round(latencies.at(-1) ?? Number.NaN, 1),
     engine_rejections,
     completed_ratio: round(accepted.length === 0 ? 1 : accepted.filter((a) => a.cleared).length / accepted.length, 4),
+    // How late this process sent its calls: lateness that is the caller's, not the platform's.
+    dispatch_lag_ms_p99: round(
+      percentile(
+        arrivals.map((a) => a.dispatch_lag_ms).sort((a, b) => a - b),
+        99,
+      ),
+      1,
+    ),
+    dispatch_lag_ms_max: round(Math.max(...arrivals.map((a) => a.dispatch_lag_ms)), 1),
+    // The answers not in time, each with how late it was sent (at most LATE_ANSWERS_LISTED).
+    late_answers: late.slice(0, LATE_ANSWERS_LISTED).map((a) => ({
+      at_s: round((a.due_ms - first_due_ms) / 1000, 1),
+      latency_ms: round(a.latency_ms, 1),
+      dispatch_lag_ms: round(a.dispatch_lag_ms, 1),
+      outcome: a.error_code ?? a.outcome,
+    })),
     cpu,
   };
 }
