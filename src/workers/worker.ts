@@ -114,8 +114,10 @@ export async function createPaymentsWorker(options: PaymentsWorkerOptions): Prom
   const workflowModules = options.workflow_bundle_path ? [] : WORKFLOW_BUNDLE_PARTS.interceptor_modules;
   // The patched SDK reads this in each workflow thread (scripts/patch-temporal-worker.mjs), and a
   // thread gets a copy of the environment when Worker.create starts it: the environment is the
-  // only way in. Not restored afterwards, so that two workers created in turn each get their own
-  // setting; a process's workers are created one after another (src/workers/main.ts).
+  // only way in. So it is one setting per process: src/workers/main.ts gives both its workers the
+  // configured one. Two workers created in one process with different settings could each get the
+  // other's (a test that did so failed one run in three); the tests run each setting in a process
+  // of its own (test/integration/workflow-stack-traces*.test.ts).
   process.env.TEMPORAL_WORKFLOW_STACK_TRACES = options.workflow_stack_traces;
   return Worker.create({
     connection: options.connection,
