@@ -375,11 +375,10 @@ function hopsOf(
   };
 }
 
-/** The API's own counters (src/api/rpc/metrics.ts): stand-ins at the door by reason, answers by
- * outcome, other calls refused. Read at each phase boundary; the phase's figures are differences. */
-/** One scrape of the API's metrics at a phase boundary. Its event-loop delay (prom-client's
- * default metrics, from perf_hooks) is reset by every scrape, so the figures of the scrape at a
- * phase's end cover that phase alone; the counters are totals, differenced between boundaries. */
+/** One scrape of the API's metrics (src/api/rpc/metrics.ts) at a phase boundary. Its counters
+ * (stand-ins at the door by reason, answers by outcome, other calls refused) are totals: a phase's
+ * figures are differences. Its event-loop delay (prom-client's default metrics, from perf_hooks)
+ * is reset by every scrape, so the scrape at a phase's end covers that phase alone. */
 interface ApiScrape {
   counters: Record<string, number>;
   event_loop_delay_ms_p99: number;
@@ -692,13 +691,14 @@ async function main(): Promise<void> {
     > = {};
     for (const [i, r] of phaseReports.entries()) {
       const rejections = engineRejectionsBetween(logs, r.logFrom, phaseReports[i + 1]?.logFrom ?? logTo);
+      const apiEnd = phaseReports[i + 1]?.apiFrom ?? apiTo;
       phases[r.phase.name] = {
         ...summarizePhase(r.mine, r.rate, rejections, r.cpu),
-        api_counters: counterDelta((phaseReports[i + 1]?.apiFrom ?? apiTo).counters, r.apiFrom.counters),
+        api_counters: counterDelta(apiEnd.counters, r.apiFrom.counters),
         // Lateness from starved event loops: the API's (its default metrics) and this process's.
         event_loop_delay_ms: {
-          api_p99: (phaseReports[i + 1]?.apiFrom ?? apiTo).event_loop_delay_ms_p99,
-          api_max: (phaseReports[i + 1]?.apiFrom ?? apiTo).event_loop_delay_ms_max,
+          api_p99: apiEnd.event_loop_delay_ms_p99,
+          api_max: apiEnd.event_loop_delay_ms_max,
           client_p99: clientDelays[i]?.p99_ms ?? Number.NaN,
           client_max: clientDelays[i]?.max_ms ?? Number.NaN,
         },
